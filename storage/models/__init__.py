@@ -1,0 +1,42 @@
+"""Every table of the domain; importing this module registers them all on `Base.metadata`."""
+
+from storage.models.agents import AgentDailyMetric, Agent, Deployment, Source, agent_sources
+from storage.models.base import Base
+from storage.models.ops import AuditLog, OutboxMessage, ProcessedEvent
+from storage.models.signals import ClassificationRow, Post, RoutingDecision, Signal
+from storage.models.trading import LedgerEntry, Order, Position
+from storage.models.users import (
+    AgentKey,
+    Conversation,
+    Identity,
+    SiweNonce,
+    Subscription,
+    User,
+    Wallet,
+)
+
+__all__ = [
+    "Agent",
+    "AgentDailyMetric",
+    "AgentKey",
+    "AuditLog",
+    "Base",
+    "ClassificationRow",
+    "Conversation",
+    "Deployment",
+    "Identity",
+    "LedgerEntry",
+    "Order",
+    "OutboxMessage",
+    "Position",
+    "Post",
+    "ProcessedEvent",
+    "RoutingDecision",
+    "Signal",
+    "SiweNonce",
+    "Source",
+    "Subscription",
+    "User",
+    "Wallet",
+    "agent_sources",
+]

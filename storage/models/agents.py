@@ -1,0 +1,95 @@
+"""Signal sources, agents that follow them, and users' deployments of agents."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.enums import DeploymentMode, DeploymentStatus
+from storage.models.base import Base, CreatedAt
+from storage.types import BigId, Money, UTCDateTime
+
+agent_sources = Table(
+    "agent_sources",
+    Base.metadata,
+    Column("agent_id", ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True),
+    Column("source_id", ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Source(CreatedAt, Base):
+    """Where posts come from: an X account, a research feed, an agent's own calls."""
+
+    __tablename__ = "sources"
+    __table_args__ = (UniqueConstraint("kind", "handle"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # x, rss, agent, replay
+    handle: Mapped[str] = mapped_column(String(200))
+    external_user_id: Mapped[str | None] = mapped_column(String(64))
+    cursor: Mapped[str | None] = mapped_column(String(200))  # since_id / etag
+    failure_count: Mapped[int] = mapped_column(Integer, default=0)
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # who receives the source share of profits (a user id when the source is claimed)
+    owner_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class Agent(CreatedAt, Base):
+    __tablename__ = "agents"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    creator_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    own_source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"))
+    venue: Mapped[str] = mapped_column(String(16))  # VenueChoice
+    venue_preference: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    leverage: Mapped[Decimal] = mapped_column(Money, default=Decimal(1))
+    stop_loss_pct: Mapped[Decimal] = mapped_column(Money)
+    take_profit_pct: Mapped[Decimal | None] = mapped_column(Money)
+    trailing_activation_pct: Mapped[Decimal | None] = mapped_column(Money)
+    trailing_distance_pct: Mapped[Decimal | None] = mapped_column(Money)
+    min_confidence: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.5"))
+    max_slippage_bps: Mapped[Decimal] = mapped_column(Money, default=Decimal(50))
+    allowed_markets: Mapped[list[str] | None] = mapped_column(JSON)
+    creator_share_pct: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.10"))
+    source_share_pct: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.10"))
+
+
+class Deployment(CreatedAt, Base):
+    """A user running an agent on their own account."""
+
+    __tablename__ = "deployments"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"), index=True)
+    mode: Mapped[str] = mapped_column(String(8), default=DeploymentMode.PAPER)
+    status: Mapped[str] = mapped_column(String(16), default=DeploymentStatus.ACTIVE)
+    collateral_usd: Mapped[Decimal] = mapped_column(Money)
+    leverage: Mapped[Decimal] = mapped_column(Money)
+    max_leverage: Mapped[Decimal | None] = mapped_column(Money)  # the user's own cap
+    manual_approval: Mapped[bool] = mapped_column(Boolean, default=False)
+    account: Mapped[str] = mapped_column(String(64))  # venue account (address, paper id)
+
+
+class AgentDailyMetric(Base):
+    __tablename__ = "agent_daily_metrics"
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    trades: Mapped[int] = mapped_column(Integer, default=0)
+    wins: Mapped[int] = mapped_column(Integer, default=0)
+    realized_pnl: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+    return_pct: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -1,0 +1,89 @@
+"""Orders, positions and the money ledger."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.enums import OrderStatus, PositionStatus
+from storage.models.base import Base, CreatedAt
+from storage.types import BigId, Money, UTCDateTime
+
+
+class Order(CreatedAt, Base):
+    """Written before the venue is called; the client order id makes retries harmless."""
+
+    __tablename__ = "orders"
+    __table_args__ = (UniqueConstraint("signal_id", "deployment_id", "purpose"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    signal_id: Mapped[int] = mapped_column(ForeignKey("signals.id"))
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(8))  # OrderPurpose
+    client_order_id: Mapped[str] = mapped_column(String(34), unique=True)
+    venue: Mapped[str] = mapped_column(String(16))
+    account: Mapped[str] = mapped_column(String(64))
+    market: Mapped[str] = mapped_column(String(32))
+    side: Mapped[str] = mapped_column(String(8))  # position side the order opens/closes
+    reduce_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    size: Mapped[Decimal] = mapped_column(Money)
+    leverage: Mapped[Decimal] = mapped_column(Money)
+    collateral_usd: Mapped[Decimal] = mapped_column(Money)
+    reference_price: Mapped[Decimal | None] = mapped_column(Money)
+    status: Mapped[str] = mapped_column(String(20), default=OrderStatus.PENDING)
+    fill_price: Mapped[Decimal | None] = mapped_column(Money)
+    filled_size: Mapped[Decimal | None] = mapped_column(Money)
+    fee: Mapped[Decimal | None] = mapped_column(Money)
+    venue_order_id: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(String(500))
+    close_reason: Mapped[str | None] = mapped_column(String(20))
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Position(CreatedAt, Base):
+    __tablename__ = "positions"
+    __table_args__ = (UniqueConstraint("signal_id", "deployment_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"), index=True)
+    signal_id: Mapped[int] = mapped_column(ForeignKey("signals.id"))
+    open_order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), unique=True)
+    venue: Mapped[str] = mapped_column(String(16))
+    account: Mapped[str] = mapped_column(String(64))
+    market: Mapped[str] = mapped_column(String(32))
+    side: Mapped[str] = mapped_column(String(8))
+    size: Mapped[Decimal] = mapped_column(Money)
+    leverage: Mapped[Decimal] = mapped_column(Money)
+    entry_price: Mapped[Decimal] = mapped_column(Money)
+    open_fee: Mapped[Decimal] = mapped_column(Money)
+    # risk levels, absolute prices; peak and stop are checkpointed by the monitor
+    stop_price: Mapped[Decimal] = mapped_column(Money)
+    take_profit_price: Mapped[Decimal | None] = mapped_column(Money)
+    trailing_activation_price: Mapped[Decimal | None] = mapped_column(Money)
+    trailing_distance_pct: Mapped[Decimal | None] = mapped_column(Money)
+    trailing_active: Mapped[bool] = mapped_column(Boolean, default=False)
+    peak_price: Mapped[Decimal] = mapped_column(Money)
+    status: Mapped[str] = mapped_column(String(8), default=PositionStatus.OPEN, index=True)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    exit_price: Mapped[Decimal | None] = mapped_column(Money)
+    close_fee: Mapped[Decimal | None] = mapped_column(Money)
+    realized_pnl: Mapped[Decimal | None] = mapped_column(Money)
+    close_reason: Mapped[str | None] = mapped_column(String(20))
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class LedgerEntry(CreatedAt, Base):
+    """Money owed or paid; one entry per (position, kind) so billing is idempotent."""
+
+    __tablename__ = "ledger"
+    __table_args__ = (UniqueConstraint("position_id", "kind"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    position_id: Mapped[int] = mapped_column(ForeignKey("positions.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # LedgerKind
+    payer_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    beneficiary_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    beneficiary_source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"))
+    beneficiary: Mapped[str] = mapped_column(String(200))  # readable label
+    amount: Mapped[Decimal] = mapped_column(Money)
