@@ -7,7 +7,7 @@ as canonical text there and as NUMERIC(38, 18) on PostgreSQL; Python always sees
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Integer, Numeric, String
@@ -18,16 +18,20 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
+SCALE = 18
+QUANTUM = Decimal(1).scaleb(-SCALE)
+
+
 class Money(TypeDecorator[Decimal]):
     """Exact decimal amount (prices, sizes, USD amounts, fractions)."""
 
-    impl = Numeric(38, 18)
+    impl = Numeric(38, SCALE)
     cache_ok = True
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "sqlite":
             return dialect.type_descriptor(String(64))
-        return dialect.type_descriptor(Numeric(38, 18, asdecimal=True))
+        return dialect.type_descriptor(Numeric(38, SCALE, asdecimal=True))
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
         if value is None:
@@ -36,6 +40,9 @@ class Money(TypeDecorator[Decimal]):
             if isinstance(value, float):
                 raise TypeError("money must be Decimal or int, never float")
             value = Decimal(value)
+        if value.as_tuple().exponent < -SCALE:  # type: ignore[operator]
+            # the same rounding on both backends keeps SQLite and PostgreSQL results identical
+            value = value.quantize(QUANTUM, rounding=ROUND_HALF_EVEN)
         if dialect.name == "sqlite":
             return format(value, "f")
         return value

@@ -1,6 +1,6 @@
 """Every table of the domain; importing this module registers them all on `Base.metadata`."""
 
-from storage.models.agents import AgentDailyMetric, Agent, Deployment, Source, agent_sources
+from storage.models.agents import Agent, AgentDailyMetric, Deployment, Source, agent_sources
 from storage.models.base import Base
 from storage.models.ops import AuditLog, OutboxMessage, ProcessedEvent
 from storage.models.signals import ClassificationRow, Post, RoutingDecision, Signal

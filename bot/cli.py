@@ -1,0 +1,72 @@
+"""`maxxit` command line: demo, replay, db upgrade."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from importlib import resources
+from pathlib import Path
+
+from bot.replay_log import live_hooks, summary
+from bot.settings import Settings
+from engine.replay.runner import run_scenario
+from engine.replay.scenario import ScenarioError, load_scenario, parse_scenario
+from storage.db import resolve_url
+from storage.migrate import upgrade
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="maxxit", description="Chat-first AI trading agents.")
+    sub = p.add_subparsers(dest="command", required=True)
+    d = sub.add_parser("demo", help="replay the bundled scenario (no keys, no network)")
+    d.add_argument("--json", action="store_true", help="print one JSON object")
+    r = sub.add_parser("replay", help="run a scenario file through the whole pipeline")
+    r.add_argument("scenario", type=Path)
+    r.add_argument("--json", action="store_true", help="print one JSON object")
+    db = sub.add_parser("db", help="database maintenance")
+    db.add_argument("action", choices=["upgrade"])
+    return p
+
+
+def _replay(text_or_path: str | Path, as_json: bool, settings: Settings) -> int:
+    try:
+        sc = (
+            load_scenario(text_or_path)
+            if isinstance(text_or_path, Path)
+            else parse_scenario(text_or_path, "demo scenario")
+        )
+    except ScenarioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    write = print
+    hooks = None if as_json else live_hooks(write)
+    result = asyncio.run(run_scenario(sc, settings.database_url, hooks))
+    if as_json:
+        print(json.dumps(result.as_json(), indent=2))
+    else:
+        summary(result, write)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = Settings()
+    logging.basicConfig(
+        level=logging.WARNING if args.command in ("demo", "replay") else settings.log_level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.command == "demo":
+        text = resources.files("bot").joinpath("scenarios/demo.json").read_text("utf-8")
+        return _replay(text, args.json, settings)
+    if args.command == "replay":
+        return _replay(args.scenario, args.json, settings)
+    if args.command == "db":
+        url = resolve_url(settings.database_url, settings.data_dir)
+        asyncio.run(upgrade(url))
+        print(f"database at head: {url.split('@')[-1]}")
+        return 0
+    return 1

@@ -1,0 +1,21 @@
+"""Configuration from the environment or `.env` (documented in `.env.example`)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    data_dir: Path = Field(default=Path("data"), description="where the SQLite database lives")
+    database_url: str | None = Field(default=None, description="PostgreSQL url; SQLite if unset")
+    log_level: str = "INFO"
+    paper_taker_bps: Decimal = Decimal("4.5")
+    paper_slippage_bps: Decimal = Decimal(5)
+    order_concurrency: int = Field(default=64, ge=1, le=1024)
+    approval_ttl_seconds: int = Field(default=300, ge=10)

@@ -1,0 +1,54 @@
+"""Profit share: on a profitable close, the agent's creator and the signal's source get their
+cut of the realized PnL, as ledger entries (one per position and kind, so never twice)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from storage.enums import LedgerKind
+
+
+@dataclass(frozen=True, slots=True)
+class ShareTerms:
+    agent_name: str
+    creator_user_id: int | None
+    creator_share_pct: Decimal
+    source_id: int
+    source_handle: str
+    source_owner_user_id: int | None
+    source_share_pct: Decimal
+
+
+def profit_share_rows(
+    position_id: int, payer_user_id: int, realized_pnl: Decimal, terms: ShareTerms
+) -> list[dict[str, Any]]:
+    if realized_pnl <= 0:
+        return []
+    rows = []
+    if terms.creator_share_pct > 0:
+        rows.append(
+            {
+                "position_id": position_id,
+                "kind": LedgerKind.CREATOR_SHARE,
+                "payer_user_id": payer_user_id,
+                "beneficiary_user_id": terms.creator_user_id,
+                "beneficiary_source_id": None,
+                "beneficiary": f"creator:{terms.agent_name}",
+                "amount": realized_pnl * terms.creator_share_pct,
+            }
+        )
+    if terms.source_share_pct > 0:
+        rows.append(
+            {
+                "position_id": position_id,
+                "kind": LedgerKind.SOURCE_SHARE,
+                "payer_user_id": payer_user_id,
+                "beneficiary_user_id": terms.source_owner_user_id,
+                "beneficiary_source_id": terms.source_id,
+                "beneficiary": f"source:{terms.source_handle}",
+                "amount": realized_pnl * terms.source_share_pct,
+            }
+        )
+    return rows

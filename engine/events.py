@@ -1,0 +1,117 @@
+"""What the engine tells the outside world. The notifier turns these into outbox rows."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    kind: ClassVar[str] = "event"
+    user_id: int
+
+    @property
+    def dedupe_key(self) -> str:
+        raise NotImplementedError
+
+    def payload(self) -> dict[str, Any]:
+        return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True, slots=True)
+class PositionOpened(Event):
+    kind: ClassVar[str] = "position_opened"
+    position_id: int
+    agent: str
+    venue: str
+    market: str
+    side: str
+    size: Decimal
+    entry_price: Decimal
+    leverage: Decimal
+    collateral_usd: Decimal
+    stop_price: Decimal
+    take_profit_price: Decimal | None
+
+    @property
+    def dedupe_key(self) -> str:
+        return f"opened:{self.position_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class PositionClosed(Event):
+    kind: ClassVar[str] = "position_closed"
+    position_id: int
+    agent: str
+    venue: str
+    market: str
+    side: str
+    size: Decimal
+    entry_price: Decimal
+    exit_price: Decimal
+    close_reason: str
+    fees: Decimal
+    realized_pnl: Decimal
+
+    @property
+    def dedupe_key(self) -> str:
+        return f"closed:{self.position_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class StopMoved(Event):
+    kind: ClassVar[str] = "stop_moved"
+    position_id: int
+    market: str
+    side: str
+    stop_price: Decimal
+
+    @property
+    def dedupe_key(self) -> str:
+        return f"stop:{self.position_id}:{self.stop_price}"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFailed(Event):
+    kind: ClassVar[str] = "order_failed"
+    order_id: int
+    agent: str
+    market: str
+    side: str
+    purpose: str
+    reason: str
+
+    @property
+    def dedupe_key(self) -> str:
+        return f"order_failed:{self.order_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class SignalRejected(Event):
+    kind: ClassVar[str] = "signal_rejected"
+    signal_id: int
+    agent: str
+    market: str
+    side: str
+    reason: str
+
+    @property
+    def dedupe_key(self) -> str:
+        return f"rejected:{self.signal_id}:{self.user_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRequested(Event):
+    kind: ClassVar[str] = "approval_requested"
+    order_id: int
+    agent: str
+    market: str
+    side: str
+    leverage: Decimal
+    collateral_usd: Decimal
+
+    @property
+    def dedupe_key(self) -> str:
+        return f"approval:{self.order_id}"

@@ -1,0 +1,271 @@
+"""Record what the venues answered: filled opens become positions, filled closes end them
+(with PnL and profit share), refusals are kept with their reason; all in one transaction,
+with the alerts written to the outbox in that same transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from engine.billing import ShareTerms, profit_share_rows
+from engine.events import Event, OrderFailed, PositionClosed, PositionOpened
+from engine.levels import RiskLevels, RiskParams
+from engine.orders import Outcome
+from storage.bulk import insert_ignore
+from storage.enums import OrderPurpose, OrderStatus, PositionStatus
+from storage.models import Agent, Deployment, LedgerEntry, Order, Position, Post, Signal, Source
+from storage.types import QUANTUM
+
+
+@dataclass(slots=True)
+class Recorded:
+    events: list[Event] = field(default_factory=list)
+    opened: list[tuple[int, str, RiskLevels]] = field(default_factory=list)  # id, market, levels
+    closed: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _SignalInfo:
+    agent_name: str
+    params: RiskParams
+    terms: ShareTerms
+
+
+async def _signal_info(session: AsyncSession, signal_ids: set[int]) -> dict[int, _SignalInfo]:
+    rows = await session.execute(
+        select(Signal.id, Agent, Source.id, Source.handle, Source.owner_user_id)
+        .join(Agent, Agent.id == Signal.agent_id)
+        .join(Post, Post.id == Signal.post_id)
+        .join(Source, Source.id == Post.source_id)
+        .where(Signal.id.in_(signal_ids))
+    )
+    out = {}
+    for sid, agent, source_id, handle, owner in rows:
+        out[sid] = _SignalInfo(
+            agent.name,
+            RiskParams(
+                agent.stop_loss_pct,
+                agent.take_profit_pct,
+                agent.trailing_activation_pct,
+                agent.trailing_distance_pct,
+            ),
+            ShareTerms(
+                agent.name,
+                agent.creator_user_id,
+                agent.creator_share_pct,
+                source_id,
+                handle,
+                owner,
+                agent.source_share_pct,
+            ),
+        )
+    return out
+
+
+def q(value: Decimal) -> Decimal:
+    """Money as stored (18 decimals), so events and rows agree to the last digit."""
+    return value.quantize(QUANTUM) if value.as_tuple().exponent < -18 else value  # type: ignore[operator]
+
+
+async def record(session: AsyncSession, outcomes: Sequence[Outcome], now: datetime) -> Recorded:
+    done = Recorded()
+    if not outcomes:
+        return done
+    info = await _signal_info(session, {o.order.signal_id for o in outcomes})
+    users = dict(
+        (
+            await session.execute(
+                select(Deployment.id, Deployment.user_id).where(
+                    Deployment.id.in_({o.order.deployment_id for o in outcomes})
+                )
+            )
+        )
+        .tuples()
+        .all()
+    )
+    order_updates: list[dict[str, Any]] = []
+    new_positions: list[dict[str, Any]] = []
+    closes = [o for o in outcomes if o.fill and o.order.purpose == OrderPurpose.CLOSE]
+    for o in outcomes:
+        od, si = o.order, info[o.order.signal_id]
+        if o.fill is not None:
+            f = o.fill
+            order_updates.append(
+                {
+                    "id": od.id,
+                    "status": OrderStatus.FILLED,
+                    "fill_price": q(f.price),
+                    "filled_size": f.size,
+                    "fee": q(f.fee),
+                    "venue_order_id": f.venue_order_id,
+                    "error": None,
+                    "updated_at": now,
+                }
+            )
+            if od.purpose == OrderPurpose.OPEN:
+                entry = q(f.price)
+                levels = RiskLevels.initial(od.side, entry, si.params)
+                new_positions.append(
+                    {
+                        "deployment_id": od.deployment_id,
+                        "signal_id": od.signal_id,
+                        "open_order_id": od.id,
+                        "venue": od.venue,
+                        "account": od.account,
+                        "market": od.market,
+                        "side": od.side,
+                        "size": f.size,
+                        "leverage": od.leverage,
+                        "entry_price": entry,
+                        "open_fee": q(f.fee),
+                        "stop_price": q(levels.stop),
+                        "take_profit_price": None
+                        if levels.take_profit is None
+                        else q(levels.take_profit),
+                        "trailing_activation_price": (
+                            None if levels.activation is None else q(levels.activation)
+                        ),
+                        "trailing_distance_pct": levels.distance,
+                        "trailing_active": False,
+                        "peak_price": entry,
+                        "status": PositionStatus.OPEN,
+                        "opened_at": now,
+                    }
+                )
+        elif o.rejected is not None:
+            order_updates.append(
+                {
+                    "id": od.id,
+                    "status": OrderStatus.REJECTED,
+                    "error": o.rejected,
+                    "updated_at": now,
+                }
+            )
+            done.events.append(
+                OrderFailed(
+                    users[od.deployment_id],
+                    od.id,
+                    si.agent_name,
+                    od.market,
+                    od.side,
+                    od.purpose,
+                    o.rejected,
+                )
+            )
+        else:
+            order_updates.append({"id": od.id, "error": o.error, "updated_at": now})
+    if order_updates:
+        await session.execute(update(Order), order_updates)
+    if new_positions:
+        await _open_positions(session, new_positions, info, users, done)
+    if closes:
+        await _close_positions(session, closes, info, users, now, done)
+    return done
+
+
+async def _open_positions(
+    session: AsyncSession,
+    rows: list[dict[str, Any]],
+    info: dict[int, _SignalInfo],
+    users: dict[int, int],
+    done: Recorded,
+) -> None:
+    ids = (
+        await session.execute(insert(Position).returning(Position.id, Position.open_order_id), rows)
+    ).all()
+    by_order = {order_id: pid for pid, order_id in ids}
+    for r in rows:
+        pid = by_order[r["open_order_id"]]
+        si = info[r["signal_id"]]
+        levels = RiskLevels.initial(r["side"], r["entry_price"], si.params)
+        done.opened.append((pid, r["market"], levels))
+        done.events.append(
+            PositionOpened(
+                users[r["deployment_id"]],
+                pid,
+                si.agent_name,
+                r["venue"],
+                r["market"],
+                r["side"],
+                r["size"],
+                r["entry_price"],
+                r["leverage"],
+                (r["size"] * r["entry_price"] / r["leverage"]).quantize(Decimal("0.01")),
+                r["stop_price"],
+                r["take_profit_price"],
+            )
+        )
+
+
+async def _close_positions(
+    session: AsyncSession,
+    closes: list[Outcome],
+    info: dict[int, _SignalInfo],
+    users: dict[int, int],
+    now: datetime,
+    done: Recorded,
+) -> None:
+    keys = {(o.order.signal_id, o.order.deployment_id): o for o in closes}
+    positions = (
+        (
+            await session.execute(
+                select(Position).where(
+                    Position.signal_id.in_({k[0] for k in keys}),
+                    Position.status == PositionStatus.OPEN,
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+    pos_updates, ledger = [], []
+    for p in positions:
+        o = keys.get((p.signal_id, p.deployment_id))
+        if o is None or o.fill is None:
+            continue
+        exit_price, close_fee = q(o.fill.price), q(o.fill.fee)
+        gross = (exit_price - p.entry_price) * p.size
+        if p.side != "long":
+            gross = -gross
+        pnl = q(gross - p.open_fee - close_fee)
+        reason = o.order.close_reason or "manual"
+        pos_updates.append(
+            {
+                "id": p.id,
+                "status": PositionStatus.CLOSED,
+                "exit_price": exit_price,
+                "close_fee": close_fee,
+                "realized_pnl": pnl,
+                "close_reason": reason,
+                "closed_at": now,
+            }
+        )
+        si, user_id = info[p.signal_id], users[p.deployment_id]
+        ledger += profit_share_rows(p.id, user_id, pnl, si.terms)
+        done.closed.append(p.id)
+        done.events.append(
+            PositionClosed(
+                user_id,
+                p.id,
+                si.agent_name,
+                p.venue,
+                p.market,
+                p.side,
+                p.size,
+                p.entry_price,
+                exit_price,
+                reason,
+                p.open_fee + close_fee,
+                pnl,
+            )
+        )
+    if pos_updates:
+        await session.execute(update(Position), pos_updates)
+    if ledger:
+        await insert_ignore(session, LedgerEntry, [{**r, "amount": q(r["amount"])} for r in ledger])

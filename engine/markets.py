@@ -1,0 +1,98 @@
+"""What a venue lists: market names, size precision, leverage limits, minimum notional.
+
+Defaults emulate the real venues: Hyperliquid's crypto perps (names, size decimals and max
+leverage as in its recorded `meta` response) and Ostium's crypto, forex, commodity and index
+pairs. Market names are canonical tickers shared by both venues ("BTC", "EURUSD", "XAU").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+DEFAULT_SIZE_DECIMALS = 6
+
+
+@dataclass(frozen=True, slots=True)
+class MarketInfo:
+    name: str
+    size_decimals: int = DEFAULT_SIZE_DECIMALS
+    max_leverage: Decimal = Decimal(50)
+    min_notional: Decimal = Decimal(0)
+
+
+# (name, szDecimals, maxLeverage) from Hyperliquid's meta, plus a few newer listings
+_HYPERLIQUID = [
+    ("BTC", 5, 50),
+    ("ETH", 4, 50),
+    ("ATOM", 2, 50),
+    ("MATIC", 1, 50),
+    ("DYDX", 1, 50),
+    ("SOL", 2, 50),
+    ("AVAX", 2, 50),
+    ("BNB", 3, 50),
+    ("APE", 1, 50),
+    ("OP", 1, 50),
+    ("LTC", 2, 50),
+    ("ARB", 1, 50),
+    ("DOGE", 0, 50),
+    ("INJ", 1, 50),
+    ("SUI", 1, 50),
+    ("kPEPE", 0, 50),
+    ("CRV", 1, 50),
+    ("LDO", 1, 50),
+    ("LINK", 1, 50),
+    ("STX", 1, 50),
+    ("RNDR", 1, 50),
+    ("CFX", 0, 50),
+    ("FTM", 0, 50),
+    ("GMX", 2, 50),
+    ("SNX", 1, 50),
+    ("XRP", 0, 50),
+    ("BCH", 3, 50),
+    ("APT", 2, 50),
+    ("HYPE", 2, 10),
+    ("WIF", 0, 10),
+    ("TIA", 1, 10),
+    ("SEI", 0, 10),
+]
+
+# Ostium: synthetic perps on Arbitrum; no size step of its own, so the default precision
+_OSTIUM = [
+    ("BTC", 50),
+    ("ETH", 50),
+    ("SOL", 50),
+    ("EURUSD", 100),
+    ("GBPUSD", 100),
+    ("USDJPY", 100),
+    ("XAU", 100),
+    ("XAG", 100),
+    ("CL", 50),
+    ("SPX", 50),
+    ("NDX", 50),
+]
+
+
+def hyperliquid_markets() -> dict[str, MarketInfo]:
+    return {
+        n: MarketInfo(n, size_decimals=d, max_leverage=Decimal(lev), min_notional=Decimal(10))
+        for n, d, lev in _HYPERLIQUID
+    }
+
+
+def ostium_markets() -> dict[str, MarketInfo]:
+    return {
+        n: MarketInfo(n, max_leverage=Decimal(lev), min_notional=Decimal(5)) for n, lev in _OSTIUM
+    }
+
+
+def default_markets() -> dict[str, dict[str, MarketInfo]]:
+    return {"HYPERLIQUID": hyperliquid_markets(), "OSTIUM": ostium_markets()}
+
+
+def markets_from_names(
+    names: Iterable[str], defaults: Mapping[str, MarketInfo]
+) -> dict[str, MarketInfo]:
+    """A configured list of names; each takes the default's precision when we know it."""
+    return {n: defaults.get(n, MarketInfo(n)) for n in names}

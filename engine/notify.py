@@ -1,0 +1,119 @@
+"""Notify: engine events become outbox rows per user (in the transaction that caused them);
+a dispatcher delivers pending rows through the transports and records the result, so a
+message survives a restart and is never sent twice for one event."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal, Protocol
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from engine.events import Event
+from storage.bulk import insert_ignore
+from storage.enums import OutboxStatus
+from storage.models import OutboxMessage
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+
+
+async def write_outbox(session: AsyncSession, events: Iterable[Event]) -> None:
+    await insert_ignore(
+        session,
+        OutboxMessage,
+        [
+            {
+                "user_id": e.user_id,
+                "kind": e.kind,
+                "payload": e.payload(),
+                "dedupe_key": e.dedupe_key,
+                "status": OutboxStatus.PENDING,
+                "attempts": 0,
+            }
+            for e in events
+        ],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    status: Literal["sent", "retry", "unreachable"]
+    retry_after: float = 0.0
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    id: int
+    user_id: int
+    kind: str
+    payload: dict[str, Any]
+
+
+class Transport(Protocol):
+    """A chat app (or the console) that can deliver a message to one of our users."""
+
+    name: str
+
+    async def deliver(self, message: OutgoingMessage) -> Delivery: ...
+
+
+class Dispatcher:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], transport: Transport) -> None:
+        self.sessions = sessions
+        self.transport = transport
+
+    async def _claim(self, limit: int, now: datetime) -> Sequence[OutboxMessage]:
+        async with self.sessions() as s:
+            stmt = (
+                select(OutboxMessage)
+                .where(
+                    OutboxMessage.status == OutboxStatus.PENDING,
+                    or_(
+                        OutboxMessage.next_attempt_at.is_(None),
+                        OutboxMessage.next_attempt_at <= now,
+                    ),
+                )
+                .order_by(OutboxMessage.id)
+                .limit(limit)
+            )
+            if s.bind.dialect.name == "postgresql":
+                # several processes may dispatch; each row goes to exactly one of them
+                stmt = stmt.with_for_update(skip_locked=True)
+            return (await s.execute(stmt)).scalars().all()
+
+    async def deliver_pending(self, limit: int = 200) -> int:
+        """Deliver what is due; returns how many were sent."""
+        now = utcnow()
+        sent = 0
+        for row in await self._claim(limit, now):
+            msg = OutgoingMessage(row.id, row.user_id, row.kind, row.payload)
+            try:
+                result = await self.transport.deliver(msg)
+            except Exception as exc:  # a transport bug must not lose the message
+                log.exception("transport %s failed on message %s", self.transport.name, row.id)
+                result = Delivery("retry", 5.0, type(exc).__name__)
+            values: dict[str, Any] = {"attempts": row.attempts + 1}
+            if result.status == "sent":
+                values |= {"status": OutboxStatus.SENT, "sent_at": now, "error": None}
+                sent += 1
+            elif result.status == "unreachable" or row.attempts + 1 >= MAX_ATTEMPTS:
+                values |= {"status": OutboxStatus.DEAD, "error": result.error or result.status}
+            else:
+                backoff = max(result.retry_after, 2.0**row.attempts)
+                values |= {
+                    "next_attempt_at": now + timedelta(seconds=backoff),
+                    "error": result.error,
+                }
+            async with self.sessions() as s, s.begin():
+                await s.execute(
+                    update(OutboxMessage).where(OutboxMessage.id == row.id).values(**values)
+                )
+        return sent

@@ -1,0 +1,107 @@
+"""Sending written orders to their venues, with bounded concurrency.
+
+An order row always exists (status pending) before its venue is called. When the engine
+resumes after a crash, a pending order is first looked up at the venue by its client order
+id and adopted if it filled; only an order the venue never saw is sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from engine.venues.base import Fill, OrderRequest, Venue, VenueRejected
+from storage.enums import OrderStatus
+from storage.models import Order
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingOrder:
+    id: int
+    client_order_id: str
+    signal_id: int
+    deployment_id: int
+    purpose: str
+    venue: str
+    account: str
+    market: str
+    side: str
+    size: Decimal
+    leverage: Decimal
+    reduce_only: bool
+    close_reason: str | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> PendingOrder:
+        return cls(*(getattr(row, f) for f in cls.__slots__))  # type: ignore[attr-defined]
+
+
+PENDING_COLUMNS = [getattr(Order, f) for f in PendingOrder.__slots__]  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    order: PendingOrder
+    fill: Fill | None = None
+    rejected: str | None = None  # final refusal reason code
+    error: str | None = None  # transient: state unknown, stays pending for the next sweep
+
+
+async def load_pending(session: AsyncSession, *where: Any) -> list[PendingOrder]:
+    rows = await session.execute(
+        select(*PENDING_COLUMNS)
+        .where(Order.status == OrderStatus.PENDING, *where)
+        .order_by(Order.id)
+    )
+    return [PendingOrder.from_row(r) for r in rows]
+
+
+async def submit(
+    orders: Iterable[PendingOrder],
+    venues: Mapping[str, Venue],
+    concurrency: int,
+    look_up_first: bool,
+    max_slippage_bps: Mapping[int, Decimal] | None = None,
+) -> list[Outcome]:
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(o: PendingOrder) -> Outcome:
+        venue = venues.get(o.venue)
+        if venue is None:
+            return Outcome(o, rejected="venue_unavailable")
+        async with sem:
+            try:
+                if look_up_first:
+                    fill = await venue.find_order(o.account, o.client_order_id)
+                    if fill is not None:
+                        log.info("adopted fill of %s found at %s", o.client_order_id, o.venue)
+                        return Outcome(o, fill=fill)
+                fill = await venue.place_order(
+                    OrderRequest(
+                        client_order_id=o.client_order_id,
+                        account=o.account,
+                        market=o.market,
+                        side=o.side,
+                        size=o.size,
+                        leverage=o.leverage,
+                        reduce_only=o.reduce_only,
+                        max_slippage_bps=(max_slippage_bps or {}).get(o.signal_id),
+                    )
+                )
+                return Outcome(o, fill=fill)
+            except VenueRejected as exc:
+                return Outcome(o, rejected=exc.reason)
+            except (TimeoutError, ConnectionError, OSError) as exc:
+                log.warning("order %s: venue error, will look it up: %s", o.client_order_id, exc)
+                return Outcome(o, error=type(exc).__name__)
+
+    return list(await asyncio.gather(*(one(o) for o in orders)))

@@ -1,0 +1,299 @@
+"""The engine: the path of one post, and of one price update, through every stage.
+
+Each stage writes what it decided before the next acts, so a crash anywhere resumes (`start`)
+without losing or repeating a trade.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from engine.classify.base import Classification, Classifier
+from engine.close import write_close_orders
+from engine.events import Event, SignalRejected
+from engine.execute import active_deployments, write_open_orders
+from engine.fills import record
+from engine.ingest import IncomingPost, source_id, store_post
+from engine.levels import RiskLevels
+from engine.monitor import PositionIndex
+from engine.notify import write_outbox
+from engine.orders import PendingOrder, load_pending, submit
+from engine.prices import PriceBook, PriceTick
+from engine.route import decide_venue
+from engine.signals import classify_post, make_signals
+from engine.venues.base import Venue
+from storage.bulk import insert_ignore
+from storage.enums import OrderPurpose, PositionStatus, SignalStatus
+from storage.models import Agent, Order, Position, RoutingDecision, Signal
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    order_concurrency: int = 64
+    approval_ttl: timedelta = timedelta(minutes=5)
+
+
+@dataclass(slots=True)
+class SignalOutcome:
+    signal_id: int
+    agent: str
+    market: str
+    side: str
+    venue: str | None
+    reason: str
+
+
+@dataclass(slots=True)
+class PostOutcome:
+    post_id: int
+    classification: Classification
+    signals: list[SignalOutcome] = field(default_factory=list)
+
+
+class Engine:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        venues: Mapping[str, Venue],
+        prices: PriceBook,
+        classifier: Classifier,
+        config: EngineConfig | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.sessions = sessions
+        self.venues = dict(venues)
+        self.prices = prices
+        self.classifier = classifier
+        self.config = config or EngineConfig()
+        self.clock = clock
+        self.index = PositionIndex()
+        self.listeners: list[Callable[[Event], Any]] = []
+        # one writer at a time inside this process; other processes coordinate through the
+        # database's unique keys
+        self._lock = asyncio.Lock()
+
+    # -- start / resume ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load open positions into the monitor and finish whatever a crash interrupted."""
+        async with self.sessions() as s:
+            rows = (
+                (await s.execute(select(Position).where(Position.status == PositionStatus.OPEN)))
+                .scalars()
+                .all()
+            )
+        for p in rows:
+            self.index.add(
+                p.id,
+                p.market,
+                RiskLevels(
+                    p.side,
+                    p.entry_price,
+                    p.stop_price,
+                    p.take_profit_price,
+                    p.trailing_activation_price,
+                    p.trailing_distance_pct,
+                    p.peak_price,
+                    p.trailing_active,
+                ),
+            )
+            restore = getattr(self.venues.get(p.venue), "restore_position", None)
+            if restore is not None:
+                restore(p.account, p.market, p.side, p.size, p.entry_price)
+        async with self._lock:
+            await self._resume_signals()
+            async with self.sessions() as s:
+                pending = await load_pending(s)
+            await self._send(pending, look_up_first=True)
+
+    async def _resume_signals(self) -> None:
+        async with self.sessions() as s:
+            ids = (
+                (
+                    await s.execute(
+                        select(Signal.id).where(
+                            Signal.status.in_([SignalStatus.NEW, SignalStatus.ROUTED])
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        for sid in ids:
+            await self._route_and_execute(sid)
+
+    # -- posts ---------------------------------------------------------------------------
+
+    async def ingest(self, post: IncomingPost) -> PostOutcome:
+        async with self._lock:
+            async with self.sessions() as s, s.begin():
+                post_id = await store_post(s, post)
+                src = await source_id(s, post.source_kind, post.source_handle)
+                c = await classify_post(s, post_id, post.text, self.classifier)
+                signals = await make_signals(s, post_id, src, post.posted_at, c)
+            outcome = PostOutcome(post_id, c)
+            for sig in signals:
+                outcome.signals.append(await self._route_and_execute(sig.id))
+            return outcome
+
+    async def _route_and_execute(self, signal_id: int) -> SignalOutcome:
+        now = self.clock()
+        events: list[Event] = []
+        async with self.sessions() as s, s.begin():
+            sig = await s.get_one(Signal, signal_id)
+            agent = await s.get_one(Agent, sig.agent_id)
+            decision = (
+                await s.execute(select(RoutingDecision).where(RoutingDecision.signal_id == sig.id))
+            ).scalar_one_or_none()
+            if decision is None:
+                listings = {n: v.markets() for n, v in self.venues.items()}
+                d = decide_venue(
+                    agent.venue,
+                    agent.venue_preference,
+                    sig.market,
+                    listings,
+                    self.prices.price(sig.market) is not None,
+                )
+                await insert_ignore(
+                    s,
+                    RoutingDecision,
+                    [
+                        {
+                            "signal_id": sig.id,
+                            "venue": d.venue,
+                            "candidates": d.candidates,
+                            "reason": d.reason,
+                            "created_at": now,
+                        }
+                    ],
+                )
+                venue, reason = d.venue, d.reason
+                log.info("signal %s %s %s -> %s (%s)", sig.id, sig.side, sig.market, venue, reason)
+                if venue is None:
+                    sig.status = SignalStatus.REJECTED
+                    events = [
+                        SignalRejected(
+                            dep.user_id, sig.id, agent.name, sig.market, sig.side, reason
+                        )
+                        for dep in await active_deployments(s, agent.id)
+                    ]
+                    await write_outbox(s, events)
+                else:
+                    sig.status = SignalStatus.ROUTED
+            else:
+                venue, reason = decision.venue, decision.reason
+            result = SignalOutcome(sig.id, agent.name, sig.market, sig.side, venue, reason)
+            if sig.status == SignalStatus.ROUTED and venue is not None:
+                venue_obj = self.venues[venue]
+                price = self.prices.price(sig.market)
+                if price is None:  # known at routing time; lost only if prices were reset
+                    price = (
+                        await s.execute(
+                            select(Order.reference_price).where(Order.signal_id == sig.id).limit(1)
+                        )
+                    ).scalar_one_or_none()
+                if price is not None:
+                    more = await write_open_orders(
+                        s,
+                        sig,
+                        agent,
+                        venue,
+                        venue_obj.markets()[sig.market],
+                        price,
+                        now,
+                        self.config.approval_ttl,
+                    )
+                    await write_outbox(s, more)
+                    events += more
+                sig.status = SignalStatus.EXECUTED
+        self._emit(events)
+        async with self.sessions() as s:
+            pending = await load_pending(
+                s, Order.signal_id == signal_id, Order.purpose == OrderPurpose.OPEN
+            )
+        await self._send(pending, look_up_first=False)
+        return result
+
+    # -- venue round trip ----------------------------------------------------------------
+
+    async def _send(self, pending: list[PendingOrder], look_up_first: bool) -> None:
+        if not pending:
+            return
+        outcomes = await submit(pending, self.venues, self.config.order_concurrency, look_up_first)
+        async with self.sessions() as s, s.begin():
+            done = await record(s, outcomes, self.clock())
+            await write_outbox(s, done.events)
+        for pid, market, levels in done.opened:
+            self.index.add(pid, market, levels)
+        for pid in done.closed:
+            self.index.remove(pid)
+        self._emit(done.events)
+
+    # -- prices and closes ---------------------------------------------------------------
+
+    async def on_price(self, tick: PriceTick) -> int:
+        """Mark the market; close what crossed a level. Returns the number closed."""
+        self.prices.update(tick)
+        triggers = self.index.on_price(tick.market, tick.price)
+        if not triggers:
+            return 0
+        await self.close_positions({t.position_id: t.reason for t in triggers})
+        return len(triggers)
+
+    async def close_positions(self, reasons: Mapping[int, str]) -> None:
+        async with self._lock:
+            async with self.sessions() as s, s.begin():
+                signal_ids = await write_close_orders(s, reasons, self.clock())
+            if not signal_ids:
+                return
+            async with self.sessions() as s:
+                pending = await load_pending(
+                    s, Order.signal_id.in_(signal_ids), Order.purpose == OrderPurpose.CLOSE
+                )
+            await self._send(pending, look_up_first=False)
+
+    async def open_position_ids(self, market: str | None = None) -> list[int]:
+        async with self.sessions() as s:
+            stmt = select(Position.id).where(Position.status == PositionStatus.OPEN)
+            if market is not None:
+                stmt = stmt.where(Position.market == market)
+            return list((await s.execute(stmt.order_by(Position.id))).scalars().all())
+
+    async def checkpoint(self) -> None:
+        """Persist trailing state (peaks, moved stops) so a restart resumes the same levels."""
+        async with self.sessions() as s, s.begin():
+            ids = (
+                (await s.execute(select(Position.id).where(Position.status == PositionStatus.OPEN)))
+                .scalars()
+                .all()
+            )
+            rows = []
+            for pid in ids:
+                st = self.index.state(pid)
+                if st is not None and st[2]:
+                    rows.append(
+                        {
+                            "id": pid,
+                            "stop_price": st[0],
+                            "peak_price": st[1],
+                            "trailing_active": True,
+                        }
+                    )
+            if rows:
+                await s.execute(update(Position), rows)
+
+    def _emit(self, events: list[Event]) -> None:
+        for e in events:
+            for listener in self.listeners:
+                listener(e)

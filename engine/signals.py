@@ -1,0 +1,110 @@
+"""Classify a post once, then make one signal per agent that follows its source and whose
+filters pass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from engine.classify.base import Classification, Classifier
+from storage.bulk import insert_ignore
+from storage.enums import SignalStatus
+from storage.models import Agent, ClassificationRow, Signal, agent_sources
+
+
+async def classify_post(
+    session: AsyncSession, post_id: int, text: str, classifier: Classifier
+) -> Classification:
+    """The post's classification; computed once, then read back (a restart pays nothing)."""
+    row = (
+        await session.execute(select(ClassificationRow).where(ClassificationRow.post_id == post_id))
+    ).scalar_one_or_none()
+    if row is not None:
+        return Classification(
+            is_signal=row.is_signal,
+            market=row.market,
+            side=row.side,  # type: ignore[arg-type]
+            confidence=row.confidence,
+            classifier=row.classifier,
+            reason=row.reason,
+            markets_mentioned=tuple(row.details.get("markets_mentioned", ())),
+        )
+    result = await classifier.classify(text)
+    await insert_ignore(
+        session,
+        ClassificationRow,
+        [
+            {
+                "post_id": post_id,
+                "classifier": result.classifier,
+                "is_signal": result.is_signal,
+                "market": result.market,
+                "side": result.side,
+                "confidence": result.confidence,
+                "reason": result.reason[:500],
+                "details": {"markets_mentioned": list(result.markets_mentioned)},
+            }
+        ],
+    )
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class AgentFilterResult:
+    agent_id: int
+    accepted: bool
+    reason: str
+
+
+def passes_filters(agent: Agent, c: Classification) -> AgentFilterResult:
+    if not c.is_signal or c.market is None or c.side is None:
+        return AgentFilterResult(agent.id, False, f"not a signal: {c.reason}")
+    if c.confidence < agent.min_confidence:
+        return AgentFilterResult(
+            agent.id, False, f"confidence {c.confidence} below {agent.min_confidence}"
+        )
+    if agent.allowed_markets and c.market not in agent.allowed_markets:
+        return AgentFilterResult(agent.id, False, f"{c.market} not in the agent's markets")
+    return AgentFilterResult(agent.id, True, "accepted")
+
+
+async def make_signals(
+    session: AsyncSession, post_id: int, source_id: int, posted_at: datetime, c: Classification
+) -> list[Signal]:
+    """Signals of this post (new and already made), one per interested agent."""
+    agents = (
+        (
+            await session.execute(
+                select(Agent)
+                .join(agent_sources, agent_sources.c.agent_id == Agent.id)
+                .where(agent_sources.c.source_id == source_id, Agent.status == "active")
+            )
+        )
+        .scalars()
+        .all()
+    )
+    rows = [
+        {
+            "agent_id": a.id,
+            "post_id": post_id,
+            "market": c.market,
+            "side": c.side,
+            "confidence": c.confidence
+            if isinstance(c.confidence, Decimal)
+            else Decimal(c.confidence),
+            "status": SignalStatus.NEW,
+            "signal_at": posted_at,
+        }
+        for a in agents
+        if passes_filters(a, c).accepted
+    ]
+    await insert_ignore(session, Signal, rows)
+    return list(
+        (await session.execute(select(Signal).where(Signal.post_id == post_id).order_by(Signal.id)))
+        .scalars()
+        .all()
+    )

@@ -1,0 +1,57 @@
+"""The one interface every venue (paper, Hyperliquid, Ostium) implements.
+
+Everything above it is identical for paper and real money. `place_order` must be idempotent
+on `client_order_id`: a retry after a crash returns the original fill, never a second one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol
+
+from engine.markets import MarketInfo
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    client_order_id: str
+    account: str
+    market: str
+    side: str  # side of the position being opened or closed: "long" / "short"
+    size: Decimal
+    leverage: Decimal
+    reduce_only: bool = False
+    max_slippage_bps: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    client_order_id: str
+    price: Decimal
+    size: Decimal
+    fee: Decimal
+    venue_order_id: str
+    filled_at: datetime | None = None
+
+
+class VenueRejected(Exception):
+    """The venue refused the order; `reason` is a short code, the message is for humans."""
+
+    def __init__(self, reason: str, message: str = "") -> None:
+        super().__init__(message or reason)
+        self.reason = reason
+
+
+class Venue(Protocol):
+    name: str
+
+    def markets(self) -> Mapping[str, MarketInfo]: ...
+
+    async def place_order(self, order: OrderRequest) -> Fill: ...
+
+    async def find_order(self, account: str, client_order_id: str) -> Fill | None:
+        """The fill of an order we may have sent before a crash, or None if never seen."""
+        ...

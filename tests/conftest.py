@@ -1,0 +1,74 @@
+"""Database fixtures: a migrated SQLite file per test by default; PostgreSQL when
+MAXXIT_TEST_DATABASE_URL names one (CI runs the suite once each way)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.db import create_engine, session_factory, sqlite_url
+from storage.migrate import upgrade_sync
+from storage.models import Base
+
+PG_URL = os.environ.get("MAXXIT_TEST_DATABASE_URL") or None
+
+
+def _pg_reachable(url: str) -> str | None:
+    async def probe() -> None:
+        eng = create_engine(url)
+        try:
+            async with eng.connect() as c:
+                await c.execute(text("select 1"))
+        finally:
+            await eng.dispose()
+
+    try:
+        asyncio.run(probe())
+    except Exception as exc:
+        return str(exc)
+    return None
+
+
+@pytest.fixture(scope="session")
+def database_backend(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A migrated template: the SQLite file to copy, or the PostgreSQL url."""
+    if PG_URL:
+        problem = _pg_reachable(PG_URL)
+        if problem:
+            if os.environ.get("CI") == "true":
+                pytest.fail(f"PostgreSQL at {PG_URL} is unreachable on CI: {problem}")
+            pytest.skip(f"PostgreSQL unreachable: {problem}")
+        upgrade_sync(PG_URL)
+        return PG_URL
+    template = tmp_path_factory.mktemp("db") / "template.db"
+    upgrade_sync(sqlite_url(template))
+    return str(template)
+
+
+@pytest.fixture
+async def db_url(database_backend: str, tmp_path: Path) -> AsyncIterator[str]:
+    if PG_URL:
+        eng = create_engine(PG_URL)
+        async with eng.begin() as c:
+            names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+            await c.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        await eng.dispose()
+        yield PG_URL
+        return
+    path = tmp_path / "maxxit.db"
+    shutil.copy(database_backend, path)
+    yield sqlite_url(path)
+
+
+@pytest.fixture
+async def sessions(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    eng = create_engine(db_url)
+    yield session_factory(eng)
+    await eng.dispose()

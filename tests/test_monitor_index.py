@@ -1,0 +1,82 @@
+"""The monitor's index must close exactly what the plain reference rule closes."""
+
+from __future__ import annotations
+
+import random
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.levels import RiskLevels, RiskParams
+from engine.monitor import PositionIndex
+
+D = Decimal
+
+
+def _random_params(rng: random.Random) -> RiskParams:
+    trailing = rng.random() < 0.7
+    return RiskParams(
+        stop_loss_pct=D(rng.choice(["0.01", "0.02", "0.05", "0.1"])),
+        take_profit_pct=None if rng.random() < 0.3 else D(rng.choice(["0.02", "0.05", "0.1"])),
+        trailing_activation_pct=D(rng.choice(["0", "0.01", "0.03"])) if trailing else None,
+        trailing_distance_pct=D(rng.choice(["0.005", "0.01", "0.02"])) if trailing else None,
+    )
+
+
+def _compare(seed: int, n_positions: int = 60, n_ticks: int = 300) -> int:
+    rng = random.Random(seed)
+    index = PositionIndex()
+    reference: dict[int, RiskLevels] = {}
+    price = D(100)
+    closed = 0
+    next_id = 1
+    for _ in range(n_ticks):
+        # open a few positions at the current price, then move the price (sometimes a gap)
+        for _ in range(rng.randint(0, 2)):
+            if len(reference) >= n_positions:
+                break
+            side = rng.choice(["long", "short"])
+            levels = RiskLevels.initial(side, price, _random_params(rng))
+            reference[next_id] = levels
+            index.add(next_id, "BTC", levels_copy(levels))
+            next_id += 1
+        step = D(rng.choice([-3, -2, -1, -1, 0, 1, 1, 2, 3])) / D(4)
+        if rng.random() < 0.03:
+            step *= 12  # a gap through several levels at once
+        price = max(D(1), price + step)
+        expected = {pid: r for pid, lv in reference.items() if (r := lv.step(price))}
+        got = {t.position_id: t.reason for t in index.on_price("BTC", price)}
+        assert got == expected, f"seed {seed}, price {price}"
+        for pid in expected:
+            del reference[pid]
+        closed += len(expected)
+        for pid, lv in reference.items():
+            stop, _, active = index.state(pid)
+            assert active == lv.trailing_active
+            assert stop == lv.stop, f"stop of {pid} differs"
+    return closed
+
+
+def levels_copy(lv: RiskLevels) -> RiskLevels:
+    return RiskLevels(
+        lv.side,
+        lv.entry,
+        lv.stop,
+        lv.take_profit,
+        lv.activation,
+        lv.distance,
+        lv.peak,
+        lv.trailing_active,
+    )
+
+
+def test_index_matches_reference_on_many_random_paths() -> None:
+    total = sum(_compare(seed) for seed in range(40))
+    assert total > 500  # the paths really do close positions, through every kind of level
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(min_value=0, max_value=10**9))
+def test_index_matches_reference_property(seed: int) -> None:
+    _compare(seed, n_positions=20, n_ticks=120)
