@@ -20,9 +20,12 @@ The results are exactly those of `engine.levels.RiskLevels.step` (tests compare 
 from __future__ import annotations
 
 import heapq
+from bisect import bisect_left, bisect_right, insort
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import count
+from operator import itemgetter
+from typing import NamedTuple
 
 from engine.levels import RiskLevels
 
@@ -50,35 +53,45 @@ class _Pos:
 @dataclass(eq=False, slots=True)
 class _Group:
     peak: Decimal  # x-space
-    items: list[tuple[Decimal, int, _Pos]] = field(default_factory=list)  # min-heap on distance
+    items: list[tuple[Decimal, int, _Pos]] = field(default_factory=list)  # sorted by distance
     version: int = 0
     alive: bool = True
 
+    def threshold(self, x: Decimal, long: bool) -> Decimal:
+        """Distances up to this are hit at x (peak x (1-d) >= x, or peak x (1+d) >= x)."""
+        return ONE - x / self.peak if long else x / self.peak - ONE
 
-@dataclass(frozen=True, slots=True)
-class Trigger:
+
+class Trigger(NamedTuple):
     position_id: int
     reason: str  # stop_loss / trailing_stop / take_profit
 
 
+_key = itemgetter(0)
+
+
 class _Book:
-    """Positions of one market and one side."""
+    """Positions of one market and one side, in lists sorted by level: what an update crosses
+    is a contiguous end of a list, found by one bisect and cut off in one slice."""
 
     def __init__(self, long: bool) -> None:
         self.long = long
-        self.stops: list[tuple[Decimal, int, _Pos]] = []  # (-stop, seq, pos): max-heap
-        self.ups: list[tuple[Decimal, int, _Pos, bool]] = []  # (level, seq, pos, is_tp)
+        self.stops: list[tuple[Decimal, int, _Pos]] = []  # ascending; hit: stop >= x
+        self.ups: list[tuple[Decimal, int, _Pos, bool]] = []  # ascending; hit: level <= x
         self.stack: list[_Group] = []  # peaks decrease towards the top
-        self.levels: list[tuple[Decimal, int, _Group, int]] = []  # (-level, seq, group, ver)
+        self.levels: list[tuple[Decimal, int, _Group, int]] = []  # heap of (-nearest stop)
+        self.live = 0
+        self.dead = 0  # closed positions still referenced from the lists
 
     def add(self, p: _Pos, peak_x: Decimal) -> None:
-        heapq.heappush(self.stops, (-p.stop, next(_seq), p))
+        self.live += 1
+        insort(self.stops, (p.stop, next(_seq), p), key=_key)
         if p.tp is not None:
-            heapq.heappush(self.ups, (p.tp, next(_seq), p, True))
+            insort(self.ups, (p.tp, next(_seq), p, True), key=_key)
         if p.active:
             self._join(p, peak_x)
         elif p.activation is not None:
-            heapq.heappush(self.ups, (p.activation, next(_seq), p, False))
+            insort(self.ups, (p.activation, next(_seq), p, False), key=_key)
 
     def _join(self, p: _Pos, peak_x: Decimal) -> None:
         # restored positions may carry a peak that is not the top's; keep the stack ordered
@@ -90,73 +103,115 @@ class _Book:
         else:
             g = _Group(peak_x)
             self.stack.insert(pos, g)
-        heapq.heappush(g.items, (p.distance or Decimal(0), next(_seq), p))
+        insort(g.items, (p.distance or Decimal(0), next(_seq), p), key=_key)
         p.group = g
         self._push_level(g)
 
     def _push_level(self, g: _Group) -> None:
-        while g.items and g.items[0][2].closed:
-            heapq.heappop(g.items)
+        items = g.items
+        first = 0
+        while first < len(items) and items[first][2].closed:
+            first += 1
+        if first:
+            del items[:first]
         g.version += 1
-        if g.items:
-            level = g.items[0][2].trail_level(g.peak)
+        if items:
+            level = items[0][2].trail_level(g.peak)
             heapq.heappush(self.levels, (-level, next(_seq), g, g.version))
 
+    def closed_elsewhere(self) -> None:
+        self.live -= 1
+        self.dead += 1
+        if self.dead > 64 and self.dead > self.live:
+            self._compact()
+
+    def _compact(self) -> None:
+        self.stops = [e for e in self.stops if not e[2].closed]
+        self.ups = [e for e in self.ups if not e[2].closed]
+        for g in self.stack:
+            g.items = [e for e in g.items if not e[2].closed]
+        self.dead = 0
+
     def update(self, x: Decimal, out: list[Trigger]) -> None:
-        activated: list[_Pos] = []
+        hit: list[_Pos] = []
         ups = self.ups
-        while ups and ups[0][0] <= x:
-            _, _, p, is_tp = heapq.heappop(ups)
-            if p.closed:
-                continue
-            if is_tp:
-                p.closed = True
-                out.append(Trigger(p.id, "take_profit"))
-            elif not p.active:
-                p.active = True
-                activated.append(p)
+        if ups and ups[0][0] <= x:
+            i = bisect_right(ups, x, key=_key)
+            activated = []
+            for _, _, p, is_tp in ups[:i]:
+                if p.closed:
+                    continue
+                if is_tp:
+                    p.closed = True
+                    out.append(Trigger(p.id, "take_profit"))
+                    hit.append(p)
+                elif not p.active:
+                    p.active = True
+                    activated.append(p)
+            del ups[:i]
+        else:
+            activated = []
         stops = self.stops
-        while stops and -stops[0][0] >= x:
-            _, _, p = heapq.heappop(stops)
-            if not p.closed:
-                p.closed = True
-                out.append(Trigger(p.id, "trailing_stop" if p.active else "stop_loss"))
+        if stops and stops[-1][0] >= x:
+            i = bisect_left(stops, x, key=_key)
+            for _, _, p in stops[i:]:
+                if not p.closed:
+                    p.closed = True
+                    out.append(Trigger(p.id, "trailing_stop" if p.active else "stop_loss"))
+                    hit.append(p)
+            del stops[i:]
         levels = self.levels
-        while levels and -levels[0][0] >= x:
+        nx = -x
+        while levels and levels[0][0] <= nx:
             _, _, g, ver = heapq.heappop(levels)
             if not g.alive or ver != g.version:
                 continue
-            items = g.items
-            while items and items[0][2].trail_level(g.peak) >= x:
-                _, _, p = heapq.heappop(items)
-                if not p.closed:
-                    p.closed = True
-                    out.append(Trigger(p.id, "trailing_stop"))
+            self._trail_hits(g, x, out, hit)
             self._push_level(g)
         self._raise_peaks(x, activated)
+        # each position hit here was indexed once and leaves `live`; entries left in other
+        # lists are counted dead until compaction
+        self.live -= len(hit)
+        self.dead += len(hit)
+        if self.dead > 64 and self.dead > self.live:
+            self._compact()
+
+    def _trail_hits(self, g: _Group, x: Decimal, out: list[Trigger], hit: list[_Pos]) -> None:
+        items = g.items
+        i = bisect_right(items, g.threshold(x, self.long), key=_key)
+        # the threshold is a rounded quotient: settle the boundary with exact products
+        while i > 0 and items[i - 1][2].trail_level(g.peak) < x:
+            i -= 1
+        while i < len(items) and items[i][2].trail_level(g.peak) >= x:
+            i += 1
+        for _, _, p in items[:i]:
+            if not p.closed:
+                p.closed = True
+                out.append(Trigger(p.id, "trailing_stop"))
+                hit.append(p)
+        del items[:i]
 
     def _raise_peaks(self, x: Decimal, activated: list[_Pos]) -> None:
         stack = self.stack
         if (not stack or stack[-1].peak >= x) and not activated:
             return
         merged: list[_Group] = []
-        while stack and stack[-1].peak < x:
+        while stack and stack[-1].peak <= x:
             merged.append(stack.pop())
-        if stack and stack[-1].peak == x:
-            merged.append(stack.pop())
-        if not merged and not activated:
-            return
-        merged.sort(key=lambda g: len(g.items), reverse=True)
         base = merged[0] if merged else _Group(x)
-        for g in merged[1:]:
-            g.alive = False
-            for item in g.items:
-                if not item[2].closed:
-                    heapq.heappush(base.items, item)
-                    item[2].group = base
-        for p in activated:
-            heapq.heappush(base.items, (p.distance or Decimal(0), next(_seq), p))
-            p.group = base
+        if len(merged) > 1 or activated:
+            items = list(base.items)
+            for g in merged[1:]:
+                g.alive = False
+                for e in g.items:
+                    if not e[2].closed:
+                        items.append(e)
+                        e[2].group = base
+            for p in activated:
+                items.append((p.distance or Decimal(0), next(_seq), p))
+                p.group = base
+            items.sort(key=_key)  # runs of already-sorted lists: Timsort merges them cheaply
+            base.items = items
         base.peak = x
         base.alive = True
         stack.append(base)
@@ -168,7 +223,7 @@ class PositionIndex:
 
     def __init__(self) -> None:
         self._books: dict[str, tuple[_Book, _Book]] = {}
-        self._pos: dict[int, tuple[str, _Pos]] = {}
+        self._pos: dict[int, tuple[_Book, _Pos]] = {}
 
     def __len__(self) -> int:
         return len(self._pos)
@@ -182,7 +237,8 @@ class PositionIndex:
         p = _Pos(
             id=position_id,
             long=long,
-            stop=sign * levels.stop if not levels.trailing_active else sign * self._base(levels),
+            # a restored trailing position's stored stop includes the trail: a safe static floor
+            stop=sign * levels.stop,
             tp=None if levels.take_profit is None else sign * levels.take_profit,
             activation=None if levels.activation is None else sign * levels.activation,
             distance=levels.distance,
@@ -191,19 +247,15 @@ class PositionIndex:
         books = self._books.get(market)
         if books is None:
             books = self._books[market] = (_Book(True), _Book(False))
-        books[0 if long else 1].add(p, sign * levels.peak)
-        self._pos[position_id] = (market, p)
-
-    @staticmethod
-    def _base(levels: RiskLevels) -> Decimal:
-        # a restored trailing position: its stored stop already includes the trail, which is
-        # at least the base stop, so it is a safe static floor
-        return levels.stop
+        book = books[0 if long else 1]
+        book.add(p, sign * levels.peak)
+        self._pos[position_id] = (book, p)
 
     def remove(self, position_id: int) -> None:
         entry = self._pos.pop(position_id, None)
-        if entry is not None:
+        if entry is not None and not entry[1].closed:
             entry[1].closed = True
+            entry[0].closed_elsewhere()
 
     def on_price(self, market: str, price: Decimal) -> list[Trigger]:
         books = self._books.get(market)

@@ -24,7 +24,7 @@ def _random_params(rng: random.Random) -> RiskParams:
     )
 
 
-def _compare(seed: int, n_positions: int = 60, n_ticks: int = 300) -> int:
+def _compare(seed: int, n_positions: int = 60, n_ticks: int = 300, removals: bool = False) -> int:
     rng = random.Random(seed)
     index = PositionIndex()
     reference: dict[int, RiskLevels] = {}
@@ -41,6 +41,11 @@ def _compare(seed: int, n_positions: int = 60, n_ticks: int = 300) -> int:
             reference[next_id] = levels
             index.add(next_id, "BTC", levels_copy(levels))
             next_id += 1
+        assert len(index) == len(reference)
+        if removals and reference and rng.random() < 0.3:
+            gone = rng.choice(sorted(reference))  # closed by hand: leaves the index too
+            del reference[gone]
+            index.remove(gone)
         step = D(rng.choice([-3, -2, -1, -1, 0, 1, 1, 2, 3])) / D(4)
         if rng.random() < 0.03:
             step *= 12  # a gap through several levels at once
@@ -80,3 +85,9 @@ def test_index_matches_reference_on_many_random_paths() -> None:
 @given(st.integers(min_value=0, max_value=10**9))
 def test_index_matches_reference_property(seed: int) -> None:
     _compare(seed, n_positions=20, n_ticks=120)
+
+
+def test_index_matches_reference_with_manual_closes_and_compaction() -> None:
+    # hundreds of positions and removals push the index through its compaction
+    total = sum(_compare(seed, n_positions=400, n_ticks=1500, removals=True) for seed in range(3))
+    assert total > 300
