@@ -10,7 +10,7 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from bot.replay_log import live_hooks, summary
+from bot.replay_log import live_log, summary
 from bot.settings import Settings
 from engine.replay.runner import run_scenario
 from engine.replay.scenario import ScenarioError, load_scenario, parse_scenario
@@ -41,13 +41,13 @@ def _replay(text_or_path: str | Path, as_json: bool, settings: Settings) -> int:
     except ScenarioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    write = print
-    hooks = None if as_json else live_hooks(write)
-    result = asyncio.run(run_scenario(sc, settings.database_url, hooks))
+    result = asyncio.run(
+        run_scenario(sc, settings.database_url, None if as_json else live_log(print))
+    )
     if as_json:
         print(json.dumps(result.as_json(), indent=2))
     else:
-        summary(result, write)
+        summary(result, print)
     return 0
 
 

@@ -7,9 +7,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from engine.events import Event, OrderFailed, PositionClosed, PositionOpened, SignalRejected
-from engine.pipeline import PostOutcome
-from engine.replay.runner import ReplayHooks, ReplayResult
+from engine.events import OrderFailed, PositionClosed, PositionOpened
+from engine.replay.runner import ReplayResult, Step, StepHook
 
 Write = Callable[[str], None]
 
@@ -23,39 +22,44 @@ def _short(text: str, n: int = 60) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def live_hooks(write: Write, users: dict[int, str] | None = None) -> ReplayHooks:
-    def on_post(ts: datetime, source: str, text: str, outcome: PostOutcome) -> None:
-        c = outcome.classification
-        verdict = (
-            f"{c.side} {c.market} ({c.confidence})" if c.is_signal else f"no signal: {c.reason}"
-        )
-        write(f'{_t(ts)}  {source}: "{_short(text)}" -> {verdict}')
-        for s in outcome.signals:
-            where = s.venue or "rejected"
-            write(f"{'':13}agent {s.agent}: {s.side} {s.market} -> {where} ({s.reason})")
+def live_log(write: Write) -> StepHook:
+    """A line per post (with each agent's routing) and per position opened or closed."""
 
-    def on_event(ts: datetime, e: Event) -> None:
-        if isinstance(e, PositionOpened):
-            write(
-                f"{_t(ts)}  opened  #{e.position_id} {e.agent} {e.side} {e.size} {e.market}"
-                f" on {e.venue} @ {e.entry_price:.6g}, stop {e.stop_price:.6g}"
+    def on_step(step: Step) -> None:
+        ts = _t(step.ts)
+        if step.post is not None and step.outcome is not None:
+            c = step.outcome.classification
+            verdict = (
+                f"{c.side} {c.market} (confidence {c.confidence})"
+                if c.is_signal
+                else f"no signal: {c.reason}"
             )
-        elif isinstance(e, PositionClosed):
-            write(
-                f"{_t(ts)}  closed  #{e.position_id} {e.market} {e.close_reason}"
-                f" @ {e.exit_price:.6g}, pnl {e.realized_pnl:+.2f}"
-            )
-        elif isinstance(e, OrderFailed):
-            write(f"{_t(ts)}  order failed: {e.agent} {e.side} {e.market}: {e.reason}")
-        elif isinstance(e, SignalRejected) and users is None:
-            pass  # already shown with the post
+            write(f'{ts}  {step.post.source}: "{_short(step.post.text)}" -> {verdict}')
+            for s in step.outcome.signals:
+                write(
+                    f"{'':13}{s.agent}: {s.side} {s.market} -> {s.venue or 'rejected'} ({s.reason})"
+                )
+        for e in step.events:
+            who = step.user_names.get(e.user_id, f"user {e.user_id}")
+            if isinstance(e, PositionOpened):
+                write(
+                    f"{ts}  + #{e.position_id} {who}/{e.agent} {e.side} {e.size} {e.market}"
+                    f" on {e.venue} @ {e.entry_price:.6g} (stop {e.stop_price:.6g})"
+                )
+            elif isinstance(e, PositionClosed):
+                write(
+                    f"{ts}  - #{e.position_id} {who}/{e.agent} {e.market} {e.close_reason}"
+                    f" @ {e.exit_price:.6g}, pnl {e.realized_pnl:+.2f} USD"
+                )
+            elif isinstance(e, OrderFailed):
+                write(f"{ts}  ! {who}/{e.agent} {e.side} {e.market} order failed: {e.reason}")
 
-    return ReplayHooks(on_post=on_post, on_event=on_event)
+    return on_step
 
 
 def _table(rows: list[list[str]], header: list[str]) -> list[str]:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    line = "  ".join("{:<%d}" % w for w in widths)
+    line = "  ".join(f"{{:<{w}}}" for w in widths)
     return [line.format(*header), line.format(*["-" * w for w in widths])] + [
         line.format(*r) for r in rows
     ]

@@ -24,7 +24,7 @@ from engine.ingest import IncomingPost
 from engine.markets import MarketInfo, default_markets
 from engine.pipeline import Engine, PostOutcome
 from engine.prices import PriceBook, PriceTick
-from engine.replay.scenario import MarketSpec, Scenario
+from engine.replay.scenario import MarketSpec, PostSpec, Scenario
 from engine.venues.paper import FeeConfig, PaperVenue
 from storage.db import create_engine, resolve_url, session_factory, sqlite_url
 from storage.enums import DeploymentStatus
@@ -56,10 +56,18 @@ class ReplayResult:
         return {"positions": self.positions, "ledger": self.ledger, "routing": self.routing}
 
 
-@dataclass(slots=True)
-class ReplayHooks:
-    on_post: Callable[[datetime, str, str, PostOutcome], None] | None = None
-    on_event: Callable[[datetime, Event], None] | None = None
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One replayed event and what the engine did about it."""
+
+    ts: datetime
+    post: PostSpec | None  # None for a price update
+    outcome: PostOutcome | None
+    events: list[Event]
+    user_names: dict[int, str]
+
+
+StepHook = Callable[[Step], None]
 
 
 def build_markets(scenario: Scenario) -> dict[str, dict[str, MarketInfo]]:
@@ -106,7 +114,8 @@ async def fresh_database(database_url: str | None) -> AsyncIterator[str]:
         await admin.dispose()
 
 
-async def _seed(sessions: async_sessionmaker[AsyncSession], sc: Scenario) -> None:
+async def _seed(sessions: async_sessionmaker[AsyncSession], sc: Scenario) -> dict[int, str]:
+    """Users, sources, agents and deployments of the scenario; returns user id -> name."""
     async with sessions() as s, s.begin():
         users = {u.name: User(display_name=u.name) for u in sc.users}
         s.add_all(users.values())
@@ -154,6 +163,7 @@ async def _seed(sessions: async_sessionmaker[AsyncSession], sc: Scenario) -> Non
                         account=f"paper:{u.name}:{d.agent}",
                     )
                 )
+    return {u.id: name for name, u in users.items()}
 
 
 def _events(sc: Scenario) -> list[tuple[datetime, int, int, Any]]:
@@ -165,22 +175,24 @@ def _events(sc: Scenario) -> list[tuple[datetime, int, int, Any]]:
 
 
 async def run_scenario(
-    sc: Scenario, database_url: str | None = None, hooks: ReplayHooks | None = None
+    sc: Scenario, database_url: str | None = None, on_step: StepHook | None = None
 ) -> ReplayResult:
-    hooks = hooks or ReplayHooks()
     async with fresh_database(database_url) as url:
         await upgrade(url)
         db = create_engine(url)
         try:
             sessions = session_factory(db)
-            await _seed(sessions, sc)
-            return await _replay(sessions, sc, hooks)
+            names = await _seed(sessions, sc)
+            return await _replay(sessions, sc, names, on_step)
         finally:
             await db.dispose()
 
 
 async def _replay(
-    sessions: async_sessionmaker[AsyncSession], sc: Scenario, hooks: ReplayHooks
+    sessions: async_sessionmaker[AsyncSession],
+    sc: Scenario,
+    names: dict[int, str],
+    on_step: StepHook | None,
 ) -> ReplayResult:
     markets = build_markets(sc)
     prices = PriceBook()
@@ -192,23 +204,26 @@ async def _replay(
     engine = Engine(
         sessions, venues, prices, RulesClassifier(known_markets=known), clock=lambda: now[0]
     )
-    if hooks.on_event is not None:
-        on_event = hooks.on_event
-        engine.listeners.append(lambda e: on_event(now[0], e))
+    emitted: list[Event] = []
+    engine.listeners.append(emitted.append)
     await engine.start()
     for ts, kind, _, item in events:
         now[0] = ts
+        outcome = None
         if kind == 0:
             await engine.on_price(PriceTick(ts, item.market, item.price))
         else:
             outcome = await engine.ingest(
                 IncomingPost(SOURCE_KIND, item.source, item.id, item.text, item.posted_at)
             )
-            if hooks.on_post is not None:
-                hooks.on_post(ts, item.source, item.text, outcome)
+        if on_step is not None and (outcome is not None or emitted):
+            on_step(Step(ts, item if kind else None, outcome, list(emitted), names))
+        emitted.clear()
     still_open = await engine.open_position_ids()
     if still_open:
         await engine.close_positions(dict.fromkeys(still_open, "end_of_replay"))
+        if on_step is not None:
+            on_step(Step(now[0], None, None, list(emitted), names))
     return await collect(sessions)
 
 

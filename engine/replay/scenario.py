@@ -42,7 +42,8 @@ class Risk(_Model):
     def _trailing_pair(self) -> Risk:
         if (self.trailing_activation_pct is None) != (self.trailing_distance_pct is None):
             raise ValueError(
-                "trailing_activation_pct and trailing_distance_pct go together: give both or neither"
+                "trailing_activation_pct and trailing_distance_pct go together: "
+                "give both or neither"
             )
         return self
 
