@@ -85,9 +85,7 @@ async def record(session: AsyncSession, outcomes: Sequence[Outcome], now: dateti
                     Deployment.id.in_({o.order.deployment_id for o in outcomes})
                 )
             )
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     order_updates: list[dict[str, Any]] = []
     new_positions: list[dict[str, Any]] = []

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select, update
@@ -93,6 +94,7 @@ class Engine:
                 .scalars()
                 .all()
             )
+        books: dict[str, list[tuple[str, str, str, Decimal, Decimal]]] = {}
         for p in rows:
             self.index.add(
                 p.id,
@@ -108,9 +110,13 @@ class Engine:
                     p.trailing_active,
                 ),
             )
-            restore = getattr(self.venues.get(p.venue), "restore_position", None)
-            if restore is not None:
-                restore(p.account, p.market, p.side, p.size, p.entry_price)
+            books.setdefault(p.venue, []).append(
+                (p.account, p.market, p.side, p.size, p.entry_price)
+            )
+        for name, positions in books.items():
+            restore = getattr(self.venues.get(name), "restore", None)
+            if restore is not None:  # venues that keep no state of their own (paper)
+                restore(positions)
         async with self._lock:
             await self._resume_signals()
             async with self.sessions() as s:

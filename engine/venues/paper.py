@@ -124,14 +124,19 @@ class PaperVenue:
         else:
             acc.positions[order.market] = left
 
-    def restore_position(
-        self, account: str, market: str, side: str, size: Decimal, entry: Decimal
-    ) -> None:
-        """Rebuild the paper book from our positions table after a restart."""
-        sign = 1 if side == "long" else -1
-        acc = self.account(account)
-        acc.positions[market] = acc.positions.get(market, Decimal(0)) + sign * size
-        self._entry[(account, market)] = entry
+    def restore(self, positions: list[tuple[str, str, str, Decimal, Decimal]]) -> None:
+        """Rebuild the paper book from our open positions (account, market, side, size,
+        entry) when this process starts empty; a book that already exists is the truth."""
+        if self.accounts or self._fills:
+            return
+        for account, market, side, size, entry in positions:
+            acc = self.account(account)
+            held = acc.positions.get(market, Decimal(0))
+            add = size if side == "long" else -size
+            key = (account, market)
+            prev = self._entry.get(key, entry)
+            self._entry[key] = (prev * abs(held) + entry * size) / (abs(held) + size)
+            acc.positions[market] = held + add
 
 
 def round_size(size: Decimal, decimals: int) -> Decimal:

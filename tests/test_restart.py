@@ -1,0 +1,149 @@
+"""Crash the engine between writing orders and recording fills; a restart must leave every
+deployment with exactly one position for the signal, and the venue with exactly one fill."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from engine.classify.rules import RulesClassifier
+from engine.ingest import IncomingPost
+from engine.markets import MarketInfo, hyperliquid_markets
+from engine.pipeline import Engine
+from engine.prices import PriceBook, PriceTick
+from engine.replay.runner import _seed
+from engine.venues.base import Fill, OrderRequest
+from engine.venues.paper import PaperVenue
+from storage.models import Order, OutboxMessage, Position
+from tests.replay_helpers import agent, scenario
+
+D = Decimal
+NOW = datetime(2026, 11, 20, 10, tzinfo=UTC)
+POST = IncomingPost("x", "@hawk", "p1", "Long $ETH, breakout", NOW)
+
+
+class Crash(BaseException):
+    """The process dying: nothing in the engine may catch it."""
+
+
+class CrashingVenue:
+    """The real paper venue behind it; dies before or after the call reaches the venue."""
+
+    def __init__(self, inner: PaperVenue, when: str) -> None:
+        self.inner, self.when, self.name = inner, when, inner.name
+        self.calls = 0
+
+    def markets(self) -> Mapping[str, MarketInfo]:
+        return self.inner.markets()
+
+    async def find_order(self, account: str, client_order_id: str) -> Fill | None:
+        return await self.inner.find_order(account, client_order_id)
+
+    async def place_order(self, order: OrderRequest) -> Fill:
+        self.calls += 1
+        if self.when == "before":
+            raise Crash
+        await self.inner.place_order(order)
+        raise Crash  # filled at the venue, but we never hear back
+
+
+async def _world(sessions) -> tuple[PaperVenue, PriceBook]:
+    sc = scenario(
+        agents=[agent()],
+        users=[
+            {
+                "name": n,
+                "deployments": [{"agent": "Hawk", "collateral_usd": "100", "leverage": "3"}],
+            }
+            for n in ("a", "b", "c")
+        ],
+    )
+    await _seed(sessions, sc)
+    prices = PriceBook()
+    prices.update(PriceTick(NOW, "ETH", D("2000")))
+    return PaperVenue("HYPERLIQUID", hyperliquid_markets(), prices), prices
+
+
+def _engine(sessions, venue, prices) -> Engine:
+    return Engine(sessions, {"HYPERLIQUID": venue}, prices, RulesClassifier(), clock=lambda: NOW)
+
+
+async def _counts(sessions) -> tuple[int, int, list[str]]:
+    async with sessions() as s:
+        positions = (await s.execute(select(func.count()).select_from(Position))).scalar_one()
+        per_dep = (
+            await s.execute(
+                select(Position.deployment_id, func.count()).group_by(Position.deployment_id)
+            )
+        ).all()
+        statuses = (await s.execute(select(Order.status).order_by(Order.id))).scalars().all()
+    assert all(n == 1 for _, n in per_dep)
+    return positions, len(per_dep), list(statuses)
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+async def test_restart_after_a_crash_around_the_venue_call(sessions, when: str) -> None:
+    venue, prices = await _world(sessions)
+    crashing = CrashingVenue(venue, when)
+    with pytest.raises(Crash):
+        await _engine(sessions, crashing, prices).ingest(POST)
+    # the orders were written before the venue was called; no position yet
+    assert await _counts(sessions) == (0, 0, ["pending"] * 3)
+    # all three were in flight together: the venue filled none of them, or all of them
+    assert len(venue._fills) == (0 if when == "before" else 3)
+
+    restarted = _engine(sessions, venue, prices)
+    await restarted.start()
+    await restarted.ingest(POST)  # the source delivers the same post again
+    await restarted.start()  # and a second restart changes nothing either
+
+    assert await _counts(sessions) == (3, 3, ["filled"] * 3)
+    # the venue holds one position per account: the crashed order was adopted, not re-sent
+    assert len(venue._fills) == 3
+    for acc in venue.accounts.values():
+        assert list(acc.positions) == ["ETH"]
+    async with sessions() as s:
+        sizes = (await s.execute(select(Position.account, Position.size))).all()
+        alerts = (
+            await s.execute(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.kind == "position_opened")
+            )
+        ).scalar_one()
+    for account, size in sizes:
+        assert venue.accounts[account].positions["ETH"] == size
+    assert alerts == 3  # one "opened" alert per user, however often the work was resumed
+    assert len(restarted.index) == 3
+
+
+async def test_crash_during_close_is_resumed_once(sessions) -> None:
+    venue, prices = await _world(sessions)
+    engine = _engine(sessions, venue, prices)
+    await engine.ingest(POST)
+    crashing = CrashingVenue(venue, "after")
+    engine.venues["HYPERLIQUID"] = crashing
+    with pytest.raises(Crash):
+        await engine.on_price(PriceTick(NOW, "ETH", D("1800")))  # through every stop
+    async with sessions() as s:
+        assert (
+            await s.execute(
+                select(func.count()).select_from(Position).where(Position.status == "open")
+            )
+        ).scalar_one() == 3
+
+    restarted = _engine(sessions, venue, prices)
+    await restarted.start()
+    async with sessions() as s:
+        rows = (await s.execute(select(Position.status, Position.close_reason))).all()
+        closes = (
+            await s.execute(select(func.count()).select_from(Order).where(Order.purpose == "close"))
+        ).scalar_one()
+    assert rows == [("closed", "stop_loss")] * 3
+    assert closes == 3
+    assert all(acc.positions == {} for acc in venue.accounts.values())
+    assert len(restarted.index) == 0
