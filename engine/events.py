@@ -17,7 +17,14 @@ class Event:
         raise NotImplementedError
 
     def payload(self) -> dict[str, Any]:
-        return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in asdict(self).items()}
+        return {
+            k: decimal_text(v) if isinstance(v, Decimal) else v for k, v in asdict(self).items()
+        }
+
+
+def decimal_text(value: Decimal) -> str:
+    """One text per amount whichever database it came from ("3", never "3.000000")."""
+    return format(value.normalize(), "f")
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.classify.rules import RulesClassifier
-from engine.events import Event
+from engine.events import Event, decimal_text
 from engine.ingest import IncomingPost
 from engine.markets import MarketInfo, default_markets
 from engine.pipeline import Engine, PostOutcome
@@ -228,7 +228,7 @@ async def _replay(
 
 
 def _s(value: Decimal | None) -> str | None:
-    return None if value is None else format(value.normalize(), "f")
+    return None if value is None else decimal_text(value)
 
 
 async def collect(sessions: async_sessionmaker[AsyncSession]) -> ReplayResult:
