@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Any, ClassVar
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,9 +19,15 @@ class Event:
         raise NotImplementedError
 
     def payload(self) -> dict[str, Any]:
-        return {
-            k: decimal_text(v) if isinstance(v, Decimal) else v for k, v in asdict(self).items()
-        }
+        # shallow on purpose: every field is a scalar, and a fan-out makes thousands of these
+        names = _FIELDS.get(type(self))
+        if names is None:
+            names = _FIELDS[type(self)] = tuple(f.name for f in fields(self))
+        out = {}
+        for name in names:
+            v = getattr(self, name)
+            out[name] = decimal_text(v) if isinstance(v, Decimal) else v
+        return out
 
 
 def decimal_text(value: Decimal) -> str:

@@ -10,17 +10,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.billing import ShareTerms, profit_share_rows
 from engine.events import Event, OrderFailed, PositionClosed, PositionOpened
 from engine.levels import RiskLevels, RiskParams
 from engine.orders import Outcome
-from storage.bulk import insert_ignore
+from storage.bulk import insert_ignore, update_by_id
 from storage.enums import OrderPurpose, OrderStatus, PositionStatus
 from storage.models import Agent, Deployment, LedgerEntry, Order, Position, Post, Signal, Source
-from storage.types import QUANTUM
+from storage.types import quantize
 
 
 @dataclass(slots=True)
@@ -70,7 +70,7 @@ async def _signal_info(session: AsyncSession, signal_ids: set[int]) -> dict[int,
 
 def q(value: Decimal) -> Decimal:
     """Money as stored (18 decimals), so events and rows agree to the last digit."""
-    return value.quantize(QUANTUM) if value.as_tuple().exponent < -18 else value  # type: ignore[operator]
+    return quantize(value)
 
 
 async def record(session: AsyncSession, outcomes: Sequence[Outcome], now: datetime) -> Recorded:
@@ -158,8 +158,7 @@ async def record(session: AsyncSession, outcomes: Sequence[Outcome], now: dateti
             )
         else:
             order_updates.append({"id": od.id, "error": o.error, "updated_at": now})
-    if order_updates:
-        await session.execute(update(Order), order_updates)
+    await update_by_id(session, Order, order_updates)
     if new_positions:
         await _open_positions(session, new_positions, info, users, done)
     if closes:
@@ -263,7 +262,6 @@ async def _close_positions(
                 pnl,
             )
         )
-    if pos_updates:
-        await session.execute(update(Position), pos_updates)
+    await update_by_id(session, Position, pos_updates)
     if ledger:
         await insert_ignore(session, LedgerEntry, [{**r, "amount": q(r["amount"])} for r in ledger])

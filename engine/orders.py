@@ -72,36 +72,44 @@ async def submit(
     look_up_first: bool,
     max_slippage_bps: Mapping[int, Decimal] | None = None,
 ) -> list[Outcome]:
-    sem = asyncio.Semaphore(concurrency)
+    todo = list(orders)
+    results: list[Outcome | None] = [None] * len(todo)
+    queue = iter(enumerate(todo))
 
     async def one(o: PendingOrder) -> Outcome:
         venue = venues.get(o.venue)
         if venue is None:
             return Outcome(o, rejected="venue_unavailable")
-        async with sem:
-            try:
-                if look_up_first:
-                    fill = await venue.find_order(o.account, o.client_order_id)
-                    if fill is not None:
-                        log.info("adopted fill of %s found at %s", o.client_order_id, o.venue)
-                        return Outcome(o, fill=fill)
-                fill = await venue.place_order(
-                    OrderRequest(
-                        client_order_id=o.client_order_id,
-                        account=o.account,
-                        market=o.market,
-                        side=o.side,
-                        size=o.size,
-                        leverage=o.leverage,
-                        reduce_only=o.reduce_only,
-                        max_slippage_bps=(max_slippage_bps or {}).get(o.signal_id),
-                    )
+        try:
+            if look_up_first:
+                fill = await venue.find_order(o.account, o.client_order_id)
+                if fill is not None:
+                    log.info("adopted fill of %s found at %s", o.client_order_id, o.venue)
+                    return Outcome(o, fill=fill)
+            fill = await venue.place_order(
+                OrderRequest(
+                    client_order_id=o.client_order_id,
+                    account=o.account,
+                    market=o.market,
+                    side=o.side,
+                    size=o.size,
+                    leverage=o.leverage,
+                    reduce_only=o.reduce_only,
+                    max_slippage_bps=(max_slippage_bps or {}).get(o.signal_id),
                 )
-                return Outcome(o, fill=fill)
-            except VenueRejected as exc:
-                return Outcome(o, rejected=exc.reason)
-            except (TimeoutError, ConnectionError, OSError) as exc:
-                log.warning("order %s: venue error, will look it up: %s", o.client_order_id, exc)
-                return Outcome(o, error=type(exc).__name__)
+            )
+            return Outcome(o, fill=fill)
+        except VenueRejected as exc:
+            return Outcome(o, rejected=exc.reason)
+        except (TimeoutError, ConnectionError, OSError) as exc:
+            log.warning("order %s: venue error, will look it up: %s", o.client_order_id, exc)
+            return Outcome(o, error=type(exc).__name__)
 
-    return list(await asyncio.gather(*(one(o) for o in orders)))
+    async def worker() -> None:
+        # a fixed pool of workers pulling from one queue: at most `concurrency` venue calls
+        # in flight, without a task per order
+        for i, o in queue:
+            results[i] = await one(o)
+
+    await asyncio.gather(*(worker() for _ in range(min(concurrency, len(todo)) or 1)))
+    return [r for r in results if r is not None]

@@ -7,7 +7,7 @@ as canonical text there and as NUMERIC(38, 18) on PostgreSQL; Python always sees
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Integer, Numeric, String
@@ -20,6 +20,11 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 SCALE = 18
 QUANTUM = Decimal(1).scaleb(-SCALE)
+
+
+def quantize(value: Decimal) -> Decimal:
+    """An amount as stored: at most 18 decimals, rounded half away from zero."""
+    return value.quantize(QUANTUM, rounding=ROUND_HALF_UP)
 
 
 class Money(TypeDecorator[Decimal]):
@@ -40,12 +45,14 @@ class Money(TypeDecorator[Decimal]):
             if isinstance(value, float):
                 raise TypeError("money must be Decimal or int, never float")
             value = Decimal(value)
-        if value.as_tuple().exponent < -SCALE:  # type: ignore[operator]
-            # the same rounding on both backends keeps SQLite and PostgreSQL results identical
-            value = value.quantize(QUANTUM, rounding=ROUND_HALF_EVEN)
-        if dialect.name == "sqlite":
-            return format(value, "f")
-        return value
+        if dialect.name != "sqlite":
+            return value  # NUMERIC(38, 18) rounds excess digits half away from zero
+        text = format(value, "f")
+        dot = text.find(".")
+        if dot >= 0 and len(text) - dot - 1 > SCALE:
+            # round as PostgreSQL does, so both backends store the same amount
+            text = format(quantize(value), "f")
+        return text
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:
