@@ -1,4 +1,4 @@
-"""`maxxit` command line: demo, replay, db upgrade."""
+"""`maxxit` command line: demo, replay, run, db upgrade."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("replay", help="run a scenario file through the whole pipeline")
     r.add_argument("scenario", type=Path)
     r.add_argument("--json", action="store_true", help="print one JSON object")
+    sub.add_parser("run", help="run the engine and deliver alerts until stopped (Procfile)")
     db = sub.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"])
     return p
@@ -64,6 +65,11 @@ def main(argv: list[str] | None = None) -> int:
         return _replay(text, args.json, settings)
     if args.command == "replay":
         return _replay(args.scenario, args.json, settings)
+    if args.command == "run":
+        from bot.service import run
+
+        asyncio.run(run(settings))
+        return 0
     if args.command == "db":
         url = resolve_url(settings.database_url, settings.data_dir)
         asyncio.run(upgrade(url))

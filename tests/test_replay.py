@@ -243,3 +243,16 @@ def test_bad_scenario_files_name_the_field(tmp_path, capsys, content: str, messa
 def test_missing_scenario_file(tmp_path, capsys) -> None:
     assert main(["replay", str(tmp_path / "nope.json")]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+async def test_the_documented_example_gives_the_documented_figures() -> None:
+    from pathlib import Path
+
+    from engine.replay.scenario import parse_scenario
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "replay.md").read_text()
+    example = doc.split("## Example\n\n```json\n")[1].split("```")[0]
+    out = (await run_scenario(parse_scenario(example, "docs/replay.md"), PG_URL)).as_json()
+    [p] = out["positions"]
+    assert (p["exit_price"], p["fees"], p["realized_pnl"]) == ("2053.884", "1.014471", "11.456529")
+    assert [e["amount"] for e in out["ledger"]] == ["1.1456529", "1.1456529"]

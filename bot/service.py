@@ -1,0 +1,59 @@
+"""Composition root of the long-running process (`maxxit run`): database, venues, engine,
+alert delivery. Chat transports and live feeds plug in here as they land."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from datetime import timedelta
+
+from bot.console import ConsoleTransport
+from bot.settings import Settings
+from engine.classify.rules import RulesClassifier
+from engine.markets import default_markets
+from engine.notify import Dispatcher
+from engine.pipeline import Engine, EngineConfig
+from engine.prices import PriceBook
+from engine.venues.paper import FeeConfig, PaperVenue
+from storage.db import create_engine, resolve_url, session_factory
+from storage.migrate import upgrade
+
+log = logging.getLogger(__name__)
+
+
+def build_engine(settings: Settings, sessions, prices: PriceBook) -> Engine:  # type: ignore[no-untyped-def]
+    fees = FeeConfig(settings.paper_taker_bps, settings.paper_slippage_bps)
+    venues = {n: PaperVenue(n, m, prices, fees) for n, m in default_markets().items()}
+    config = EngineConfig(
+        settings.order_concurrency, timedelta(seconds=settings.approval_ttl_seconds)
+    )
+    return Engine(sessions, venues, prices, RulesClassifier(), config)
+
+
+async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    stop = stop or asyncio.Event()
+    url = resolve_url(settings.database_url, settings.data_dir)
+    await upgrade(url)
+    db = create_engine(url)
+    sessions = session_factory(db)
+    engine = build_engine(settings, sessions, PriceBook())
+    await engine.start()
+    dispatcher = Dispatcher(sessions, ConsoleTransport())
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    log.info(
+        "maxxit running on %s; %d open positions monitored", url.split("@")[-1], len(engine.index)
+    )
+    try:
+        while not stop.is_set():
+            await dispatcher.deliver_pending()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+    finally:
+        await engine.checkpoint()  # trailing peaks survive the restart
+        await db.dispose()
+        log.info("maxxit stopped")

@@ -1,0 +1,65 @@
+"""The commands a user types on a fresh machine."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import create_engine, inspect
+
+from bot.service import run
+from bot.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_db_upgrade_creates_every_table_under_the_data_dir(tmp_path: Path) -> None:
+    env = {**os.environ, "DATA_DIR": str(tmp_path / "d"), "DATABASE_URL": ""}
+    out = subprocess.run(
+        [sys.executable, "-m", "bot", "db", "upgrade"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "database at head" in out.stdout
+    tables = set(
+        inspect(create_engine(f"sqlite:///{tmp_path / 'd' / 'maxxit.db'}")).get_table_names()
+    )
+    assert {
+        "users",
+        "agents",
+        "deployments",
+        "orders",
+        "positions",
+        "ledger",
+        "outbox",
+        "signals",
+        "routing_decisions",
+        "conversations",
+        "processed_events",
+    } <= tables
+
+
+def test_unknown_command_is_a_clear_usage_error() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "bot", "fly"], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    assert out.returncode == 2
+    assert "invalid choice: 'fly'" in out.stderr
+
+
+async def test_run_starts_resumes_and_stops_cleanly(tmp_path: Path) -> None:
+    stop = asyncio.Event()
+    settings = Settings(data_dir=tmp_path, database_url=None)
+    task = asyncio.create_task(run(settings, stop))
+    await asyncio.sleep(0.5)
+    assert not task.done()
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    assert (tmp_path / "maxxit.db").exists()
