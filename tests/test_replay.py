@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import time
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
 from bot.cli import main
 from engine.replay.runner import run_scenario
+from engine.replay.scenario import parse_scenario
 from tests.replay_helpers import PG_URL, agent, expected_trade, scenario
 
 D = Decimal
@@ -245,12 +247,11 @@ def test_missing_scenario_file(tmp_path, capsys) -> None:
     assert "cannot read" in capsys.readouterr().err
 
 
+DOC = Path(__file__).resolve().parents[1] / "docs" / "replay.md"
+
+
 async def test_the_documented_example_gives_the_documented_figures() -> None:
-    from pathlib import Path
-
-    from engine.replay.scenario import parse_scenario
-
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "replay.md").read_text()
+    doc = DOC.read_text()
     example = doc.split("## Example\n\n```json\n")[1].split("```")[0]
     out = (await run_scenario(parse_scenario(example, "docs/replay.md"), PG_URL)).as_json()
     [p] = out["positions"]
