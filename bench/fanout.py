@@ -24,6 +24,7 @@ from engine.pipeline import Engine
 from engine.prices import PriceBook, PriceTick
 from engine.replay.runner import fresh_database
 from engine.venues.paper import PaperVenue
+from storage.bulk import insert_rows
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
 from storage.models import Agent, Deployment, Order, OutboxMessage, Position, Source, User
@@ -103,8 +104,9 @@ async def trial(database_url: str | None, n: int) -> tuple[float, float]:
                 await s.execute(delete(Order))
             t0 = time.perf_counter()
             async with sessions() as s, s.begin():
-                await s.execute(insert(Order), orders)
-                await s.execute(insert(Position), positions)
+                # the fastest bulk path we have (the one the engine itself uses)
+                await insert_rows(s, Order, orders)
+                await insert_rows(s, Position, positions)
             floor = time.perf_counter() - t0
             return fanout, floor
         finally:

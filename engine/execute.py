@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from engine.client_ids import client_order_id
 from engine.events import ApprovalRequested, Event, OrderFailed
 from engine.markets import MarketInfo
-from engine.sizing import size_order
+from engine.sizing import SizeDecision, size_order
 from storage.bulk import insert_ignore
 from storage.enums import DeploymentStatus, OrderPurpose, OrderStatus
 from storage.models import Agent, Deployment, Order, Signal, User
@@ -79,10 +79,15 @@ async def write_open_orders(
     """Write the signal's open orders; returns alerts for orders that will not be sent now."""
     deployments = await active_deployments(session, agent.id)
     rows, events = [], []
+    # thousands of deployments share a few (collateral, leverage, cap) terms: size each once
+    sizes: dict[tuple[Decimal, Decimal, Decimal | None], SizeDecision] = {}
     for d in deployments:
-        sized = size_order(
-            d.collateral_usd, price, market, d.leverage, agent.leverage, d.max_leverage
-        )
+        terms = (d.collateral_usd, d.leverage, d.max_leverage)
+        sized = sizes.get(terms)
+        if sized is None:
+            sized = sizes[terms] = size_order(
+                d.collateral_usd, price, market, d.leverage, agent.leverage, d.max_leverage
+            )
         status = (
             OrderStatus.REJECTED
             if sized.rejected

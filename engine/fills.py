@@ -10,14 +10,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.billing import ShareTerms, profit_share_rows
 from engine.events import Event, OrderFailed, PositionClosed, PositionOpened
 from engine.levels import RiskLevels, RiskParams
 from engine.orders import Outcome
-from storage.bulk import insert_ignore, update_by_id
+from storage.bulk import insert_ignore, insert_rows, update_by_id
 from storage.enums import OrderPurpose, OrderStatus, PositionStatus
 from storage.models import Agent, Deployment, LedgerEntry, Order, Position, Post, Signal, Source
 from storage.types import quantize
@@ -78,115 +78,129 @@ async def record(session: AsyncSession, outcomes: Sequence[Outcome], now: dateti
     if not outcomes:
         return done
     info = await _signal_info(session, {o.order.signal_id for o in outcomes})
-    users = dict(
+    deployment_ids = {o.order.deployment_id for o in outcomes}
+    users: dict[int, int] = dict(
         (
             await session.execute(
-                select(Deployment.id, Deployment.user_id).where(
-                    Deployment.id.in_({o.order.deployment_id for o in outcomes})
-                )
+                select(Deployment.id, Deployment.user_id).where(Deployment.id.in_(deployment_ids))
             )
         ).all()
     )
-    order_updates: list[dict[str, Any]] = []
-    new_positions: list[dict[str, Any]] = []
-    closes = [o for o in outcomes if o.fill and o.order.purpose == OrderPurpose.CLOSE]
+    await update_by_id(session, Order, [_order_update(o, now) for o in outcomes])
     for o in outcomes:
-        od, si = o.order, info[o.order.signal_id]
-        if o.fill is not None:
-            f = o.fill
-            order_updates.append(
-                {
-                    "id": od.id,
-                    "status": OrderStatus.FILLED,
-                    "fill_price": q(f.price),
-                    "filled_size": f.size,
-                    "fee": q(f.fee),
-                    "venue_order_id": f.venue_order_id,
-                    "error": None,
-                    "updated_at": now,
-                }
-            )
-            if od.purpose == OrderPurpose.OPEN:
-                entry = q(f.price)
-                levels = RiskLevels.initial(od.side, entry, si.params)
-                new_positions.append(
-                    {
-                        "deployment_id": od.deployment_id,
-                        "signal_id": od.signal_id,
-                        "open_order_id": od.id,
-                        "venue": od.venue,
-                        "account": od.account,
-                        "market": od.market,
-                        "side": od.side,
-                        "size": f.size,
-                        "leverage": od.leverage,
-                        "entry_price": entry,
-                        "open_fee": q(f.fee),
-                        "stop_price": q(levels.stop),
-                        "take_profit_price": None
-                        if levels.take_profit is None
-                        else q(levels.take_profit),
-                        "trailing_activation_price": (
-                            None if levels.activation is None else q(levels.activation)
-                        ),
-                        "trailing_distance_pct": levels.distance,
-                        "trailing_active": False,
-                        "peak_price": entry,
-                        "status": PositionStatus.OPEN,
-                        "opened_at": now,
-                    }
-                )
-        elif o.rejected is not None:
-            order_updates.append(
-                {
-                    "id": od.id,
-                    "status": OrderStatus.REJECTED,
-                    "error": o.rejected,
-                    "updated_at": now,
-                }
-            )
+        if o.rejected is not None:
+            od = o.order
             done.events.append(
                 OrderFailed(
                     users[od.deployment_id],
                     od.id,
-                    si.agent_name,
+                    info[od.signal_id].agent_name,
                     od.market,
                     od.side,
                     od.purpose,
                     o.rejected,
                 )
             )
-        else:
-            order_updates.append({"id": od.id, "error": o.error, "updated_at": now})
-    await update_by_id(session, Order, order_updates)
-    if new_positions:
-        await _open_positions(session, new_positions, info, users, done)
+    opens = [o for o in outcomes if o.fill and o.order.purpose == OrderPurpose.OPEN]
+    closes = [o for o in outcomes if o.fill and o.order.purpose == OrderPurpose.CLOSE]
+    if opens:
+        await _open_positions(session, opens, info, users, now, done)
     if closes:
         await _close_positions(session, closes, info, users, now, done)
     return done
 
 
+def _order_update(o: Outcome, now: datetime) -> dict[str, Any]:
+    if o.fill is not None:
+        f = o.fill
+        return {
+            "id": o.order.id,
+            "status": OrderStatus.FILLED,
+            "fill_price": q(f.price),
+            "filled_size": f.size,
+            "fee": q(f.fee),
+            "venue_order_id": f.venue_order_id,
+            "error": None,
+            "updated_at": now,
+        }
+    if o.rejected is not None:
+        return {
+            "id": o.order.id,
+            "status": OrderStatus.REJECTED,
+            "error": o.rejected,
+            "updated_at": now,
+        }
+    # a transient error: the order stays pending and is looked up by the next sweep
+    return {"id": o.order.id, "error": o.error, "updated_at": now}
+
+
+def _optional(value: Decimal | None) -> Decimal | None:
+    return None if value is None else q(value)
+
+
 async def _open_positions(
     session: AsyncSession,
-    rows: list[dict[str, Any]],
+    opens: list[Outcome],
     info: dict[int, _SignalInfo],
     users: dict[int, int],
+    now: datetime,
     done: Recorded,
 ) -> None:
-    ids = (
-        await session.execute(insert(Position).returning(Position.id, Position.open_order_id), rows)
-    ).all()
-    by_order = {order_id: pid for pid, order_id in ids}
-    for r in rows:
-        pid = by_order[r["open_order_id"]]
-        si = info[r["signal_id"]]
-        levels = RiskLevels.initial(r["side"], r["entry_price"], si.params)
-        done.opened.append((pid, r["market"], levels))
+    rows, levels = [], []
+    # a fan-out fills thousands of orders at one price: derive each distinct level set once
+    # (the monitor only reads them)
+    memo: dict[tuple[str, Decimal, RiskParams], RiskLevels] = {}
+    for o in opens:
+        od, f = o.order, o.fill
+        assert f is not None
+        entry = q(f.price)
+        key = (od.side, entry, info[od.signal_id].params)
+        lv = memo.get(key)
+        if lv is None:
+            lv = memo[key] = RiskLevels.initial(*key)
+        levels.append(lv)
+        rows.append(
+            {
+                "deployment_id": od.deployment_id,
+                "signal_id": od.signal_id,
+                "open_order_id": od.id,
+                "venue": od.venue,
+                "account": od.account,
+                "market": od.market,
+                "side": od.side,
+                "size": f.size,
+                "leverage": od.leverage,
+                "entry_price": entry,
+                "open_fee": q(f.fee),
+                "stop_price": q(lv.stop),
+                "take_profit_price": _optional(lv.take_profit),
+                "trailing_activation_price": _optional(lv.activation),
+                "trailing_distance_pct": lv.distance,
+                "trailing_active": False,
+                "peak_price": entry,
+                "status": PositionStatus.OPEN,
+                "opened_at": now,
+                "created_at": now,
+            }
+        )
+    await insert_rows(session, Position, rows)
+    ids = dict(
+        (
+            await session.execute(
+                select(Position.open_order_id, Position.id).where(
+                    Position.signal_id.in_({r["signal_id"] for r in rows})
+                )
+            )
+        ).all()
+    )
+    for r, lv in zip(rows, levels, strict=True):
+        pid = ids[r["open_order_id"]]
+        done.opened.append((pid, r["market"], lv))
         done.events.append(
             PositionOpened(
                 users[r["deployment_id"]],
                 pid,
-                si.agent_name,
+                info[r["signal_id"]].agent_name,
                 r["venue"],
                 r["market"],
                 r["side"],

@@ -42,7 +42,7 @@ class PendingOrder:
 
     @classmethod
     def from_row(cls, row: Any) -> PendingOrder:
-        return cls(*(getattr(row, f) for f in cls.__slots__))  # type: ignore[attr-defined]
+        return cls(*row)  # rows are selected in field order (PENDING_COLUMNS)
 
 
 PENDING_COLUMNS = [getattr(Order, f) for f in PendingOrder.__slots__]  # type: ignore[attr-defined]
