@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 _FIELDS: dict[type, tuple[str, ...]] = {}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Event:
     kind: ClassVar[str] = "event"
     user_id: int
@@ -35,7 +35,7 @@ def decimal_text(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PositionOpened(Event):
     kind: ClassVar[str] = "position_opened"
     position_id: int
@@ -55,7 +55,7 @@ class PositionOpened(Event):
         return f"opened:{self.position_id}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PositionClosed(Event):
     kind: ClassVar[str] = "position_closed"
     position_id: int
@@ -75,7 +75,7 @@ class PositionClosed(Event):
         return f"closed:{self.position_id}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StopMoved(Event):
     kind: ClassVar[str] = "stop_moved"
     position_id: int
@@ -88,7 +88,7 @@ class StopMoved(Event):
         return f"stop:{self.position_id}:{self.stop_price}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OrderFailed(Event):
     kind: ClassVar[str] = "order_failed"
     order_id: int
@@ -103,7 +103,7 @@ class OrderFailed(Event):
         return f"order_failed:{self.order_id}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SignalRejected(Event):
     kind: ClassVar[str] = "signal_rejected"
     signal_id: int
@@ -117,7 +117,7 @@ class SignalRejected(Event):
         return f"rejected:{self.signal_id}:{self.user_id}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ApprovalRequested(Event):
     kind: ClassVar[str] = "approval_requested"
     order_id: int

@@ -26,13 +26,16 @@ def _table(target: Target) -> Table:
 def _with_defaults(table: Table, rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[dict]]:
     """Column names of the rows plus those with Python-side defaults, filled in."""
     keys = list(dict.fromkeys(k for r in rows for k in r))
+    # a column that is NULL in every row and has no default can be left out of the statement
+    nullable = {c.key for c in table.columns if c.default is None and c.server_default is None}
+    keys = [k for k in keys if k not in nullable or any(r.get(k) is not None for r in rows)]
     extra = {}
     for col in table.columns:
         d = col.default
         if col.key not in keys and d is not None and (d.is_scalar or d.is_callable):
             extra[col.key] = d
     if not extra:
-        return keys, [dict(r) for r in rows]
+        return keys, list(rows)
     out = []
     for r in rows:
         full = dict(r)
