@@ -68,6 +68,11 @@ class Trigger(NamedTuple):
 
 
 _key = itemgetter(0)
+_new = tuple.__new__  # builds a Trigger without NamedTuple's Python-level __new__ (hot path)
+
+
+def _trigger(position_id: int, reason: str) -> Trigger:
+    return _new(Trigger, (position_id, reason))
 
 
 class _Book:
@@ -143,7 +148,7 @@ class _Book:
                     continue
                 if is_tp:
                     p.closed = True
-                    out.append(Trigger(p.id, "take_profit"))
+                    out.append(_trigger(p.id, "take_profit"))
                     hit.append(p)
                 elif not p.active:
                     p.active = True
@@ -157,7 +162,7 @@ class _Book:
             for _, _, p in stops[i:]:
                 if not p.closed:
                     p.closed = True
-                    out.append(Trigger(p.id, "trailing_stop" if p.active else "stop_loss"))
+                    out.append(_trigger(p.id, "trailing_stop" if p.active else "stop_loss"))
                     hit.append(p)
             del stops[i:]
         levels = self.levels
@@ -187,7 +192,7 @@ class _Book:
         for _, _, p in items[:i]:
             if not p.closed:
                 p.closed = True
-                out.append(Trigger(p.id, "trailing_stop"))
+                out.append(_trigger(p.id, "trailing_stop"))
                 hit.append(p)
         del items[:i]
 
@@ -200,7 +205,7 @@ class _Book:
             merged.append(stack.pop())
         base = merged[0] if merged else _Group(x)
         if len(merged) > 1 or activated:
-            items = list(base.items)
+            items = base.items  # in place: Timsort merges the appended sorted runs cheaply
             for g in merged[1:]:
                 g.alive = False
                 for e in g.items:
@@ -210,8 +215,7 @@ class _Book:
             for p in activated:
                 items.append((p.distance or Decimal(0), next(_seq), p))
                 p.group = base
-            items.sort(key=_key)  # runs of already-sorted lists: Timsort merges them cheaply
-            base.items = items
+            items.sort(key=_key)
         base.peak = x
         base.alive = True
         stack.append(base)
