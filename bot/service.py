@@ -48,8 +48,12 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     log.info(
         "maxxit running on %s; %d open positions monitored", url.split("@")[-1], len(engine.index)
     )
+    last_checkpoint = loop.time()
     try:
         while not stop.is_set():
+            if loop.time() - last_checkpoint >= settings.checkpoint_seconds:
+                await engine.checkpoint()  # persists trailing stops, alerts moved ones
+                last_checkpoint = loop.time()
             await dispatcher.deliver_pending()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1.0)

@@ -19,3 +19,4 @@ class Settings(BaseSettings):
     paper_slippage_bps: Decimal = Decimal(5)
     order_concurrency: int = Field(default=64, ge=1, le=1024)
     approval_ttl_seconds: int = Field(default=300, ge=10)
+    checkpoint_seconds: int = Field(default=30, ge=1, description="trailing-stop save interval")

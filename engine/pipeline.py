@@ -14,12 +14,12 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.classify.base import Classification, Classifier
 from engine.close import write_close_orders
-from engine.events import Event, SignalRejected
+from engine.events import Event, SignalRejected, StopMoved
 from engine.execute import active_deployments, write_open_orders
 from engine.fills import record
 from engine.ingest import IncomingPost, source_id, store_post
@@ -31,10 +31,10 @@ from engine.prices import PriceBook, PriceTick
 from engine.route import decide_venue
 from engine.signals import classify_post, make_signals
 from engine.venues.base import Venue
-from storage.bulk import insert_ignore
+from storage.bulk import insert_ignore, update_by_id
 from storage.enums import OrderPurpose, PositionStatus, SignalStatus
-from storage.models import Agent, Order, Position, RoutingDecision, Signal
-from storage.types import utcnow
+from storage.models import Agent, Deployment, Order, Position, RoutingDecision, Signal
+from storage.types import quantize, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -276,28 +276,51 @@ class Engine:
                 stmt = stmt.where(Position.market == market)
             return list((await s.execute(stmt.order_by(Position.id))).scalars().all())
 
-    async def checkpoint(self) -> None:
-        """Persist trailing state (peaks, moved stops) so a restart resumes the same levels."""
-        async with self.sessions() as s, s.begin():
-            ids = (
-                (await s.execute(select(Position.id).where(Position.status == PositionStatus.OPEN)))
-                .scalars()
-                .all()
-            )
-            rows = []
-            for pid in ids:
-                st = self.index.state(pid)
-                if st is not None and st[2]:
-                    rows.append(
-                        {
-                            "id": pid,
-                            "stop_price": st[0],
-                            "peak_price": st[1],
-                            "trailing_active": True,
-                        }
+    async def checkpoint(self) -> list[StopMoved]:
+        """Persist trailing state (peaks, moved stops) so a restart resumes the same levels,
+        and alert the owners of positions whose stop moved since the last checkpoint.
+
+        Runs periodically, off the price path: one alert per position per interval, however
+        many ticks moved its stop."""
+        async with self._lock, self.sessions() as s, s.begin():
+            rows = (
+                await s.execute(
+                    select(
+                        Position.id,
+                        Position.stop_price,
+                        Position.market,
+                        Position.side,
+                        Deployment.user_id,
                     )
-            if rows:
-                await s.execute(update(Position), rows)
+                    .join(Deployment, Deployment.id == Position.deployment_id)
+                    .where(
+                        Position.status == PositionStatus.OPEN,
+                        Position.trailing_activation_price.is_not(None),  # has a trail
+                    )
+                )
+            ).all()
+            updates, events = [], []
+            for pid, stored_stop, market, side, user_id in rows:
+                st = self.index.state(pid)
+                if st is None or not st[2]:
+                    continue
+                stop, peak, _ = st
+                stop = quantize(stop)
+                if stop == stored_stop:
+                    continue
+                updates.append(
+                    {
+                        "id": pid,
+                        "stop_price": stop,
+                        "peak_price": quantize(peak),
+                        "trailing_active": True,
+                    }
+                )
+                events.append(StopMoved(user_id, pid, market, side, stop))
+            await update_by_id(s, Position, updates)
+            await write_outbox(s, events)
+        self._emit(events)
+        return events
 
     def _emit(self, events: list[Event]) -> None:
         for e in events:

@@ -147,3 +147,41 @@ async def test_crash_during_close_is_resumed_once(sessions) -> None:
     assert closes == 3
     assert all(acc.positions == {} for acc in venue.accounts.values())
     assert len(restarted.index) == 0
+
+
+async def test_checkpoint_saves_trailing_state_alerts_once_and_survives_restart(sessions) -> None:
+    venue, prices = await _world(sessions)
+    engine = _engine(sessions, venue, prices)
+    await engine.ingest(POST)
+    entry = D("2001")  # 2000 + 5 bps slippage
+    # trailing activates at entry x 1.03 and follows the peak by 2%
+    for p in ("2070", "2150", "2120"):
+        assert await engine.on_price(PriceTick(NOW, "ETH", D(p))) == 0
+    moved = await engine.checkpoint()
+    assert [(e.market, e.stop_price) for e in moved] == [("ETH", D("2107.00"))] * 3
+    assert await engine.checkpoint() == []  # nothing moved since: no second alert
+    async with sessions() as s:
+        rows = (
+            await s.execute(
+                select(Position.stop_price, Position.peak_price, Position.trailing_active)
+            )
+        ).all()
+        alerts = (
+            await s.execute(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.kind == "stop_moved")
+            )
+        ).scalar_one()
+    assert rows == [(D("2107"), D("2150"), True)] * 3
+    assert alerts == 3
+    assert entry * D("1.03") < D("2070")
+
+    # a new process resumes the trailing stop where it was, not at the initial stop loss
+    restarted = _engine(sessions, PaperVenue("HYPERLIQUID", hyperliquid_markets(), prices), prices)
+    await restarted.start()
+    assert await restarted.on_price(PriceTick(NOW, "ETH", D("2108"))) == 0
+    assert await restarted.on_price(PriceTick(NOW, "ETH", D("2106"))) == 3
+    async with sessions() as s:
+        reasons = (await s.execute(select(Position.close_reason))).scalars().all()
+    assert reasons == ["trailing_stop"] * 3
