@@ -6,8 +6,9 @@ import hashlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -59,26 +60,49 @@ async def store_post(session: AsyncSession, post: IncomingPost) -> int:
     ).scalar_one()
 
 
+class PostSource(Protocol):
+    """Anything that yields posts: a JSONL file now; X timelines and feeds later."""
+
+    def posts(self) -> AsyncIterator[IncomingPost]: ...
+
+
 class JsonlFileSource:
-    """Posts from a JSON-lines file: {"id", "source", "text", "posted_at"} per line."""
+    """Posts from a JSON-lines file, one {"id", "source", "text", "posted_at"} per line
+    (a time without a zone is UTC). A bad line is an error naming the file and line."""
 
     def __init__(self, path: Path, kind: str = "x") -> None:
         self.path = path
         self.kind = kind
 
-    async def posts(self) -> AsyncIterator[IncomingPost]:
+    def read(self) -> list[IncomingPost]:
+        out = []
         with self.path.open(encoding="utf-8") as fh:
             for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    raw = json.loads(line)
-                    yield IncomingPost(
-                        source_kind=self.kind,
-                        source_handle=str(raw["source"]),
-                        external_id=str(raw["id"]),
-                        text=str(raw["text"]),
-                        posted_at=datetime.fromisoformat(str(raw["posted_at"])),
-                    )
-                except (ValueError, KeyError, TypeError) as exc:
-                    raise ValueError(f"{self.path}:{lineno}: bad post line: {exc}") from exc
+                if line.strip():
+                    out.append(self._parse(line, lineno))
+        return out
+
+    def _parse(self, line: str, lineno: int) -> IncomingPost:
+        where = f"{self.path}:{lineno}"
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{where}: not valid JSON: {exc.msg}") from None
+        if not isinstance(raw, dict):
+            raise ValueError(f"{where}: each line must be a JSON object")
+        missing = [k for k in ("id", "source", "text", "posted_at") if k not in raw]
+        if missing:
+            raise ValueError(f"{where}: missing {', '.join(missing)}")
+        try:
+            posted_at = datetime.fromisoformat(str(raw["posted_at"]).replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"{where}: posted_at is not an ISO 8601 time") from None
+        if posted_at.tzinfo is None:
+            posted_at = posted_at.replace(tzinfo=UTC)
+        return IncomingPost(
+            self.kind, str(raw["source"]), str(raw["id"]), str(raw["text"]), posted_at
+        )
+
+    async def posts(self) -> AsyncIterator[IncomingPost]:
+        for post in self.read():
+            yield post

@@ -257,3 +257,32 @@ async def test_the_documented_example_gives_the_documented_figures() -> None:
     [p] = out["positions"]
     assert (p["exit_price"], p["fees"], p["realized_pnl"]) == ("2053.884", "1.014471", "11.456529")
     assert [e["amount"] for e in out["ledger"]] == ["1.1456529", "1.1456529"]
+
+
+def test_posts_can_come_from_a_jsonl_file_next_to_the_scenario(tmp_path, capsys) -> None:
+    (tmp_path / "posts.jsonl").write_text(
+        '{"id": "1", "source": "@hawk", "text": "Long $ETH", "posted_at": "2026-11-20T10:01:00"}\n'
+        "\n"
+        '{"id": "2", "source": "@hawk", "text": "gm", "posted_at": "2026-11-20T10:02:00Z"}\n'
+    )
+    sc = {
+        "agents": [agent()],
+        "users": [
+            {
+                "name": "u",
+                "deployments": [{"agent": "Hawk", "collateral_usd": "100", "leverage": "1"}],
+            }
+        ],
+        "posts_file": "posts.jsonl",
+        "prices": [{"ts": "2026-11-20T10:00:00Z", "market": "ETH", "price": "2000"}],
+    }
+    (tmp_path / "s.json").write_text(json.dumps(sc))
+    assert main(["replay", str(tmp_path / "s.json"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [(p["market"], p["close_reason"]) for p in out["positions"]] == [
+        ("ETH", "end_of_replay")
+    ]
+
+    (tmp_path / "posts.jsonl").write_text('{"id": "1", "source": "@hawk", "text": "x"}\n')
+    assert main(["replay", str(tmp_path / "s.json")]) == 2
+    assert "posts.jsonl:1: missing posted_at" in capsys.readouterr().err

@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from engine.ingest import JsonlFileSource
+
 Fraction = Annotated[Decimal, Field(ge=0, le=1)]
 Positive = Annotated[Decimal, Field(gt=0)]
 Venue = Literal["HYPERLIQUID", "OSTIUM"]
@@ -111,6 +113,7 @@ class Scenario(_Model):
     fees: Fees = Fees()
     markets: dict[Venue, list[str | MarketSpec]] | None = None
     posts: list[PostSpec] = []
+    posts_file: str | None = None  # JSON lines, relative to the scenario file; adds to posts
     prices: list[PriceSpec] = []
 
     @model_validator(mode="after")
@@ -148,7 +151,7 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
-def parse_scenario(text: str, origin: str = "scenario") -> Scenario:
+def parse_scenario(text: str, origin: str = "scenario", base_dir: Path | None = None) -> Scenario:
     try:
         raw = json.loads(text, parse_float=Decimal)
     except json.JSONDecodeError as exc:
@@ -157,6 +160,10 @@ def parse_scenario(text: str, origin: str = "scenario") -> Scenario:
         ) from None
     if not isinstance(raw, dict):
         raise ScenarioError(f"{origin}: the top level must be a JSON object")
+    if isinstance(raw.get("posts_file"), str):
+        raw["posts"] = list(raw.get("posts") or []) + _read_posts(
+            (base_dir or Path(".")) / raw["posts_file"], origin
+        )
     try:
         return Scenario.model_validate(raw)
     except ValidationError as exc:
@@ -170,9 +177,27 @@ def parse_scenario(text: str, origin: str = "scenario") -> Scenario:
         raise ScenarioError(f"{origin}: invalid scenario\n  " + "\n  ".join(unique)) from None
 
 
+def _read_posts(path: Path, origin: str) -> list[dict[str, object]]:
+    try:
+        posts = JsonlFileSource(path).read()
+    except OSError as exc:
+        raise ScenarioError(f"{origin}: posts_file {path}: cannot read: {exc.strerror}") from None
+    except ValueError as exc:
+        raise ScenarioError(f"{origin}: posts_file {exc}") from None
+    return [
+        {
+            "id": p.external_id,
+            "source": p.source_handle,
+            "text": p.text,
+            "posted_at": p.posted_at.isoformat(),
+        }
+        for p in posts
+    ]
+
+
 def load_scenario(path: Path) -> Scenario:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    return parse_scenario(text, str(path))
+    return parse_scenario(text, str(path), path.parent)
