@@ -12,7 +12,7 @@ from datetime import timedelta
 from bot.console import ConsoleTransport
 from bot.settings import Settings
 from engine.classify.rules import RulesClassifier
-from engine.markets import default_markets
+from engine.markets import MarketInfo, default_markets, markets_from_names
 from engine.notify import Dispatcher
 from engine.pipeline import Engine, EngineConfig
 from engine.prices import PriceBook
@@ -23,9 +23,23 @@ from storage.migrate import upgrade
 log = logging.getLogger(__name__)
 
 
+def paper_markets(settings: Settings) -> dict[str, dict[str, MarketInfo]]:
+    """The venues' default listings, or the names configured for each."""
+    markets = default_markets()
+    configured = {
+        "HYPERLIQUID": settings.paper_markets_hyperliquid,
+        "OSTIUM": settings.paper_markets_ostium,
+    }
+    for venue, names in configured.items():
+        wanted = [n.strip() for n in names.split(",") if n.strip()]
+        if wanted:
+            markets[venue] = markets_from_names(wanted, markets[venue])
+    return markets
+
+
 def build_engine(settings: Settings, sessions, prices: PriceBook) -> Engine:  # type: ignore[no-untyped-def]
     fees = FeeConfig(settings.paper_taker_bps, settings.paper_slippage_bps)
-    venues = {n: PaperVenue(n, m, prices, fees) for n, m in default_markets().items()}
+    venues = {n: PaperVenue(n, m, prices, fees) for n, m in paper_markets(settings).items()}
     config = EngineConfig(
         settings.order_concurrency, timedelta(seconds=settings.approval_ttl_seconds)
     )

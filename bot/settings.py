@@ -17,6 +17,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     paper_taker_bps: Decimal = Decimal("4.5")
     paper_slippage_bps: Decimal = Decimal(5)
+    # comma-separated market lists of the paper venues; empty: the real venues' defaults
+    paper_markets_hyperliquid: str = ""
+    paper_markets_ostium: str = ""
     order_concurrency: int = Field(default=64, ge=1, le=1024)
     approval_ttl_seconds: int = Field(default=300, ge=10)
     checkpoint_seconds: int = Field(default=30, ge=1, description="trailing-stop save interval")

@@ -63,3 +63,12 @@ async def test_run_starts_resumes_and_stops_cleanly(tmp_path: Path) -> None:
     stop.set()
     await asyncio.wait_for(task, 10)
     assert (tmp_path / "maxxit.db").exists()
+
+
+def test_paper_market_lists_are_configurable() -> None:
+    from bot.service import paper_markets
+
+    m = paper_markets(Settings(paper_markets_ostium="XAU, EURUSD,NEWCOIN"))
+    assert list(m["OSTIUM"]) == ["XAU", "EURUSD", "NEWCOIN"]
+    assert m["OSTIUM"]["NEWCOIN"].size_decimals == 6  # unknown: the default precision
+    assert "BTC" in m["HYPERLIQUID"] and m["HYPERLIQUID"]["BTC"].size_decimals == 5

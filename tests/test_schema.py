@@ -1,0 +1,54 @@
+"""The migrations build exactly the schema the models describe, on SQLite and PostgreSQL,
+and money survives a round trip exactly."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import select
+
+from storage.db import create_engine
+from storage.models import Base, User
+from storage.models.agents import Agent
+
+
+async def test_migrations_match_the_models(db_url: str) -> None:
+    engine = create_engine(db_url)
+    try:
+        async with engine.connect() as conn:
+            diff = await conn.run_sync(
+                lambda c: compare_metadata(
+                    MigrationContext.configure(c, opts={"compare_type": True}), Base.metadata
+                )
+            )
+    finally:
+        await engine.dispose()
+    assert diff == []
+
+
+async def test_money_round_trips_exactly_and_rounds_like_postgresql(sessions) -> None:
+    async with sessions() as s, s.begin():
+        s.add(User(display_name="u"))
+        s.add(
+            Agent(
+                name="a",
+                venue="MULTI",
+                stop_loss_pct=Decimal("0.000000000000000001"),
+                leverage=Decimal("12345678901234567890.123456789012345678"),
+                take_profit_pct=Decimal("0.0000000000000000005"),
+            )
+        )
+    async with sessions() as s:
+        a = (await s.execute(select(Agent))).scalar_one()
+    assert a.stop_loss_pct == Decimal("1E-18")
+    assert a.leverage == Decimal("12345678901234567890.123456789012345678")
+    assert a.take_profit_pct == Decimal("1E-18")  # half away from zero, as NUMERIC does
+
+
+async def test_floats_are_refused_as_money(sessions) -> None:
+    with pytest.raises(Exception, match="never float"):
+        async with sessions() as s, s.begin():
+            s.add(Agent(name="f", venue="MULTI", stop_loss_pct=0.1))
