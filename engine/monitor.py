@@ -123,6 +123,10 @@ class _Book:
         if items:
             level = items[0][2].trail_level(g.peak)
             heapq.heappush(self.levels, (-level, next(_seq), g, g.version))
+        if len(self.levels) > 2 * len(self.stack) + 64:
+            # every new high re-keys a group and leaves the old entry behind: drop stale ones
+            self.levels = [e for e in self.levels if e[2].alive and e[3] == e[2].version]
+            heapq.heapify(self.levels)
 
     def closed_elsewhere(self) -> None:
         self.live -= 1
@@ -236,6 +240,8 @@ class PositionIndex:
         return position_id in self._pos
 
     def add(self, position_id: int, market: str, levels: RiskLevels) -> None:
+        if position_id in self._pos:
+            return  # already watched (a second start(), a re-added refused close)
         long = levels.side == "long"
         sign = ONE if long else -ONE
         p = _Pos(

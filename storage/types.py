@@ -7,7 +7,7 @@ as canonical text there and as NUMERIC(38, 18) on PostgreSQL; Python always sees
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Integer, Numeric, String
@@ -22,9 +22,12 @@ SCALE = 18
 QUANTUM = Decimal(1).scaleb(-SCALE)
 
 
+_WIDE = Context(prec=60)  # NUMERIC(38, 18) needs 38 digits; the default context has 28
+
+
 def quantize(value: Decimal) -> Decimal:
     """An amount as stored: at most 18 decimals, rounded half away from zero."""
-    return value.quantize(QUANTUM, rounding=ROUND_HALF_UP)
+    return value.quantize(QUANTUM, rounding=ROUND_HALF_UP, context=_WIDE)
 
 
 class Money(TypeDecorator[Decimal]):

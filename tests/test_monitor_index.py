@@ -91,3 +91,17 @@ def test_index_matches_reference_with_manual_closes_and_compaction() -> None:
     # hundreds of positions and removals push the index through its compaction
     total = sum(_compare(seed, n_positions=400, n_ticks=1500, removals=True) for seed in range(3))
     assert total > 300
+
+
+def test_a_long_rally_does_not_grow_the_index() -> None:
+    index = PositionIndex()
+    index.add(
+        1, "BTC", RiskLevels.initial("long", D(100), RiskParams(D("0.5"), None, D("0"), D("0.4")))
+    )
+    for i in range(20_000):
+        assert index.on_price("BTC", D(100) + D(i) / 100) == []
+    book = index._books["BTC"][0]
+    assert len(book.levels) <= 2 * len(book.stack) + 65
+    index.add(1, "BTC", RiskLevels.initial("long", D(1), RiskParams(D("0.5"))))  # no duplicate
+    assert len(index) == 1
+    assert index.on_price("BTC", D(1)) == [(1, "trailing_stop")]

@@ -52,3 +52,12 @@ async def test_floats_are_refused_as_money(sessions) -> None:
     with pytest.raises(Exception, match="never float"):
         async with sessions() as s, s.begin():
             s.add(Agent(name="f", venue="MULTI", stop_loss_pct=0.1))
+
+
+async def test_large_amounts_keep_all_38_digits(sessions) -> None:
+    big = Decimal("12345678901234567890.1234567890123456789")  # 19 decimals: rounded
+    async with sessions() as s, s.begin():
+        s.add(Agent(name="big", venue="MULTI", stop_loss_pct=Decimal("0.1"), leverage=big))
+    async with sessions() as s:
+        a = (await s.execute(select(Agent))).scalar_one()
+    assert a.leverage == Decimal("12345678901234567890.123456789012345679")
