@@ -67,6 +67,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         while not stop.is_set():
             if loop.time() - last_checkpoint >= settings.checkpoint_seconds:
                 await engine.checkpoint()  # persists trailing stops, alerts moved ones
+                await engine.resume_pending()  # orders a venue error or a crash left open
                 last_checkpoint = loop.time()
             await dispatcher.deliver_pending()
             with contextlib.suppress(TimeoutError):

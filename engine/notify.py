@@ -22,6 +22,7 @@ from storage.types import utcnow
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
+LEASE = timedelta(seconds=60)
 
 
 async def write_outbox(session: AsyncSession, events: Iterable[Event]) -> None:
@@ -71,7 +72,10 @@ class Dispatcher:
         self.transport = transport
 
     async def _claim(self, limit: int, now: datetime) -> Sequence[OutboxMessage]:
-        async with self.sessions() as s:
+        """Take due messages by committing a lease on them: another dispatcher (another
+        process) skips them until the lease runs out, so each is sent once; a dispatcher
+        that dies mid-delivery only delays its messages by the lease."""
+        async with self.sessions() as s, s.begin():
             stmt = (
                 select(OutboxMessage)
                 .where(
@@ -85,9 +89,15 @@ class Dispatcher:
                 .limit(limit)
             )
             if s.bind.dialect.name == "postgresql":
-                # several processes may dispatch; each row goes to exactly one of them
                 stmt = stmt.with_for_update(skip_locked=True)
-            return (await s.execute(stmt)).scalars().all()
+            rows = (await s.execute(stmt)).scalars().all()
+            if rows:
+                await s.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id.in_([r.id for r in rows]))
+                    .values(next_attempt_at=now + LEASE)
+                )
+            return rows
 
     async def deliver_pending(self, limit: int = 200) -> int:
         """Deliver what is due; returns how many were sent."""

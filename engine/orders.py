@@ -39,6 +39,7 @@ class PendingOrder:
     leverage: Decimal
     reduce_only: bool
     close_reason: str | None
+    error: str | None  # set by an earlier attempt whose outcome we never learned
 
     @classmethod
     def from_row(cls, row: Any) -> PendingOrder:
@@ -81,7 +82,8 @@ async def submit(
         if venue is None:
             return Outcome(o, rejected="venue_unavailable")
         try:
-            if look_up_first:
+            if look_up_first or o.error is not None:
+                # the venue may have it already: adopt, never send twice
                 fill = await venue.find_order(o.account, o.client_order_id)
                 if fill is not None:
                     log.info("adopted fill of %s found at %s", o.client_order_id, o.venue)
@@ -100,9 +102,13 @@ async def submit(
             )
             return Outcome(o, fill=fill)
         except VenueRejected as exc:
+            if exc.retryable:
+                return Outcome(o, error=exc.reason)
             return Outcome(o, rejected=exc.reason)
-        except (TimeoutError, ConnectionError, OSError) as exc:
-            log.warning("order %s: venue error, will look it up: %s", o.client_order_id, exc)
+        except Exception as exc:
+            # whatever went wrong, the other orders of the fan-out still get recorded; this
+            # one stays pending and is looked up at the venue before any new attempt
+            log.warning("order %s: venue error, will look it up: %r", o.client_order_id, exc)
             return Outcome(o, error=type(exc).__name__)
 
     async def worker() -> None:

@@ -119,6 +119,12 @@ class Engine:
                 restore(positions)
         async with self._lock:
             await self._resume_signals()
+        await self.resume_pending()
+
+    async def resume_pending(self) -> None:
+        """Finish orders whose outcome we never learned (a crash, a venue error, no price
+        yet): each is looked up at the venue first and adopted if it filled."""
+        async with self._lock:
             async with self.sessions() as s:
                 pending = await load_pending(s)
             await self._send(pending, look_up_first=True)

@@ -161,3 +161,71 @@ async def test_console_delivers_each_alert_once(sessions) -> None:
     assert await dispatcher.deliver_pending() == 0
     assert lines[0].startswith("[to user 1] Hawk opened LONG ETH on HYPERLIQUID: size 0.1 at")
     assert "closed LONG ETH at 1799.1 (stop loss): PnL -$" in lines[1]
+
+
+class SlowTransport:
+    name = "slow"
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    async def deliver(self, message: OutgoingMessage) -> Delivery:
+        import asyncio
+
+        await asyncio.sleep(0.01)
+        self.seen.append(message.id)
+        return Delivery("sent")
+
+
+async def test_two_dispatchers_never_send_the_same_message_twice(sessions) -> None:
+    import asyncio
+
+    engine = await _engine(sessions, [{"collateral_usd": "100", "leverage": "1"}] * 5)
+    await engine.ingest(post())
+    transport = SlowTransport()
+    a, b = Dispatcher(sessions, transport), Dispatcher(sessions, transport)
+    sent = await asyncio.gather(a.deliver_pending(), b.deliver_pending())
+    assert sum(sent) == 5
+    assert sorted(transport.seen) == sorted(set(transport.seen)) and len(transport.seen) == 5
+
+
+class ExplodingVenue(PaperVenue):
+    """Raises an unexpected error for one account; the others fill normally."""
+
+    async def place_order(self, order):  # type: ignore[no-untyped-def]
+        if order.account.startswith("paper:u2:"):
+            raise RuntimeError("venue client bug")
+        return await super().place_order(order)
+
+
+async def test_an_unexpected_venue_error_loses_nothing_else_and_is_retried(sessions) -> None:
+    sc = scenario(
+        agents=[agent()],
+        users=[
+            {
+                "name": f"u{i}",
+                "deployments": [{"agent": "Hawk", "collateral_usd": "100", "leverage": "1"}],
+            }
+            for i in range(4)
+        ],
+    )
+    await _seed(sessions, sc)
+    prices = PriceBook()
+    prices.update(PriceTick(NOW, "ETH", D("2000")))
+    venue = ExplodingVenue("HYPERLIQUID", hyperliquid_markets(), prices)
+    engine = Engine(sessions, {"HYPERLIQUID": venue}, prices, RulesClassifier(), clock=lambda: NOW)
+    await engine.ingest(post())
+    async with sessions() as s:
+        rows = (
+            await s.execute(select(Order.account, Order.status, Order.error).order_by(Order.id))
+        ).all()
+    assert [r[1] for r in rows] == ["filled", "filled", "pending", "filled"]
+    assert rows[2][2] == "RuntimeError"
+    assert await _count(sessions, Position) == 3
+
+    fixed = PaperVenue("HYPERLIQUID", hyperliquid_markets(), prices)
+    fixed._fills, fixed.accounts = venue._fills, venue.accounts  # the same venue, bug gone
+    engine.venues["HYPERLIQUID"] = fixed
+    await engine.resume_pending()
+    assert await _count(sessions, Position) == 4
+    assert len(fixed._fills) == 4

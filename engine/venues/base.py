@@ -38,11 +38,13 @@ class Fill:
 
 
 class VenueRejected(Exception):
-    """The venue refused the order; `reason` is a short code, the message is for humans."""
+    """The venue refused the order; `reason` is a short code, the message is for humans.
+    `retryable`: the refusal is about now (no price yet, busy), not about the order."""
 
-    def __init__(self, reason: str, message: str = "") -> None:
+    def __init__(self, reason: str, message: str = "", retryable: bool = False) -> None:
         super().__init__(message or reason)
         self.reason = reason
+        self.retryable = retryable
 
 
 class Venue(Protocol):

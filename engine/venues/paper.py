@@ -80,7 +80,7 @@ class PaperVenue:
             raise VenueRejected("market_not_listed", f"{self.name} does not list {order.market}")
         mark = self._prices.price(order.market)
         if mark is None:
-            raise VenueRejected("no_price", f"no price for {order.market} yet")
+            raise VenueRejected("no_price", f"no price for {order.market} yet", retryable=True)
         if order.size <= 0:
             raise VenueRejected("invalid_size", "order size must be positive")
         acc = self.account(order.account)
