@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.client_ids import client_order_id
-from storage.bulk import insert_ignore
+from storage.bulk import executemany, insert_ignore
 from storage.enums import OrderPurpose, OrderStatus, PositionStatus
 from storage.models import Order, Position
 
@@ -57,4 +57,15 @@ async def write_close_orders(
         for p in positions
     ]
     await insert_ignore(session, Order, rows)
+    # a close the venue refused earlier is tried again, as the same order (same client id)
+    await executemany(
+        session,
+        update(Order.__table__)
+        .where(
+            Order.__table__.c.client_order_id == bindparam("cloid"),
+            Order.__table__.c.status == OrderStatus.REJECTED,
+        )
+        .values(status=OrderStatus.PENDING, error=None, close_reason=bindparam("reason")),
+        [{"cloid": r["client_order_id"], "reason": r["close_reason"]} for r in rows],
+    )
     return sorted({p.signal_id for p in positions})

@@ -4,6 +4,7 @@ with the alerts written to the outbox in that same transaction."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,12 +23,16 @@ from storage.enums import OrderPurpose, OrderStatus, PositionStatus
 from storage.models import Agent, Deployment, LedgerEntry, Order, Position, Post, Signal, Source
 from storage.types import quantize
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(slots=True)
 class Recorded:
     events: list[Event] = field(default_factory=list)
     opened: list[tuple[int, str, RiskLevels]] = field(default_factory=list)  # id, market, levels
     closed: list[int] = field(default_factory=list)
+    # (signal, deployment) of positions whose close the venue refused: they stay open
+    refused_closes: list[tuple[int, int]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +95,8 @@ async def record(session: AsyncSession, outcomes: Sequence[Outcome], now: dateti
     for o in outcomes:
         if o.rejected is not None:
             od = o.order
+            if od.purpose == OrderPurpose.CLOSE:
+                done.refused_closes.append((od.signal_id, od.deployment_id))
             done.events.append(
                 OrderFailed(
                     users[od.deployment_id],
@@ -241,7 +248,22 @@ async def _close_positions(
         if o is None or o.fill is None:
             continue
         exit_price, close_fee = q(o.fill.price), q(o.fill.fee)
-        gross = (exit_price - p.entry_price) * p.size
+        if o.fill.size != p.size:
+            # venues in this build close all or nothing; a partial fill is accounted on what
+            # filled and reported, and the rest is for reconciliation with the venue
+            log.error("close of position %s filled %s of %s", p.id, o.fill.size, p.size)
+            done.events.append(
+                OrderFailed(
+                    users[p.deployment_id],
+                    o.order.id,
+                    info[p.signal_id].agent_name,
+                    p.market,
+                    p.side,
+                    OrderPurpose.CLOSE,
+                    "partial_fill",
+                )
+            )
+        gross = (exit_price - p.entry_price) * o.fill.size
         if p.side != "long":
             gross = -gross
         pnl = q(gross - p.open_fee - close_fee)

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.classify.base import Classification, Classifier
@@ -88,13 +88,32 @@ class Engine:
 
     async def start(self) -> None:
         """Load open positions into the monitor and finish whatever a crash interrupted."""
+        rows = await self._watch(Position.status == PositionStatus.OPEN)
+        books: dict[str, list[tuple[str, str, str, Decimal, Decimal]]] = {}
+        for p in rows:
+            books.setdefault(p.venue, []).append(
+                (p.account, p.market, p.side, p.size, p.entry_price)
+            )
+        for name, positions in books.items():
+            restore = getattr(self.venues.get(name), "restore", None)
+            if restore is not None:  # venues that keep no state of their own (paper)
+                restore(positions)
+        async with self._lock:
+            await self._resume_signals()
+        await self.resume_pending()
+
+    async def _watch(self, *where: Any) -> list[Position]:
+        """Put open positions (as stored, trailing state included) under the monitor."""
         async with self.sessions() as s:
-            rows = (
-                (await s.execute(select(Position).where(Position.status == PositionStatus.OPEN)))
+            rows = list(
+                (
+                    await s.execute(
+                        select(Position).where(Position.status == PositionStatus.OPEN, *where)
+                    )
+                )
                 .scalars()
                 .all()
             )
-        books: dict[str, list[tuple[str, str, str, Decimal, Decimal]]] = {}
         for p in rows:
             self.index.add(
                 p.id,
@@ -110,16 +129,7 @@ class Engine:
                     p.trailing_active,
                 ),
             )
-            books.setdefault(p.venue, []).append(
-                (p.account, p.market, p.side, p.size, p.entry_price)
-            )
-        for name, positions in books.items():
-            restore = getattr(self.venues.get(name), "restore", None)
-            if restore is not None:  # venues that keep no state of their own (paper)
-                restore(positions)
-        async with self._lock:
-            await self._resume_signals()
-        await self.resume_pending()
+        return rows
 
     async def resume_pending(self) -> None:
         """Finish orders whose outcome we never learned (a crash, a venue error, no price
@@ -250,6 +260,12 @@ class Engine:
             self.index.add(pid, market, levels)
         for pid in done.closed:
             self.index.remove(pid)
+        if done.refused_closes:
+            # the venue said no: the position is still open, so it is watched again and the
+            # next trigger (or a manual close) tries the same close order once more
+            await self._watch(
+                tuple_(Position.signal_id, Position.deployment_id).in_(done.refused_closes)
+            )
         self._emit(done.events)
 
     # -- prices and closes ---------------------------------------------------------------

@@ -57,6 +57,10 @@ async def executemany(session: AsyncSession, stmt: Insert | Update, rows: Sequen
         return
     procs = [compiled.binds[n].type._cached_bind_processor(dialect) for n in names]
     pairs = list(zip(names, procs, strict=True))
+    # values written into the statement itself (`.values(status="x")`) bind the same for all
+    fixed = {n: compiled.binds[n].effective_value for n in names if n not in rows[0]}
+    if fixed:
+        rows = [{**fixed, **r} for r in rows]
     params = [tuple(p(r[n]) if p else r[n] for n, p in pairs) for r in rows]
     await conn.exec_driver_sql(compiled.string, params)
 

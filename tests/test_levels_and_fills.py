@@ -111,7 +111,8 @@ async def test_paper_order_is_idempotent_by_client_order_id() -> None:
     _tick(book, "3500")
     again = await venue.place_order(OrderRequest("0xsame", "a", "ETH", "long", D(1), D(1)))
     assert again == first
-    assert venue.account("a").positions == {"ETH": D(1)}
+    assert venue.account("a").size("ETH", "long") == D(1)
+    assert list(venue.account("a").positions) == [("ETH", "long")]
 
 
 async def test_paper_refuses_unlisted_markets_and_reducing_nothing() -> None:
@@ -140,3 +141,19 @@ def test_profit_share_splits_creator_and_source() -> None:
 def test_no_profit_share_on_a_loss_or_flat_close() -> None:
     assert profit_share_rows(1, 9, D("-3"), TERMS) == []
     assert profit_share_rows(1, 9, D("0"), TERMS) == []
+
+
+async def test_paper_keeps_longs_and_shorts_apart_and_closes_all_or_nothing() -> None:
+    venue, book = _venue(taker="0", slip="0")
+    _tick(book, "2000")
+    await venue.place_order(OrderRequest("0x1", "a", "ETH", "long", D("0.25"), D(1)))
+    await venue.place_order(OrderRequest("0x2", "a", "ETH", "short", D("0.20"), D(1)))
+    acc = venue.account("a")
+    assert (acc.size("ETH", "long"), acc.size("ETH", "short")) == (D("0.25"), D("0.20"))
+    with pytest.raises(VenueRejected):  # more than the long holds: refused, not partial
+        await venue.place_order(OrderRequest("0x3", "a", "ETH", "long", D("0.30"), D(1), True))
+    _tick(book, "2100")
+    c = await venue.place_order(OrderRequest("0x4", "a", "ETH", "long", D("0.25"), D(1), True))
+    assert c.size == D("0.25")
+    assert acc.balance == D("25")  # (2100 - 2000) x 0.25
+    assert acc.size("ETH", "short") == D("0.20")

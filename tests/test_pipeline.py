@@ -229,3 +229,81 @@ async def test_an_unexpected_venue_error_loses_nothing_else_and_is_retried(sessi
     await engine.resume_pending()
     assert await _count(sessions, Position) == 4
     assert len(fixed._fills) == 4
+
+
+class RefusesCloseOnce(PaperVenue):
+    refused = 0
+
+    async def place_order(self, order):  # type: ignore[no-untyped-def]
+        if order.reduce_only and not self.refused:
+            self.refused += 1
+            from engine.venues.base import VenueRejected
+
+            raise VenueRejected("venue_halted", "trading halted")
+        return await super().place_order(order)
+
+
+async def test_a_refused_close_keeps_the_position_watched_and_retries(sessions) -> None:
+    sc = scenario(
+        agents=[agent()],
+        users=[
+            {
+                "name": "u",
+                "deployments": [{"agent": "Hawk", "collateral_usd": "100", "leverage": "1"}],
+            }
+        ],
+    )
+    await _seed(sessions, sc)
+    prices = PriceBook()
+    prices.update(PriceTick(NOW, "ETH", D("2000")))
+    venue = RefusesCloseOnce("HYPERLIQUID", hyperliquid_markets(), prices)
+    engine = Engine(sessions, {"HYPERLIQUID": venue}, prices, RulesClassifier(), clock=lambda: NOW)
+    await engine.ingest(post())
+    assert await engine.on_price(PriceTick(NOW, "ETH", D("1890"))) == 1  # through the stop
+    async with sessions() as s:
+        status = (await s.execute(select(Position.status))).scalar_one()
+        alert = (
+            await s.execute(
+                select(OutboxMessage.payload).where(OutboxMessage.kind == "order_failed")
+            )
+        ).scalar_one()
+    assert status == "open"
+    assert (alert["purpose"], alert["reason"]) == ("close", "venue_halted")
+    assert len(engine.index) == 1  # still watched
+    await engine.on_price(PriceTick(NOW, "ETH", D("1880")))
+    async with sessions() as s:
+        pos = (await s.execute(select(Position))).scalar_one()
+        closes = (await s.execute(select(Order.status).where(Order.purpose == "close"))).all()
+    assert (pos.status, pos.close_reason) == ("closed", "stop_loss")
+    assert pos.exit_price == D("1880") * (1 - D("0.0005"))
+    assert closes == [("filled",)]  # the same close order, tried again
+    assert len(engine.index) == 0
+
+
+async def test_long_and_short_signals_on_one_market_both_close() -> None:
+    from engine.replay.runner import run_scenario
+    from tests.replay_helpers import PG_URL
+
+    t = "2026-11-20T10:{:02d}:00Z"
+    sc = scenario(
+        agents=[agent(take_profit_pct=None)],
+        users=[
+            {
+                "name": "u",
+                "deployments": [{"agent": "Hawk", "collateral_usd": "100", "leverage": "1"}],
+            }
+        ],
+        posts=[
+            {"id": "1", "source": "@hawk", "text": "Long $ETH", "posted_at": t.format(1)},
+            {"id": "2", "source": "@hawk", "text": "Short $ETH", "posted_at": t.format(2)},
+        ],
+        prices=[
+            {"ts": t.format(0), "market": "ETH", "price": "2000"},
+            {"ts": t.format(3), "market": "ETH", "price": "2010"},
+        ],
+    )
+    out = (await run_scenario(sc, PG_URL)).as_json()
+    assert [(p["side"], p["close_reason"]) for p in out["positions"]] == [
+        ("long", "end_of_replay"),
+        ("short", "end_of_replay"),
+    ]

@@ -105,7 +105,7 @@ async def test_restart_after_a_crash_around_the_venue_call(sessions, when: str) 
     # the venue holds one position per account: the crashed order was adopted, not re-sent
     assert len(venue._fills) == 3
     for acc in venue.accounts.values():
-        assert list(acc.positions) == ["ETH"]
+        assert list(acc.positions) == [("ETH", "long")]
     async with sessions() as s:
         sizes = (await s.execute(select(Position.account, Position.size))).all()
         alerts = (
@@ -116,7 +116,7 @@ async def test_restart_after_a_crash_around_the_venue_call(sessions, when: str) 
             )
         ).scalar_one()
     for account, size in sizes:
-        assert venue.accounts[account].positions["ETH"] == size
+        assert venue.accounts[account].size("ETH", "long") == size
     assert alerts == 3  # one "opened" alert per user, however often the work was resumed
     assert len(restarted.index) == 3
 

@@ -32,9 +32,22 @@ def slipped(price: Decimal, side: str, opening: bool, slippage_bps: Decimal) -> 
 
 
 @dataclass(slots=True)
+class PaperHolding:
+    size: Decimal
+    entry: Decimal  # average entry price
+
+
+@dataclass(slots=True)
 class PaperAccount:
+    """Hedge mode: longs and shorts of a market are separate books, so each signal's
+    position stays its own (a short signal never nets away an open long)."""
+
     balance: Decimal = Decimal(0)  # realized cash: starting balance + PnL - fees
-    positions: dict[str, Decimal] = field(default_factory=dict)  # market -> signed size
+    positions: dict[tuple[str, str], PaperHolding] = field(default_factory=dict)
+
+    def size(self, market: str, side: str) -> Decimal:
+        held = self.positions.get((market, side))
+        return held.size if held else Decimal(0)
 
 
 class PaperVenue:
@@ -53,7 +66,6 @@ class PaperVenue:
         self._starting_balance = starting_balance
         self.accounts: dict[str, PaperAccount] = {}
         self._fills: dict[str, Fill] = {}
-        self._entry: dict[tuple[str, str], Decimal] = {}  # (account, market) -> avg entry
         self._ids = count(1)
 
     def markets(self) -> Mapping[str, MarketInfo]:
@@ -84,45 +96,30 @@ class PaperVenue:
         if order.size <= 0:
             raise VenueRejected("invalid_size", "order size must be positive")
         acc = self.account(order.account)
-        held = acc.positions.get(order.market, Decimal(0))
-        sign = 1 if order.side == "long" else -1
-        if order.reduce_only:
-            if held == 0 or (held > 0) != (sign > 0):
-                raise VenueRejected("no_position", f"no {order.side} {order.market} to reduce")
-            size = min(order.size, abs(held))
-        else:
-            size = order.size
+        key = (order.market, order.side)
+        held = acc.positions.get(key)
+        if order.reduce_only and (held is None or held.size < order.size):
+            # all or nothing: a close is for one whole position
+            raise VenueRejected("no_position", f"no {order.side} {order.market} of that size")
         price = slipped(mark, order.side, not order.reduce_only, self.fees.slippage_bps)
-        fee = self.fees.taker_bps * price * size / BPS
-        self._apply(acc, order, sign, held, size, price)
+        fee = self.fees.taker_bps * price * order.size / BPS
+        if order.reduce_only:
+            assert held is not None
+            sign = 1 if order.side == "long" else -1
+            acc.balance += (price - held.entry) * order.size * sign
+            held.size -= order.size
+            if held.size == 0:
+                del acc.positions[key]
+        elif held is None:
+            acc.positions[key] = PaperHolding(order.size, price)
+        else:
+            total = held.size + order.size
+            held.entry = (held.entry * held.size + price * order.size) / total
+            held.size = total
         acc.balance -= fee
-        fill = Fill(order.client_order_id, price, size, fee, f"paper-{next(self._ids)}")
+        fill = Fill(order.client_order_id, price, order.size, fee, f"paper-{next(self._ids)}")
         self._fills[order.client_order_id] = fill
         return fill
-
-    def _apply(
-        self,
-        acc: PaperAccount,
-        order: OrderRequest,
-        sign: int,
-        held: Decimal,
-        size: Decimal,
-        price: Decimal,
-    ) -> None:
-        key = (order.account, order.market)
-        if order.reduce_only:
-            entry = self._entry.get(key, price)
-            acc.balance += (price - entry) * size * sign
-            left = held - sign * size
-        else:
-            left = held + sign * size
-            prev = abs(held)
-            self._entry[key] = (self._entry.get(key, price) * prev + price * size) / (prev + size)
-        if left == 0:
-            acc.positions.pop(order.market, None)
-            self._entry.pop(key, None)
-        else:
-            acc.positions[order.market] = left
 
     def restore(self, positions: list[tuple[str, str, str, Decimal, Decimal]]) -> None:
         """Rebuild the paper book from our open positions (account, market, side, size,
@@ -130,13 +127,14 @@ class PaperVenue:
         if self.accounts or self._fills:
             return
         for account, market, side, size, entry in positions:
-            acc = self.account(account)
-            held = acc.positions.get(market, Decimal(0))
-            add = size if side == "long" else -size
-            key = (account, market)
-            prev = self._entry.get(key, entry)
-            self._entry[key] = (prev * abs(held) + entry * size) / (abs(held) + size)
-            acc.positions[market] = held + add
+            books = self.account(account).positions
+            held = books.get((market, side))
+            if held is None:
+                books[(market, side)] = PaperHolding(size, entry)
+            else:
+                total = held.size + size
+                held.entry = (held.entry * held.size + entry * size) / total
+                held.size = total
 
 
 def round_size(size: Decimal, decimals: int) -> Decimal:
