@@ -163,7 +163,8 @@ class Engine:
                 post_id = await store_post(s, post)
                 src = await source_id(s, post.source_kind, post.source_handle)
                 c = await classify_post(s, post_id, post.text, self.classifier)
-                signals = await make_signals(s, post_id, src, post.posted_at, c)
+                price = self.prices.price(c.market) if c.market else None
+                signals = await make_signals(s, post_id, src, post.posted_at, c, price)
             outcome = PostOutcome(post_id, c)
             for sig in signals:
                 outcome.signals.append(await self._route_and_execute(sig.id))
@@ -185,7 +186,7 @@ class Engine:
                     agent.venue_preference,
                     sig.market,
                     listings,
-                    self.prices.price(sig.market) is not None,
+                    sig.reference_price is not None,
                 )
                 await insert_ignore(
                     s,
@@ -218,13 +219,7 @@ class Engine:
             result = SignalOutcome(sig.id, agent.name, sig.market, sig.side, venue, reason)
             if sig.status == SignalStatus.ROUTED and venue is not None:
                 venue_obj = self.venues[venue]
-                price = self.prices.price(sig.market)
-                if price is None:  # known at routing time; lost only if prices were reset
-                    price = (
-                        await s.execute(
-                            select(Order.reference_price).where(Order.signal_id == sig.id).limit(1)
-                        )
-                    ).scalar_one_or_none()
+                price = sig.reference_price  # routed only when there was one
                 if price is not None:
                     more = await write_open_orders(
                         s,

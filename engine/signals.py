@@ -73,7 +73,12 @@ def passes_filters(agent: Agent, c: Classification) -> AgentFilterResult:
 
 
 async def make_signals(
-    session: AsyncSession, post_id: int, source_id: int, posted_at: datetime, c: Classification
+    session: AsyncSession,
+    post_id: int,
+    source_id: int,
+    posted_at: datetime,
+    c: Classification,
+    price: Decimal | None,
 ) -> list[Signal]:
     """Signals of this post (new and already made), one per interested agent."""
     agents = (
@@ -98,6 +103,7 @@ async def make_signals(
             else Decimal(c.confidence),
             "status": SignalStatus.NEW,
             "signal_at": posted_at,
+            "reference_price": price,
         }
         for a in agents
         if passes_filters(a, c).accepted

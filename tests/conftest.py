@@ -36,6 +36,16 @@ def _pg_reachable(url: str) -> str | None:
     return None
 
 
+async def _reset_schema(url: str) -> None:
+    eng = create_engine(url)
+    try:
+        async with eng.begin() as c:
+            await c.execute(text("DROP SCHEMA public CASCADE"))
+            await c.execute(text("CREATE SCHEMA public"))
+    finally:
+        await eng.dispose()
+
+
 @pytest.fixture(scope="session")
 def database_backend(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A migrated template: the SQLite file to copy, or the PostgreSQL url."""
@@ -45,6 +55,7 @@ def database_backend(tmp_path_factory: pytest.TempPathFactory) -> str:
             if os.environ.get("CI") == "true":
                 pytest.fail(f"PostgreSQL at {PG_URL} is unreachable on CI: {problem}")
             pytest.skip(f"PostgreSQL unreachable: {problem}")
+        asyncio.run(_reset_schema(PG_URL))  # a test database: start from nothing
         upgrade_sync(PG_URL)
         return PG_URL
     template = tmp_path_factory.mktemp("db") / "template.db"

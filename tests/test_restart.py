@@ -185,3 +185,30 @@ async def test_checkpoint_saves_trailing_state_alerts_once_and_survives_restart(
     async with sessions() as s:
         reasons = (await s.execute(select(Position.close_reason))).scalars().all()
     assert reasons == ["trailing_stop"] * 3
+
+
+class CrashesWhenRouting(CrashingVenue):
+    def markets(self) -> Mapping[str, MarketInfo]:
+        raise Crash
+
+
+async def test_restart_without_prices_waits_instead_of_rejecting(sessions) -> None:
+    venue, prices = await _world(sessions)
+    with pytest.raises(Crash):  # dies after the signal is stored, before it is routed
+        await _engine(sessions, CrashesWhenRouting(venue, "before"), prices).ingest(POST)
+
+    # a new process: no price has arrived yet, the paper venue starts empty
+    empty = PriceBook()
+    fresh = PaperVenue("HYPERLIQUID", hyperliquid_markets(), empty)
+    restarted = _engine(sessions, fresh, empty)
+    await restarted.start()
+    async with sessions() as s:
+        kinds = (await s.execute(select(OutboxMessage.kind))).scalars().all()
+        orders = (await s.execute(select(Order.status, Order.error, Order.size))).all()
+    assert "signal_rejected" not in kinds and "order_failed" not in kinds
+    # routed and sized at the price the post was made at; waiting for a price to fill
+    assert orders == [("pending", "no_price", D("0.1500"))] * 3  # 100 x 3 / 2000
+
+    empty.update(PriceTick(NOW, "ETH", D("2010")))
+    await restarted.resume_pending()
+    assert await _counts(sessions) == (3, 3, ["filled"] * 3)

@@ -51,6 +51,9 @@ class Signal(CreatedAt, Base):
     confidence: Mapped[Decimal] = mapped_column(Money)
     status: Mapped[str] = mapped_column(String(16), default=SignalStatus.NEW)
     signal_at: Mapped[datetime] = mapped_column(UTCDateTime())  # the post's time
+    # the market's latest price at the post's time: what orders are sized at, also after a
+    # restart that has no prices yet (None: there was none, the signal is rejected no_price)
+    reference_price: Mapped[Decimal | None] = mapped_column(Money)
 
 
 class RoutingDecision(CreatedAt, Base):
