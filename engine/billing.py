@@ -27,7 +27,8 @@ def profit_share_rows(
     if realized_pnl <= 0:
         return []
     rows = []
-    if terms.creator_share_pct > 0:
+    # an agent without a creator (a house agent) takes no creator share: nobody to pay
+    if terms.creator_share_pct > 0 and terms.creator_user_id is not None:
         rows.append(
             {
                 "position_id": position_id,
@@ -39,6 +40,7 @@ def profit_share_rows(
                 "amount": realized_pnl * terms.creator_share_pct,
             }
         )
+    # the source is paid even before anyone claims it (beneficiary_user_id is then empty)
     if terms.source_share_pct > 0:
         rows.append(
             {

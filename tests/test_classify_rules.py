@@ -530,3 +530,34 @@ def test_crypto_word_salad_never_raises(text: str) -> None:
 def test_async_path_on_arbitrary_text(text: str) -> None:
     c = asyncio.run(CLF.classify(text))
     assert c == classify(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "closed my $ETH long, taking profit",
+        "stopped out of my $SOL short",
+        "TP hit on BTC long 🎯",
+        "took profit on half, still long $ETH",
+        "exit long ETH now",
+        "cerré mi largo en BTC",
+        "закрыл лонг по ETH",
+    ],
+)
+def test_posts_about_closing_a_trade_are_not_new_calls(text: str) -> None:
+    r = RulesClassifier().classify_sync(text)
+    assert not r.is_signal
+    assert r.reason.startswith("exit")
+
+
+@pytest.mark.parametrize(
+    ("text", "market", "side"),
+    [
+        ("Closing the week strong. Long $BTC", "BTC", "long"),
+        ("Long $BTC, stop 94k", "BTC", "long"),
+        ("Shorting $SOL, clean breakdown below 180, sl 184", "SOL", "short"),
+    ],
+)
+def test_exit_words_elsewhere_do_not_hide_a_call(text: str, market: str, side: str) -> None:
+    r = RulesClassifier().classify_sync(text)
+    assert (r.is_signal, r.market, r.side) == (True, market, side)

@@ -157,3 +157,9 @@ async def test_paper_keeps_longs_and_shorts_apart_and_closes_all_or_nothing() ->
     assert c.size == D("0.25")
     assert acc.balance == D("25")  # (2100 - 2000) x 0.25
     assert acc.size("ETH", "short") == D("0.20")
+
+
+def test_an_agent_without_creator_takes_no_creator_share() -> None:
+    house = ShareTerms("House", None, D("0.10"), 3, "@hawk", None, D("0.10"))
+    rows = profit_share_rows(1, 9, D("50"), house)
+    assert [(r["kind"], r["amount"]) for r in rows] == [("source_share", D("5.00"))]

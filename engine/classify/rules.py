@@ -124,6 +124,14 @@ _HEDGES = (
     "maybe|might|could|probably|perhaps|possibly|potentially|considering|thinking about|"
     "thinking of|not sure|idk|tal vez|quizás|quizas|quizá|quiza|возможно|может|наверное"
 )
+_EXIT_RE = re.compile(
+    r"\b(?:clos(?:ed|ing)|exit(?:ed|ing)?|cut|cutting|trimm(?:ed|ing)|flat(?:tened)?)\s+"
+    r"(?:(?:my|the|our|this|that|all|half|some)\s+)*\S*\s*(?:long|short|position|trade)s?\b"
+    r"|\b(?:took|taking|take)\s+(?:some\s+|partial\s+)?profits?\b"
+    r"|\bstopped\s+out\b|\b(?:tp|sl|target|stop)\s+(?:hit|filled|reached)\b"
+    r"|\bcerr[ée]\b|\bзакрыл[аи]?\b|\bзафиксировал\b",
+    re.IGNORECASE,
+)
 _STRONG = "strongly|conviction|high conviction|all in|aggressively|heavily|уверенно"
 _LEVELS = {
     "entry": "entry|entries|entry zone|entrada|вход",
@@ -286,7 +294,19 @@ class RulesClassifier:
         if not isinstance(text, str):
             text = "" if text is None else str(text)
         scan = self._scan(text)
-        return self._decide(scan)
+        result = self._decide(scan)
+        if result.is_signal and _EXIT_RE.search(text[:MAX_CHARS]):
+            # "closed my ETH long", "stopped out of SOL": a trade ending, not a new call
+            return Classification(
+                False,
+                None,
+                None,
+                ZERO,
+                self.name,
+                "exit: closing a position, not a new call",
+                result.markets_mentioned,
+            )
+        return result
 
     # --- scanning ------------------------------------------------------------------------------
 
