@@ -54,15 +54,47 @@ def test_unknown_command_is_a_clear_usage_error() -> None:
     assert "invalid choice: 'fly'" in out.stderr
 
 
-async def test_run_starts_resumes_and_stops_cleanly(tmp_path: Path) -> None:
+async def test_run_delivers_what_a_previous_process_left_and_stops_cleanly(
+    tmp_path: Path, capsys
+) -> None:
+    from storage.db import create_engine as create_async
+    from storage.db import session_factory, sqlite_url
+    from storage.migrate import upgrade
+    from storage.models import OutboxMessage, User
+
+    url = sqlite_url(tmp_path / "maxxit.db")
+    await upgrade(url)
+    db = create_async(url)
+    async with session_factory(db)() as s, s.begin():
+        s.add(User(id=7, display_name="ann"))
+        await s.flush()
+        s.add(
+            OutboxMessage(
+                user_id=7,
+                kind="order_failed",
+                dedupe_key="k1",
+                payload={
+                    "agent": "Hawk",
+                    "purpose": "open",
+                    "side": "long",
+                    "market": "ETH",
+                    "reason": "below_min_notional",
+                },
+            )
+        )
+    await db.dispose()
+
     stop = asyncio.Event()
-    settings = Settings(data_dir=tmp_path, database_url=None)
-    task = asyncio.create_task(run(settings, stop))
-    await asyncio.sleep(0.5)
+    task = asyncio.create_task(run(Settings(data_dir=tmp_path, database_url=None), stop))
+    for _ in range(50):
+        await asyncio.sleep(0.1)
+        if "[to user 7]" in capsys.readouterr().out:
+            break
+    else:
+        raise AssertionError("the pending alert was never delivered")
     assert not task.done()
     stop.set()
     await asyncio.wait_for(task, 10)
-    assert (tmp_path / "maxxit.db").exists()
 
 
 def test_paper_market_lists_are_configurable() -> None:
