@@ -87,6 +87,7 @@ class _Book:
         self.levels: list[tuple[Decimal, int, _Group, int]] = []  # heap of (-nearest stop)
         self.live = 0
         self.dead = 0  # closed positions still referenced from the lists
+        self.activated: list[int] = []  # shared with the index: trailing stops just started
 
     def add(self, p: _Pos, peak_x: Decimal) -> None:
         self.live += 1
@@ -178,6 +179,8 @@ class _Book:
             self._trail_hits(g, x, out, hit)
             self._push_level(g)
         self._raise_peaks(x, activated)
+        if activated:
+            self.activated.extend(p.id for p in activated if not p.closed)
         # each position hit here was indexed once and leaves `live`; entries left in other
         # lists are counted dead until compaction
         self.live -= len(hit)
@@ -232,6 +235,8 @@ class PositionIndex:
     def __init__(self) -> None:
         self._books: dict[str, tuple[_Book, _Book]] = {}
         self._pos: dict[int, tuple[_Book, _Pos]] = {}
+        # positions whose trailing stop started since the caller last took this list
+        self.activated: list[int] = []
 
     def __len__(self) -> int:
         return len(self._pos)
@@ -257,6 +262,7 @@ class PositionIndex:
         books = self._books.get(market)
         if books is None:
             books = self._books[market] = (_Book(True), _Book(False))
+            books[0].activated = books[1].activated = self.activated
         book = books[0 if long else 1]
         book.add(p, sign * levels.peak)
         self._pos[position_id] = (book, p)

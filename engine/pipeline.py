@@ -269,6 +269,10 @@ class Engine:
         """Mark the market; close what crossed a level. Returns the number closed."""
         self.prices.update(tick)
         triggers = self.index.on_price(tick.market, tick.price)
+        if self.index.activated:
+            # rare next to ticks, and costly to lose in a crash: save trailing starts now
+            await self._save_trailing(self.index.activated)
+            self.index.activated.clear()
         if not triggers:
             return 0
         await self.close_positions({t.position_id: t.reason for t in triggers})
@@ -292,6 +296,22 @@ class Engine:
             if market is not None:
                 stmt = stmt.where(Position.market == market)
             return list((await s.execute(stmt.order_by(Position.id))).scalars().all())
+
+    async def _save_trailing(self, position_ids: list[int]) -> None:
+        updates = []
+        for pid in position_ids:
+            st = self.index.state(pid)
+            if st is not None and st[2]:
+                updates.append(
+                    {
+                        "id": pid,
+                        "stop_price": quantize(st[0]),
+                        "peak_price": quantize(st[1]),
+                        "trailing_active": True,
+                    }
+                )
+        async with self.sessions() as s, s.begin():
+            await update_by_id(s, Position, updates)
 
     async def checkpoint(self) -> list[StopMoved]:
         """Persist trailing state (peaks, moved stops) so a restart resumes the same levels,

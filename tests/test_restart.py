@@ -210,3 +210,19 @@ async def test_restart_without_prices_waits_instead_of_rejecting(sessions) -> No
     empty.update(PriceTick(NOW, "ETH", D("2010")))
     await restarted.resume_pending()
     assert await _counts(sessions) == (3, 3, ["filled"] * 3)
+
+
+async def test_a_trailing_start_survives_a_crash_before_any_checkpoint(sessions) -> None:
+    venue, prices = await _world(sessions)
+    engine = _engine(sessions, venue, prices)
+    await engine.ingest(POST)
+    await engine.on_price(PriceTick(NOW, "ETH", D("2070")))  # activates: stop 2070 x 0.98
+    # the process dies here: no checkpoint ran
+    restarted = _engine(sessions, PaperVenue("HYPERLIQUID", hyperliquid_markets(), prices),
+                        prices)
+    await restarted.start()
+    assert await restarted.on_price(PriceTick(NOW, "ETH", D("2028.7"))) == 0
+    assert await restarted.on_price(PriceTick(NOW, "ETH", D("2028.5"))) == 3  # not 1900.95
+    async with sessions() as s:
+        reasons = (await s.execute(select(Position.close_reason))).scalars().all()
+    assert reasons == ["trailing_stop"] * 3
