@@ -297,19 +297,21 @@ class Engine:
                 stmt = stmt.where(Position.market == market)
             return list((await s.execute(stmt.order_by(Position.id))).scalars().all())
 
+    def _trailing(self, position_id: int) -> tuple[Decimal, Decimal] | None:
+        """(stop, peak) as stored, of a position whose trailing stop is running."""
+        st = self.index.state(position_id)
+        if st is None or not st[2] or st[1] is None:
+            return None
+        return quantize(st[0]), quantize(st[1])
+
     async def _save_trailing(self, position_ids: list[int]) -> None:
-        updates = []
-        for pid in position_ids:
-            st = self.index.state(pid)
-            if st is not None and st[2]:
-                updates.append(
-                    {
-                        "id": pid,
-                        "stop_price": quantize(st[0]),
-                        "peak_price": quantize(st[1]),
-                        "trailing_active": True,
-                    }
-                )
+        # the peak and the flag are enough for a restart to rebuild the trail; the stored
+        # stop stays as it was, so the next checkpoint still alerts that the stop moved
+        updates = [
+            {"id": pid, "peak_price": t[1], "trailing_active": True}
+            for pid in position_ids
+            if (t := self._trailing(pid)) is not None
+        ]
         async with self.sessions() as s, s.begin():
             await update_by_id(s, Position, updates)
 
@@ -338,20 +340,12 @@ class Engine:
             ).all()
             updates, events = [], []
             for pid, stored_stop, market, side, user_id in rows:
-                st = self.index.state(pid)
-                if st is None or not st[2]:
+                t = self._trailing(pid)
+                if t is None or t[0] == stored_stop:
                     continue
-                stop, peak, _ = st
-                stop = quantize(stop)
-                if stop == stored_stop:
-                    continue
+                stop, peak = t
                 updates.append(
-                    {
-                        "id": pid,
-                        "stop_price": stop,
-                        "peak_price": quantize(peak),
-                        "trailing_active": True,
-                    }
+                    {"id": pid, "stop_price": stop, "peak_price": peak, "trailing_active": True}
                 )
                 events.append(StopMoved(user_id, pid, market, side, stop))
             await update_by_id(s, Position, updates)

@@ -218,8 +218,7 @@ async def test_a_trailing_start_survives_a_crash_before_any_checkpoint(sessions)
     await engine.ingest(POST)
     await engine.on_price(PriceTick(NOW, "ETH", D("2070")))  # activates: stop 2070 x 0.98
     # the process dies here: no checkpoint ran
-    restarted = _engine(sessions, PaperVenue("HYPERLIQUID", hyperliquid_markets(), prices),
-                        prices)
+    restarted = _engine(sessions, PaperVenue("HYPERLIQUID", hyperliquid_markets(), prices), prices)
     await restarted.start()
     assert await restarted.on_price(PriceTick(NOW, "ETH", D("2028.7"))) == 0
     assert await restarted.on_price(PriceTick(NOW, "ETH", D("2028.5"))) == 3  # not 1900.95
