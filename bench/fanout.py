@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select
 
+from bot.runtime import tune_gc
 from engine.classify.rules import RulesClassifier
 from engine.ingest import IncomingPost
 from engine.markets import hyperliquid_markets
@@ -118,14 +119,23 @@ def _row(obj: Any, model: Any) -> dict[str, Any]:
 
 
 async def main_async(args: argparse.Namespace) -> None:
+    if not args.default_gc:
+        tune_gc()  # as every maxxit command runs
     runs = [await trial(args.database_url, args.deployments) for _ in range(args.trials)]
     fanout = statistics.median(r[0] for r in runs)
     floor = statistics.median(r[1] for r in runs)
     backend = "postgresql" if args.database_url else "sqlite"
-    print(f"backend={backend} deployments={args.deployments} trials={args.trials}")
+    print(
+        f"backend={backend} deployments={args.deployments} trials={args.trials}"
+        f" gc={'python default' if args.default_gc else 'maxxit (bot/runtime.py)'}"
+    )
     print(f"fan-out (orders + positions + alerts persisted): {fanout * 1000:.0f} ms")
     print(f"floor (same orders + positions bulk-inserted alone): {floor * 1000:.0f} ms")
     print(f"ratio: {fanout / floor:.2f}x")
+    print(
+        "trials (fan-out / floor, ms): "
+        + ", ".join(f"{a * 1000:.0f}/{b * 1000:.0f}" for a, b in runs)
+    )
 
 
 def main() -> None:
@@ -133,6 +143,7 @@ def main() -> None:
     ap.add_argument("--deployments", type=int, default=10_000)
     ap.add_argument("--trials", type=int, default=3)
     ap.add_argument("--database-url", default=None)
+    ap.add_argument("--default-gc", action="store_true", help="CPython's GC thresholds")
     asyncio.run(main_async(ap.parse_args()))
 
 

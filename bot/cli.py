@@ -11,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 from bot.replay_log import live_log, summary
+from bot.runtime import tune_gc
 from bot.settings import Settings
 from engine.replay.runner import run_scenario
 from engine.replay.scenario import ScenarioError, load_scenario, parse_scenario
@@ -55,6 +56,7 @@ def _replay(text_or_path: str | Path, as_json: bool, settings: Settings) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = Settings()
+    tune_gc()
     logging.basicConfig(
         level=logging.WARNING if args.command in ("demo", "replay") else settings.log_level,
         stream=sys.stderr,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, ClassVar
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
@@ -30,6 +31,7 @@ class Event:
         return out
 
 
+@lru_cache(maxsize=4096)  # equal values share one text whatever their exponent: exact
 def decimal_text(value: Decimal) -> str:
     """One text per amount whichever database it came from ("3", never "3.000000")."""
     return format(value.normalize(), "f")
