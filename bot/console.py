@@ -15,5 +15,7 @@ class ConsoleTransport:
         self.write = write
 
     async def deliver(self, message: OutgoingMessage) -> Delivery:
-        self.write(f"[to user {message.user_id}] {render(message.kind, message.payload)}")
+        self.write(
+            f"[to user {message.user_id}] {render(message.kind, message.payload, message.language)}"
+        )
         return Delivery("sent")

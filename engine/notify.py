@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from engine.events import Event
 from storage.bulk import insert_ignore
 from storage.enums import OutboxStatus
-from storage.models import OutboxMessage
+from storage.models import OutboxMessage, User
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,7 @@ class OutgoingMessage:
     user_id: int
     kind: str
     payload: dict[str, Any]
+    language: str = "en"  # the user's, for the transport to render in
 
 
 class Transport(Protocol):
@@ -71,13 +72,14 @@ class Dispatcher:
         self.sessions = sessions
         self.transport = transport
 
-    async def _claim(self, limit: int, now: datetime) -> Sequence[OutboxMessage]:
+    async def _claim(self, limit: int, now: datetime) -> Sequence[tuple[OutboxMessage, str]]:
         """Take due messages by committing a lease on them: another dispatcher (another
         process) skips them until the lease runs out, so each is sent once; a dispatcher
         that dies mid-delivery only delays its messages by the lease."""
         async with self.sessions() as s, s.begin():
             stmt = (
-                select(OutboxMessage)
+                select(OutboxMessage, User.language)
+                .join(User, User.id == OutboxMessage.user_id)
                 .where(
                     OutboxMessage.status == OutboxStatus.PENDING,
                     or_(
@@ -89,12 +91,12 @@ class Dispatcher:
                 .limit(limit)
             )
             if s.bind.dialect.name == "postgresql":
-                stmt = stmt.with_for_update(skip_locked=True)
-            rows = (await s.execute(stmt)).scalars().all()
+                stmt = stmt.with_for_update(skip_locked=True, of=OutboxMessage)
+            rows = [(m, lang or "en") for m, lang in (await s.execute(stmt)).all()]
             if rows:
                 await s.execute(
                     update(OutboxMessage)
-                    .where(OutboxMessage.id.in_([r.id for r in rows]))
+                    .where(OutboxMessage.id.in_([m.id for m, _ in rows]))
                     .values(next_attempt_at=now + LEASE)
                 )
             return rows
@@ -103,8 +105,8 @@ class Dispatcher:
         """Deliver what is due; returns how many were sent."""
         now = utcnow()
         sent = 0
-        for row in await self._claim(limit, now):
-            msg = OutgoingMessage(row.id, row.user_id, row.kind, row.payload)
+        for row, language in await self._claim(limit, now):
+            msg = OutgoingMessage(row.id, row.user_id, row.kind, row.payload, language)
             try:
                 result = await self.transport.deliver(msg)
             except Exception as exc:  # a transport bug must not lose the message

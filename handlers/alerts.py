@@ -1,28 +1,12 @@
-"""What an alert says. Transports call `render` and add their own buttons and formatting.
-
-English only for now; the catalogues in `locales/` take these over with the Telegram work.
-"""
+"""What an alert says, in the user's language. Transports call `render` and add their own
+buttons and formatting."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
 
-_REASONS = {
-    "stop_loss": "stop loss",
-    "take_profit": "take profit",
-    "trailing_stop": "trailing stop",
-    "end_of_replay": "end of replay",
-    "manual": "closed by you",
-    "external": "closed outside Maxxit",
-    "below_min_notional": "the order is below the venue's minimum size",
-    "size_rounds_to_zero": "the collateral is too small for this market",
-    "not_listed": "the agent's venue does not list this market",
-    "not_listed_anywhere": "no venue of the agent lists this market",
-    "no_price": "no price for this market yet",
-    "market_not_listed": "the venue does not list this market",
-    "venue_unavailable": "the venue is unavailable",
-}
+from handlers.i18n import catalogue, pick_language, t
 
 
 def _money(value: Any) -> str:
@@ -33,37 +17,72 @@ def _price(value: Any) -> str:
     return f"{Decimal(value):.6g}"
 
 
-def reason_text(code: str) -> str:
-    return _REASONS.get(code, code.replace("_", " "))
+def reason_text(lang: str, code: str) -> str:
+    key = f"reason.{code}"
+    if key in catalogue(pick_language(lang)) or key in catalogue("en"):
+        return t(lang, key)
+    return code.replace("_", " ")  # a venue's own code we have no words for yet
 
 
-def render(kind: str, p: dict[str, Any]) -> str:
-    side = str(p.get("side", "")).upper()
+def render(kind: str, p: dict[str, Any], lang: str = "en") -> str:
+    side = t(lang, f"side.{p['side']}") if p.get("side") in ("long", "short") else ""
     if kind == "position_opened":
-        return (
-            f"{p['agent']} opened {side} {p['market']} on {p['venue']}: size {p['size']}"
-            f" at {_price(p['entry_price'])}, {Decimal(p['leverage']):g}x,"
-            f" stop {_price(p['stop_price'])}"
+        return t(
+            lang,
+            "alert.position_opened",
+            agent=p["agent"],
+            side=side,
+            market=p["market"],
+            venue=p["venue"],
+            size=p["size"],
+            entry=_price(p["entry_price"]),
+            leverage=f"{Decimal(p['leverage']):g}",
+            stop=_price(p["stop_price"]),
         )
     if kind == "position_closed":
         pnl = Decimal(p["realized_pnl"])
-        return (
-            f"{p['agent']} closed {side} {p['market']} at {_price(p['exit_price'])}"
-            f" ({reason_text(p['close_reason'])}): PnL {'+' if pnl >= 0 else '-'}$"
-            f"{_money(abs(pnl))} after ${_money(p['fees'])} fees"
+        return t(
+            lang,
+            "alert.position_closed",
+            agent=p["agent"],
+            side=side,
+            market=p["market"],
+            exit=_price(p["exit_price"]),
+            reason=reason_text(lang, p["close_reason"]),
+            pnl=f"{'+' if pnl >= 0 else '-'}${_money(abs(pnl))}",
+            fees=_money(p["fees"]),
         )
     if kind == "stop_moved":
-        return f"Stop on {side} {p['market']} moved to {_price(p['stop_price'])}"
+        return t(
+            lang, "alert.stop_moved", side=side, market=p["market"], stop=_price(p["stop_price"])
+        )
     if kind == "order_failed":
-        return (
-            f"{p['agent']} could not {p['purpose']} {side} {p['market']}:"
-            f" {reason_text(p['reason'])}"
+        return t(
+            lang,
+            "alert.order_failed",
+            agent=p["agent"],
+            side=side,
+            market=p["market"],
+            action=t(lang, f"action.{p['purpose']}"),
+            reason=reason_text(lang, p["reason"]),
         )
     if kind == "signal_rejected":
-        return f"{p['agent']} skipped {side} {p['market']}: {reason_text(p['reason'])}"
+        return t(
+            lang,
+            "alert.signal_rejected",
+            agent=p["agent"],
+            side=side,
+            market=p["market"],
+            reason=reason_text(lang, p["reason"]),
+        )
     if kind == "approval_requested":
-        return (
-            f"{p['agent']} wants to {side} {p['market']} {Decimal(p['leverage']):g}x"
-            f" with ${_money(p['collateral_usd'])}. Confirm or skip?"
+        return t(
+            lang,
+            "alert.approval_requested",
+            agent=p["agent"],
+            side=side,
+            market=p["market"],
+            leverage=f"{Decimal(p['leverage']):g}",
+            collateral=_money(p["collateral_usd"]),
         )
     return f"{kind}: {p}"
