@@ -14,7 +14,15 @@ import gc
 GEN0_THRESHOLD = 50_000
 
 
+_tuned = False
+
+
 def tune_gc() -> None:
+    """Once per process: what is alive at the first call is start-up, frozen for good."""
+    global _tuned
+    if _tuned:
+        return
+    _tuned = True
     gc.collect()
     gc.freeze()  # modules, metadata, compiled statements: never garbage, never rescanned
     _, gen1, gen2 = gc.get_threshold()

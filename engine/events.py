@@ -102,7 +102,7 @@ class OrderFailed(Event):
 
     @property
     def dedupe_key(self) -> str:
-        return f"order_failed:{self.order_id}"
+        return f"order_failed:{self.order_id}:{self.reason}"
 
 
 @dataclass(slots=True)

@@ -290,7 +290,7 @@ async def _close_positions(
                 p.venue,
                 p.market,
                 p.side,
-                p.size,
+                o.fill.size,
                 p.entry_price,
                 exit_price,
                 reason,

@@ -186,7 +186,7 @@ class Engine:
                     agent.venue_preference,
                     sig.market,
                     listings,
-                    sig.reference_price is not None,
+                    self._signal_price(sig) is not None,
                 )
                 await insert_ignore(
                     s,
@@ -219,7 +219,7 @@ class Engine:
             result = SignalOutcome(sig.id, agent.name, sig.market, sig.side, venue, reason)
             if sig.status == SignalStatus.ROUTED and venue is not None:
                 venue_obj = self.venues[venue]
-                price = sig.reference_price  # routed only when there was one
+                price = self._signal_price(sig)  # routed only when there was one
                 if price is not None:
                     more = await write_open_orders(
                         s,
@@ -241,6 +241,12 @@ class Engine:
             )
         await self._send(pending, look_up_first=False)
         return result
+
+    def _signal_price(self, sig: Signal) -> Decimal | None:
+        # signals stored before they kept their price (migration 0002) use the live one
+        if sig.reference_price is not None:
+            return sig.reference_price
+        return self.prices.price(sig.market)
 
     # -- venue round trip ----------------------------------------------------------------
 
@@ -269,13 +275,19 @@ class Engine:
         """Mark the market; close what crossed a level. Returns the number closed."""
         self.prices.update(tick)
         triggers = self.index.on_price(tick.market, tick.price)
+        if triggers:
+            await self.close_positions({t.position_id: t.reason for t in triggers})
         if self.index.activated:
-            # rare next to ticks, and costly to lose in a crash: save trailing starts now
-            await self._save_trailing(self.index.activated)
+            # rare next to ticks, and costly to lose in a crash: save trailing starts now;
+            # best effort, after the closes (the checkpoint saves them too)
+            started = list(self.index.activated)
             self.index.activated.clear()
-        if not triggers:
-            return 0
-        await self.close_positions({t.position_id: t.reason for t in triggers})
+            try:
+                await self._save_trailing(started)
+            except Exception:
+                log.exception(
+                    "saving %d trailing starts failed; the checkpoint retries", len(started)
+                )
         return len(triggers)
 
     async def close_positions(self, reasons: Mapping[int, str]) -> None:

@@ -225,3 +225,20 @@ async def test_a_trailing_start_survives_a_crash_before_any_checkpoint(sessions)
     async with sessions() as s:
         reasons = (await s.execute(select(Position.close_reason))).scalars().all()
     assert reasons == ["trailing_stop"] * 3
+
+
+async def test_a_failed_trailing_save_never_costs_a_stop(sessions) -> None:
+    venue, prices = await _world(sessions)
+    engine = _engine(sessions, venue, prices)
+    await engine.ingest(POST)  # 3 longs at 2001
+    await engine.ingest(IncomingPost("x", "@hawk", "p2", "Short $ETH", NOW))  # 3 shorts at 1999
+
+    async def broken(ids: list[int]) -> None:
+        raise OSError("database is locked")
+
+    engine._save_trailing = broken  # type: ignore[method-assign]
+    # one tick starts the longs' trails and runs through the shorts' stops (2098.95)
+    assert await engine.on_price(PriceTick(NOW, "ETH", D("2110"))) == 3
+    async with sessions() as s:
+        rows = (await s.execute(select(Position.side, Position.status).order_by(Position.id)))
+        assert rows.all() == [("long", "open")] * 3 + [("short", "closed")] * 3
