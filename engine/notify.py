@@ -5,12 +5,12 @@ message survives a restart and is never sent twice for one event."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.events import Event
@@ -72,34 +72,44 @@ class Dispatcher:
         self.sessions = sessions
         self.transport = transport
 
-    async def _claim(self, limit: int, now: datetime) -> Sequence[tuple[OutboxMessage, str]]:
-        """Take due messages by committing a lease on them: another dispatcher (another
-        process) skips them until the lease runs out, so each is sent once; a dispatcher
-        that dies mid-delivery only delays its messages by the lease."""
+    async def _claim(self, limit: int, now: datetime) -> list[tuple[Any, str]]:
+        """Take due messages by committing a lease on them, in one statement (atomic on
+        SQLite and PostgreSQL): another dispatcher skips them until the lease runs out, so
+        each is sent once; one that dies mid-delivery only delays its messages."""
+        due = and_(
+            OutboxMessage.status == OutboxStatus.PENDING,
+            or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now),
+        )
         async with self.sessions() as s, s.begin():
-            stmt = (
-                select(OutboxMessage, User.language)
-                .join(User, User.id == OutboxMessage.user_id)
-                .where(
-                    OutboxMessage.status == OutboxStatus.PENDING,
-                    or_(
-                        OutboxMessage.next_attempt_at.is_(None),
-                        OutboxMessage.next_attempt_at <= now,
-                    ),
-                )
-                .order_by(OutboxMessage.id)
-                .limit(limit)
-            )
+            ids = select(OutboxMessage.id).where(due).order_by(OutboxMessage.id).limit(limit)
             if s.bind.dialect.name == "postgresql":
-                stmt = stmt.with_for_update(skip_locked=True, of=OutboxMessage)
-            rows = [(m, lang or "en") for m, lang in (await s.execute(stmt)).all()]
-            if rows:
+                ids = ids.with_for_update(skip_locked=True)
+            claimed = (
                 await s.execute(
                     update(OutboxMessage)
-                    .where(OutboxMessage.id.in_([m.id for m, _ in rows]))
+                    .where(OutboxMessage.id.in_(ids.scalar_subquery()), due)
                     .values(next_attempt_at=now + LEASE)
+                    .returning(
+                        OutboxMessage.id,
+                        OutboxMessage.user_id,
+                        OutboxMessage.kind,
+                        OutboxMessage.payload,
+                        OutboxMessage.attempts,
+                    )
                 )
-            return rows
+            ).all()
+            if not claimed:
+                return []
+            languages = dict(
+                (
+                    await s.execute(
+                        select(User.id, User.language).where(
+                            User.id.in_({r.user_id for r in claimed})
+                        )
+                    )
+                ).all()
+            )
+        return [(r, languages.get(r.user_id) or "en") for r in sorted(claimed, key=lambda r: r.id)]
 
     async def deliver_pending(self, limit: int = 200) -> int:
         """Deliver what is due; returns how many were sent."""

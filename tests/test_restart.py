@@ -240,5 +240,5 @@ async def test_a_failed_trailing_save_never_costs_a_stop(sessions) -> None:
     # one tick starts the longs' trails and runs through the shorts' stops (2098.95)
     assert await engine.on_price(PriceTick(NOW, "ETH", D("2110"))) == 3
     async with sessions() as s:
-        rows = (await s.execute(select(Position.side, Position.status).order_by(Position.id)))
+        rows = await s.execute(select(Position.side, Position.status).order_by(Position.id))
         assert rows.all() == [("long", "open")] * 3 + [("short", "closed")] * 3
