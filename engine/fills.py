@@ -32,7 +32,7 @@ class Recorded:
     opened: list[tuple[int, str, RiskLevels]] = field(default_factory=list)  # id, market, levels
     closed: list[int] = field(default_factory=list)
     # (signal, deployment) of positions whose close the venue refused: they stay open
-    refused_closes: list[tuple[int, int]] = field(default_factory=list)
+    refused_closes: list[tuple[int, int, str]] = field(default_factory=list)  # + reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +96,9 @@ async def record(session: AsyncSession, outcomes: Sequence[Outcome], now: dateti
         if o.rejected is not None:
             od = o.order
             if od.purpose == OrderPurpose.CLOSE:
-                done.refused_closes.append((od.signal_id, od.deployment_id))
+                done.refused_closes.append(
+                    (od.signal_id, od.deployment_id, od.close_reason or "manual")
+                )
             done.events.append(
                 OrderFailed(
                     users[od.deployment_id],

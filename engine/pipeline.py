@@ -45,6 +45,14 @@ class EngineConfig:
     approval_ttl: timedelta = timedelta(minutes=5)
 
 
+@dataclass(frozen=True, slots=True)
+class _CloseRetry:
+    market: str
+    reason: str
+    attempts: int
+    not_before: datetime
+
+
 @dataclass(slots=True)
 class SignalOutcome:
     signal_id: int
@@ -80,6 +88,8 @@ class Engine:
         self.clock = clock
         self.index = PositionIndex()
         self.listeners: list[Callable[[Event], Any]] = []
+        # positions whose close the venue refused: retried on their market's ticks
+        self._close_retries: dict[int, _CloseRetry] = {}
         # one writer at a time inside this process; other processes coordinate through the
         # database's unique keys
         self._lock = asyncio.Lock()
@@ -261,22 +271,49 @@ class Engine:
             self.index.add(pid, market, levels)
         for pid in done.closed:
             self.index.remove(pid)
+        for pid in done.closed:
+            self._close_retries.pop(pid, None)
         if done.refused_closes:
-            # the venue said no: the position is still open, so it is watched again and the
-            # next trigger (or a manual close) tries the same close order once more
-            await self._watch(
-                tuple_(Position.signal_id, Position.deployment_id).in_(done.refused_closes)
-            )
+            await self._schedule_close_retries(done.refused_closes)
         self._emit(done.events)
+
+    async def _schedule_close_retries(self, refused: list[tuple[int, int, str]]) -> None:
+        """The venue refused these closes: the positions are still open and still due to
+        close. The next tick of their market retries at once, later ones back off."""
+        reasons = {(sig, dep): reason for sig, dep, reason in refused}
+        async with self.sessions() as s:
+            rows = (
+                await s.execute(
+                    select(
+                        Position.id, Position.market, Position.signal_id, Position.deployment_id
+                    ).where(
+                        Position.status == PositionStatus.OPEN,
+                        tuple_(Position.signal_id, Position.deployment_id).in_(list(reasons)),
+                    )
+                )
+            ).all()
+        now = self.clock()
+        for pid, market, sig, dep in rows:
+            prev = self._close_retries.get(pid)
+            attempts = prev.attempts + 1 if prev else 1
+            delay = timedelta(seconds=0 if attempts == 1 else min(300, 2 ** (attempts - 1)))
+            self._close_retries[pid] = _CloseRetry(
+                market, reasons[(sig, dep)], attempts, now + delay
+            )
 
     # -- prices and closes ---------------------------------------------------------------
 
     async def on_price(self, tick: PriceTick) -> int:
         """Mark the market; close what crossed a level. Returns the number closed."""
         self.prices.update(tick)
-        triggers = self.index.on_price(tick.market, tick.price)
-        if triggers:
-            await self.close_positions({t.position_id: t.reason for t in triggers})
+        reasons = {t.position_id: t.reason for t in self.index.on_price(tick.market, tick.price)}
+        if self._close_retries:
+            now = self.clock()
+            for pid, r in list(self._close_retries.items()):
+                if r.market == tick.market and r.not_before <= now:
+                    reasons.setdefault(pid, r.reason)
+        if reasons:
+            await self.close_positions(reasons)
         if self.index.activated:
             # rare next to ticks, and costly to lose in a crash: save trailing starts now;
             # best effort, after the closes (the checkpoint saves them too)
@@ -288,7 +325,7 @@ class Engine:
                 log.exception(
                     "saving %d trailing starts failed; the checkpoint retries", len(started)
                 )
-        return len(triggers)
+        return len(reasons)
 
     async def close_positions(self, reasons: Mapping[int, str]) -> None:
         async with self._lock:

@@ -269,15 +269,15 @@ async def test_a_refused_close_keeps_the_position_watched_and_retries(sessions) 
         ).scalar_one()
     assert status == "open"
     assert (alert["purpose"], alert["reason"]) == ("close", "venue_halted")
-    assert len(engine.index) == 1  # still watched
-    await engine.on_price(PriceTick(NOW, "ETH", D("1880")))
+    assert list(engine._close_retries) == [1]  # still due to close
+    await engine.on_price(PriceTick(NOW, "ETH", D("1880")))  # the next tick retries
     async with sessions() as s:
         pos = (await s.execute(select(Position))).scalar_one()
         closes = (await s.execute(select(Order.status).where(Order.purpose == "close"))).all()
     assert (pos.status, pos.close_reason) == ("closed", "stop_loss")
     assert pos.exit_price == D("1880") * (1 - D("0.0005"))
     assert closes == [("filled",)]  # the same close order, tried again
-    assert len(engine.index) == 0
+    assert len(engine.index) == 0 and engine._close_retries == {}
 
 
 async def test_long_and_short_signals_on_one_market_both_close() -> None:
@@ -307,3 +307,54 @@ async def test_long_and_short_signals_on_one_market_both_close() -> None:
         ("long", "end_of_replay"),
         ("short", "end_of_replay"),
     ]
+
+
+class AlwaysRefusesCloses(PaperVenue):
+    close_calls = 0
+
+    async def place_order(self, order):  # type: ignore[no-untyped-def]
+        if order.reduce_only:
+            self.close_calls += 1
+            from engine.venues.base import VenueRejected
+
+            raise VenueRejected("venue_halted", "trading halted")
+        return await super().place_order(order)
+
+
+async def test_a_close_the_venue_keeps_refusing_backs_off(sessions) -> None:
+    from datetime import timedelta
+
+    sc = scenario(
+        agents=[agent()],
+        users=[
+            {
+                "name": "u",
+                "deployments": [{"agent": "Hawk", "collateral_usd": "100", "leverage": "1"}],
+            }
+        ],
+    )
+    await _seed(sessions, sc)
+    prices = PriceBook()
+    prices.update(PriceTick(NOW, "ETH", D("2000")))
+    venue = AlwaysRefusesCloses("HYPERLIQUID", hyperliquid_markets(), prices)
+    clock = [NOW]
+    engine = Engine(
+        sessions, {"HYPERLIQUID": venue}, prices, RulesClassifier(), clock=lambda: clock[0]
+    )
+    await engine.ingest(post())
+    for _ in range(20):  # twenty ticks in the same second
+        await engine.on_price(PriceTick(NOW, "ETH", D("1850")))
+    assert venue.close_calls == 2  # the trigger, one immediate retry, then it waits
+    clock[0] = NOW + timedelta(seconds=3)
+    await engine.on_price(PriceTick(NOW, "ETH", D("1850")))
+    assert venue.close_calls == 3
+    async with sessions() as s:
+        alerts = (
+            await s.execute(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.kind == "order_failed")
+            )
+        ).scalar_one()
+        status = (await s.execute(select(Position.status))).scalar_one()
+    assert (alerts, status) == (1, "open")  # told once, still open, still due to close
