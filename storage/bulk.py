@@ -52,15 +52,27 @@ async def executemany(session: AsyncSession, stmt: Insert | Update, rows: Sequen
     dialect = conn.dialect
     compiled = stmt.compile(dialect=dialect)
     names = compiled.positiontup
-    if names is None:  # a named paramstyle: let SQLAlchemy do it
+    if names is None or "POSTCOMPILE" in compiled.string:
+        # a named paramstyle, or an expanding IN list: let SQLAlchemy do it
         await conn.execute(stmt, list(rows))
         return
+    supplied = set().union(*rows)
+    fixed = {}
+    for n in names:
+        if n not in supplied:  # a value written into the statement itself
+            bind = compiled.binds[n]
+            if bind.required:
+                raise KeyError(f"no value for bind parameter {n!r}")
+            fixed[n] = bind.effective_value
+    if fixed or any(len(r) != len(supplied) for r in rows):
+        # rows must all carry the same names (a name only some rows carry is refused, as
+        # SQLAlchemy's executemany refuses it); the statement's own values fill the rest
+        missing = [n for n in names if n not in fixed and any(n not in r for r in rows)]
+        if missing:
+            raise KeyError(f"rows differ in keys: {missing}")
+        rows = [{**fixed, **r} for r in rows]
     procs = [compiled.binds[n].type._cached_bind_processor(dialect) for n in names]
     pairs = list(zip(names, procs, strict=True))
-    # values written into the statement itself (`.values(status="x")`) bind the same for all
-    fixed = {n: compiled.binds[n].effective_value for n in names if n not in rows[0]}
-    if fixed:
-        rows = [{**fixed, **r} for r in rows]
     params = [tuple(p(r[n]) if p else r[n] for n, p in pairs) for r in rows]
     await conn.exec_driver_sql(compiled.string, params)
 

@@ -61,3 +61,26 @@ async def test_large_amounts_keep_all_38_digits(sessions) -> None:
     async with sessions() as s:
         a = (await s.execute(select(Agent))).scalar_one()
     assert a.leverage == Decimal("12345678901234567890.123456789012345679")
+
+
+async def test_bulk_writes_use_statement_values_and_refuse_ragged_rows(sessions) -> None:
+    from sqlalchemy import bindparam
+    from sqlalchemy import update as sa_update
+
+    from storage.bulk import executemany, insert_rows
+
+    async with sessions() as s, s.begin():
+        await insert_rows(s, User, [{"display_name": "a"}, {"display_name": "b"}])
+        t = User.__table__
+        await executemany(
+            s,
+            sa_update(t).where(t.c.display_name == bindparam("who")).values(language="es"),
+            [{"who": "a"}],
+        )
+        with pytest.raises(KeyError, match="rows differ"):
+            await insert_rows(
+                s, User, [{"display_name": "c", "language": "ru"}, {"display_name": "d"}]
+            )
+    async with sessions() as s:
+        rows = (await s.execute(select(User.display_name, User.language).order_by(User.id))).all()
+    assert rows == [("a", "es"), ("b", "en")]
