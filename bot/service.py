@@ -41,7 +41,9 @@ def build_engine(settings: Settings, sessions, prices: PriceBook) -> Engine:  # 
     fees = FeeConfig(settings.paper_taker_bps, settings.paper_slippage_bps)
     venues = {n: PaperVenue(n, m, prices, fees) for n, m in paper_markets(settings).items()}
     config = EngineConfig(
-        settings.order_concurrency, timedelta(seconds=settings.approval_ttl_seconds)
+        settings.order_concurrency,
+        timedelta(seconds=settings.approval_ttl_seconds),
+        timedelta(seconds=settings.pending_open_ttl_seconds),
     )
     return Engine(sessions, venues, prices, RulesClassifier(), config)
 

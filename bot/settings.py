@@ -22,4 +22,5 @@ class Settings(BaseSettings):
     paper_markets_ostium: str = ""
     order_concurrency: int = Field(default=64, ge=1, le=1024)
     approval_ttl_seconds: int = Field(default=300, ge=10)
+    pending_open_ttl_seconds: int = Field(default=600, ge=10)
     checkpoint_seconds: int = Field(default=30, ge=1, description="trailing-stop save interval")

@@ -72,7 +72,10 @@ async def submit(
     concurrency: int,
     look_up_first: bool,
     max_slippage_bps: Mapping[int, Decimal] | None = None,
+    place: bool = True,
 ) -> list[Outcome]:
+    """Send orders (at most `concurrency` at once). `look_up_first`: adopt a fill the venue
+    already has. `place=False`: only look up; an order the venue never saw expires."""
     todo = list(orders)
     results: list[Outcome | None] = [None] * len(todo)
     queue = iter(enumerate(todo))
@@ -88,6 +91,8 @@ async def submit(
                 if fill is not None:
                     log.info("adopted fill of %s found at %s", o.client_order_id, o.venue)
                     return Outcome(o, fill=fill)
+            if not place:
+                return Outcome(o, rejected="expired")
             fill = await venue.place_order(
                 OrderRequest(
                     client_order_id=o.client_order_id,

@@ -32,7 +32,7 @@ from engine.route import decide_venue
 from engine.signals import classify_post, make_signals
 from engine.venues.base import Venue
 from storage.bulk import insert_ignore, update_by_id
-from storage.enums import OrderPurpose, PositionStatus, SignalStatus
+from storage.enums import OrderPurpose, OrderStatus, PositionStatus, SignalStatus
 from storage.models import Agent, Deployment, Order, Position, RoutingDecision, Signal
 from storage.types import quantize, utcnow
 
@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 class EngineConfig:
     order_concurrency: int = 64
     approval_ttl: timedelta = timedelta(minutes=5)
+    # an open order still unsent after this is stale: the call it followed is old news
+    pending_open_ttl: timedelta = timedelta(minutes=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,9 +147,26 @@ class Engine:
         """Finish orders whose outcome we never learned (a crash, a venue error, no price
         yet): each is looked up at the venue first and adopted if it filled."""
         async with self._lock:
+            cutoff = self.clock() - self.config.pending_open_ttl
             async with self.sessions() as s:
                 pending = await load_pending(s)
-            await self._send(pending, look_up_first=True)
+                stale = set(
+                    (
+                        await s.execute(
+                            select(Order.id).where(
+                                Order.status == OrderStatus.PENDING,
+                                Order.purpose == OrderPurpose.OPEN,
+                                Order.created_at < cutoff,
+                            )
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
+            # a stale open is adopted if the venue filled it, else expires (never sent late);
+            # closes are always retried: a position must not be left unmanaged
+            await self._send([o for o in pending if o.id in stale], look_up_first=True, place=False)
+            await self._send([o for o in pending if o.id not in stale], look_up_first=True)
 
     async def _resume_signals(self) -> None:
         async with self.sessions() as s:
@@ -260,10 +279,14 @@ class Engine:
 
     # -- venue round trip ----------------------------------------------------------------
 
-    async def _send(self, pending: list[PendingOrder], look_up_first: bool) -> None:
+    async def _send(
+        self, pending: list[PendingOrder], look_up_first: bool, place: bool = True
+    ) -> None:
         if not pending:
             return
-        outcomes = await submit(pending, self.venues, self.config.order_concurrency, look_up_first)
+        outcomes = await submit(
+            pending, self.venues, self.config.order_concurrency, look_up_first, place=place
+        )
         async with self.sessions() as s, s.begin():
             done = await record(s, outcomes, self.clock())
             await write_outbox(s, done.events)

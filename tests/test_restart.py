@@ -242,3 +242,35 @@ async def test_a_failed_trailing_save_never_costs_a_stop(sessions) -> None:
     async with sessions() as s:
         rows = await s.execute(select(Position.side, Position.status).order_by(Position.id))
         assert rows.all() == [("long", "open")] * 3 + [("short", "closed")] * 3
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+async def test_a_stale_open_order_is_adopted_if_filled_else_expires(sessions, when) -> None:
+    from datetime import timedelta
+
+    venue, prices = await _world(sessions)
+    with pytest.raises(Crash):
+        await _engine(sessions, CrashingVenue(venue, when), prices).ingest(POST)
+    later = NOW + timedelta(minutes=11)  # past the 10-minute default
+    restarted = Engine(
+        sessions, {"HYPERLIQUID": venue}, prices, RulesClassifier(), clock=lambda: later
+    )
+    await restarted.start()
+    async with sessions() as s:
+        orders = (await s.execute(select(Order.status, Order.error))).all()
+        failed = (
+            (
+                await s.execute(
+                    select(OutboxMessage.payload).where(OutboxMessage.kind == "order_failed")
+                )
+            )
+            .scalars()
+            .all()
+        )
+    if when == "after":  # the venue filled them before the crash: adopted, nothing lost
+        assert orders == [("filled", None)] * 3 and failed == []
+        assert await _counts(sessions) == (3, 3, ["filled"] * 3)
+    else:  # never reached the venue: not sent 11 minutes late, and the user is told
+        assert orders == [("rejected", "expired")] * 3
+        assert [p["reason"] for p in failed] == ["expired"] * 3
+        assert len(venue._fills) == 0
