@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from engine.checkpoint import checkpoint, save_trailing_starts
 from engine.classify.base import Classification, Classifier
 from engine.close import write_close_orders
 from engine.events import Event, SignalRejected, StopMoved
@@ -31,10 +32,10 @@ from engine.prices import PriceBook, PriceTick
 from engine.route import decide_venue
 from engine.signals import classify_post, make_signals
 from engine.venues.base import Venue
-from storage.bulk import insert_ignore, update_by_id
+from storage.bulk import insert_ignore
 from storage.enums import OrderPurpose, OrderStatus, PositionStatus, SignalStatus
-from storage.models import Agent, Deployment, Order, Position, RoutingDecision, Signal
-from storage.types import quantize, utcnow
+from storage.models import Agent, Order, Position, RoutingDecision, Signal
+from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ class Engine:
 
     async def start(self) -> None:
         """Load open positions into the monitor and finish whatever a crash interrupted."""
-        rows = await self._watch(Position.status == PositionStatus.OPEN)
+        rows = await self._watch()
         books: dict[str, list[tuple[str, str, str, Decimal, Decimal]]] = {}
         for p in rows:
             books.setdefault(p.venue, []).append(
@@ -114,15 +115,11 @@ class Engine:
             await self._resume_signals()
         await self.resume_pending()
 
-    async def _watch(self, *where: Any) -> list[Position]:
-        """Put open positions (as stored, trailing state included) under the monitor."""
+    async def _watch(self) -> list[Position]:
+        """Put every open position (as stored, trailing state included) under the monitor."""
         async with self.sessions() as s:
             rows = list(
-                (
-                    await s.execute(
-                        select(Position).where(Position.status == PositionStatus.OPEN, *where)
-                    )
-                )
+                (await s.execute(select(Position).where(Position.status == PositionStatus.OPEN)))
                 .scalars()
                 .all()
             )
@@ -369,59 +366,13 @@ class Engine:
                 stmt = stmt.where(Position.market == market)
             return list((await s.execute(stmt.order_by(Position.id))).scalars().all())
 
-    def _trailing(self, position_id: int) -> tuple[Decimal, Decimal] | None:
-        """(stop, peak) as stored, of a position whose trailing stop is running."""
-        st = self.index.state(position_id)
-        if st is None or not st[2] or st[1] is None:
-            return None
-        return quantize(st[0]), quantize(st[1])
-
     async def _save_trailing(self, position_ids: list[int]) -> None:
-        # the peak and the flag are enough for a restart to rebuild the trail; the stored
-        # stop stays as it was, so the next checkpoint still alerts that the stop moved
-        updates = [
-            {"id": pid, "peak_price": t[1], "trailing_active": True}
-            for pid in position_ids
-            if (t := self._trailing(pid)) is not None
-        ]
-        async with self.sessions() as s, s.begin():
-            await update_by_id(s, Position, updates)
+        await save_trailing_starts(self.sessions, self.index, position_ids)
 
     async def checkpoint(self) -> list[StopMoved]:
-        """Persist trailing state (peaks, moved stops) so a restart resumes the same levels,
-        and alert the owners of positions whose stop moved since the last checkpoint.
-
-        Runs periodically, off the price path: one alert per position per interval, however
-        many ticks moved its stop."""
-        async with self._lock, self.sessions() as s, s.begin():
-            rows = (
-                await s.execute(
-                    select(
-                        Position.id,
-                        Position.stop_price,
-                        Position.market,
-                        Position.side,
-                        Deployment.user_id,
-                    )
-                    .join(Deployment, Deployment.id == Position.deployment_id)
-                    .where(
-                        Position.status == PositionStatus.OPEN,
-                        Position.trailing_activation_price.is_not(None),  # has a trail
-                    )
-                )
-            ).all()
-            updates, events = [], []
-            for pid, stored_stop, market, side, user_id in rows:
-                t = self._trailing(pid)
-                if t is None or t[0] == stored_stop:
-                    continue
-                stop, peak = t
-                updates.append(
-                    {"id": pid, "stop_price": stop, "peak_price": peak, "trailing_active": True}
-                )
-                events.append(StopMoved(user_id, pid, market, side, stop))
-            await update_by_id(s, Position, updates)
-            await write_outbox(s, events)
+        """Persist trailing state and alert moved stops (see engine/checkpoint.py)."""
+        async with self._lock:
+            events = await checkpoint(self.sessions, self.index)
         self._emit(events)
         return events
 

@@ -1,0 +1,79 @@
+"""Trailing-stop state on disk: what a restart needs to resume the same levels.
+
+The monitor moves trailing stops in memory on every tick; writing each move would put the
+database on the price path. Instead a trailing start is saved at once (rare, and costly to
+lose), and the periodic checkpoint saves peaks and moved stops and alerts their owners,
+one alert per position per interval however many ticks moved its stop.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from engine.events import StopMoved
+from engine.monitor import PositionIndex
+from engine.notify import write_outbox
+from storage.bulk import update_by_id
+from storage.enums import PositionStatus
+from storage.models import Deployment, Position
+from storage.types import quantize
+
+
+def trailing_state(index: PositionIndex, position_id: int) -> tuple[Decimal, Decimal] | None:
+    """(stop, peak) as stored, of a position whose trailing stop is running."""
+    st = index.state(position_id)
+    if st is None or not st[2] or st[1] is None:
+        return None
+    return quantize(st[0]), quantize(st[1])
+
+
+async def save_trailing_starts(
+    sessions: async_sessionmaker[AsyncSession], index: PositionIndex, position_ids: list[int]
+) -> None:
+    # the peak and the flag are enough for a restart to rebuild the trail; the stored stop
+    # stays as it was, so the next checkpoint still alerts that the stop moved
+    updates = [
+        {"id": pid, "peak_price": t[1], "trailing_active": True}
+        for pid in position_ids
+        if (t := trailing_state(index, pid)) is not None
+    ]
+    async with sessions() as s, s.begin():
+        await update_by_id(s, Position, updates)
+
+
+async def checkpoint(
+    sessions: async_sessionmaker[AsyncSession], index: PositionIndex
+) -> list[StopMoved]:
+    async with sessions() as s, s.begin():
+        rows = (
+            await s.execute(
+                select(
+                    Position.id,
+                    Position.stop_price,
+                    Position.market,
+                    Position.side,
+                    Deployment.user_id,
+                )
+                .join(Deployment, Deployment.id == Position.deployment_id)
+                .where(
+                    Position.status == PositionStatus.OPEN,
+                    Position.trailing_activation_price.is_not(None),  # has a trail
+                )
+            )
+        ).all()
+        updates, events = [], []
+        for pid, stored_stop, market, side, user_id in rows:
+            t = trailing_state(index, pid)
+            if t is None or t[0] == stored_stop:
+                continue
+            stop, peak = t
+            updates.append(
+                {"id": pid, "stop_price": stop, "peak_price": peak, "trailing_active": True}
+            )
+            events.append(StopMoved(user_id, pid, market, side, stop))
+        await update_by_id(s, Position, updates)
+        await write_outbox(s, events)
+    return events
