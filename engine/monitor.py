@@ -130,8 +130,13 @@ class _Book:
             heapq.heapify(self.levels)
 
     def closed_elsewhere(self) -> None:
-        self.live -= 1
-        self.dead += 1
+        self._note_closed(1)
+
+    def _note_closed(self, n: int) -> None:
+        # a closed position leaves `live`; its entries in the other lists count as dead
+        # until a compaction drops them
+        self.live -= n
+        self.dead += n
         if self.dead > 64 and self.dead > self.live:
             self._compact()
 
@@ -143,7 +148,7 @@ class _Book:
         self.dead = 0
 
     def update(self, x: Decimal, out: list[Trigger]) -> None:
-        hit: list[_Pos] = []
+        before = len(out)
         ups = self.ups
         if ups and ups[0][0] <= x:
             i = bisect_right(ups, x, key=_key)
@@ -154,7 +159,6 @@ class _Book:
                 if is_tp:
                     p.closed = True
                     out.append(_trigger(p.id, "take_profit"))
-                    hit.append(p)
                 elif not p.active:
                     p.active = True
                     activated.append(p)
@@ -168,7 +172,6 @@ class _Book:
                 if not p.closed:
                     p.closed = True
                     out.append(_trigger(p.id, "trailing_stop" if p.active else "stop_loss"))
-                    hit.append(p)
             del stops[i:]
         levels = self.levels
         nx = -x
@@ -176,19 +179,15 @@ class _Book:
             _, _, g, ver = heapq.heappop(levels)
             if not g.alive or ver != g.version:
                 continue
-            self._trail_hits(g, x, out, hit)
+            self._trail_hits(g, x, out)
             self._push_level(g)
         self._raise_peaks(x, activated)
         if activated:
             self.activated.extend(p.id for p in activated if not p.closed)
-        # each position hit here was indexed once and leaves `live`; entries left in other
-        # lists are counted dead until compaction
-        self.live -= len(hit)
-        self.dead += len(hit)
-        if self.dead > 64 and self.dead > self.live:
-            self._compact()
+        if len(out) > before:
+            self._note_closed(len(out) - before)
 
-    def _trail_hits(self, g: _Group, x: Decimal, out: list[Trigger], hit: list[_Pos]) -> None:
+    def _trail_hits(self, g: _Group, x: Decimal, out: list[Trigger]) -> None:
         items = g.items
         i = bisect_right(items, g.threshold(x, self.long), key=_key)
         # the threshold is a rounded quotient: settle the boundary with exact products
@@ -200,7 +199,6 @@ class _Book:
             if not p.closed:
                 p.closed = True
                 out.append(_trigger(p.id, "trailing_stop"))
-                hit.append(p)
         del items[:i]
 
     def _raise_peaks(self, x: Decimal, activated: list[_Pos]) -> None:

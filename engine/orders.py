@@ -71,7 +71,6 @@ async def submit(
     venues: Mapping[str, Venue],
     concurrency: int,
     look_up_first: bool,
-    max_slippage_bps: Mapping[int, Decimal] | None = None,
     place: bool = True,
 ) -> list[Outcome]:
     """Send orders (at most `concurrency` at once). `look_up_first`: adopt a fill the venue
@@ -102,7 +101,6 @@ async def submit(
                     size=o.size,
                     leverage=o.leverage,
                     reduce_only=o.reduce_only,
-                    max_slippage_bps=(max_slippage_bps or {}).get(o.signal_id),
                 )
             )
             return Outcome(o, fill=fill)

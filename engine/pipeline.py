@@ -359,11 +359,9 @@ class Engine:
                 )
             await self._send(pending, look_up_first=False)
 
-    async def open_position_ids(self, market: str | None = None) -> list[int]:
+    async def open_position_ids(self) -> list[int]:
         async with self.sessions() as s:
             stmt = select(Position.id).where(Position.status == PositionStatus.OPEN)
-            if market is not None:
-                stmt = stmt.where(Position.market == market)
             return list((await s.execute(stmt.order_by(Position.id))).scalars().all())
 
     async def _save_trailing(self, position_ids: list[int]) -> None:

@@ -26,63 +26,44 @@ def reason_text(lang: str, code: str) -> str:
 
 def render(kind: str, p: dict[str, Any], lang: str = "en") -> str:
     side = t(lang, f"side.{p['side']}") if p.get("side") in ("long", "short") else ""
+    # every alert names the agent (if any), side and market; str.format ignores the rest
+    common = {"agent": p.get("agent", ""), "side": side, "market": p.get("market", "")}
     if kind == "position_opened":
-        return t(
-            lang,
-            "alert.position_opened",
-            agent=p["agent"],
-            side=side,
-            market=p["market"],
-            venue=p["venue"],
-            size=p["size"],
-            entry=_price(p["entry_price"]),
-            leverage=f"{Decimal(p['leverage']):g}",
-            stop=_price(p["stop_price"]),
-        )
-    if kind == "position_closed":
+        key = "alert.position_opened"
+        extra = {
+            "venue": p["venue"],
+            "size": p["size"],
+            "entry": _price(p["entry_price"]),
+            "leverage": f"{Decimal(p['leverage']):g}",
+            "stop": _price(p["stop_price"]),
+        }
+    elif kind == "position_closed":
+        key = "alert.position_closed"
         pnl = Decimal(p["realized_pnl"])
-        return t(
-            lang,
-            "alert.position_closed",
-            agent=p["agent"],
-            side=side,
-            market=p["market"],
-            exit=_price(p["exit_price"]),
-            reason=reason_text(lang, p["close_reason"]),
-            pnl=f"{'+' if pnl >= 0 else '-'}${_money(abs(pnl))}",
-            fees=_money(p["fees"]),
-        )
-    if kind == "stop_moved":
-        return t(
-            lang, "alert.stop_moved", side=side, market=p["market"], stop=_price(p["stop_price"])
-        )
-    if kind == "order_failed":
-        return t(
-            lang,
-            "alert.order_failed",
-            agent=p["agent"],
-            side=side,
-            market=p["market"],
-            action=t(lang, f"action.{p['purpose']}"),
-            reason=reason_text(lang, p["reason"]),
-        )
-    if kind == "signal_rejected":
-        return t(
-            lang,
-            "alert.signal_rejected",
-            agent=p["agent"],
-            side=side,
-            market=p["market"],
-            reason=reason_text(lang, p["reason"]),
-        )
-    if kind == "approval_requested":
-        return t(
-            lang,
-            "alert.approval_requested",
-            agent=p["agent"],
-            side=side,
-            market=p["market"],
-            leverage=f"{Decimal(p['leverage']):g}",
-            collateral=_money(p["collateral_usd"]),
-        )
-    return f"{kind}: {p}"
+        extra = {
+            "exit": _price(p["exit_price"]),
+            "reason": reason_text(lang, p["close_reason"]),
+            "pnl": f"{'+' if pnl >= 0 else '-'}${_money(abs(pnl))}",
+            "fees": _money(p["fees"]),
+        }
+    elif kind == "stop_moved":
+        key = "alert.stop_moved"
+        extra = {"stop": _price(p["stop_price"])}
+    elif kind == "order_failed":
+        key = "alert.order_failed"
+        extra = {
+            "action": t(lang, f"action.{p['purpose']}"),
+            "reason": reason_text(lang, p["reason"]),
+        }
+    elif kind == "signal_rejected":
+        key = "alert.signal_rejected"
+        extra = {"reason": reason_text(lang, p["reason"])}
+    elif kind == "approval_requested":
+        key = "alert.approval_requested"
+        extra = {
+            "leverage": f"{Decimal(p['leverage']):g}",
+            "collateral": _money(p["collateral_usd"]),
+        }
+    else:
+        return f"{kind}: {p}"
+    return t(lang, key, **common, **extra)

@@ -25,7 +25,13 @@ D = Decimal
 NOW = datetime(2026, 11, 20, 10, tzinfo=UTC)
 
 
-async def _engine(sessions, deployments: list[dict], price: str = "2000") -> Engine:
+async def _engine(
+    sessions,
+    deployments: list[dict],
+    price: str = "2000",
+    venue_cls: type = PaperVenue,
+    clock: list | None = None,
+) -> Engine:
     sc = scenario(
         agents=[agent()],
         users=[
@@ -36,8 +42,9 @@ async def _engine(sessions, deployments: list[dict], price: str = "2000") -> Eng
     await _seed(sessions, sc)
     prices = PriceBook()
     prices.update(PriceTick(NOW, "ETH", D(price)))
-    venue = PaperVenue("HYPERLIQUID", hyperliquid_markets(), prices)
-    return Engine(sessions, {"HYPERLIQUID": venue}, prices, RulesClassifier(), clock=lambda: NOW)
+    venue = venue_cls("HYPERLIQUID", hyperliquid_markets(), prices)
+    now = clock or [NOW]
+    return Engine(sessions, {"HYPERLIQUID": venue}, prices, RulesClassifier(), clock=lambda: now[0])
 
 
 def post(text: str = "Long $ETH now", pid: str = "1") -> IncomingPost:
@@ -199,21 +206,11 @@ class ExplodingVenue(PaperVenue):
 
 
 async def test_an_unexpected_venue_error_loses_nothing_else_and_is_retried(sessions) -> None:
-    sc = scenario(
-        agents=[agent()],
-        users=[
-            {
-                "name": f"u{i}",
-                "deployments": [{"agent": "Hawk", "collateral_usd": "100", "leverage": "1"}],
-            }
-            for i in range(4)
-        ],
+    engine = await _engine(
+        sessions, [{"collateral_usd": "100", "leverage": "1"}] * 4, venue_cls=ExplodingVenue
     )
-    await _seed(sessions, sc)
-    prices = PriceBook()
-    prices.update(PriceTick(NOW, "ETH", D("2000")))
-    venue = ExplodingVenue("HYPERLIQUID", hyperliquid_markets(), prices)
-    engine = Engine(sessions, {"HYPERLIQUID": venue}, prices, RulesClassifier(), clock=lambda: NOW)
+    venue = engine.venues["HYPERLIQUID"]
+    prices = engine.prices
     await engine.ingest(post())
     async with sessions() as s:
         rows = (
@@ -244,20 +241,9 @@ class RefusesCloseOnce(PaperVenue):
 
 
 async def test_a_refused_close_keeps_the_position_watched_and_retries(sessions) -> None:
-    sc = scenario(
-        agents=[agent()],
-        users=[
-            {
-                "name": "u",
-                "deployments": [{"agent": "Hawk", "collateral_usd": "100", "leverage": "1"}],
-            }
-        ],
+    engine = await _engine(
+        sessions, [{"collateral_usd": "100", "leverage": "1"}], venue_cls=RefusesCloseOnce
     )
-    await _seed(sessions, sc)
-    prices = PriceBook()
-    prices.update(PriceTick(NOW, "ETH", D("2000")))
-    venue = RefusesCloseOnce("HYPERLIQUID", hyperliquid_markets(), prices)
-    engine = Engine(sessions, {"HYPERLIQUID": venue}, prices, RulesClassifier(), clock=lambda: NOW)
     await engine.ingest(post())
     assert await engine.on_price(PriceTick(NOW, "ETH", D("1890"))) == 1  # through the stop
     async with sessions() as s:
@@ -324,23 +310,14 @@ class AlwaysRefusesCloses(PaperVenue):
 async def test_a_close_the_venue_keeps_refusing_backs_off(sessions) -> None:
     from datetime import timedelta
 
-    sc = scenario(
-        agents=[agent()],
-        users=[
-            {
-                "name": "u",
-                "deployments": [{"agent": "Hawk", "collateral_usd": "100", "leverage": "1"}],
-            }
-        ],
-    )
-    await _seed(sessions, sc)
-    prices = PriceBook()
-    prices.update(PriceTick(NOW, "ETH", D("2000")))
-    venue = AlwaysRefusesCloses("HYPERLIQUID", hyperliquid_markets(), prices)
     clock = [NOW]
-    engine = Engine(
-        sessions, {"HYPERLIQUID": venue}, prices, RulesClassifier(), clock=lambda: clock[0]
+    engine = await _engine(
+        sessions,
+        [{"collateral_usd": "100", "leverage": "1"}],
+        venue_cls=AlwaysRefusesCloses,
+        clock=clock,
     )
+    venue = engine.venues["HYPERLIQUID"]
     await engine.ingest(post())
     for _ in range(20):  # twenty ticks in the same second
         await engine.on_price(PriceTick(NOW, "ETH", D("1850")))
