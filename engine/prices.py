@@ -40,3 +40,14 @@ class PriceFeed(Protocol):
     """A source of price updates (a replay file now; live venue feeds later)."""
 
     def ticks(self) -> AsyncIterator[PriceTick]: ...
+
+
+class ReplayPriceFeed:
+    """The recorded price path of a replay, in time order (file order at equal times)."""
+
+    def __init__(self, ticks: list[PriceTick]) -> None:
+        self._ticks = sorted(ticks, key=lambda t: t.ts)  # stable: equal times keep file order
+
+    async def ticks(self) -> AsyncIterator[PriceTick]:
+        for tick in self._ticks:
+            yield tick

@@ -23,7 +23,7 @@ from engine.events import Event, decimal_text
 from engine.ingest import IncomingPost
 from engine.markets import MarketInfo, default_markets
 from engine.pipeline import Engine, PostOutcome
-from engine.prices import PriceBook, PriceTick
+from engine.prices import PriceBook, PriceFeed, PriceTick, ReplayPriceFeed
 from engine.replay.scenario import MarketSpec, PostSpec, Scenario
 from engine.venues.paper import FeeConfig, PaperVenue
 from storage.db import create_engine, resolve_url, session_factory, sqlite_url
@@ -166,12 +166,21 @@ async def _seed(sessions: async_sessionmaker[AsyncSession], sc: Scenario) -> dic
     return {u.id: name for name, u in users.items()}
 
 
-def _events(sc: Scenario) -> list[tuple[datetime, int, int, Any]]:
-    # equal times: prices (0) before posts (1); then file order
-    merged = [(p.ts, 0, i, p) for i, p in enumerate(sc.prices)]
+async def _events(sc: Scenario, feed: PriceFeed) -> list[tuple[datetime, int, int, Any]]:
+    # equal times: prices (0) before posts (1); then feed / file order
+    merged: list[tuple[datetime, int, int, Any]] = [
+        (t.ts, 0, i, t) async for i, t in _enumerate(feed.ticks())
+    ]
     merged += [(p.posted_at, 1, i, p) for i, p in enumerate(sc.posts)]
     merged.sort(key=lambda e: (e[0], e[1], e[2]))
     return merged
+
+
+async def _enumerate(items: AsyncIterator[PriceTick]) -> AsyncIterator[tuple[int, PriceTick]]:
+    i = 0
+    async for item in items:
+        yield i, item
+        i += 1
 
 
 async def run_scenario(
@@ -199,7 +208,8 @@ async def _replay(
     fees = FeeConfig(sc.fees.taker_bps, sc.fees.slippage_bps)
     venues = {name: PaperVenue(name, listing, prices, fees) for name, listing in markets.items()}
     known = sorted({m for listing in markets.values() for m in listing})
-    events = _events(sc)
+    feed = ReplayPriceFeed([PriceTick(p.ts, p.market, p.price) for p in sc.prices])
+    events = await _events(sc, feed)
     now = [events[0][0] if events else datetime.now().astimezone()]
     engine = Engine(
         sessions, venues, prices, RulesClassifier(known_markets=known), clock=lambda: now[0]
@@ -211,7 +221,7 @@ async def _replay(
         now[0] = ts
         outcome = None
         if kind == 0:
-            await engine.on_price(PriceTick(ts, item.market, item.price))
+            await engine.on_price(item)
         else:
             outcome = await engine.ingest(
                 IncomingPost(SOURCE_KIND, item.source, item.id, item.text, item.posted_at)
