@@ -132,3 +132,31 @@ class ApprovalRequested(Event):
     @property
     def dedupe_key(self) -> str:
         return f"approval:{self.order_id}"
+
+
+@dataclass(slots=True)
+class ApprovalExpired(Event):
+    kind: ClassVar[str] = "approval_expired"
+    order_id: int
+    agent: str
+    market: str
+    side: str
+
+    @property
+    def dedupe_key(self) -> str:
+        return f"approval_expired:{self.order_id}"
+
+
+@dataclass(slots=True)
+class DeploymentsPaused(Event):
+    """The user's daily loss limit was reached: their deployments stop taking new trades."""
+
+    kind: ClassVar[str] = "deployments_paused"
+    day: str
+    loss: Decimal
+    limit: Decimal
+    count: int
+
+    @property
+    def dedupe_key(self) -> str:
+        return f"paused:{self.user_id}:{self.day}"

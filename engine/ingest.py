@@ -13,6 +13,7 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from engine.classify.base import Classification
 from storage.bulk import insert_ignore
 from storage.models import Post, Source
 
@@ -24,6 +25,8 @@ class IncomingPost:
     external_id: str
     text: str
     posted_at: datetime
+    # a creator's explicit call (/call) says what it means: no classifier second-guesses it
+    classification: Classification | None = None
 
 
 def content_hash(text: str) -> str:

@@ -24,6 +24,23 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 LEASE = timedelta(seconds=60)
 
+# alerts a user can switch off in /settings, with their defaults; anything that asks the
+# user to act (approvals) or says their deployments were paused is always delivered
+ALERT_DEFAULTS: dict[str, bool] = {
+    "position_opened": True,
+    "position_closed": True,
+    "stop_moved": False,  # can be chatty: opt-in
+    "order_failed": True,
+    "signal_rejected": True,
+}
+
+
+def wants(settings: dict[str, Any] | None, kind: str) -> bool:
+    if kind not in ALERT_DEFAULTS:
+        return True
+    chosen = ((settings or {}).get("alerts") or {}).get(kind)
+    return ALERT_DEFAULTS[kind] if chosen is None else bool(chosen)
+
 
 async def write_outbox(session: AsyncSession, events: Iterable[Event]) -> None:
     await insert_ignore(
@@ -72,7 +89,7 @@ class Dispatcher:
         self.sessions = sessions
         self.transport = transport
 
-    async def _claim(self, limit: int, now: datetime) -> list[tuple[Any, str]]:
+    async def _claim(self, limit: int, now: datetime) -> list[tuple[Any, str, dict[str, Any]]]:
         """Take due messages by committing a lease on them, in one statement (atomic on
         SQLite and PostgreSQL): another dispatcher skips them until the lease runs out, so
         each is sent once; one that dies mid-delivery only delays its messages."""
@@ -100,32 +117,40 @@ class Dispatcher:
             ).all()
             if not claimed:
                 return []
-            languages = dict(
-                (
+            users = {
+                uid: (language, settings)
+                for uid, language, settings in (
                     await s.execute(
-                        select(User.id, User.language).where(
+                        select(User.id, User.language, User.settings).where(
                             User.id.in_({r.user_id for r in claimed})
                         )
                     )
                 ).all()
-            )
-        return [(r, languages.get(r.user_id) or "en") for r in sorted(claimed, key=lambda r: r.id)]
+            }
+        out = []
+        for r in sorted(claimed, key=lambda r: r.id):
+            language, settings = users.get(r.user_id, ("en", {}))
+            out.append((r, language or "en", settings or {}))
+        return out
 
     async def deliver_pending(self, limit: int = 200) -> int:
         """Deliver what is due; returns how many were sent."""
         now = utcnow()
         sent = 0
-        for row, language in await self._claim(limit, now):
+        for row, language, settings in await self._claim(limit, now):
             msg = OutgoingMessage(row.id, row.user_id, row.kind, row.payload, language)
-            try:
-                result = await self.transport.deliver(msg)
-            except Exception as exc:  # a transport bug must not lose the message
-                log.exception("transport %s failed on message %s", self.transport.name, row.id)
-                result = Delivery("retry", 5.0, type(exc).__name__)
+            if not wants(settings, row.kind):
+                result = Delivery("sent", error="muted in settings")
+            else:
+                try:
+                    result = await self.transport.deliver(msg)
+                except Exception as exc:  # a transport bug must not lose the message
+                    log.exception("transport %s failed on message %s", self.transport.name, row.id)
+                    result = Delivery("retry", 5.0, type(exc).__name__)
             values: dict[str, Any] = {"attempts": row.attempts + 1}
             if result.status == "sent":
-                values |= {"status": OutboxStatus.SENT, "sent_at": now, "error": None}
-                sent += 1
+                values |= {"status": OutboxStatus.SENT, "sent_at": now, "error": result.error}
+                sent += result.error is None
             elif result.status == "unreachable" or row.attempts + 1 >= MAX_ATTEMPTS:
                 values |= {"status": OutboxStatus.DEAD, "error": result.error or result.status}
             else:

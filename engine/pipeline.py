@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from engine import approvals, loss_limits
 from engine.checkpoint import checkpoint, save_trailing_starts
 from engine.classify.base import Classification, Classifier
 from engine.close import write_close_orders
@@ -188,7 +189,7 @@ class Engine:
             async with self.sessions() as s, s.begin():
                 post_id = await store_post(s, post)
                 src = await source_id(s, post.source_kind, post.source_handle)
-                c = await classify_post(s, post_id, post.text, self.classifier)
+                c = await classify_post(s, post_id, post.text, self.classifier, post.classification)
                 price = self.prices.price(c.market) if c.market else None
                 signals = await make_signals(s, post_id, src, post.posted_at, c, price)
             outcome = PostOutcome(post_id, c)
@@ -286,6 +287,8 @@ class Engine:
         )
         async with self.sessions() as s, s.begin():
             done = await record(s, outcomes, self.clock())
+            if done.closed:
+                done.events += await loss_limits.enforce(s, done.closed, self.clock())
             await write_outbox(s, done.events)
         for pid, market, levels in done.opened:
             self.index.add(pid, market, levels)
@@ -358,6 +361,28 @@ class Engine:
                     s, Order.signal_id.in_(signal_ids), Order.purpose == OrderPurpose.CLOSE
                 )
             await self._send(pending, look_up_first=False)
+
+    # -- manual approval -----------------------------------------------------------------
+
+    async def decide_approval(
+        self, order_id: int, user_id: int, approve: bool
+    ) -> approvals.ApprovalOutcome:
+        """The owner's Confirm or Skip on a held order; a confirmed order is sent at once."""
+        async with self._lock:
+            async with self.sessions() as s, s.begin():
+                outcome = await approvals.decide(s, order_id, user_id, approve, self.clock())
+            if outcome.verdict != "go":
+                return outcome
+            async with self.sessions() as s:
+                pending = await load_pending(s, Order.id == order_id)
+            await self._send(pending, look_up_first=False)
+            async with self.sessions() as s:
+                order = await s.get_one(Order, order_id)
+            return approvals.ApprovalOutcome("go", order.status, order.error)
+
+    async def expire_approvals(self) -> list[int]:
+        async with self._lock, self.sessions() as s, s.begin():
+            return await approvals.expire_due(s, self.clock())
 
     async def open_position_ids(self) -> list[int]:
         async with self.sessions() as s:

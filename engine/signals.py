@@ -17,7 +17,11 @@ from storage.models import Agent, ClassificationRow, Signal, agent_sources
 
 
 async def classify_post(
-    session: AsyncSession, post_id: int, text: str, classifier: Classifier
+    session: AsyncSession,
+    post_id: int,
+    text: str,
+    classifier: Classifier,
+    given: Classification | None = None,
 ) -> Classification:
     """The post's classification; computed once, then read back (a restart pays nothing)."""
     row = (
@@ -33,7 +37,7 @@ async def classify_post(
             reason=row.reason,
             markets_mentioned=tuple(row.details.get("markets_mentioned", ())),
         )
-    result = await classifier.classify(text)
+    result = given if given is not None else await classifier.classify(text)
     await insert_ignore(
         session,
         ClassificationRow,

@@ -1,11 +1,13 @@
-"""What an alert says, in the user's language. Transports call `render` and add their own
-buttons and formatting."""
+"""What an alert says, in the user's language, and the buttons it carries (`alert_reply`):
+Close on an opened position, Confirm / Skip on an approval request."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
 
+from handlers import callbacks
+from handlers.base import Button, Reply
 from handlers.i18n import catalogue, pick_language, t
 
 
@@ -64,6 +66,30 @@ def render(kind: str, p: dict[str, Any], lang: str = "en") -> str:
             "leverage": f"{Decimal(p['leverage']):g}",
             "collateral": _money(p["collateral_usd"]),
         }
+    elif kind == "approval_expired":
+        key = "alert.approval_expired"
+        extra = {}
+    elif kind == "deployments_paused":
+        key = "alert.deployments_paused"
+        extra = {"loss": _money(p["loss"]), "limit": _money(p["limit"]), "count": p["count"]}
     else:
         return f"{kind}: {p}"
     return t(lang, key, **common, **extra)
+
+
+def alert_reply(kind: str, p: dict[str, Any], lang: str = "en") -> Reply:
+    text = render(kind, p, lang)
+    if kind == "position_opened":
+        close = Button(t(lang, "positions.close"), callbacks.make("pc", p["position_id"]))
+        return Reply(text, [[close]])
+    if kind == "approval_requested":
+        return Reply(
+            text,
+            [
+                [
+                    Button(t(lang, "approval.confirm"), callbacks.make("ok", p["order_id"])),
+                    Button(t(lang, "approval.skip"), callbacks.make("sk", p["order_id"])),
+                ]
+            ],
+        )
+    return Reply(text)

@@ -66,6 +66,8 @@ class Agent(CreatedAt, Base):
     allowed_markets: Mapped[list[str] | None] = mapped_column(JSON)
     creator_share_pct: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.10"))
     source_share_pct: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.10"))
+    # what the creator suggests followers put up per trade (the /deploy default)
+    default_collateral_usd: Mapped[Decimal | None] = mapped_column(Money)
 
 
 class Deployment(CreatedAt, Base):

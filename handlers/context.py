@@ -1,0 +1,89 @@
+"""Who is asking, in which language, with what services: built once per request."""
+
+from __future__ import annotations
+
+import secrets
+import string
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.base import Request, Services
+from handlers.i18n import pick_language, t
+from storage.bulk import insert_ignore
+from storage.models import Identity, User
+
+_CODE_ALPHABET = string.ascii_lowercase + string.digits
+
+
+@dataclass(slots=True)
+class Ctx:
+    services: Services
+    request: Request
+    user_id: int
+    identity_id: int
+    language: str
+    settings: dict[str, Any]
+    new_user: bool = False
+
+    def t(self, key: str, **fields: Any) -> str:
+        return t(self.language, key, **fields)
+
+
+async def resolve(session: AsyncSession, services: Services, req: Request) -> Ctx:
+    """The user behind this chat account, created on first contact in their app's language.
+    Race-safe: two first messages at once still make one user (unique platform+external id)."""
+    found = (
+        await session.execute(
+            select(Identity.id, Identity.user_id, Identity.chat_id, Identity.reachable).where(
+                Identity.platform == req.platform, Identity.external_id == req.user_id
+            )
+        )
+    ).one_or_none()
+    new_user = False
+    if found is None:
+        user = User(
+            display_name=(req.display_name or req.username or "")[:200],
+            language=pick_language(req.language_code),
+            referral_code="".join(secrets.choice(_CODE_ALPHABET) for _ in range(10)),
+            settings={},
+        )
+        session.add(user)
+        await session.flush()
+        await insert_ignore(
+            session,
+            Identity,
+            [
+                {
+                    "user_id": user.id,
+                    "platform": req.platform,
+                    "external_id": req.user_id,
+                    "chat_id": req.chat_id,
+                    "username": (req.username or "")[:100] or None,
+                    "reachable": True,
+                }
+            ],
+        )
+        found = (
+            await session.execute(
+                select(Identity.id, Identity.user_id, Identity.chat_id, Identity.reachable).where(
+                    Identity.platform == req.platform, Identity.external_id == req.user_id
+                )
+            )
+        ).one()
+        new_user = found.user_id == user.id
+        if not new_user:  # another request won the race: drop our orphan
+            await session.delete(user)
+    elif found.chat_id != req.chat_id or not found.reachable:
+        # the user wrote to us again: they can be reached (again) in this chat
+        await session.execute(
+            update(Identity)
+            .where(Identity.id == found.id)
+            .values(chat_id=req.chat_id, reachable=True)
+        )
+    language, settings = (
+        await session.execute(select(User.language, User.settings).where(User.id == found.user_id))
+    ).one()
+    return Ctx(services, req, found.user_id, found.id, language, dict(settings or {}), new_user)

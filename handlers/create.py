@@ -1,0 +1,185 @@
+"""/create: the agent wizard. name -> sources -> venue -> risk -> summary -> Create."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+
+from handlers import callbacks, inputs, wizard
+from handlers.base import Button, Reply, Response, UserError
+from handlers.context import Ctx
+from handlers.format import lev, money, pct
+from storage.bulk import insert_ignore
+from storage.enums import VenueChoice
+from storage.models import Agent, Source, agent_sources
+
+MAX_AGENTS_PER_CREATOR = 20
+
+
+async def _name(ctx: Ctx, text: str, _: dict[str, Any]) -> str:
+    name = inputs.agent_name(text)
+    async with ctx.services.sessions() as s:
+        taken = (
+            await s.execute(select(Agent.id).where(func.lower(Agent.name) == name.lower()))
+        ).first()
+    if taken:
+        raise UserError("create.name_taken", name=name)
+    return name
+
+
+async def _sources(ctx: Ctx, text: str, _: dict[str, Any]) -> list[str]:
+    return inputs.handles(text)
+
+
+async def _usd(ctx: Ctx, text: str, _: dict[str, Any]) -> str:
+    return inputs.usd(text)
+
+
+async def _leverage(ctx: Ctx, text: str, _: dict[str, Any]) -> str:
+    return inputs.leverage(text)
+
+
+async def _stop(ctx: Ctx, text: str, _: dict[str, Any]) -> str:
+    return inputs.percent(text, "0.1", "90")
+
+
+async def _pct(ctx: Ctx, text: str, _: dict[str, Any]) -> str:
+    return inputs.percent(text, "0.1", "1000")
+
+
+async def _distance(ctx: Ctx, text: str, _: dict[str, Any]) -> str:
+    return inputs.percent(text, "0.1", "50")
+
+
+def _venues(ctx: Ctx, _: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(v.value, v.value) for v in VenueChoice]
+
+
+def _leverages(ctx: Ctx, _: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(f"{x}x", str(x)) for x in (1, 2, 3, 5, 10)]
+
+
+def _risk_fields(ctx: Ctx, data: dict[str, Any]) -> dict[str, str]:
+    trail = "-"
+    if data.get("trail_activation") and data.get("trail_distance"):
+        trail = f"{pct(data['trail_activation'])} / {pct(data['trail_distance'])}"
+    return {
+        "name": data["name"],
+        "sources": ", ".join(data["sources"]),
+        "venue": data["venue"],
+        "collateral": money(data["collateral"]),
+        "leverage": lev(data["leverage"]),
+        "stop": pct(data["stop_loss"]),
+        "trail": trail,
+        "tp": pct(data["take_profit"]) if data.get("take_profit") else "-",
+    }
+
+
+async def _summary(ctx: Ctx, data: dict[str, Any]) -> str:
+    return ctx.t("create.summary", **_risk_fields(ctx, data))
+
+
+async def _finish(ctx: Ctx, data: dict[str, Any]) -> Response:
+    name = data["name"]
+    # Back can leave a distance behind after the activation was set to none
+    trailing = bool(data.get("trail_activation") and data.get("trail_distance"))
+    async with ctx.services.sessions() as s, s.begin():
+        mine = (
+            await s.execute(
+                select(func.count()).select_from(Agent).where(Agent.creator_user_id == ctx.user_id)
+            )
+        ).scalar_one()
+        if mine >= MAX_AGENTS_PER_CREATOR:
+            raise UserError("create.too_many", max=MAX_AGENTS_PER_CREATOR)
+        if (
+            await s.execute(select(Agent.id).where(func.lower(Agent.name) == name.lower()))
+        ).first():
+            raise UserError("create.name_taken", name=name)
+        handles = list(data["sources"])
+        existing = dict(
+            (
+                await s.execute(
+                    select(func.lower(Source.handle), Source.id).where(
+                        Source.kind == "x",
+                        func.lower(Source.handle).in_([h.lower() for h in handles]),
+                    )
+                )
+            ).all()
+        )
+        await insert_ignore(
+            s,
+            Source,
+            [{"kind": "x", "handle": h} for h in handles if h.lower() not in existing]
+            + [{"kind": "agent", "handle": name}],
+        )
+        ids = dict(
+            (
+                await s.execute(
+                    select(func.lower(Source.handle), Source.id).where(
+                        Source.kind == "x",
+                        func.lower(Source.handle).in_([h.lower() for h in handles]),
+                    )
+                )
+            ).all()
+        )
+        own = (
+            await s.execute(select(Source.id).where(Source.kind == "agent", Source.handle == name))
+        ).scalar_one()
+        agent = Agent(
+            name=name,
+            creator_user_id=ctx.user_id,
+            own_source_id=own,
+            venue=data["venue"],
+            venue_preference=["HYPERLIQUID", "OSTIUM"] if data["venue"] == "MULTI" else [],
+            leverage=Decimal(data["leverage"]),
+            stop_loss_pct=Decimal(data["stop_loss"]),
+            take_profit_pct=Decimal(data["take_profit"]) if data.get("take_profit") else None,
+            trailing_activation_pct=Decimal(data["trail_activation"]) if trailing else None,
+            trailing_distance_pct=Decimal(data["trail_distance"]) if trailing else None,
+            default_collateral_usd=Decimal(data["collateral"]),
+        )
+        s.add(agent)
+        await s.flush()
+        source_ids = {ids[h.lower()] for h in handles} | {own}
+        await s.execute(
+            agent_sources.insert(), [{"agent_id": agent.id, "source_id": i} for i in source_ids]
+        )
+        agent_id = agent.id
+    deploy = Button(ctx.t("agents.deploy", name=name[:20]), callbacks.make("dp", agent_id))
+    return Response([Reply(ctx.t("create.done", name=name), [[deploy]], edit=True)])
+
+
+FLOW = wizard.register(
+    wizard.Flow(
+        "create",
+        [
+            wizard.Step("name", "create.ask_name", _name),
+            wizard.Step("sources", "create.ask_sources", _sources),
+            wizard.Step("venue", "create.ask_venue", choices=_venues),
+            wizard.Step("collateral", "create.ask_collateral", _usd),
+            wizard.Step("leverage", "create.ask_leverage", _leverage, _leverages),
+            wizard.Step("stop_loss", "create.ask_stop", _stop),
+            wizard.Step("trail_activation", "create.ask_trail_activation", _pct, optional=True),
+            wizard.Step(
+                "trail_distance",
+                "create.ask_trail_distance",
+                _distance,
+                when=lambda d: bool(d.get("trail_activation")),
+            ),
+            wizard.Step("take_profit", "create.ask_take_profit", _pct, optional=True),
+        ],
+        _summary,
+        _finish,
+        confirm_label="create.confirm",
+    )
+)
+
+
+async def create(ctx: Ctx, _: str = "") -> Response:
+    return await wizard.start(ctx, FLOW)
+
+
+async def create_button(ctx: Ctx, _: callbacks.Callback) -> Response:
+    return await wizard.start(ctx, FLOW)

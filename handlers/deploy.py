@@ -1,0 +1,254 @@
+"""/deploy (or the Deploy button): run an agent on your own account; /deployments with
+Pause / Resume / Stop."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select, update
+
+from handlers import callbacks, inputs, wizard
+from handlers.agents import find_agent
+from handlers.base import Button, Reply, Response, UserError
+from handlers.context import Ctx
+from handlers.format import lev, money
+from storage.enums import DeploymentMode, DeploymentStatus
+from storage.models import Agent, Deployment
+
+
+async def _usd(ctx: Ctx, text: str, _: dict[str, Any]) -> str:
+    return inputs.usd(text)
+
+
+async def _leverage(ctx: Ctx, text: str, _: dict[str, Any]) -> str:
+    return inputs.leverage(text)
+
+
+def _collaterals(ctx: Ctx, data: dict[str, Any]) -> list[tuple[str, str]]:
+    values = dict.fromkeys([data.get("suggested") or "100", "50", "100", "250"])
+    return [(money(v), v) for v in values]
+
+
+def _leverages(ctx: Ctx, data: dict[str, Any]) -> list[tuple[str, str]]:
+    values = dict.fromkeys([data["agent_leverage"], "1", "2", "3", "5"])
+    return [(lev(v), v) for v in values]
+
+
+def _approval(ctx: Ctx, _: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(ctx.t("deploy.approval_off"), "off"), (ctx.t("deploy.approval_on"), "on")]
+
+
+def _caps_note(ctx: Ctx, data: dict[str, Any]) -> str:
+    notes = []
+    user_lev = ctx.settings.get("max_leverage")
+    if user_lev and Decimal(data["leverage"]) > Decimal(str(user_lev)):
+        notes.append(ctx.t("deploy.capped_leverage", cap=lev(user_lev)))
+    user_usd = ctx.settings.get("max_collateral_usd")
+    if user_usd and Decimal(data["collateral"]) > Decimal(str(user_usd)):
+        notes.append(ctx.t("deploy.capped_collateral", cap=money(user_usd)))
+    return "\n".join(notes)
+
+
+async def _summary(ctx: Ctx, data: dict[str, Any]) -> str:
+    text = ctx.t(
+        "deploy.summary",
+        agent=data["agent"],
+        mode=ctx.t("deploy.mode_paper"),
+        collateral=money(data["collateral"]),
+        leverage=lev(data["leverage"]),
+        approval=ctx.t(f"deploy.approval_{data['approval']}"),
+    )
+    note = _caps_note(ctx, data)
+    return f"{text}\n{note}" if note else text
+
+
+async def _finish(ctx: Ctx, data: dict[str, Any]) -> Response:
+    async with ctx.services.sessions() as s, s.begin():
+        agent = await s.get(Agent, int(data["agent_id"]))
+        if agent is None or agent.status != "active":
+            raise UserError("agents.not_found", name=data["agent"])
+        running = (
+            await s.execute(
+                select(Deployment.id).where(
+                    Deployment.user_id == ctx.user_id,
+                    Deployment.agent_id == agent.id,
+                    Deployment.status != DeploymentStatus.STOPPED,
+                )
+            )
+        ).scalar()
+        if running is not None:
+            raise UserError("deploy.already", agent=agent.name, id=running)
+        dep = Deployment(
+            user_id=ctx.user_id,
+            agent_id=agent.id,
+            # live needs a linked wallet and an approved agent key (the wallets issue)
+            mode=DeploymentMode.PAPER,
+            status=DeploymentStatus.ACTIVE,
+            collateral_usd=Decimal(data["collateral"]),
+            leverage=Decimal(data["leverage"]),
+            manual_approval=data["approval"] == "on",
+            account=f"paper:{ctx.user_id}:{agent.id}",
+        )
+        s.add(dep)
+        await s.flush()
+        dep_id = dep.id
+    return Response([Reply(ctx.t("deploy.done", agent=data["agent"], id=dep_id), edit=True)])
+
+
+FLOW = wizard.register(
+    wizard.Flow(
+        "deploy",
+        [
+            wizard.Step("collateral", "deploy.ask_collateral", _usd, _collaterals),
+            wizard.Step("leverage", "deploy.ask_leverage", _leverage, _leverages),
+            wizard.Step("approval", "deploy.ask_approval", choices=_approval),
+        ],
+        _summary,
+        _finish,
+        confirm_label="deploy.confirm",
+    )
+)
+
+
+async def _begin(ctx: Ctx, ref: str) -> Response:
+    agent = await find_agent(ctx, ref)
+    suggested = agent.default_collateral_usd
+    data = {
+        "agent": agent.name,
+        "agent_id": agent.id,
+        "agent_leverage": format(agent.leverage.normalize(), "f"),
+        "suggested": format(suggested.normalize(), "f") if suggested else None,
+    }
+    return await wizard.start(ctx, FLOW, data)
+
+
+async def deploy(ctx: Ctx, args: str) -> Response:
+    if not args.strip():
+        raise UserError("deploy.usage")
+    return await _begin(ctx, args)
+
+
+async def deploy_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
+    return await _begin(ctx, str(cb.int_arg()))
+
+
+# -- /deployments ------------------------------------------------------------------------
+
+
+def _buttons(ctx: Ctx, dep_id: int, status: str) -> list[Button]:
+    if status == DeploymentStatus.STOPPED:
+        return []
+    toggle = (
+        Button(ctx.t("deployments.pause"), callbacks.make("dpp", dep_id))
+        if status == DeploymentStatus.ACTIVE
+        else Button(ctx.t("deployments.resume"), callbacks.make("dpr", dep_id))
+    )
+    return [toggle, Button(ctx.t("deployments.stop"), callbacks.make("dps", dep_id))]
+
+
+async def _line(ctx: Ctx, dep: Deployment, agent_name: str) -> str:
+    return ctx.t(
+        "deployments.line",
+        id=dep.id,
+        agent=agent_name,
+        status=ctx.t(f"status.{dep.status}"),
+        mode=ctx.t(f"mode.{dep.mode}"),
+        collateral=money(dep.collateral_usd),
+        leverage=lev(dep.leverage),
+        approval=ctx.t("deploy.approval_on" if dep.manual_approval else "deploy.approval_off"),
+    )
+
+
+async def list_deployments(ctx: Ctx, _: str = "") -> Response:
+    async with ctx.services.sessions() as s:
+        rows = (
+            await s.execute(
+                select(Deployment, Agent.name)
+                .join(Agent, Agent.id == Deployment.agent_id)
+                .where(
+                    Deployment.user_id == ctx.user_id,
+                    Deployment.status != DeploymentStatus.STOPPED,
+                )
+                .order_by(Deployment.id)
+            )
+        ).all()
+    if not rows:
+        return Response([Reply(ctx.t("deployments.none"))])
+    replies = [Reply(ctx.t("deployments.header", count=len(rows)))]
+    for dep, name in rows[:20]:
+        replies.append(Reply(await _line(ctx, dep, name), [_buttons(ctx, dep.id, dep.status)]))
+    return Response(replies)
+
+
+async def _own(ctx: Ctx, dep_id: int) -> tuple[Deployment, str] | None:
+    async with ctx.services.sessions() as s:
+        row = (
+            await s.execute(
+                select(Deployment, Agent.name)
+                .join(Agent, Agent.id == Deployment.agent_id)
+                .where(Deployment.id == dep_id)
+            )
+        ).one_or_none()
+    if row is None or row[0].user_id != ctx.user_id:
+        return None
+    return row[0], row[1]
+
+
+async def _set_status(ctx: Ctx, cb: callbacks.Callback, frm: set[str], to: str) -> Response:
+    owned = await _own(ctx, cb.int_arg())
+    if owned is None:
+        return Response(notice=ctx.t("refused.not_yours"), refused=True)
+    dep, name = owned
+    if dep.status not in frm:
+        return Response(notice=ctx.t("deployments.unchanged", status=ctx.t(f"status.{dep.status}")))
+    async with ctx.services.sessions() as s, s.begin():
+        await s.execute(
+            update(Deployment)
+            .where(Deployment.id == dep.id, Deployment.status.in_(frm))
+            .values(status=to)
+        )
+        dep = await s.get_one(Deployment, dep.id)
+    text = await _line(ctx, dep, name)
+    if to == DeploymentStatus.STOPPED:
+        text += "\n" + ctx.t("deployments.stopped_note")
+    return Response(
+        [Reply(text, [_buttons(ctx, dep.id, dep.status)], edit=True)],
+        notice=ctx.t(f"status.{to}"),
+    )
+
+
+async def pause_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
+    return await _set_status(ctx, cb, {DeploymentStatus.ACTIVE}, DeploymentStatus.PAUSED)
+
+
+async def resume_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
+    return await _set_status(ctx, cb, {DeploymentStatus.PAUSED}, DeploymentStatus.ACTIVE)
+
+
+async def stop_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
+    owned = await _own(ctx, cb.int_arg())
+    if owned is None:
+        return Response(notice=ctx.t("refused.not_yours"), refused=True)
+    dep, name = owned
+    yes = Button(ctx.t("deployments.stop_yes"), callbacks.make("dpx", dep.id))
+    no = Button(ctx.t("deployments.stop_no"), callbacks.make("dpk", dep.id))
+    return Response(
+        [Reply(ctx.t("deployments.stop_ask", agent=name, id=dep.id), [[yes, no]], edit=True)]
+    )
+
+
+async def stop_confirm_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
+    return await _set_status(
+        ctx, cb, {DeploymentStatus.ACTIVE, DeploymentStatus.PAUSED}, DeploymentStatus.STOPPED
+    )
+
+
+async def stop_keep_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
+    owned = await _own(ctx, cb.int_arg())
+    if owned is None:
+        return Response(notice=ctx.t("refused.not_yours"), refused=True)
+    dep, name = owned
+    return Response(
+        [Reply(await _line(ctx, dep, name), [_buttons(ctx, dep.id, dep.status)], edit=True)]
+    )

@@ -1,0 +1,33 @@
+"""Numbers as traders read them."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+
+def money(value: Any) -> str:
+    return f"${Decimal(value):,.2f}"
+
+
+def signed_money(value: Any) -> str:
+    d = Decimal(value)
+    return f"{'+' if d >= 0 else '-'}${abs(d):,.2f}"
+
+
+def price(value: Any) -> str:
+    return f"{Decimal(value):.6g}"
+
+
+def pct(fraction: Any) -> str:
+    """0.035 -> '3.5%'."""
+    return f"{(Decimal(fraction) * 100).normalize():f}%"
+
+
+def signed_pct(fraction: Any) -> str:
+    d = Decimal(fraction) * 100
+    return f"{'+' if d >= 0 else ''}{d:.2f}%"
+
+
+def lev(value: Any) -> str:
+    return f"{Decimal(value).normalize():f}x"

@@ -1,0 +1,76 @@
+"""Parsing what users type: amounts, leverage, percentages, X handles, names, tickers.
+Each parser returns a plain JSON-friendly value or raises UserError with a clear message."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from handlers.base import UserError
+
+_NUMBER = re.compile(r"^[+]?\$?\s*([0-9][0-9,_]*(?:\.[0-9]+)?|\.[0-9]+)\s*(%|x|usd|\$)?$", re.I)
+_HANDLE = re.compile(r"^@?([A-Za-z0-9_]{1,15})$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _\-]{2,31}$")
+MAX_SOURCES = 10
+
+
+def number(text: str, key: str, low: Decimal, high: Decimal) -> Decimal:
+    """A number between low and high inclusive; '$1,000', '5%', '3x' accepted."""
+    m = _NUMBER.match(text.strip()[:40])
+    if not m:
+        raise UserError(key, low=_plain(low), high=_plain(high))
+    try:
+        value = Decimal(m.group(1).replace(",", "").replace("_", ""))
+    except InvalidOperation:
+        raise UserError(key, low=_plain(low), high=_plain(high)) from None
+    if not low <= value <= high:
+        raise UserError(key, low=_plain(low), high=_plain(high))
+    return value
+
+
+def _plain(d: Decimal) -> str:
+    return format(d.normalize(), "f")
+
+
+def usd(text: str) -> str:
+    return _plain(number(text, "input.bad_usd", Decimal(1), Decimal(1_000_000)))
+
+
+def leverage(text: str) -> str:
+    return _plain(number(text, "input.bad_leverage", Decimal(1), Decimal(50)))
+
+
+def percent(text: str, low: str = "0.1", high: str = "50") -> str:
+    """'5' or '5%' -> '0.05' (stored as a fraction, as the engine uses it)."""
+    value = number(text, "input.bad_percent", Decimal(low), Decimal(high))
+    return _plain(value / 100)
+
+
+def handles(text: str) -> list[str]:
+    parts = [p for p in re.split(r"[\s,;]+", text.strip()) if p]
+    if not parts:
+        raise UserError("input.no_handles")
+    bad = [p for p in parts if not _HANDLE.match(p)]
+    if bad:
+        shown = ", ".join(b[:20] for b in bad[:5])
+        raise UserError("input.bad_handles", handles=shown)
+    unique = list(dict.fromkeys("@" + _HANDLE.match(p).group(1) for p in parts))  # type: ignore[union-attr]
+    if len(unique) > MAX_SOURCES:
+        raise UserError("input.too_many_handles", max=MAX_SOURCES)
+    return unique
+
+
+def agent_name(text: str) -> str:
+    name = " ".join(text.split())
+    if not _NAME.match(name):
+        raise UserError("input.bad_agent_name")
+    return name
+
+
+def side(text: str) -> str:
+    word = text.strip().lower()
+    if word in ("long", "buy"):
+        return "long"
+    if word in ("short", "sell"):
+        return "short"
+    raise UserError("call.bad_side")

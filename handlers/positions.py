@@ -1,0 +1,246 @@
+"""/positions (with Close, confirmed), /history (paged) and /pnl."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import func, select
+
+from handlers import callbacks
+from handlers.base import Button, Reply, Response
+from handlers.context import Ctx
+from handlers.format import lev, price, signed_money
+from storage.enums import CloseReason, PositionStatus
+from storage.models import Agent, Deployment, Position
+
+HISTORY_PAGE = 10
+
+
+def unrealized(p: Position, mark: Decimal | None) -> Decimal | None:
+    if mark is None:
+        return None
+    sign = 1 if p.side == "long" else -1
+    return (mark - p.entry_price) * p.size * sign
+
+
+async def _owned_position(ctx: Ctx, position_id: int) -> tuple[Position, str] | None:
+    async with ctx.services.sessions() as s:
+        row = (
+            await s.execute(
+                select(Position, Deployment.user_id, Agent.name)
+                .join(Deployment, Deployment.id == Position.deployment_id)
+                .join(Agent, Agent.id == Deployment.agent_id)
+                .where(Position.id == position_id)
+            )
+        ).one_or_none()
+    if row is None or row[1] != ctx.user_id:
+        return None
+    return row[0], row[2]
+
+
+def _open_text(ctx: Ctx, p: Position, agent: str) -> str:
+    engine = ctx.services.engine
+    mark = engine.prices.price(p.market)
+    state = engine.index.state(p.id)
+    stop = state[0] if state else p.stop_price
+    upnl = unrealized(p, mark)
+    return ctx.t(
+        "positions.open_line",
+        id=p.id,
+        agent=agent,
+        side=ctx.t(f"side.{p.side}"),
+        market=p.market,
+        venue=p.venue,
+        size=format(p.size.normalize(), "f"),
+        leverage=lev(p.leverage),
+        entry=price(p.entry_price),
+        mark=price(mark) if mark is not None else "-",
+        upnl=signed_money(upnl) if upnl is not None else "-",
+        stop=price(stop),
+        tp=price(p.take_profit_price) if p.take_profit_price else "-",
+    )
+
+
+def _closed_text(ctx: Ctx, p: Position, agent: str) -> str:
+    reason = p.close_reason or ""
+    key = f"reason.{reason}"
+    return ctx.t(
+        "positions.closed_line",
+        id=p.id,
+        agent=agent,
+        side=ctx.t(f"side.{p.side}"),
+        market=p.market,
+        entry=price(p.entry_price),
+        exit=price(p.exit_price) if p.exit_price is not None else "-",
+        pnl=signed_money(p.realized_pnl or 0),
+        reason=ctx.t(key) if reason in set(CloseReason) else reason.replace("_", " "),
+        day=p.closed_at.strftime("%Y-%m-%d %H:%M") if p.closed_at else "-",
+    )
+
+
+async def positions(ctx: Ctx, _: str = "") -> Response:
+    async with ctx.services.sessions() as s:
+        rows = (
+            await s.execute(
+                select(Position, Agent.name)
+                .join(Deployment, Deployment.id == Position.deployment_id)
+                .join(Agent, Agent.id == Deployment.agent_id)
+                .where(Deployment.user_id == ctx.user_id, Position.status == PositionStatus.OPEN)
+                .order_by(Position.id)
+            )
+        ).all()
+    if not rows:
+        return Response([Reply(ctx.t("positions.none"))])
+    replies = [Reply(ctx.t("positions.header", count=len(rows)))]
+    for p, agent in rows[:30]:
+        close = Button(ctx.t("positions.close"), callbacks.make("pc", p.id))
+        replies.append(Reply(_open_text(ctx, p, agent), [[close]]))
+    return Response(replies)
+
+
+async def close_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
+    owned = await _owned_position(ctx, cb.int_arg())
+    if owned is None:
+        return Response(notice=ctx.t("refused.not_yours"), refused=True)
+    p, agent = owned
+    if p.status != PositionStatus.OPEN:
+        return Response(
+            [Reply(_closed_text(ctx, p, agent), edit=True)],
+            notice=ctx.t("positions.already_closed"),
+        )
+    yes = Button(ctx.t("positions.close_yes"), callbacks.make("pcy", p.id))
+    no = Button(ctx.t("positions.close_no"), callbacks.make("pcn", p.id))
+    text = _open_text(ctx, p, agent) + "\n\n" + ctx.t("positions.close_ask")
+    return Response([Reply(text, [[yes, no]], edit=True)])
+
+
+async def close_keep_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
+    owned = await _owned_position(ctx, cb.int_arg())
+    if owned is None:
+        return Response(notice=ctx.t("refused.not_yours"), refused=True)
+    p, agent = owned
+    if p.status != PositionStatus.OPEN:
+        return Response([Reply(_closed_text(ctx, p, agent), edit=True)])
+    close = Button(ctx.t("positions.close"), callbacks.make("pc", p.id))
+    return Response([Reply(_open_text(ctx, p, agent), [[close]], edit=True)])
+
+
+async def close_confirm_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
+    owned = await _owned_position(ctx, cb.int_arg())
+    if owned is None:
+        return Response(notice=ctx.t("refused.not_yours"), refused=True)
+    p, agent = owned
+    if p.status == PositionStatus.OPEN:
+        await ctx.services.engine.close_positions({p.id: CloseReason.MANUAL})
+        owned = await _owned_position(ctx, p.id)
+        assert owned is not None
+        p = owned[0]
+    if p.status != PositionStatus.OPEN:
+        return Response(
+            [Reply(_closed_text(ctx, p, agent), edit=True)], notice=ctx.t("positions.closed_notice")
+        )
+    # the venue refused or is unreachable: the engine keeps retrying the close
+    retry = Button(ctx.t("positions.close"), callbacks.make("pc", p.id))
+    text = _open_text(ctx, p, agent) + "\n\n" + ctx.t("positions.close_pending")
+    return Response([Reply(text, [[retry]], edit=True)])
+
+
+async def _history(ctx: Ctx, page: int, edit: bool) -> Response:
+    mine = (
+        select(Position, Agent.name)
+        .join(Deployment, Deployment.id == Position.deployment_id)
+        .join(Agent, Agent.id == Deployment.agent_id)
+        .where(Deployment.user_id == ctx.user_id, Position.status == PositionStatus.CLOSED)
+    )
+    async with ctx.services.sessions() as s:
+        total = (await s.execute(select(func.count()).select_from(mine.subquery()))).scalar_one()
+        if total == 0:
+            return Response([Reply(ctx.t("history.none"), edit=edit)])
+        pages = (total + HISTORY_PAGE - 1) // HISTORY_PAGE
+        page = min(max(page, 0), pages - 1)
+        rows = (
+            await s.execute(
+                mine.order_by(Position.closed_at.desc(), Position.id.desc())
+                .offset(page * HISTORY_PAGE)
+                .limit(HISTORY_PAGE)
+            )
+        ).all()
+    lines = [_closed_text(ctx, p, agent) for p, agent in rows]
+    nav = []
+    if page > 0:
+        nav.append(Button(ctx.t("nav.prev"), callbacks.make("hi", page - 1)))
+    if page < pages - 1:
+        nav.append(Button(ctx.t("nav.next"), callbacks.make("hi", page + 1)))
+    header = ctx.t("history.header", page=page + 1, pages=pages, total=total)
+    return Response([Reply("\n\n".join([header, *lines]), [nav] if nav else [], edit=edit)])
+
+
+async def history(ctx: Ctx, _: str = "") -> Response:
+    return await _history(ctx, 0, edit=False)
+
+
+async def history_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
+    return await _history(ctx, cb.int_arg(), edit=True)
+
+
+async def pnl(ctx: Ctx, _: str = "") -> Response:
+    async with ctx.services.sessions() as s:
+        deps = (
+            await s.execute(
+                select(Deployment.id, Agent.name, Deployment.status)
+                .join(Agent, Agent.id == Deployment.agent_id)
+                .where(Deployment.user_id == ctx.user_id)
+                .order_by(Deployment.id)
+            )
+        ).all()
+        rows = (
+            (
+                await s.execute(
+                    select(Position)
+                    .join(Deployment, Deployment.id == Position.deployment_id)
+                    .where(Deployment.user_id == ctx.user_id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+    if not deps:
+        return Response([Reply(ctx.t("pnl.none"))])
+    per: dict[int, list] = {d.id: [Decimal(0), Decimal(0), 0, 0, 0] for d in deps}
+    prices = ctx.services.engine.prices
+    for p in rows:
+        acc = per[p.deployment_id]
+        if p.status == PositionStatus.CLOSED:
+            pnl_value = p.realized_pnl or Decimal(0)
+            acc[0] += pnl_value
+            acc[2] += 1
+            acc[3] += pnl_value > 0
+        else:
+            acc[1] += unrealized(p, prices.price(p.market)) or Decimal(0)
+            acc[4] += 1
+    lines = []
+    total_r, total_u = Decimal(0), Decimal(0)
+    for dep_id, agent, status in deps:
+        realized, unreal, closed, wins, open_ = per[dep_id]
+        total_r += realized
+        total_u += unreal
+        lines.append(
+            ctx.t(
+                "pnl.line",
+                id=dep_id,
+                agent=agent,
+                status=ctx.t(f"status.{status}"),
+                realized=signed_money(realized),
+                unrealized=signed_money(unreal),
+                closed=closed,
+                wins=wins,
+                open=open_,
+            )
+        )
+    total = ctx.t(
+        "pnl.total",
+        realized=signed_money(total_r),
+        unrealized=signed_money(total_u),
+        net=signed_money(total_r + total_u),
+    )
+    return Response([Reply("\n\n".join([ctx.t("pnl.header"), *lines, total]))])

@@ -1,0 +1,139 @@
+"""One entry point for every chat app: `Bot.handle(Request) -> Response`.
+
+Finds (or creates) the user, then dispatches a command, a button press or free text (the
+answer to the current wizard step). Bad input gets a clear message; a bug gets an apology
+and a log line, never a crash of the transport.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from handlers import (
+    agents,
+    approvals,
+    callbacks,
+    create,
+    deploy,
+    positions,
+    settings,
+    start,
+    wizard,
+)
+from handlers.base import MAX_TEXT, Reply, Request, Response, Services, UserError
+from handlers.calls import call
+from handlers.context import Ctx, resolve
+from handlers.i18n import t
+
+log = logging.getLogger(__name__)
+
+Command = Callable[[Ctx, str], Awaitable[Response]]
+ButtonHandler = Callable[[Ctx, callbacks.Callback], Awaitable[Response]]
+
+COMMANDS: dict[str, Command] = {
+    "start": start.start,
+    "help": start.help_,
+    "agents": agents.list_agents,
+    "create": create.create,
+    "deploy": deploy.deploy,
+    "deployments": deploy.list_deployments,
+    "positions": positions.positions,
+    "history": positions.history,
+    "pnl": positions.pnl,
+    "call": call,
+    "settings": settings.settings,
+}
+# shown in the app's command menu (setMyCommands), in this order; /start is implied
+MENU = (
+    "agents",
+    "create",
+    "deploy",
+    "deployments",
+    "positions",
+    "history",
+    "pnl",
+    "call",
+    "settings",
+    "help",
+    "cancel",
+)
+
+BUTTONS: dict[str, ButtonHandler] = {
+    "al": agents.list_button,
+    "ap": agents.page_button,
+    "ad": agents.details_button,
+    "cr": create.create_button,
+    "hp": start.help_button,
+    "dp": deploy.deploy_button,
+    "dpp": deploy.pause_button,
+    "dpr": deploy.resume_button,
+    "dps": deploy.stop_button,
+    "dpx": deploy.stop_confirm_button,
+    "dpk": deploy.stop_keep_button,
+    "pc": positions.close_button,
+    "pcy": positions.close_confirm_button,
+    "pcn": positions.close_keep_button,
+    "hi": positions.history_button,
+    "ok": approvals.confirm_button,
+    "sk": approvals.skip_button,
+    "sl": settings.language_button,
+    "sa": settings.alert_button,
+    "sx": settings.limit_button,
+    "wz": wizard.on_button,
+}
+
+
+class Bot:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    async def handle(self, req: Request) -> Response:
+        lang = "en"
+        try:
+            async with self.services.sessions() as s, s.begin():
+                ctx = await resolve(s, self.services, req)
+            lang = ctx.language
+            response = await self._dispatch(ctx, req)
+            lang = ctx.language  # /settings may have changed it
+        except UserError as e:
+            response = Response([Reply(t(lang, e.key, **e.fields))])
+            if req.button is not None:  # a button's error shows as its pop-up answer
+                response = Response(notice=t(lang, e.key, **e.fields), refused=True)
+        except Exception:
+            log.exception("handler failed on %s request", req.platform)
+            response = Response([Reply(t(lang, "error.internal"))])
+            if req.button is not None:
+                response = Response(notice=t(lang, "error.internal"), refused=True)
+        for r in response.replies:
+            if len(r.text) > MAX_TEXT:
+                r.text = r.text[: MAX_TEXT - 1] + "…"
+        return response
+
+    async def _dispatch(self, ctx: Ctx, req: Request) -> Response:
+        if req.button is not None:
+            cb = callbacks.parse(req.button)
+            handler = BUTTONS.get(cb.action) if cb else None
+            if cb is None or handler is None:
+                return Response(notice=ctx.t("wizard.stale"), refused=True)
+            try:
+                return await handler(ctx, cb)
+            except ValueError:  # a malformed argument in button data
+                return Response(notice=ctx.t("wizard.stale"), refused=True)
+        command = req.command
+        if command is not None:
+            name, args = command
+            if name == "cancel":
+                gone = await wizard.clear(ctx)
+                return Response([Reply(ctx.t("wizard.cancelled" if gone else "wizard.nothing"))])
+            handler = COMMANDS.get(name)
+            if handler is None:
+                return Response([Reply(ctx.t("error.unknown_command", command=name[:32]))])
+            if name != "start":
+                # a new command leaves any half-finished wizard behind
+                await wizard.clear(ctx)
+            return await handler(ctx, args)
+        conv = await wizard.load(ctx)
+        if conv is not None:
+            return await wizard.on_text(ctx, conv, req.text)
+        return Response([Reply(ctx.t("error.not_understood"))])
