@@ -1,4 +1,4 @@
-"""`maxxit` command line: demo, replay, run, db upgrade."""
+"""`maxxit` command line: demo, replay, run, chat, db upgrade."""
 
 from __future__ import annotations
 
@@ -27,7 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("replay", help="run a scenario file through the whole pipeline")
     r.add_argument("scenario", type=Path)
     r.add_argument("--json", action="store_true", help="print one JSON object")
-    sub.add_parser("run", help="run the engine and deliver alerts until stopped (Procfile)")
+    sub.add_parser("run", help="run the engine, bots and web server until stopped (Procfile)")
+    c = sub.add_parser("chat", help="talk to the bot in this terminal (no token needed)")
+    c.add_argument("--language", default=None, help="en, es or ru (default: en)")
     db = sub.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"])
     return p
@@ -58,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     tune_gc()
     logging.basicConfig(
-        level=logging.WARNING if args.command in ("demo", "replay") else settings.log_level,
+        level=logging.WARNING if args.command in ("demo", "replay", "chat") else settings.log_level,
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
@@ -71,6 +73,11 @@ def main(argv: list[str] | None = None) -> int:
         from bot.service import run
 
         asyncio.run(run(settings))
+        return 0
+    if args.command == "chat":
+        from bot.chat import chat, stdin_lines
+
+        asyncio.run(chat(settings, stdin_lines(), language=args.language))
         return 0
     if args.command == "db":
         url = resolve_url(settings.database_url, settings.data_dir)

@@ -1,5 +1,5 @@
 """Composition root of the long-running process (`maxxit run`): database, venues, engine,
-alert delivery. Chat transports and live feeds plug in here as they land."""
+chat (Telegram when a token is set), web server, alert delivery."""
 
 from __future__ import annotations
 
@@ -8,15 +8,22 @@ import contextlib
 import logging
 import signal
 from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.console import ConsoleTransport
 from bot.settings import Settings
+from bot.telegram import TelegramBot, TelegramTransport
+from bot.web import make_app, server
 from engine.classify.rules import RulesClassifier
 from engine.markets import MarketInfo, default_markets, markets_from_names
-from engine.notify import Dispatcher
+from engine.notify import Dispatcher, Transport
 from engine.pipeline import Engine, EngineConfig
 from engine.prices import PriceBook
 from engine.venues.paper import FeeConfig, PaperVenue
+from handlers.base import Services
+from handlers.router import Bot
 from storage.db import create_engine, resolve_url, session_factory
 from storage.migrate import upgrade
 
@@ -37,7 +44,9 @@ def paper_markets(settings: Settings) -> dict[str, dict[str, MarketInfo]]:
     return markets
 
 
-def build_engine(settings: Settings, sessions, prices: PriceBook) -> Engine:  # type: ignore[no-untyped-def]
+def build_engine(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], prices: PriceBook
+) -> Engine:
     fees = FeeConfig(settings.paper_taker_bps, settings.paper_slippage_bps)
     venues = {n: PaperVenue(n, m, prices, fees) for n, m in paper_markets(settings).items()}
     config = EngineConfig(
@@ -48,6 +57,13 @@ def build_engine(settings: Settings, sessions, prices: PriceBook) -> Engine:  # 
     return Engine(sessions, venues, prices, RulesClassifier(), config)
 
 
+async def housekeeping(engine: Engine, dispatcher: Dispatcher) -> None:
+    """What runs every second: expired approvals are skipped (and the users told), then
+    due alerts are delivered."""
+    await engine.expire_approvals()
+    await dispatcher.deliver_pending()
+
+
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     stop = stop or asyncio.Event()
     url = resolve_url(settings.database_url, settings.data_dir)
@@ -56,25 +72,67 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     sessions = session_factory(db)
     engine = build_engine(settings, sessions, PriceBook())
     await engine.start()
-    dispatcher = Dispatcher(sessions, ConsoleTransport())
+    services = Services(sessions, engine)
+    handlers = Bot(services)
+
+    telegram: TelegramBot | None = None
+    transport: Transport = ConsoleTransport()
+    secret = settings.webhook_secret()
+    if settings.telegram_bot_token:
+        telegram = TelegramBot(
+            settings.telegram_bot_token,
+            handlers,
+            settings.telegram_api_url,
+            webhook=bool(settings.public_url),
+        )
+        await telegram.start(settings.public_url, secret)
+        services.bot_username = telegram.bot.username
+        transport = TelegramTransport(telegram.bot, sessions)
+    dispatcher = Dispatcher(sessions, transport)
+
+    async def health() -> dict[str, Any]:
+        return {"open_positions": len(engine.index), "telegram": telegram is not None}
+
+    web = server(
+        make_app(telegram.feed if telegram and settings.public_url else None, secret, health),
+        settings.host,
+        settings.port,
+    )
+    web_task = asyncio.create_task(web.serve())
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     log.info(
-        "maxxit running on %s; %d open positions monitored", url.split("@")[-1], len(engine.index)
+        "maxxit running on %s; %d open positions monitored; telegram %s; web on :%d",
+        url.split("@")[-1],
+        len(engine.index),
+        ("webhook" if settings.public_url else "polling") if telegram else "off",
+        settings.port,
     )
     last_checkpoint = loop.time()
     try:
         while not stop.is_set():
+            if web_task.done():  # the port was taken, say: no silent half-running service
+                web_task.result()
+                raise RuntimeError("web server stopped")
             if loop.time() - last_checkpoint >= settings.checkpoint_seconds:
                 await engine.checkpoint()  # persists trailing stops, alerts moved ones
                 await engine.resume_pending()  # orders a venue error or a crash left open
                 last_checkpoint = loop.time()
-            await dispatcher.deliver_pending()
+            try:
+                await housekeeping(engine, dispatcher)
+            except Exception:  # one bad round must not stop the service; the next retries
+                log.exception("housekeeping failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
     finally:
+        web.should_exit = True
+        with contextlib.suppress(Exception):
+            await web_task
+        if telegram is not None:
+            await telegram.stop()
         await engine.checkpoint()  # trailing peaks survive the restart
         await db.dispose()
         log.info("maxxit stopped")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from decimal import Decimal
 from pathlib import Path
 
@@ -24,3 +25,23 @@ class Settings(BaseSettings):
     approval_ttl_seconds: int = Field(default=300, ge=10)
     pending_open_ttl_seconds: int = Field(default=600, ge=10)
     checkpoint_seconds: int = Field(default=30, ge=1, description="trailing-stop save interval")
+    # chat and web
+    telegram_bot_token: str | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    public_url: str | None = Field(default=None, description="https base; set: webhook mode")
+    telegram_webhook_secret: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]{1,256}$",
+        description="derived from the token if unset",
+    )
+    host: str = "0.0.0.0"
+    port: int = Field(default=8080, ge=0, le=65535)
+
+    def webhook_secret(self) -> str | None:
+        """Telegram echoes this in every webhook call; several processes must agree on it,
+        so without an explicit one it is derived from the bot token."""
+        if self.telegram_webhook_secret:
+            return self.telegram_webhook_secret
+        if not self.telegram_bot_token:
+            return None
+        return hashlib.sha256(f"maxxit-webhook:{self.telegram_bot_token}".encode()).hexdigest()

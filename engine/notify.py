@@ -4,6 +4,7 @@ message survives a restart and is never sent twice for one event."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -85,9 +86,15 @@ class Transport(Protocol):
 
 
 class Dispatcher:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], transport: Transport) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        transport: Transport,
+        concurrency: int = 32,
+    ) -> None:
         self.sessions = sessions
         self.transport = transport
+        self.concurrency = concurrency
 
     async def _claim(self, limit: int, now: datetime) -> list[tuple[Any, str, dict[str, Any]]]:
         """Take due messages by committing a lease on them, in one statement (atomic on
@@ -134,33 +141,42 @@ class Dispatcher:
         return out
 
     async def deliver_pending(self, limit: int = 200) -> int:
-        """Deliver what is due; returns how many were sent."""
+        """Deliver what is due; returns how many were sent. Users are served concurrently
+        (a chat app limits each chat, e.g. Telegram 1/s), each user's messages in order."""
         now = utcnow()
-        sent = 0
-        for row, language, settings in await self._claim(limit, now):
-            msg = OutgoingMessage(row.id, row.user_id, row.kind, row.payload, language)
-            if not wants(settings, row.kind):
-                result = Delivery("sent", error="muted in settings")
-            else:
-                try:
-                    result = await self.transport.deliver(msg)
-                except Exception as exc:  # a transport bug must not lose the message
-                    log.exception("transport %s failed on message %s", self.transport.name, row.id)
-                    result = Delivery("retry", 5.0, type(exc).__name__)
-            values: dict[str, Any] = {"attempts": row.attempts + 1}
-            if result.status == "sent":
-                values |= {"status": OutboxStatus.SENT, "sent_at": now, "error": result.error}
-                sent += result.error is None
-            elif result.status == "unreachable" or row.attempts + 1 >= MAX_ATTEMPTS:
-                values |= {"status": OutboxStatus.DEAD, "error": result.error or result.status}
-            else:
-                backoff = max(result.retry_after, 2.0**row.attempts)
-                values |= {
-                    "next_attempt_at": now + timedelta(seconds=backoff),
-                    "error": result.error,
-                }
-            async with self.sessions() as s, s.begin():
-                await s.execute(
-                    update(OutboxMessage).where(OutboxMessage.id == row.id).values(**values)
-                )
-        return sent
+        per_user: dict[int, list[tuple[Any, str, dict[str, Any]]]] = {}
+        for item in await self._claim(limit, now):
+            per_user.setdefault(item[0].user_id, []).append(item)
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def serve(items: list[tuple[Any, str, dict[str, Any]]]) -> int:
+            async with gate:
+                return sum([await self._deliver_one(*item, now) for item in items])
+
+        return sum(await asyncio.gather(*(serve(items) for items in per_user.values())))
+
+    async def _deliver_one(
+        self, row: Any, language: str, settings: dict[str, Any], now: datetime
+    ) -> int:
+        msg = OutgoingMessage(row.id, row.user_id, row.kind, row.payload, language)
+        if not wants(settings, row.kind):
+            result = Delivery("sent", error="muted in settings")
+        else:
+            try:
+                result = await self.transport.deliver(msg)
+            except Exception as exc:  # a transport bug must not lose the message
+                log.exception("transport %s failed on message %s", self.transport.name, row.id)
+                result = Delivery("retry", 5.0, type(exc).__name__)
+        values: dict[str, Any] = {"attempts": row.attempts + 1}
+        if result.status == "sent":
+            values |= {"status": OutboxStatus.SENT, "sent_at": now, "error": result.error}
+        elif result.status == "unreachable" or row.attempts + 1 >= MAX_ATTEMPTS:
+            values |= {"status": OutboxStatus.DEAD, "error": result.error or result.status}
+        else:
+            backoff = max(result.retry_after, 2.0**row.attempts)
+            values |= {"next_attempt_at": now + timedelta(seconds=backoff), "error": result.error}
+        async with self.sessions() as s, s.begin():
+            await s.execute(
+                update(OutboxMessage).where(OutboxMessage.id == row.id).values(**values)
+            )
+        return int(result.status == "sent" and result.error is None)
