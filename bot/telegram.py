@@ -7,6 +7,7 @@ No business logic lives in this module: it only translates between PTB and handl
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from sqlalchemy import select, update
@@ -36,6 +37,10 @@ from handlers.base import Reply, Request, Response
 from handlers.i18n import SUPPORTED, t
 from handlers.router import MENU, Bot
 from storage.models import Identity
+
+# PTB 22 moves time periods from int seconds to timedelta and warns on every RetryAfter until
+# told the new behaviour is wanted; we read them as timedelta throughout
+os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 log = logging.getLogger(__name__)
 PLATFORM = "telegram"
@@ -169,7 +174,9 @@ class TelegramBot:
             commands = [BotCommand(name, t(lang or "en", f"cmd.{name}")) for name in MENU]
             await self.bot.set_my_commands(commands, language_code=lang)
 
-    async def start(self, public_url: str | None = None, secret: str | None = None) -> None:
+    async def start(
+        self, public_url: str | None = None, secret: str | None = None, poll_timeout: int = 10
+    ) -> None:
         await self.app.initialize()
         await self.set_commands()
         if public_url:
@@ -180,7 +187,7 @@ class TelegramBot:
             )
         else:
             assert self.app.updater is not None
-            await self.app.updater.start_polling(allowed_updates=UPDATES)
+            await self.app.updater.start_polling(allowed_updates=UPDATES, timeout=poll_timeout)
         await self.app.start()
 
     async def stop(self) -> None:

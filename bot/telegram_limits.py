@@ -8,7 +8,6 @@ space requests instead, so no one-second window ever holds more than the limit.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -34,7 +33,9 @@ class ChatRateLimiter(BaseRateLimiter[int]):
         # capacity 1: requests are spaced evenly rather than allowed in bursts
         self._overall = AsyncLimiter(1, 1 / overall_per_second)
         self._per_chat_seconds = per_chat_seconds
-        self._chats: dict[int | str, AsyncLimiter] = {}
+        # per chat: a lock (one request at a time) and when the last one went out; spacing is
+        # measured from the actual send, after any wait for the overall limit
+        self._chats: dict[int | str, tuple[asyncio.Lock, list[float]]] = {}
         self._max_retries = max_retries
         self._resume_at = 0.0  # loop time before which nobody may call Telegram (after a 429)
 
@@ -44,15 +45,31 @@ class ChatRateLimiter(BaseRateLimiter[int]):
     async def shutdown(self) -> None:
         pass
 
-    def _chat(self, chat_id: int | str) -> AsyncLimiter:
+    def _chat(self, chat_id: int | str) -> tuple[asyncio.Lock, list[float]]:
         if len(self._chats) > 4096:  # forget idle chats
-            for key, limiter in list(self._chats.items()):
-                if limiter.has_capacity():
+            now = asyncio.get_running_loop().time()
+            for key, (lock, last) in list(self._chats.items()):
+                if not lock.locked() and now - last[0] > self._per_chat_seconds:
                     del self._chats[key]
-        limiter = self._chats.get(chat_id)
-        if limiter is None:
-            limiter = self._chats[chat_id] = AsyncLimiter(1, self._per_chat_seconds)
-        return limiter
+        entry = self._chats.get(chat_id)
+        if entry is None:
+            entry = self._chats[chat_id] = (asyncio.Lock(), [float("-inf")])
+        return entry
+
+    async def _send(
+        self, chat_id: int | str, callback: Callable[..., Coroutine[Any, Any, JSON]], args: Any,
+        kwargs: dict[str, Any],
+    ) -> JSON:  # fmt: skip
+        loop = asyncio.get_running_loop()
+        lock, last = self._chat(chat_id)
+        async with lock:
+            wait = last[0] + self._per_chat_seconds - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            async with self._overall:
+                await self._pause_if_asked()
+                last[0] = loop.time()
+                return await callback(*args, **kwargs)
 
     async def _pause_if_asked(self) -> None:
         loop = asyncio.get_running_loop()
@@ -75,14 +92,10 @@ class ChatRateLimiter(BaseRateLimiter[int]):
         retries = self._max_retries if rate_limit_args is None else rate_limit_args
         for attempt in range(retries + 1):
             await self._pause_if_asked()
-            chat_limit = self._chat(chat_id) if counted else contextlib.nullcontext()
             try:
-                async with chat_limit:
-                    if counted:
-                        async with self._overall:
-                            await self._pause_if_asked()
-                            return await callback(*args, **kwargs)
-                    return await callback(*args, **kwargs)
+                if counted:
+                    return await self._send(chat_id, callback, args, kwargs)
+                return await callback(*args, **kwargs)
             except RetryAfter as exc:
                 seconds = retry_seconds(exc)
                 loop = asyncio.get_running_loop()

@@ -67,3 +67,8 @@ class EmbeddedServer(uvicorn.Server):
 def server(app: Starlette, host: str, port: int) -> EmbeddedServer:
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
     return EmbeddedServer(config)
+
+
+def bound_port(srv: uvicorn.Server) -> int:
+    """The port actually bound (PORT=0 asks the system for a free one, as tests do)."""
+    return int(srv.servers[0].sockets[0].getsockname()[1])

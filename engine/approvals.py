@@ -34,16 +34,18 @@ async def decide(
     """Record the user's decision. `go` means the order is now pending and must be sent."""
     row = (
         await session.execute(
-            select(Order.status, Order.expires_at, Deployment.user_id)
+            select(Order.status, Order.expires_at, Order.error, Deployment.user_id)
             .join(Deployment, Deployment.id == Order.deployment_id)
             .where(Order.id == order_id)
         )
     ).one_or_none()
     if row is None:
         return ApprovalOutcome("not_found")
-    status, expires_at, owner = row
+    status, expires_at, error, owner = row
     if owner != user_id:
         return ApprovalOutcome("not_yours")
+    if status == OrderStatus.SKIPPED and error == "approval_expired":
+        return ApprovalOutcome("expired", status)  # the sweep got there first
     if status != OrderStatus.AWAITING_APPROVAL:
         return ApprovalOutcome("decided", status)
     if expires_at is not None and expires_at <= now:

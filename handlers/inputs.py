@@ -52,7 +52,7 @@ def handles(text: str) -> list[str]:
         raise UserError("input.no_handles")
     bad = [p for p in parts if not _HANDLE.match(p)]
     if bad:
-        shown = ", ".join(b[:20] for b in bad[:5])
+        shown = ", ".join(b[:32] for b in bad[:5])
         raise UserError("input.bad_handles", handles=shown)
     unique = list(dict.fromkeys("@" + _HANDLE.match(p).group(1) for p in parts))  # type: ignore[union-attr]
     if len(unique) > MAX_SOURCES:

@@ -18,6 +18,8 @@ from storage.migrate import upgrade_sync
 from storage.models import Base
 
 PG_URL = os.environ.get("MAXXIT_TEST_DATABASE_URL") or None
+# as bot/telegram.py does: PTB's timedelta time periods, without a deprecation warning
+os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 
 def _pg_reachable(url: str) -> str | None:
