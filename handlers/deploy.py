@@ -111,8 +111,24 @@ FLOW = wizard.register(
 )
 
 
+async def _running(ctx: Ctx, agent_id: int) -> int | None:
+    async with ctx.services.sessions() as s:
+        return (
+            await s.execute(
+                select(Deployment.id).where(
+                    Deployment.user_id == ctx.user_id,
+                    Deployment.agent_id == agent_id,
+                    Deployment.status != DeploymentStatus.STOPPED,
+                )
+            )
+        ).scalar()
+
+
 async def _begin(ctx: Ctx, ref: str) -> Response:
     agent = await find_agent(ctx, ref)
+    running = await _running(ctx, agent.id)
+    if running is not None:  # said now, not after three questions
+        raise UserError("deploy.already", agent=agent.name, id=running)
     suggested = agent.default_collateral_usd
     data = {
         "agent": agent.name,

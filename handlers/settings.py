@@ -112,11 +112,11 @@ async def alert_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
 
 
 async def _parse_limit(ctx: Ctx, text: str, data: dict[str, Any]) -> str:
-    return LIMITS[data["key"]][1](text)
+    return LIMITS[data["setting"]][1](text)
 
 
 async def _limit_summary(ctx: Ctx, data: dict[str, Any]) -> str:
-    key = data["key"]
+    key = data["setting"]
     return ctx.t(
         "settings.limit_confirm",
         name=ctx.t(f"settings.limit.{key}"),
@@ -125,7 +125,7 @@ async def _limit_summary(ctx: Ctx, data: dict[str, Any]) -> str:
 
 
 async def _limit_finish(ctx: Ctx, data: dict[str, Any]) -> Response:
-    await _store(ctx, **{data["key"]: data.get("value")})
+    await _store(ctx, **{data["setting"]: data.get("value")})
     reply = _view(ctx)
     reply.edit = True
     return Response([reply], notice=ctx.t("settings.saved"))
@@ -148,5 +148,7 @@ async def limit_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
         return Response(notice=ctx.t("wizard.stale"), refused=True)
     name = ctx.t(f"settings.limit.{key}")
     return await wizard.start(
-        ctx, LIMIT_FLOW, {"key": key, "name": name, "current": _shown(key, ctx.settings.get(key))}
+        ctx,
+        LIMIT_FLOW,
+        {"setting": key, "name": name, "current": _shown(key, ctx.settings.get(key))},
     )

@@ -32,10 +32,32 @@ def test_every_message_exists_in_every_language_with_the_same_fields(lang: str) 
 
 
 def test_every_key_the_code_uses_is_in_the_catalogue() -> None:
-    code = (ROOT / "handlers" / "alerts.py").read_text()
-    used = set(re.findall(r'"((?:alert|side|action|reason)\.[a-z_]+)"', code))
-    dynamic = {f"side.{s}" for s in ("long", "short")} | {"action.open", "action.close"}
-    assert used and (used | dynamic) <= set(catalogue("en"))
+    english = set(catalogue("en"))
+    prefixes = {key.split(".")[0] for key in english}
+    used: set[str] = set()
+    for path in [*(ROOT / "handlers").glob("*.py"), ROOT / "bot" / "telegram.py"]:
+        for key in re.findall(r'"([a-z_]+\.[a-z_.]+)"', path.read_text()):
+            if key.split(".")[0] in prefixes:
+                used.add(key)
+    assert len(used) > 100
+    assert not used - english, f"keys used but not in the catalogue: {sorted(used - english)}"
+    # keys built at run time
+    from engine.notify import ALERT_DEFAULTS
+    from handlers.router import MENU
+    from handlers.settings import LIMITS
+    from storage.enums import CloseReason, DeploymentMode, DeploymentStatus
+
+    dynamic = (
+        {f"side.{s}" for s in ("long", "short")}
+        | {"action.open", "action.close", "deploy.approval_on", "deploy.approval_off"}
+        | {f"status.{s}" for s in DeploymentStatus}
+        | {f"mode.{m}" for m in DeploymentMode}
+        | {f"reason.{r}" for r in CloseReason}
+        | {f"cmd.{c}" for c in MENU}
+        | {f"settings.alert.{k}" for k in ALERT_DEFAULTS}
+        | {f"settings.limit.{k}" for k in LIMITS}
+    )
+    assert not dynamic - english, f"missing: {sorted(dynamic - english)}"
 
 
 def test_language_codes_from_telegram_map_to_ours() -> None:

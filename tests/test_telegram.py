@@ -278,3 +278,28 @@ async def test_webhook_accepts_telegram_and_rejects_a_wrong_secret(sessions) -> 
                     assert len((await s.execute(select(User))).scalars().all()) == 1
             finally:
                 await bot.stop()
+
+
+async def test_maxxit_run_with_a_token_answers_in_telegram(tmp_path) -> None:
+    from bot.service import run
+    from bot.settings import Settings
+
+    async with TelegramPeer() as peer:
+        settings = Settings(
+            data_dir=tmp_path,
+            database_url=None,
+            port=0,
+            telegram_bot_token=peer.token,
+            telegram_api_url=peer.base_url.removesuffix("/bot"),
+        )
+        stop = asyncio.Event()
+        task = asyncio.create_task(run(settings, stop))
+        try:
+            ann = peer.user(31, "Ann", "ru")
+            welcome = await step(ann, "/start", "Maxxit")
+            assert "maxxit_test_bot" in welcome.text  # the referral link names the real bot
+            assert set(peer.commands) == {"", *SUPPORTED}
+            assert peer.calls_to("deleteWebhook")  # polling mode clears any old webhook
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 15)
