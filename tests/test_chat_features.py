@@ -205,3 +205,46 @@ async def test_daily_loss_limit_pauses_every_deployment_and_says_so(world: World
     assert "realized -$" in text and "paused" in text
     history = text_of(await ann.say("/history"))
     assert "stop loss" in history and "1 in all" in history
+
+
+async def test_wizard_back_cancel_and_restart_safe_state(world: World) -> None:
+    ann = world.person("Ann", 1)
+    await ann.say("/create")
+    await ann.say("Hawk")
+    venue = await ann.say("@CryptoHawk")
+    back = await ann.choose(venue.replies[0], "Back")
+    assert "Which X accounts" in text_of(back) and back.replies[0].edit
+    venue = await ann.say("@MacroMia")
+    # a fresh Bot (another process, or after a restart) continues the same wizard
+    from handlers.base import Services
+    from handlers.router import Bot
+
+    world.bot = Bot(Services(world.sessions, world.engine, clock=lambda: world.clock[0]))
+    r = await ann.choose(venue.replies[0], "OSTIUM")
+    assert "collateral per trade" in text_of(r)
+    old = venue.replies[0].buttons[0][0].data
+    cancelled = await ann.choose(r.replies[0], "Cancel")
+    assert "Nothing was saved" in text_of(cancelled)
+    assert (await ann.press(old)).refused  # a button of the finished wizard
+    assert "/help" in text_of(await ann.say("250"))  # no wizard is waiting any more
+    assert "nothing to cancel" in text_of(await ann.say("/cancel"))
+    async with world.sessions() as s:
+        assert (await s.execute(select(Agent))).first() is None
+
+
+async def test_history_pages_newest_first(world: World) -> None:
+    ann = world.person("Ann", 1)
+    await make_agent(ann, "Hawk")
+    await deploy(ann, "Hawk")
+    for i in range(12):
+        await world.post("@CryptoHawk", "Long $ETH", f"p{i}")
+        world.advance(60)
+        positions = await ann.say("/positions")
+        await ann.choose((await ann.choose(positions.replies[1], "Close")).replies[0], "Yes, close")
+    first = await ann.say("/history")
+    assert "12 in all, page 1 of 2" in text_of(first)
+    ids = [line.split()[0] for line in text_of(first).splitlines()[1:] if line.startswith("#")]
+    assert len(ids) == 10 and ids == sorted(ids, key=lambda x: -int(x[1:]))
+    second = await ann.choose(first.replies[0], "Next »")
+    assert "page 2 of 2" in text_of(second) and second.replies[0].edit
+    assert text_of(second).count("#") == 2

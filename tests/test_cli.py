@@ -104,3 +104,39 @@ def test_paper_market_lists_are_configurable() -> None:
     assert list(m["OSTIUM"]) == ["XAU", "EURUSD", "NEWCOIN"]
     assert m["OSTIUM"]["NEWCOIN"].size_decimals == 6  # unknown: the default precision
     assert "BTC" in m["HYPERLIQUID"] and m["HYPERLIQUID"]["BTC"].size_decimals == 5
+
+
+async def test_maxxit_chat_runs_the_handlers_in_a_terminal(tmp_path: Path) -> None:
+    from bot.chat import chat
+
+    lines = [
+        "/start",
+        "#1",  # Browse agents
+        "#1",  # Deploy TrendHawk
+        "#1",  # suggested collateral
+        "#1",  # leverage
+        "#1",  # trade automatically
+        "#1",  # Deploy
+        "!post @CryptoHawk Long $ETH here",
+        "/positions",
+        "!price ETH 2000",
+        "!price nonsense",
+        "#99",
+        "/pnl",
+    ]
+
+    async def feed():
+        for line in lines:
+            yield line
+
+    out: list[str] = []
+    await chat(Settings(data_dir=tmp_path, database_url=None), feed(), out.append)
+    text = "\n".join(out)
+    assert "[1] Browse agents" in text
+    assert "TrendHawk is deployed" in text
+    assert "🔔 TrendHawk opened LONG ETH" in text  # the alert, with its Close button
+    assert "LONG ETH on HYPERLIQUID" in text
+    assert "position(s) closed" in text  # 2000 is through the 3% stop from 3050
+    assert "usage: !price" in text or "simulator:" in text
+    assert "There is no button #99." in text
+    assert "realized -$" in text
