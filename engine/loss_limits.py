@@ -28,14 +28,14 @@ async def enforce(session: AsyncSession, position_ids: Iterable[int], now: datet
     ids = list(position_ids)
     if not ids:
         return []
+    # (no DISTINCT over the JSON settings column: PostgreSQL has no equality for json)
+    owner_ids = (
+        select(Deployment.user_id)
+        .join(Position, Position.deployment_id == Deployment.id)
+        .where(Position.id.in_(ids))
+    )
     owners = (
-        await session.execute(
-            select(User.id, User.settings)
-            .join(Deployment, Deployment.user_id == User.id)
-            .join(Position, Position.deployment_id == Deployment.id)
-            .where(Position.id.in_(ids))
-            .distinct()
-        )
+        await session.execute(select(User.id, User.settings).where(User.id.in_(owner_ids)))
     ).all()
     start = datetime.combine(now.date(), time(0), tzinfo=now.tzinfo)
     events: list[Event] = []
