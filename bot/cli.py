@@ -1,4 +1,4 @@
-"""`maxxit` command line: demo, replay, run, chat, db upgrade."""
+"""`maxxit` command line: demo, replay, run, chat, vault rotate, db upgrade."""
 
 from __future__ import annotations
 
@@ -30,6 +30,10 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="run the engine, bots and web server until stopped (Procfile)")
     c = sub.add_parser("chat", help="talk to the bot in this terminal (no token needed)")
     c.add_argument("--language", default=None, help="en, es or ru (default: en)")
+    v = sub.add_parser("vault", help="agent-key vault maintenance")
+    v.add_argument(
+        "action", choices=["rotate"], help="re-encrypt agent keys under MAXXIT_MASTER_KEY"
+    )
     db = sub.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"])
     return p
@@ -52,6 +56,30 @@ def _replay(text_or_path: str | Path, as_json: bool, settings: Settings) -> int:
         print(json.dumps(result.as_json(), indent=2))
     else:
         summary(result, print)
+    return 0
+
+
+async def _rotate(settings: Settings) -> int:
+    from storage.db import create_engine, session_factory
+    from wallets.vault import Vault, VaultError, rotate
+
+    try:
+        vault = Vault.from_env()
+    except VaultError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    url = resolve_url(settings.database_url, settings.data_dir)
+    await upgrade(url)
+    db = create_engine(url)
+    try:
+        async with session_factory(db)() as s, s.begin():
+            result = await rotate(s, vault)
+    finally:
+        await db.dispose()
+    print(f"re-encrypted {result.rotated} agent key(s) under {vault.current.key_id}")
+    if result.unreadable:
+        print(f"could not open {len(result.unreadable)}: ids {result.unreadable}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -79,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
 
         asyncio.run(chat(settings, stdin_lines(), language=args.language))
         return 0
+    if args.command == "vault":
+        return asyncio.run(_rotate(settings))
     if args.command == "db":
         url = resolve_url(settings.database_url, settings.data_dir)
         asyncio.run(upgrade(url))
