@@ -64,7 +64,7 @@ async def _rotate(settings: Settings) -> int:
     from wallets.vault import Vault, VaultError, rotate
 
     try:
-        vault = Vault.from_env()
+        vault = Vault.from_env(settings.vault_env())
     except VaultError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot import web_wallet
 from bot.console import ConsoleTransport
 from bot.settings import Settings
 from bot.telegram import TelegramBot, TelegramTransport
@@ -72,7 +73,9 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     sessions = session_factory(db)
     engine = build_engine(settings, sessions, PriceBook())
     await engine.start()
-    services = Services(sessions, engine)
+    services = Services(
+        sessions, engine, public_url=settings.public_base(), siwe_chain_ids=settings.chain_ids()
+    )
     handlers = Bot(services)
 
     telegram: TelegramBot | None = None
@@ -94,7 +97,12 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         return {"open_positions": len(engine.index), "telegram": telegram is not None}
 
     web = server(
-        make_app(telegram.feed if telegram and settings.public_url else None, secret, health),
+        make_app(
+            telegram.feed if telegram and settings.public_url else None,
+            secret,
+            health,
+            web_wallet.routes(services, settings.telegram_bot_token),
+        ),
         settings.host,
         settings.port,
     )

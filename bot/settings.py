@@ -6,7 +6,7 @@ import hashlib
 from decimal import Decimal
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,6 +34,11 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z0-9_-]{1,256}$",
         description="derived from the token if unset",
     )
+    # chains a wallet may sign the link message on (Ethereum, Arbitrum)
+    siwe_chain_ids: str = Field(default="1,42161", pattern=r"^\d+(,\d+)*$")
+    # the vault's master key(s), never logged (SecretStr hides them in reprs)
+    maxxit_master_key: SecretStr | None = None
+    maxxit_master_keys_old: SecretStr | None = None
     host: str = "0.0.0.0"
     port: int = Field(default=8080, ge=0, le=65535)
 
@@ -45,3 +50,19 @@ class Settings(BaseSettings):
         if not self.telegram_bot_token:
             return None
         return hashlib.sha256(f"maxxit-webhook:{self.telegram_bot_token}".encode()).hexdigest()
+
+    def chain_ids(self) -> frozenset[int]:
+        return frozenset(int(c) for c in self.siwe_chain_ids.split(","))
+
+    def public_base(self) -> str:
+        """Where users reach our web server: PUBLIC_URL, else this machine's port."""
+        return (self.public_url or f"http://localhost:{self.port}").rstrip("/")
+
+    def vault_env(self) -> dict[str, str]:
+        """The master keys as the vault reads them (from .env as well as the environment)."""
+        env = {}
+        if self.maxxit_master_key:
+            env["MAXXIT_MASTER_KEY"] = self.maxxit_master_key.get_secret_value()
+        if self.maxxit_master_keys_old:
+            env["MAXXIT_MASTER_KEYS_OLD"] = self.maxxit_master_keys_old.get_secret_value()
+        return env

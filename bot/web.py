@@ -1,5 +1,5 @@
 """The one web server of the process: health for the PaaS, Telegram's webhook (secret
-checked before anything is parsed), and later the wallet-connect page."""
+checked before anything is parsed), and the wallet-connect page (bot/web_wallet.py)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ def make_app(
     telegram_feed: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
     telegram_secret: str | None = None,
     health: Callable[[], Awaitable[dict[str, Any]]] | None = None,
+    extra: list[Route] | None = None,
 ) -> Starlette:
     async def healthz(_: Request) -> Response:
         body = {"status": "ok"} | (await health() if health else {})
@@ -52,6 +53,7 @@ def make_app(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
             Route("/telegram/webhook", telegram_webhook, methods=["POST"]),
+            *(extra or []),
         ]
     )
 

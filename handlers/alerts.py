@@ -69,6 +69,9 @@ def render(kind: str, p: dict[str, Any], lang: str = "en") -> str:
     elif kind == "approval_expired":
         key = "alert.approval_expired"
         extra = {}
+    elif kind == "wallet_linked":
+        key = "alert.wallet_linked"
+        extra = {"address": p["address"]}
     elif kind == "deployments_paused":
         key = "alert.deployments_paused"
         extra = {"loss": _money(p["loss"]), "limit": _money(p["limit"]), "count": p["count"]}

@@ -75,6 +75,9 @@ class Services:
     clock: Callable[[], datetime] = utcnow
     bot_username: str = "maxxit_bot"
     page_size: int = 5
+    # where the connect page is served (PUBLIC_URL, or the local web server)
+    public_url: str = "http://localhost:8080"
+    siwe_chain_ids: frozenset[int] = frozenset({1, 42161})
 
 
 class UserError(Exception):

@@ -19,6 +19,7 @@ from handlers import (
     positions,
     settings,
     start,
+    wallet,
     wizard,
 )
 from handlers.base import MAX_TEXT, Reply, Request, Response, Services, UserError
@@ -43,6 +44,9 @@ COMMANDS: dict[str, Command] = {
     "pnl": positions.pnl,
     "call": call,
     "settings": settings.settings,
+    "link": wallet.link,
+    "wallet": wallet.wallet,
+    "unlink": wallet.unlink,
 }
 # shown in the app's command menu (setMyCommands), in this order; /start is implied
 MENU = (
@@ -81,6 +85,9 @@ BUTTONS: dict[str, ButtonHandler] = {
     "sa": settings.alert_button,
     "sx": settings.limit_button,
     "wz": wizard.on_button,
+    "wu": wallet.unlink_button,
+    "wuy": wallet.unlink_confirm_button,
+    "wun": wallet.unlink_keep_button,
 }
 
 

@@ -28,6 +28,14 @@ NONE = "none"
 
 
 @dataclass(frozen=True, slots=True)
+class Extra:
+    """A parsed value plus more fields for later prompts (e.g. a message to sign)."""
+
+    value: Any
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class Step:
     name: str
     prompt: str  # message key; gets the flow data as fields
@@ -44,6 +52,7 @@ class Flow:
     summary: Callable[[Ctx, dict[str, Any]], Awaitable[str]]
     finish: Callable[[Ctx, dict[str, Any]], Awaitable[Response]]
     confirm_label: str = "wizard.confirm"
+    confirm: bool = True  # False: the last answer finishes the flow, no summary step
     _by_name: dict[str, Step] = field(default_factory=dict)
 
     def step(self, name: str) -> Step | None:
@@ -164,9 +173,16 @@ async def start(ctx: Ctx, flow: Flow, data: dict[str, Any] | None = None) -> Res
 
 async def _advance(ctx: Ctx, flow: Flow, conv: Conversation, value: Any, edit: bool) -> Response:
     data = dict(conv.data)
+    if isinstance(value, Extra):
+        data.update(value.fields)
+        value = value.value
     data[conv.step] = value
     data["_trail"] = [*data.get("_trail", []), conv.step]
     step = _next_step(flow, data, conv.step)
+    if step == SUMMARY and not flow.confirm:
+        response = await flow.finish(ctx, data)
+        await clear(ctx)
+        return response
     await _save(ctx, flow.name, step, data)
     return Response([await _render(ctx, flow, step, data, edit=edit)])
 

@@ -1,0 +1,77 @@
+// Maxxit wallet link: ask the server for the exact Sign-In with Ethereum message for this
+// wallet, have the wallet sign it (personal_sign), send it back. No external scripts.
+"use strict";
+
+(function () {
+  const button = document.getElementById("connect");
+  const status = document.getElementById("status");
+  const params = new URLSearchParams(location.search);
+  // inside Telegram as a Mini App, initData arrives in the URL fragment
+  const initData = new URLSearchParams(location.hash.slice(1)).get("tgWebAppData") || "";
+  const token = params.get("t") || "";
+
+  function say(text, kind) {
+    status.textContent = text;
+    status.className = kind || "";
+  }
+
+  async function post(path, body) {
+    const response = await fetch(path, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    const data = await response.json().catch(() => ({ reason: "bad_response" }));
+    if (!response.ok) throw new Error(data.reason || "refused");
+    return data;
+  }
+
+  function toHex(text) {
+    return "0x" + Array.from(new TextEncoder().encode(text))
+      .map((b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  const reasons = {
+    link_expired: "This link has expired. Send /link in the chat for a new one.",
+    wrong_chain: "Switch your wallet to Ethereum or Arbitrum and try again.",
+    nonce_used: "This message was already used. Send /link again.",
+    expired: "The message expired. Try again.",
+    bad_signature: "The signature does not match the wallet.",
+    address_taken: "This wallet is linked to another Maxxit account.",
+    bad_init_data: "Open this page from the Maxxit bot.",
+  };
+
+  async function link() {
+    if (!window.ethereum) {
+      say("No browser wallet found.", "err");
+      document.getElementById("manual").hidden = false;
+      return;
+    }
+    button.disabled = true;
+    try {
+      say("Connecting…");
+      const [address] = await window.ethereum.request({ method: "eth_requestAccounts" });
+      const chainId = parseInt(await window.ethereum.request({ method: "eth_chainId" }), 16);
+      const issued = await post("/api/siwe/nonce", { token, initData, address, chainId });
+      say("Check your wallet and sign the message…");
+      const signature = await window.ethereum.request({
+        method: "personal_sign",
+        params: [toHex(issued.message), address],
+      });
+      const done = await post("/api/siwe/verify", {
+        token: issued.token, message: issued.message, signature,
+      });
+      say("Linked " + done.address + ". You can go back to the chat.", "ok");
+    } catch (error) {
+      const reason = error && error.message;
+      say(reasons[reason] || "Not linked: " + (reason || "unknown error"), "err");
+      button.disabled = false;
+    }
+  }
+
+  if (!token && !initData) {
+    say("Open this page from the link the Maxxit bot sent you.", "err");
+    button.disabled = true;
+  }
+  button.addEventListener("click", link);
+})();

@@ -1,0 +1,105 @@
+"""The wallet-connect page and its two endpoints (Sign-In with Ethereum). The page is ours
+and served by us, with no external script, so it works offline and as a Telegram Mini App."""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+from typing import Any
+
+from sqlalchemy import select
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from bot.telegram_webapp import validate_init_data
+from handlers.base import Services
+from handlers.wallet import complete_link, siwe_config
+from storage.models import Identity
+from wallets import siwe_link
+
+log = logging.getLogger(__name__)
+
+
+def _static(name: str) -> str:
+    return resources.files("bot").joinpath("static", name).read_text("utf-8")
+
+
+async def _json(request: Request) -> dict[str, Any] | None:
+    try:
+        body = await request.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _refuse(reason: str, status: int = 400) -> JSONResponse:
+    return JSONResponse({"error": "refused", "reason": reason}, status_code=status)
+
+
+def routes(services: Services, bot_token: str | None = None) -> list[Route]:
+    async def page(_: Request) -> Response:
+        return HTMLResponse(_static("connect.html"), headers={"Cache-Control": "no-store"})
+
+    async def script(_: Request) -> Response:
+        return Response(_static("connect.js"), media_type="text/javascript")
+
+    async def token_from_mini_app(init_data: str) -> str | None:
+        if not bot_token:
+            return None
+        tg_user = validate_init_data(init_data, bot_token, services.clock())
+        if tg_user is None:
+            return None
+        async with services.sessions() as s, s.begin():
+            user_id = (
+                await s.execute(
+                    select(Identity.user_id).where(
+                        Identity.platform == "telegram", Identity.external_id == str(tg_user["id"])
+                    )
+                )
+            ).scalar()
+            if user_id is None:
+                return None
+            return await siwe_link.start_link(s, user_id, services.clock())
+
+    async def nonce(request: Request) -> Response:
+        body = await _json(request)
+        if body is None:
+            return _refuse("bad_request")
+        token = str(body.get("token") or "")
+        if not token and body.get("initData"):
+            token = await token_from_mini_app(str(body["initData"])) or ""
+            if not token:
+                return _refuse("bad_init_data", 403)
+        try:
+            chain_id = int(body.get("chainId") or 1)
+        except (TypeError, ValueError):
+            return _refuse("wrong_chain")
+        async with services.sessions() as s, s.begin():
+            issued = await siwe_link.issue_message(
+                s, siwe_config(services), token, str(body.get("address") or ""), chain_id,
+                services.clock(),
+            )  # fmt: skip
+        if isinstance(issued, str):
+            return _refuse(issued, 403 if issued == "link_expired" else 400)
+        return JSONResponse({"nonce": issued[0], "message": issued[1], "token": token})
+
+    async def verify(request: Request) -> Response:
+        body = await _json(request)
+        if body is None:
+            return _refuse("bad_request")
+        message, signature = str(body.get("message") or ""), str(body.get("signature") or "")
+        token = str(body.get("token") or "") or None
+        async with services.sessions() as s, s.begin():
+            outcome = await complete_link(s, services, message, signature, token)
+        if not outcome.ok:
+            log.info("wallet link refused: %s", outcome.reason)
+            return _refuse(outcome.reason)
+        return JSONResponse({"address": outcome.address})
+
+    return [
+        Route("/connect", page, methods=["GET"]),
+        Route("/static/connect.js", script, methods=["GET"]),
+        Route("/api/siwe/nonce", nonce, methods=["POST"]),
+        Route("/api/siwe/verify", verify, methods=["POST"]),
+    ]
