@@ -1,0 +1,72 @@
+"""One shared limiter for Hyperliquid's per-IP budget: 1200 weight per rolling minute, with
+the weights Hyperliquid documents per request type. A burst of signals waits its turn here
+instead of collecting 429s; a 429 that happens anyway pauses every request for a while."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from collections.abc import Callable
+
+BUDGET = 1200
+WINDOW = 60.0
+LIGHT_INFO = {"l2Book", "allMids", "clearinghouseState", "orderStatus",
+              "spotClearinghouseState", "exchangeStatus"}  # fmt: skip
+HEAVY_INFO = {"userRole": 60}
+
+
+def info_weight(kind: str) -> int:
+    if kind in LIGHT_INFO:
+        return 2
+    return HEAVY_INFO.get(kind, 20)
+
+
+def exchange_weight(batch_length: int = 1) -> int:
+    return 1 + batch_length // 40
+
+
+class WeightLimiter:
+    def __init__(
+        self,
+        budget: int = BUDGET,
+        window: float = WINDOW,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.budget = budget
+        self.window = window
+        self.clock = clock
+        self._spent: collections.deque[tuple[float, int]] = collections.deque()
+        self._used = 0
+        self._lock = asyncio.Lock()
+        self._paused_until = 0.0
+
+    def used(self) -> int:
+        self._expire(self.clock())
+        return self._used
+
+    def _expire(self, now: float) -> None:
+        while self._spent and self._spent[0][0] <= now - self.window:
+            self._used -= self._spent.popleft()[1]
+
+    async def acquire(self, weight: int) -> None:
+        """Wait until `weight` fits in the rolling budget, then spend it. FIFO: the lock
+        keeps a steady stream of light requests from starving a heavy one."""
+        weight = min(weight, self.budget)
+        async with self._lock:
+            while True:
+                now = self.clock()
+                if now < self._paused_until:
+                    await asyncio.sleep(self._paused_until - now)
+                    continue
+                self._expire(now)
+                if self._used + weight <= self.budget:
+                    self._spent.append((now, weight))
+                    self._used += weight
+                    return
+                oldest = self._spent[0][0]
+                await asyncio.sleep(max(0.01, oldest + self.window - now))
+
+    def backoff(self, seconds: float) -> None:
+        """Hyperliquid answered 429 anyway (another process on this IP): everyone waits."""
+        self._paused_until = max(self._paused_until, self.clock() + seconds)
