@@ -36,7 +36,9 @@ class WeightLimiter:
         self.budget = budget
         self.window = window
         self.clock = clock
-        self._spent: collections.deque[tuple[float, int]] = collections.deque()
+        # [when, weight]: `when` is first the send time, then moved to the answer's time, so
+        # a request counts for a full window after Hyperliquid could have seen it
+        self._spent: collections.deque[list[float]] = collections.deque()
         self._used = 0
         self._lock = asyncio.Lock()
         self._paused_until = 0.0
@@ -47,9 +49,9 @@ class WeightLimiter:
 
     def _expire(self, now: float) -> None:
         while self._spent and self._spent[0][0] <= now - self.window:
-            self._used -= self._spent.popleft()[1]
+            self._used -= int(self._spent.popleft()[1])
 
-    async def acquire(self, weight: int) -> None:
+    async def acquire(self, weight: int) -> list[float]:
         """Wait until `weight` fits in the rolling budget, then spend it. FIFO: the lock
         keeps a steady stream of light requests from starving a heavy one."""
         weight = min(weight, self.budget)
@@ -61,11 +63,16 @@ class WeightLimiter:
                     continue
                 self._expire(now)
                 if self._used + weight <= self.budget:
-                    self._spent.append((now, weight))
+                    entry = [now, float(weight)]
+                    self._spent.append(entry)
                     self._used += weight
-                    return
+                    return entry
                 oldest = self._spent[0][0]
                 await asyncio.sleep(max(0.01, oldest + self.window - now))
+
+    def settle(self, entry: list[float]) -> None:
+        """The answer came back: the request's window runs from now."""
+        entry[0] = max(entry[0], self.clock())
 
     def backoff(self, seconds: float) -> None:
         """Hyperliquid answered 429 anyway (another process on this IP): everyone waits."""
