@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import web_wallet
+from bot import live_trading, web_wallet
 from bot.console import ConsoleTransport
 from bot.settings import Settings
 from bot.telegram import TelegramBot, TelegramTransport
@@ -22,7 +22,9 @@ from engine.markets import MarketInfo, default_markets, markets_from_names
 from engine.notify import Dispatcher, Transport
 from engine.pipeline import Engine, EngineConfig
 from engine.prices import PriceBook
+from engine.venues.hyperliquid import HyperliquidConfig, HyperliquidVenue
 from engine.venues.paper import FeeConfig, PaperVenue
+from engine.venues.routed import AccountRoutedVenue
 from handlers.base import Services
 from handlers.router import Bot
 from storage.db import create_engine, resolve_url, session_factory
@@ -58,6 +60,52 @@ def build_engine(
     return Engine(sessions, venues, prices, RulesClassifier(), config)
 
 
+async def attach_hyperliquid(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    engine: Engine,
+    prices: PriceBook,
+) -> HyperliquidVenue | None:
+    """Live Hyperliquid next to paper under the same venue name (live accounts trade for
+    real, paper accounts stay simulated), when the vault can open agent keys."""
+    vault = live_trading.vault_or_none(settings)
+    if vault is None:
+        return None
+    venue = live_trading.build_hyperliquid(settings, sessions, prices, vault)
+    try:
+        await venue.refresh_markets()
+    except Exception as exc:  # unreachable now: the scheduled refresh tries again
+        log.warning("Hyperliquid markets unavailable at start: %r", exc)
+    engine.venues["HYPERLIQUID"] = AccountRoutedVenue(engine.venues["HYPERLIQUID"], venue)
+    return venue
+
+
+def start_price_feed(
+    settings: Settings, engine: Engine, venue: HyperliquidVenue | None
+) -> asyncio.Task[None] | None:
+    """PRICE_FEED=hyperliquid: every allMids update reaches the monitor (paper included)."""
+    if settings.price_feed != "hyperliquid":
+        return None
+    if venue is None:  # prices only: a venue that can read but never sign
+        venue = HyperliquidVenue(
+            HyperliquidConfig(base_url=live_trading.hyperliquid_url(settings)), _no_signer
+        )
+    feed = live_trading.price_feed(settings, venue)
+
+    async def pump() -> None:
+        async for tick in feed.ticks():
+            try:
+                await engine.on_price(tick)
+            except Exception:
+                log.exception("price tick %s failed", tick)
+
+    return asyncio.create_task(pump())
+
+
+async def _no_signer(account: str) -> None:
+    return None
+
+
 async def housekeeping(engine: Engine, dispatcher: Dispatcher) -> None:
     """What runs every second: expired approvals are skipped (and the users told), then
     due alerts are delivered."""
@@ -71,8 +119,13 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     await upgrade(url)
     db = create_engine(url)
     sessions = session_factory(db)
-    engine = build_engine(settings, sessions, PriceBook())
+    prices = PriceBook()
+    engine = build_engine(settings, sessions, prices)
+    hyperliquid = await attach_hyperliquid(settings, sessions, engine, prices)
     await engine.start()
+    pump = start_price_feed(settings, engine, hyperliquid)
+    scheduler = live_trading.schedule(settings, engine, hyperliquid)
+    scheduler.start()
     services = Services(
         sessions, engine, public_url=settings.public_base(), siwe_chain_ids=settings.chain_ids()
     )
@@ -136,6 +189,11 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
     finally:
+        scheduler.shutdown(wait=False)
+        if pump is not None:
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
         web.should_exit = True
         with contextlib.suppress(Exception):
             await web_task

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,6 +40,12 @@ class Settings(BaseSettings):
     # the vault's master key(s), never logged (SecretStr hides them in reprs)
     maxxit_master_key: SecretStr | None = None
     maxxit_master_keys_old: SecretStr | None = None
+    # Hyperliquid (live trading needs MAXXIT_MASTER_KEY too)
+    hyperliquid_network: Literal["testnet", "mainnet"] = "testnet"
+    hyperliquid_api_url: str | None = Field(default=None, description="overrides the network")
+    price_feed: Literal["none", "hyperliquid"] = "none"
+    reconcile_seconds: int = Field(default=180, ge=10)
+    markets_refresh_seconds: int = Field(default=600, ge=30)
     host: str = "0.0.0.0"
     port: int = Field(default=8080, ge=0, le=65535)
 

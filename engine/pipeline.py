@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from engine import approvals, loss_limits
+from engine import approvals, loss_limits, reconcile
 from engine.checkpoint import checkpoint, save_trailing_starts
 from engine.classify.base import Classification, Classifier
 from engine.close import write_close_orders
@@ -278,12 +278,20 @@ class Engine:
     # -- venue round trip ----------------------------------------------------------------
 
     async def _send(
-        self, pending: list[PendingOrder], look_up_first: bool, place: bool = True
+        self,
+        pending: list[PendingOrder],
+        look_up_first: bool,
+        place: bool = True,
+        venues: Mapping[str, Venue] | None = None,
     ) -> None:
         if not pending:
             return
         outcomes = await submit(
-            pending, self.venues, self.config.order_concurrency, look_up_first, place=place
+            pending,
+            venues or self.venues,
+            self.config.order_concurrency,
+            look_up_first,
+            place=place,
         )
         async with self.sessions() as s, s.begin():
             done = await record(s, outcomes, self.clock())
@@ -383,6 +391,32 @@ class Engine:
     async def expire_approvals(self) -> list[int]:
         async with self._lock, self.sessions() as s, s.begin():
             return await approvals.expire_due(s, self.clock())
+
+    async def reconcile(self, venue_name: str) -> int:
+        """Close in our books what the venue closed outside Maxxit (engine/reconcile.py),
+        then finish orders whose outcome we never learned. Returns positions closed."""
+        venue = self.venues.get(venue_name)
+        if venue is None or not hasattr(venue, "user_fills"):
+            return 0
+        closes = await reconcile.find_external_closes(self.sessions, venue)  # type: ignore[arg-type]
+        if closes:
+            async with self._lock:
+                async with self.sessions() as s, s.begin():
+                    reasons = {c.position_id: c.reason for c in closes}
+                    signal_ids = await write_close_orders(s, reasons, self.clock())
+                    cloids = await reconcile.close_cloids(s, list(reasons))
+                async with self.sessions() as s:
+                    pending = await load_pending(
+                        s, Order.signal_id.in_(signal_ids), Order.purpose == OrderPurpose.CLOSE
+                    )
+                fills = reconcile.fills_for(closes, cloids)
+                adopt = reconcile.AdoptVenue(venue_name, fills)
+                wanted = [o for o in pending if o.client_order_id in fills]
+                await self._send(
+                    wanted, look_up_first=True, place=False, venues={venue_name: adopt}
+                )
+        await self.resume_pending()
+        return len(closes)
 
     async def open_position_ids(self) -> list[int]:
         async with self.sessions() as s:

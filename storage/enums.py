@@ -58,7 +58,8 @@ class CloseReason(StrEnum):
     TRAILING_STOP = "trailing_stop"
     END_OF_REPLAY = "end_of_replay"
     MANUAL = "manual"
-    EXTERNAL = "external"
+    EXTERNAL = "external"  # closed outside Maxxit (by hand in the venue's app)
+    LIQUIDATION = "liquidation"
 
 
 class LedgerKind(StrEnum):

@@ -268,3 +268,45 @@ async def test_a_websocket_drop_falls_back_to_polling_and_recovers(peer) -> None
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+@pytest.mark.parametrize("liquidation", [False, True])
+async def test_a_position_closed_outside_maxxit_is_closed_in_our_books(
+    sessions, peer, liquidation: bool
+) -> None:
+    trader = await funded_trader(peer)
+    await seed(sessions, [trader])
+    prices = PriceBook()
+    prices.update(_tick("ETH", "2000"))
+    venue = venue_for(peer, [trader], prices)
+    await venue.refresh_markets()
+    clock = [datetime.now(UTC)]
+    engine = Engine(
+        sessions, {"HYPERLIQUID": venue}, prices, RulesClassifier(), clock=lambda: clock[0]
+    )
+    await engine.ingest(IncomingPost("x", "@hawk", "1", "Long $ETH now", clock[0]))
+    assert await engine.reconcile("HYPERLIQUID") == 0  # in agreement: nothing to do
+    ours = lambda: [o for o in peer.orders(trader.user.address) if o.cloid]  # noqa: E731
+    placed = len(ours())
+
+    peer.set_mid("ETH", "1990")
+    fill = peer.close_externally(trader.user.address, "ETH", liquidation=liquidation)
+    assert await engine.reconcile("HYPERLIQUID") == 1
+    async with sessions() as s:
+        pos = (await s.execute(select(Position))).scalar_one()
+        alerts = (
+            (await s.execute(select(OutboxMessage).where(OutboxMessage.kind == "position_closed")))
+            .scalars()
+            .all()
+        )
+    assert pos.status == "closed"
+    assert pos.close_reason == ("liquidation" if liquidation else "external")
+    assert pos.exit_price == Decimal(fill.px) and pos.close_fee == Decimal(fill.fee)
+    assert (
+        pos.realized_pnl
+        == (pos.exit_price - pos.entry_price) * pos.size - pos.open_fee - pos.close_fee
+    )
+    assert [a.payload["close_reason"] for a in alerts] == [pos.close_reason]
+    assert len(ours()) == placed  # nothing sent to the venue
+    assert await engine.reconcile("HYPERLIQUID") == 0  # and only once
+    assert pos.id not in engine.index

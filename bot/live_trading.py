@@ -1,0 +1,114 @@
+"""Composition of live trading: the Hyperliquid venue with agent keys from the vault, its
+price feed, and the scheduled reconciliation. Without MAXXIT_MASTER_KEY there is no live
+trading (paper only), said once at start."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from eth_account.signers.local import LocalAccount
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.settings import Settings
+from engine.pipeline import Engine
+from engine.prices import PriceBook
+from engine.venues.hyperliquid import MAINNET_URL, TESTNET_URL, HyperliquidConfig, HyperliquidVenue
+from engine.venues.hyperliquid_feed import HyperliquidPriceFeed
+from storage.models import AgentKey, Wallet
+from wallets.vault import Vault, VaultError, load_agent
+
+log = logging.getLogger(__name__)
+VENUE = "HYPERLIQUID"
+
+
+def hyperliquid_url(settings: Settings) -> str:
+    if settings.hyperliquid_api_url:
+        return settings.hyperliquid_api_url.rstrip("/")
+    return MAINNET_URL if settings.hyperliquid_network == "mainnet" else TESTNET_URL
+
+
+def vault_or_none(settings: Settings) -> Vault | None:
+    try:
+        return Vault.from_env(settings.vault_env())
+    except VaultError as exc:
+        log.warning("live trading off: %s", exc)
+        return None
+
+
+def signer_lookup(
+    sessions: async_sessionmaker[AsyncSession], vault: Vault
+) -> Callable[[str], Awaitable[LocalAccount | None]]:
+    """The approved agent key that trades for this account (the user's linked wallet)."""
+
+    async def signer_for(account: str) -> LocalAccount | None:
+        async with sessions() as s:
+            user_id = (
+                await s.execute(
+                    select(Wallet.user_id).where(
+                        func.lower(Wallet.address) == account.lower(), Wallet.unlinked_at.is_(None)
+                    )
+                )
+            ).scalar()
+            if user_id is None:
+                return None
+            approved = (
+                await s.execute(
+                    select(AgentKey.approved_at).where(
+                        AgentKey.user_id == user_id, AgentKey.venue == VENUE
+                    )
+                )
+            ).scalar()
+            if approved is None:
+                return None
+            return await load_agent(s, vault, user_id, VENUE)
+
+    return signer_for
+
+
+def build_hyperliquid(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], prices: PriceBook, vault: Vault
+) -> HyperliquidVenue:
+    config = HyperliquidConfig(base_url=hyperliquid_url(settings))
+    return HyperliquidVenue(config, signer_lookup(sessions, vault), prices=prices)
+
+
+def price_feed(settings: Settings, venue: HyperliquidVenue) -> HyperliquidPriceFeed:
+    return HyperliquidPriceFeed(hyperliquid_url(settings), lambda: venue.info("allMids", {}))
+
+
+def schedule(
+    settings: Settings, engine: Engine, venue: HyperliquidVenue | None
+) -> AsyncIOScheduler:
+    """Reconciliation at start and every RECONCILE_SECONDS; the market list refreshed."""
+    scheduler = AsyncIOScheduler()
+    if venue is not None:
+
+        async def reconcile() -> None:
+            try:
+                closed = await engine.reconcile(VENUE)
+                if closed:
+                    log.info("reconciliation closed %d position(s) closed outside Maxxit", closed)
+            except Exception:
+                log.exception("reconciliation failed; next run retries")
+
+        async def refresh() -> None:
+            try:
+                await venue.refresh_markets()
+            except Exception:
+                log.exception("refreshing Hyperliquid markets failed; keeping the old list")
+
+        # at start too: whatever happened while we were down is settled first
+        once = {"max_instances": 1, "coalesce": True}
+        scheduler.add_job(
+            reconcile,
+            "interval",
+            seconds=settings.reconcile_seconds,
+            next_run_time=datetime.now(UTC),
+            **once,
+        )
+        scheduler.add_job(refresh, "interval", seconds=settings.markets_refresh_seconds, **once)
+    return scheduler
