@@ -22,13 +22,14 @@ from engine.markets import MarketInfo, default_markets, markets_from_names
 from engine.notify import Dispatcher, Transport
 from engine.pipeline import Engine, EngineConfig
 from engine.prices import PriceBook
-from engine.venues.hyperliquid import HyperliquidConfig, HyperliquidVenue
+from engine.venues.hyperliquid import MAINNET_URL, HyperliquidConfig, HyperliquidVenue
 from engine.venues.paper import FeeConfig, PaperVenue
 from engine.venues.routed import AccountRoutedVenue
 from handlers.base import Services
 from handlers.router import Bot
 from storage.db import create_engine, resolve_url, session_factory
 from storage.migrate import upgrade
+from wallets.vault import Vault
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +66,10 @@ async def attach_hyperliquid(
     sessions: async_sessionmaker[AsyncSession],
     engine: Engine,
     prices: PriceBook,
+    vault: Vault | None,
 ) -> HyperliquidVenue | None:
     """Live Hyperliquid next to paper under the same venue name (live accounts trade for
     real, paper accounts stay simulated), when the vault can open agent keys."""
-    vault = live_trading.vault_or_none(settings)
     if vault is None:
         return None
     venue = live_trading.build_hyperliquid(settings, sessions, prices, vault)
@@ -121,13 +122,20 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     sessions = session_factory(db)
     prices = PriceBook()
     engine = build_engine(settings, sessions, prices)
-    hyperliquid = await attach_hyperliquid(settings, sessions, engine, prices)
+    vault = live_trading.vault_or_none(settings)
+    hyperliquid = await attach_hyperliquid(settings, sessions, engine, prices, vault)
     await engine.start()
     pump = start_price_feed(settings, engine, hyperliquid)
     scheduler = live_trading.schedule(settings, engine, hyperliquid)
     scheduler.start()
     services = Services(
-        sessions, engine, public_url=settings.public_base(), siwe_chain_ids=settings.chain_ids()
+        sessions,
+        engine,
+        public_url=settings.public_base(),
+        siwe_chain_ids=settings.chain_ids(),
+        vault=vault if hyperliquid is not None else None,
+        hyperliquid_url=live_trading.hyperliquid_url(settings) if hyperliquid else None,
+        hyperliquid_mainnet=live_trading.hyperliquid_url(settings) == MAINNET_URL,
     )
     handlers = Bot(services)
 

@@ -69,6 +69,9 @@ def render(kind: str, p: dict[str, Any], lang: str = "en") -> str:
     elif kind == "approval_expired":
         key = "alert.approval_expired"
         extra = {}
+    elif kind == "agent_approved":
+        key = "alert.agent_approved"
+        extra = {"address": p["agent"]}
     elif kind == "wallet_linked":
         key = "alert.wallet_linked"
         extra = {"address": p["address"]}

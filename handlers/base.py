@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -78,6 +78,10 @@ class Services:
     # where the connect page is served (PUBLIC_URL, or the local web server)
     public_url: str = "http://localhost:8080"
     siwe_chain_ids: frozenset[int] = frozenset({1, 42161})
+    # live trading: the agent-key vault and Hyperliquid's API (None: paper only)
+    vault: Any = None
+    hyperliquid_url: str | None = None
+    hyperliquid_mainnet: bool = False
 
 
 class UserError(Exception):

@@ -8,13 +8,14 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from handlers import callbacks, inputs, wizard
+from handlers import callbacks, hyperliquid_approval, inputs, wizard
 from handlers.agents import find_agent
 from handlers.base import Button, Reply, Response, UserError
 from handlers.context import Ctx
 from handlers.format import lev, money
 from storage.enums import DeploymentMode, DeploymentStatus
 from storage.models import Agent, Deployment
+from wallets import siwe_link
 
 
 async def _usd(ctx: Ctx, text: str, _: dict[str, Any]) -> str:
@@ -33,6 +34,10 @@ def _collaterals(ctx: Ctx, data: dict[str, Any]) -> list[tuple[str, str]]:
 def _leverages(ctx: Ctx, data: dict[str, Any]) -> list[tuple[str, str]]:
     values = dict.fromkeys([data["agent_leverage"], "1", "2", "3", "5"])
     return [(lev(v), v) for v in values]
+
+
+def _modes(ctx: Ctx, _: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(ctx.t("deploy.mode_paper_short"), "paper"), (ctx.t("deploy.mode_live_short"), "live")]
 
 
 def _approval(ctx: Ctx, _: dict[str, Any]) -> list[tuple[str, str]]:
@@ -54,7 +59,7 @@ async def _summary(ctx: Ctx, data: dict[str, Any]) -> str:
     text = ctx.t(
         "deploy.summary",
         agent=data["agent"],
-        mode=ctx.t("deploy.mode_paper"),
+        mode=ctx.t("deploy.mode_live" if data.get("mode") == "live" else "deploy.mode_paper"),
         collateral=money(data["collateral"]),
         leverage=lev(data["leverage"]),
         approval=ctx.t(f"deploy.approval_{data['approval']}"),
@@ -64,6 +69,11 @@ async def _summary(ctx: Ctx, data: dict[str, Any]) -> str:
 
 
 async def _finish(ctx: Ctx, data: dict[str, Any]) -> Response:
+    if data.get("mode") == "live":
+        # live only once Hyperliquid itself lists Maxxit's agent for this account
+        verdict = await hyperliquid_approval.confirm(ctx.services, ctx.user_id)
+        if verdict != "approved":
+            return await _ask_approval(ctx, verdict)
     async with ctx.services.sessions() as s, s.begin():
         agent = await s.get(Agent, int(data["agent_id"]))
         if agent is None or agent.status != "active":
@@ -79,16 +89,22 @@ async def _finish(ctx: Ctx, data: dict[str, Any]) -> Response:
         ).scalar()
         if running is not None:
             raise UserError("deploy.already", agent=agent.name, id=running)
+        live = data.get("mode") == "live"
+        account = f"paper:{ctx.user_id}:{agent.id}"
+        if live:
+            wallet = await siwe_link.linked_wallet(s, ctx.user_id)
+            if wallet is None:
+                raise UserError("approval_hl.no_wallet")
+            account = wallet.address  # orders trade the user's own Hyperliquid account
         dep = Deployment(
             user_id=ctx.user_id,
             agent_id=agent.id,
-            # live needs a linked wallet and an approved agent key (the wallets issue)
-            mode=DeploymentMode.PAPER,
+            mode=DeploymentMode.LIVE if live else DeploymentMode.PAPER,
             status=DeploymentStatus.ACTIVE,
             collateral_usd=Decimal(data["collateral"]),
             leverage=Decimal(data["leverage"]),
             manual_approval=data["approval"] == "on",
-            account=f"paper:{ctx.user_id}:{agent.id}",
+            account=account,
         )
         s.add(dep)
         await s.flush()
@@ -96,10 +112,29 @@ async def _finish(ctx: Ctx, data: dict[str, Any]) -> Response:
     return Response([Reply(ctx.t("deploy.done", agent=data["agent"], id=dep_id), edit=True)])
 
 
+async def _ask_approval(ctx: Ctx, verdict: str) -> Response:
+    if verdict in ("no_wallet", "live_off"):
+        raise UserError(f"approval_hl.{verdict}")
+    requested = await hyperliquid_approval.request(ctx.services, ctx.user_id)
+    if isinstance(requested, str):
+        raise UserError(f"approval_hl.{requested}")
+    async with ctx.services.sessions() as s, s.begin():
+        token = await siwe_link.start_link(s, ctx.user_id, ctx.services.clock())
+    url = f"{ctx.services.public_url.rstrip('/')}/connect?t={token}&hl=1"
+    text = ctx.t("deploy.need_approval", url=url, agent=requested["agent"])
+    check = Button(ctx.t("wallet.check_approval"), callbacks.make("hc"))
+    return Response([Reply(text, [[check]], edit=True)])
+
+
+def _live_possible(data: dict[str, Any]) -> bool:
+    return bool(data.get("live_possible"))
+
+
 FLOW = wizard.register(
     wizard.Flow(
         "deploy",
         [
+            wizard.Step("mode", "deploy.ask_mode", choices=_modes, when=_live_possible),
             wizard.Step("collateral", "deploy.ask_collateral", _usd, _collaterals),
             wizard.Step("leverage", "deploy.ask_leverage", _leverage, _leverages),
             wizard.Step("approval", "deploy.ask_approval", choices=_approval),
@@ -130,7 +165,13 @@ async def _begin(ctx: Ctx, ref: str) -> Response:
     if running is not None:  # said now, not after three questions
         raise UserError("deploy.already", agent=agent.name, id=running)
     suggested = agent.default_collateral_usd
+    async with ctx.services.sessions() as s:
+        linked = await siwe_link.linked_wallet(s, ctx.user_id)
     data = {
+        # live is offered for Hyperliquid agents once a wallet is linked and keys can be kept
+        "live_possible": agent.venue == "HYPERLIQUID"
+        and linked is not None
+        and hyperliquid_approval.live_enabled(ctx.services),
         "agent": agent.name,
         "agent_id": agent.id,
         "agent_leverage": format(agent.leverage.normalize(), "f"),

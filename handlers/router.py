@@ -16,6 +16,7 @@ from handlers import (
     callbacks,
     create,
     deploy,
+    hyperliquid_approval,
     positions,
     settings,
     start,
@@ -86,6 +87,7 @@ BUTTONS: dict[str, ButtonHandler] = {
     "sx": settings.limit_button,
     "wz": wizard.on_button,
     "wu": wallet.unlink_button,
+    "hc": hyperliquid_approval.check_button,
     "wuy": wallet.unlink_confirm_button,
     "wun": wallet.unlink_keep_button,
 }

@@ -149,7 +149,10 @@ async def wallet(ctx: Ctx, _: str = "") -> Response:
         else ctx.t("wallet.safe_module", module=arb.address)
     )
     text = ctx.t("wallet.view", address=linked.address, hyperliquid=hl_state, arbitrum=arb_state)
-    return Response([Reply(text, [[Button(ctx.t("wallet.unlink"), callbacks.make("wu"))]])])
+    rows = [[Button(ctx.t("wallet.unlink"), callbacks.make("wu"))]]
+    if hl is not None and hl.approved_at is None:
+        rows.insert(0, [Button(ctx.t("wallet.check_approval"), callbacks.make("hc"))])
+    return Response([Reply(text, rows)])
 
 
 async def unlink(ctx: Ctx, _: str = "") -> Response:

@@ -4,6 +4,8 @@ the chat says so."""
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import shutil
 
@@ -53,6 +55,11 @@ def wallet_endpoint(account, chain_id: int = 1) -> Route:
             return JSONResponse({"result": [account.address]})
         if method == "eth_chainId":
             return JSONResponse({"result": hex(chain_id)})
+        if method == "eth_signTypedData_v4":
+            address, payload = params
+            assert address.lower() == account.address.lower()
+            signed = Account.sign_typed_data(account.key, full_message=json.loads(payload))
+            return JSONResponse({"result": signed.signature.to_0x_hex()})
         if method == "personal_sign":
             data, address = params
             assert address.lower() == account.address.lower()
@@ -106,3 +113,41 @@ async def test_connect_page_links_a_wallet_in_headless_chromium(sessions) -> Non
                 await ann.wait_for(f"Wallet {wallet.address} is linked")
             finally:
                 await bot.stop()
+
+
+async def test_connect_page_links_then_approves_the_hyperliquid_agent(sessions) -> None:
+    from playwright.async_api import async_playwright
+
+    from tests.peers.hyperliquid_api import HyperliquidPeer
+    from wallets.vault import MasterKey, Vault
+
+    world = await make_world(sessions)
+    wallet = Account.create()
+    services = world.bot.services
+    services.vault = Vault(MasterKey.parse(base64.b64encode(os.urandom(32)).decode()))
+    async with HyperliquidPeer() as hl:
+        services.hyperliquid_url = hl.base_url
+        hl.fund(wallet.address, 1000)
+        app = make_app(extra=[*web_wallet.routes(services), wallet_endpoint(wallet)])
+        async with serve_app(app) as root:
+            services.public_url = root
+            ann = world.person("Ann", 1)
+            link = (await ann.say("/link")).replies[0].text
+            url = next(w for w in link.split() if w.startswith(root)) + "&hl=1"
+            async with async_playwright() as pw:
+                browser = await pw.chromium.launch(
+                    executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+                )
+                try:
+                    page = await browser.new_page(viewport={"width": 390, "height": 844})
+                    await page.add_init_script(INJECTED)
+                    await page.goto(url)
+                    await page.click("#connect")
+                    await page.locator("#status.ok").wait_for(timeout=10_000)
+                    await page.click("#approve")
+                    await page.locator("#hlstatus.ok").wait_for(timeout=10_000)
+                    agent = await page.inner_text("#agent")
+                finally:
+                    await browser.close()
+        assert [a.address.lower() for a in hl.agents(wallet.address)] == [agent.lower()]
+        assert "approved" in (await ann.say("/wallet")).replies[0].text

@@ -62,12 +62,47 @@
         token: issued.token, message: issued.message, signature,
       });
       say("Linked " + done.address + ". You can go back to the chat.", "ok");
+      if (params.get("hl") === "1") showApproval(issued.token);
     } catch (error) {
       const reason = error && error.message;
       say(reasons[reason] || "Not linked: " + (reason || "unknown error"), "err");
       button.disabled = false;
     }
   }
+
+  // Hyperliquid agent approval: the wallet signs approveAgent (EIP-712) for our key
+  const hl = document.getElementById("hl");
+  const hlStatus = document.getElementById("hlstatus");
+  let hlToken = token;
+
+  function showApproval(linkToken) {
+    hlToken = linkToken || token;
+    hl.hidden = false;
+  }
+
+  async function approve() {
+    const approveButton = document.getElementById("approve");
+    approveButton.disabled = true;
+    try {
+      hlStatus.textContent = "Preparing…";
+      const req = await post("/api/hyperliquid/approval", { token: hlToken });
+      document.getElementById("agent").textContent = req.agent;
+      hlStatus.textContent = "Check your wallet and sign…";
+      const signature = await window.ethereum.request({
+        method: "eth_signTypedData_v4",
+        params: [req.account, JSON.stringify(req.typedData)],
+      });
+      await post("/api/hyperliquid/approve", { token: hlToken, action: req.action, signature });
+      hlStatus.textContent = "Approved. Go back to the chat and deploy.";
+      hlStatus.className = "ok";
+    } catch (error) {
+      hlStatus.textContent = "Not approved: " + ((error && error.message) || "unknown error");
+      hlStatus.className = "err";
+      approveButton.disabled = false;
+    }
+  }
+  document.getElementById("approve").addEventListener("click", approve);
+  if (params.get("hl") === "1" && token) showApproval(token);
 
   if (!token && !initData) {
     say("Open this page from the link the Maxxit bot sent you.", "err");
