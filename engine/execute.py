@@ -106,6 +106,8 @@ async def write_open_orders(
                 "market": signal.market,
                 "side": signal.side,
                 "reduce_only": False,
+                "isolated_margin": bool(agent.isolated_margin),
+                "max_slippage_bps": agent.max_slippage_bps,
                 "size": sized.size,
                 "leverage": sized.leverage,
                 "collateral_usd": d.collateral_usd,

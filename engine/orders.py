@@ -40,6 +40,8 @@ class PendingOrder:
     reduce_only: bool
     close_reason: str | None
     error: str | None  # set by an earlier attempt whose outcome we never learned
+    isolated_margin: bool
+    max_slippage_bps: Decimal | None
 
     @classmethod
     def from_row(cls, row: Any) -> PendingOrder:
@@ -101,6 +103,8 @@ async def submit(
                     size=o.size,
                     leverage=o.leverage,
                     reduce_only=o.reduce_only,
+                    max_slippage_bps=o.max_slippage_bps,
+                    isolated=o.isolated_margin,
                 )
             )
             return Outcome(o, fill=fill)

@@ -96,3 +96,20 @@ def test_tick_rules(price: str, sz: int, is_buy: bool, expected: str) -> None:
     assert rounded == Decimal(expected) and is_valid_price(rounded, sz)
     assert (rounded >= Decimal(price)) if is_buy else (rounded <= Decimal(price))
     assert round_size(Decimal("1.23456789"), sz) <= Decimal("1.23456789")
+
+
+async def test_isolated_margin_and_the_agents_slippage_reach_hyperliquid(peer) -> None:
+    trader = await funded_trader(peer)
+    venue = venue_for(peer, [trader])
+    await venue.refresh_markets()
+    await venue.place_order(
+        order(trader.user.address, isolated=True, max_slippage_bps=Decimal(100))
+    )
+    placed = peer.orders(trader.user.address)[-1]
+    assert Decimal(placed.limit_px) == Decimal("2020")  # mid + the agent's 1%
+    lev = peer.positions(trader.user.address)["ETH"].leverage
+    assert (lev.is_cross, lev.value) == (False, 3)
+    leverage_calls = [r for r in peer.requests if r.type == "updateLeverage"]
+    # same terms again: no second updateLeverage
+    await venue.place_order(order(trader.user.address, "0x" + "12" * 16, isolated=True))
+    assert len([r for r in peer.requests if r.type == "updateLeverage"]) == len(leverage_calls)

@@ -25,6 +25,7 @@ class OrderRequest:
     leverage: Decimal
     reduce_only: bool = False
     max_slippage_bps: Decimal | None = None
+    isolated: bool = False  # isolated margin where the venue has it; cross otherwise
 
 
 @dataclass(frozen=True, slots=True)

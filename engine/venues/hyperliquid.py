@@ -98,7 +98,7 @@ class HyperliquidVenue:
         self._meta: dict[str, Any] = {"universe": []}
         self._markets: dict[str, MarketInfo] = {}
         self._exchanges: dict[tuple[str, str], Exchange] = {}
-        self._leverage: dict[tuple[str, str], Decimal] = {}
+        self._leverage: dict[tuple[str, str], tuple[Decimal, bool]] = {}
         # per signer: one signed action at a time, each in a later millisecond than the last
         self._signing: dict[str, tuple[asyncio.Lock, list[int]]] = {}
 
@@ -208,15 +208,15 @@ class HyperliquidVenue:
     async def _set_leverage(self, exchange: Exchange, order: OrderRequest) -> None:
         key = (order.account.lower(), order.market)
         wanted = max(Decimal(1), order.leverage.to_integral_value(rounding="ROUND_DOWN"))
-        if self._leverage.get(key) == wanted:
+        if self._leverage.get(key) == (wanted, order.isolated):
             return
         result = await self._signed(
-            exchange, exchange.update_leverage, int(wanted), order.market, True
+            exchange, exchange.update_leverage, int(wanted), order.market, not order.isolated
         )
         if result.get("status") != "ok":
             text = str(result.get("response"))
             raise VenueRejected(reason_for(text), text)
-        self._leverage[key] = wanted
+        self._leverage[key] = (wanted, order.isolated)
 
     def _fill(self, cloid: str, result: dict[str, Any]) -> Fill:
         if result.get("status") != "ok":

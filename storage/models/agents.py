@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -68,6 +69,8 @@ class Agent(CreatedAt, Base):
     source_share_pct: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.10"))
     # what the creator suggests followers put up per trade (the /deploy default)
     default_collateral_usd: Mapped[Decimal | None] = mapped_column(Money)
+    # isolated margin on venues that offer it (Hyperliquid); cross otherwise
+    isolated_margin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Deployment(CreatedAt, Base):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.enums import OrderStatus, PositionStatus
@@ -41,6 +41,9 @@ class Order(CreatedAt, Base):
     close_reason: Mapped[str | None] = mapped_column(String(20))
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # the agent's terms at order time, for venues that use them
+    isolated_margin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    max_slippage_bps: Mapped[Decimal | None] = mapped_column(Money)
 
 
 class Position(CreatedAt, Base):
