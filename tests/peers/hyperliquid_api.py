@@ -43,7 +43,9 @@ from starlette.websockets import WebSocket
 from tests.peers.hyperliquid_book import Account, Book, Fill, Json, Order, Position, fmt
 from tests.peers.telegram_api import serve_app
 
-RECORDINGS = Path(__file__).resolve().parents[3] / "shared" / "peers" / "hyperliquid"
+# real responses recorded from Hyperliquid (copied from ../shared/peers/hyperliquid so that a
+# clean clone runs on its own)
+RECORDINGS = Path(__file__).resolve().parent / "recorded" / "hyperliquid"
 
 IP_WEIGHT_LIMIT = 1200  # per rolling minute, /info and /exchange together
 CHEAP_INFO = {"l2Book", "allMids", "clearinghouseState", "orderStatus", "spotClearinghouseState",
@@ -89,7 +91,7 @@ USER_INFO = {"clearinghouseState", "spotClearinghouseState", "openOrders", "fron
 
 
 def recorded(name: str, request_type: str) -> Any:
-    """The recorded real response to a request type, from ../shared/peers/hyperliquid/<name>."""
+    """The recorded real response to a request type, from tests/peers/recorded/hyperliquid."""
     data = json.loads((RECORDINGS / name).read_text())
     return next(i["response"] for i in data["interactions"] if i["request"]["type"] == request_type)
 
