@@ -12,6 +12,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from web3 import AsyncHTTPProvider, AsyncWeb3
 
 from bot.settings import Settings
 from engine.pipeline import Engine
@@ -19,6 +20,8 @@ from engine.prices import PriceBook
 from engine.venues.hyperliquid import MAINNET_URL, TESTNET_URL, HyperliquidConfig, HyperliquidVenue
 from engine.venues.hyperliquid_feed import HyperliquidPriceFeed
 from storage.models import AgentKey, Wallet
+from wallets.safe import TransactionServiceIndex
+from wallets.safe_gateway import SafeGateway
 from wallets.vault import Vault, VaultError, load_agent
 
 log = logging.getLogger(__name__)
@@ -112,3 +115,12 @@ def schedule(
         )
         scheduler.add_job(refresh, "interval", seconds=settings.markets_refresh_seconds, **once)
     return scheduler
+
+
+def safe_gateway(settings: Settings) -> SafeGateway | None:
+    """The Safes of a wallet and their module state, when an Arbitrum node is configured."""
+    if not settings.arbitrum_rpc_url:
+        return None
+    w3 = AsyncWeb3(AsyncHTTPProvider(settings.arbitrum_rpc_url))
+    key = settings.safe_api_key.get_secret_value() if settings.safe_api_key else None
+    return SafeGateway(w3, TransactionServiceIndex(api_key=key))

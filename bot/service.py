@@ -136,6 +136,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         vault=vault if hyperliquid is not None else None,
         hyperliquid_url=live_trading.hyperliquid_url(settings) if hyperliquid else None,
         hyperliquid_mainnet=live_trading.hyperliquid_url(settings) == MAINNET_URL,
+        safes=live_trading.safe_gateway(settings),
     )
     handlers = Bot(services)
 

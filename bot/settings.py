@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     price_feed: Literal["none", "hyperliquid"] = "none"
     reconcile_seconds: int = Field(default=180, ge=10)
     markets_refresh_seconds: int = Field(default=600, ge=30)
+    # Arbitrum (Safe module for Ostium): an RPC node, and the Safe Transaction Service key
+    arbitrum_rpc_url: str | None = None
+    safe_api_key: SecretStr | None = None
     host: str = "0.0.0.0"
     port: int = Field(default=8080, ge=0, le=65535)
 

@@ -82,6 +82,9 @@ class Services:
     vault: Any = None
     hyperliquid_url: str | None = None
     hyperliquid_mainnet: bool = False
+    # Arbitrum: the Safes a wallet owns and the module state of each
+    # (wallets/safe_gateway.SafeGateway on an RPC node; None: not configured)
+    safes: Any = None
 
 
 class UserError(Exception):

@@ -18,6 +18,7 @@ from handlers import (
     deploy,
     hyperliquid_approval,
     positions,
+    safe_module,
     settings,
     start,
     wallet,
@@ -88,6 +89,7 @@ BUTTONS: dict[str, ButtonHandler] = {
     "wz": wizard.on_button,
     "wu": wallet.unlink_button,
     "hc": hyperliquid_approval.check_button,
+    "se": safe_module.enable_button,
     "wuy": wallet.unlink_confirm_button,
     "wun": wallet.unlink_keep_button,
 }

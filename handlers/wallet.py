@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.events import Event
 from engine.notify import write_outbox
-from handlers import callbacks, wizard
+from handlers import callbacks, safe_module, wizard
 from handlers.base import Button, Reply, Response, Services, UserError
 from handlers.context import Ctx
 from storage.enums import DeploymentMode, DeploymentStatus
@@ -142,14 +142,9 @@ async def wallet(ctx: Ctx, _: str = "") -> Response:
             "wallet.hl_approved" if hl.approved_at else "wallet.hl_pending", agent=hl.address
         )
     )
-    arb = keys.get("OSTIUM")
-    arb_state = (
-        ctx.t("wallet.safe_none")
-        if arb is None
-        else ctx.t("wallet.safe_module", module=arb.address)
-    )
+    arb_state, safe_rows = await safe_module.safe_lines(ctx, linked.address)
     text = ctx.t("wallet.view", address=linked.address, hyperliquid=hl_state, arbitrum=arb_state)
-    rows = [[Button(ctx.t("wallet.unlink"), callbacks.make("wu"))]]
+    rows = [*safe_rows, [Button(ctx.t("wallet.unlink"), callbacks.make("wu"))]]
     if hl is not None and hl.approved_at is None:
         rows.insert(0, [Button(ctx.t("wallet.check_approval"), callbacks.make("hc"))])
     return Response([Reply(text, rows)])
