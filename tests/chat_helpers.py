@@ -52,6 +52,7 @@ class Person:
     uid: str
     language: str | None
     last: Response | None = None
+    seen: list[str] = field(default_factory=list)  # every text the bot showed this person
 
     async def say(self, text: str) -> Response:
         req = Request(
@@ -62,8 +63,7 @@ class Person:
             language_code=self.language,
             display_name=self.name,
         )
-        self.last = await self.world.bot.handle(req)
-        return self.last
+        return self._saw(await self.world.bot.handle(req))
 
     async def press(self, data: str) -> Response:
         req = Request(
@@ -74,8 +74,12 @@ class Person:
             language_code=self.language,
             display_name=self.name,
         )
-        self.last = await self.world.bot.handle(req)
-        return self.last
+        return self._saw(await self.world.bot.handle(req))
+
+    def _saw(self, response: Response) -> Response:
+        self.last = response
+        self.seen += [r.text for r in response.replies] + [response.notice or ""]
+        return response
 
     async def choose(self, reply: Reply, label: str) -> Response:
         """Press the button with this label (substring) on a reply."""

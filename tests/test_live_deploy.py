@@ -6,6 +6,7 @@ by the agent key from the vault."""
 from __future__ import annotations
 
 import base64
+import logging
 import os
 from decimal import Decimal
 
@@ -24,7 +25,7 @@ from storage.models import AgentKey, Deployment, Position
 from tests.chat_helpers import make_world, text_of
 from tests.peers.hyperliquid_api import HyperliquidPeer
 from tests.peers.telegram_api import serve_app
-from wallets.vault import MasterKey, Vault
+from wallets.vault import MasterKey, Vault, load_agent
 
 
 @pytest.fixture
@@ -37,9 +38,13 @@ def sign(message: str, account) -> str:
     return account.sign_message(encode_defunct(text=message)).signature.to_0x_hex()
 
 
-async def test_link_approve_deploy_live_and_trade_on_the_users_account(sessions, peer) -> None:
+async def test_link_approve_deploy_live_and_trade_on_the_users_account(
+    sessions, peer, caplog
+) -> None:
+    caplog.set_level(logging.DEBUG)  # every log line of the whole flow, for the leak check
     world = await make_world(sessions)
-    vault = Vault(MasterKey.parse(base64.b64encode(os.urandom(32)).decode()))
+    master = base64.b64encode(os.urandom(32)).decode()
+    vault = Vault(MasterKey.parse(master))
     services = world.bot.services
     services.vault, services.hyperliquid_url = vault, peer.base_url
     live = HyperliquidVenue(
@@ -140,3 +145,14 @@ async def test_link_approve_deploy_live_and_trade_on_the_users_account(sessions,
     held = peer.positions(wallet.address)["ETH"]
     assert held.szi == pos.size > 0
     assert "LONG ETH" in text_of(await ann.say("/positions"))
+    assert "Wallet:" in text_of(await ann.say("/wallet"))
+
+    # no key material anywhere: not in a log line, not in anything the bot said
+    async with sessions() as s:
+        agent = await load_agent(s, vault, dep.user_id, "HYPERLIQUID")
+    assert agent is not None
+    secrets = [bytes(agent.key).hex(), "0x" + bytes(agent.key).hex(), master]
+    logged = caplog.text + "\n".join(r.getMessage() for r in caplog.records)
+    shown = "\n".join(ann.seen)
+    for secret in secrets:
+        assert secret not in logged and secret not in shown
