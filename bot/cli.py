@@ -1,4 +1,4 @@
-"""`maxxit` command line: demo, replay, run, chat, vault rotate, db upgrade."""
+"""`maxxit` command line: demo, replay, run, chat, eval-classifier, vault rotate, db upgrade."""
 
 from __future__ import annotations
 
@@ -30,6 +30,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="run the engine, bots and web server until stopped (Procfile)")
     c = sub.add_parser("chat", help="talk to the bot in this terminal (no token needed)")
     c.add_argument("--language", default=None, help="en, es or ru (default: en)")
+    e = sub.add_parser("eval-classifier", help="precision/recall of a classifier on labelled posts")
+    e.add_argument("--data", type=Path, default=None, help="labelled JSONL (default: bundled set)")
+    e.add_argument("--llm", action="store_true", help="evaluate the LLM classifier (needs a key)")
     v = sub.add_parser("vault", help="agent-key vault maintenance")
     v.add_argument(
         "action", choices=["rotate"], help="re-encrypt agent keys under MAXXIT_MASTER_KEY"
@@ -88,7 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     tune_gc()
     logging.basicConfig(
-        level=logging.WARNING if args.command in ("demo", "replay", "chat") else settings.log_level,
+        level=logging.WARNING
+        if args.command in ("demo", "replay", "chat", "eval-classifier")
+        else settings.log_level,
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
@@ -107,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
 
         asyncio.run(chat(settings, stdin_lines(), language=args.language))
         return 0
+    if args.command == "eval-classifier":
+        from bot.eval_classifier import run_eval
+
+        return asyncio.run(run_eval(settings, args.data, args.llm))
     if args.command == "vault":
         return asyncio.run(_rotate(settings))
     if args.command == "db":

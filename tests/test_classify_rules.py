@@ -30,7 +30,6 @@ SIGNALS = [
     ("Longing $ETH here", "ETH", "long"),
     ("Shorting SOL into resistance", "SOL", "short"),
     ("bought more $DOGE today", "DOGE", "long"),
-    ("sold my BTC", "BTC", "short"),
     ("Accumulating LINK below 15", "LINK", "long"),
     ("fading this ETH pump", "ETH", "short"),
     ("aping in $WIF", "WIF", "long"),
@@ -284,7 +283,8 @@ def test_confidence_is_a_two_decimal_decimal() -> None:
         ("Long BTC", "BTC bullish"),
         ("Long $ETH 🚀", "Long $ETH"),
         ("Long BTC", "Long BTC, ETH and SOL on watch"),
-        ("short ETH", "considering a short on ETH"),
+        # "considering a short" is an intent, not a position (tests/data/posts_labeled.jsonl)
+        ("short ETH", "probably short ETH here"),
         ("BTC bullish", "BTC bullish, could dip first"),
     ],
 )
@@ -542,6 +542,12 @@ def test_async_path_on_arbitrary_text(text: str) -> None:
         "exit long ETH now",
         "cerré mi largo en BTC",
         "закрыл лонг по ETH",
+        # measured on tests/data/posts_labeled.jsonl: "sold my X" ends a holding, it is
+        # not a short call (it was one until the labelled set said otherwise)
+        "sold my BTC",
+        "sold my $ARB bags. done with L2s",
+        "Covered my $INJ short at 23. Nice trade",
+        "Got liquidated on my $WIF long lol. rekt",
     ],
 )
 def test_posts_about_closing_a_trade_are_not_new_calls(text: str) -> None:

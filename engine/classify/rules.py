@@ -46,6 +46,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
+from engine.classify import not_a_call
 from engine.classify.base import Classification, Side
 from engine.classify.tickers import (
     ALIASES,
@@ -123,14 +124,6 @@ _NEUTRAL = (
 _HEDGES = (
     "maybe|might|could|probably|perhaps|possibly|potentially|considering|thinking about|"
     "thinking of|not sure|idk|tal vez|quizás|quizas|quizá|quiza|возможно|может|наверное"
-)
-_EXIT_RE = re.compile(
-    r"\b(?:clos(?:ed|ing)|exit(?:ed|ing)?|cut|cutting|trimm(?:ed|ing)|flat(?:tened)?)\s+"
-    r"(?:(?:my|the|our|this|that|all|half|some)\s+)*\S*\s*(?:long|short|position|trade)s?\b"
-    r"|\b(?:took|taking|take)\s+(?:some\s+|partial\s+)?profits?\b"
-    r"|\bstopped\s+out\b|\b(?:tp|sl|target|stop)\s+(?:hit|filled|reached)\b"
-    r"|\bcerr[ée]\b|\bзакрыл[аи]?\b|\bзафиксировал\b",
-    re.IGNORECASE,
 )
 _STRONG = "strongly|conviction|high conviction|all in|aggressively|heavily|уверенно"
 _LEVELS = {
@@ -293,19 +286,12 @@ class RulesClassifier:
         """The same answer as `classify`, for callers outside an event loop."""
         if not isinstance(text, str):
             text = "" if text is None else str(text)
-        scan = self._scan(text)
-        result = self._decide(scan)
-        if result.is_signal and _EXIT_RE.search(text[:MAX_CHARS]):
-            # "closed my ETH long", "stopped out of SOL": a trade ending, not a new call
-            return Classification(
-                False,
-                None,
-                None,
-                ZERO,
-                self.name,
-                "exit: closing a position, not a new call",
-                result.markets_mentioned,
-            )
+        own = not_a_call.author_text(text[:MAX_CHARS])
+        result = self._decide(self._scan(own))
+        why = not_a_call.reason(own, len(result.markets_mentioned)) if result.is_signal else None
+        if why is not None:
+            # "closed my ETH long", "thinking about longing", "sure, short BTC 🙄"
+            return Classification(False, None, None, ZERO, self.name, why, result.markets_mentioned)
         return result
 
     # --- scanning ------------------------------------------------------------------------------
