@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import live_trading, web_wallet
+from bot.classifiers import build_classifier
 from bot.console import ConsoleTransport
 from bot.settings import Settings
 from bot.telegram import TelegramBot, TelegramTransport
@@ -58,7 +59,7 @@ def build_engine(
         timedelta(seconds=settings.approval_ttl_seconds),
         timedelta(seconds=settings.pending_open_ttl_seconds),
     )
-    return Engine(sessions, venues, prices, RulesClassifier(), config)
+    return Engine(sessions, venues, prices, build_classifier(settings, RulesClassifier()), config)
 
 
 async def attach_hyperliquid(

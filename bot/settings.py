@@ -49,6 +49,15 @@ class Settings(BaseSettings):
     # Arbitrum (Safe module for Ostium): an RPC node, and the Safe Transaction Service key
     arbitrum_rpc_url: str | None = None
     safe_api_key: SecretStr | None = None
+    # classification: an OpenAI-compatible model, the rules as fallback
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_timeout_seconds: float = Field(default=20.0, gt=0)
+    llm_concurrency: int = Field(default=4, ge=1, le=64)
+    # for `maxxit stats`: dollars per million tokens (gpt-4o-mini's list prices by default)
+    llm_price_input_per_mtok: Decimal = Decimal("0.15")
+    llm_price_output_per_mtok: Decimal = Decimal("0.60")
     host: str = "0.0.0.0"
     port: int = Field(default=8080, ge=0, le=65535)
 

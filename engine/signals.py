@@ -6,14 +6,29 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.classify.base import Classification, Classifier
+from engine.ingest import content_hash
 from storage.bulk import insert_ignore
 from storage.enums import SignalStatus
-from storage.models import Agent, ClassificationRow, Signal, agent_sources
+from storage.models import Agent, ClassificationRow, Post, Signal, agent_sources
+
+
+def _from_row(row: ClassificationRow, **extra: Any) -> Classification:
+    return Classification(
+        is_signal=row.is_signal,
+        market=row.market,
+        side=row.side,  # type: ignore[arg-type]
+        confidence=row.confidence,
+        classifier=row.classifier,
+        reason=row.reason,
+        markets_mentioned=tuple(row.details.get("markets_mentioned", ())),
+        details=dict(row.details) | extra,
+    )
 
 
 async def classify_post(
@@ -23,34 +38,50 @@ async def classify_post(
     classifier: Classifier,
     given: Classification | None = None,
 ) -> Classification:
-    """The post's classification; computed once, then read back (a restart pays nothing)."""
+    """The post's classification; computed once, then read back (a restart pays nothing).
+    A post with the same content as one already classified (a repost, the same call from two
+    sources) reuses that answer: an LLM is paid once per text."""
     row = (
         await session.execute(select(ClassificationRow).where(ClassificationRow.post_id == post_id))
     ).scalar_one_or_none()
     if row is not None:
-        return Classification(
-            is_signal=row.is_signal,
-            market=row.market,
-            side=row.side,  # type: ignore[arg-type]
-            confidence=row.confidence,
-            classifier=row.classifier,
-            reason=row.reason,
-            markets_mentioned=tuple(row.details.get("markets_mentioned", ())),
+        return _from_row(row)
+    if given is None:
+        same = (
+            await session.execute(
+                select(ClassificationRow)
+                .join(Post, Post.id == ClassificationRow.post_id)
+                .where(
+                    Post.content_hash == content_hash(text),
+                    ClassificationRow.classifier != "creator",  # a call is its creator's own
+                )
+                .order_by(ClassificationRow.id)
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        result = (
+            _from_row(same, cached_from=same.post_id)
+            if same is not None
+            else await classifier.classify(text)
         )
-    result = given if given is not None else await classifier.classify(text)
+    else:
+        result = given
+    tokens = (0, 0) if "cached_from" in result.details else (result.tokens_in, result.tokens_out)
     await insert_ignore(
         session,
         ClassificationRow,
         [
             {
                 "post_id": post_id,
-                "classifier": result.classifier,
+                "classifier": result.classifier[:16],
                 "is_signal": result.is_signal,
                 "market": result.market,
                 "side": result.side,
                 "confidence": result.confidence,
                 "reason": result.reason[:500],
-                "details": {"markets_mentioned": list(result.markets_mentioned)},
+                "details": {**result.details, "markets_mentioned": list(result.markets_mentioned)},
+                "tokens_in": tokens[0],
+                "tokens_out": tokens[1],
             }
         ],
     )

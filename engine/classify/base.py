@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 Side = Literal["long", "short"]
 
@@ -22,6 +22,10 @@ class Classification:
     classifier: str  # "rules", "llm", ...
     reason: str  # short, human-readable: why this is (not) a signal
     markets_mentioned: tuple[str, ...] = field(default=())
+    # an LLM's extras: timeframe, take_profit, stop_loss, model, a fallback's cause
+    details: dict[str, Any] = field(default_factory=dict, compare=False)
+    tokens_in: int = 0
+    tokens_out: int = 0
 
 
 class Classifier(Protocol):
