@@ -57,8 +57,9 @@ async def test_feed_entries_become_posts_once(sessions) -> None:
             s.add_all([src, agent, user])
             await s.flush()
             await s.execute(agent_sources.insert(), [{"agent_id": agent.id, "source_id": src.id}])
+            account = f"paper:{user.id}:{agent.id}"
             s.add(Deployment(user_id=user.id, agent_id=agent.id, collateral_usd=Decimal(100),
-                             leverage=Decimal(2), account=f"paper:{user.id}:{agent.id}"))  # fmt: skip
+                             leverage=Decimal(2), account=account))  # fmt: skip
         poller = FeedPoller(sessions, world.engine.ingest)
         try:
             first = await poller.poll()
