@@ -30,6 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="run the engine, bots and web server until stopped (Procfile)")
     c = sub.add_parser("chat", help="talk to the bot in this terminal (no token needed)")
     c.add_argument("--language", default=None, help="en, es or ru (default: en)")
+    sub.add_parser("stats", help="counts, PnL and the LLM classifier's token cost")
     e = sub.add_parser("eval-classifier", help="precision/recall of a classifier on labelled posts")
     e.add_argument("--data", type=Path, default=None, help="labelled JSONL (default: bundled set)")
     e.add_argument("--llm", action="store_true", help="evaluate the LLM classifier (needs a key)")
@@ -59,6 +60,21 @@ def _replay(text_or_path: str | Path, as_json: bool, settings: Settings) -> int:
         print(json.dumps(result.as_json(), indent=2))
     else:
         summary(result, print)
+    return 0
+
+
+async def _stats(settings: Settings) -> int:
+    from bot.stats import stats_lines
+    from storage.db import create_engine, session_factory
+
+    url = resolve_url(settings.database_url, settings.data_dir)
+    await upgrade(url)
+    db = create_engine(url)
+    try:
+        async with session_factory(db)() as s:
+            print("\n".join(await stats_lines(s, settings)))
+    finally:
+        await db.dispose()
     return 0
 
 
@@ -92,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     tune_gc()
     logging.basicConfig(
         level=logging.WARNING
-        if args.command in ("demo", "replay", "chat", "eval-classifier")
+        if args.command in ("demo", "replay", "chat", "eval-classifier", "stats")
         else settings.log_level,
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -112,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
 
         asyncio.run(chat(settings, stdin_lines(), language=args.language))
         return 0
+    if args.command == "stats":
+        return asyncio.run(_stats(settings))
     if args.command == "eval-classifier":
         from bot.eval_classifier import run_eval
 

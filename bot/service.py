@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import live_trading, web_wallet
 from bot.classifiers import build_classifier
 from bot.console import ConsoleTransport
+from bot.ingestion import schedule_ingestion
 from bot.settings import Settings
 from bot.telegram import TelegramBot, TelegramTransport
 from bot.web import make_app, server
@@ -128,6 +129,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     await engine.start()
     pump = start_price_feed(settings, engine, hyperliquid)
     scheduler = live_trading.schedule(settings, engine, hyperliquid)
+    pollers = schedule_ingestion(scheduler, settings, sessions, engine)
     scheduler.start()
     services = Services(
         sessions,
@@ -200,6 +202,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
     finally:
         scheduler.shutdown(wait=False)
+        await pollers.aclose()
         if pump is not None:
             pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     # Arbitrum (Safe module for Ostium): an RPC node, and the Safe Transaction Service key
     arbitrum_rpc_url: str | None = None
     safe_api_key: SecretStr | None = None
+    # ingestion: X accounts (API v2 bearer token) and research feeds
+    x_bearer_token: SecretStr | None = None
+    x_api_url: str = "https://api.x.com"
+    x_poll_seconds: int = Field(default=60, ge=5)
+    x_include_replies: bool = False
+    feed_poll_seconds: int = Field(default=300, ge=30)
     # classification: an OpenAI-compatible model, the rules as fallback
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None

@@ -69,6 +69,9 @@ def render(kind: str, p: dict[str, Any], lang: str = "en") -> str:
     elif kind == "approval_expired":
         key = "alert.approval_expired"
         extra = {}
+    elif kind == "source_failing":
+        key = "alert.source_failing"
+        extra = {"handle": p["handle"], "error": p["error"]}
     elif kind == "agent_approved":
         key = "alert.agent_approved"
         extra = {"address": p["agent"]}

@@ -84,3 +84,40 @@ async def test_bulk_writes_use_statement_values_and_refuse_ragged_rows(sessions)
     async with sessions() as s:
         rows = (await s.execute(select(User.display_name, User.language).order_by(User.id))).all()
     assert rows == [("a", "es"), ("b", "en")]
+
+
+def test_upgrading_a_database_that_has_data_keeps_it(tmp_path) -> None:
+    """Migrations after the first run on live databases: with rows referencing agents and
+    orders (foreign keys on), every later revision must apply and keep the data."""
+    import sqlite3
+
+    from storage.db import sqlite_url
+    from storage.migrate import upgrade_sync
+
+    path = tmp_path / "old.db"
+    upgrade_sync(sqlite_url(path), "0002")
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA foreign_keys=ON")
+    now = "2026-01-01 00:00:00"
+    db.execute(
+        "insert into users (id, display_name, language, settings, created_at) "
+        "values (1, 'u', 'en', '{}', ?)", (now,)
+    )  # fmt: skip
+    db.execute(
+        "insert into agents (id, name, venue, venue_preference, status, leverage, stop_loss_pct, "
+        "min_confidence, max_slippage_bps, creator_share_pct, source_share_pct, created_at) "
+        "values (1, 'A', 'HYPERLIQUID', '[]', 'active', '3', '0.03', '0.5', '50', '0.1', '0.1', ?)",
+        (now,),
+    )
+    db.execute(
+        "insert into deployments (id, user_id, agent_id, mode, status, collateral_usd, leverage, "
+        "manual_approval, account, created_at) "
+        "values (1, 1, 1, 'paper', 'active', '100', '2', 0, 'paper:1', ?)", (now,)
+    )  # fmt: skip
+    db.commit()
+    db.close()
+    upgrade_sync(sqlite_url(path), "head")
+    db = sqlite3.connect(path)
+    assert db.execute("select name, isolated_margin from agents").fetchall() == [("A", 0)]
+    assert db.execute("select account from deployments").fetchall() == [("paper:1",)]
+    db.close()

@@ -18,20 +18,21 @@ branch_labels = None
 depends_on = None
 
 
+# plain ADD COLUMN (no batch): SQLite adds a column in place, while a batch would rebuild
+# the table, which foreign keys from deployments and agent_sources forbid once there is data
 def upgrade() -> None:
-    with op.batch_alter_table("agents", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("isolated_margin", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
-    with op.batch_alter_table("orders", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("isolated_margin", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
-        batch_op.add_column(
-            sa.Column(
-                "max_slippage_bps", storage.types.Money(precision=38, scale=18), nullable=True
-            )
-        )
+    op.add_column(
+        "agents",
+        sa.Column("isolated_margin", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
+    op.add_column(
+        "orders",
+        sa.Column("isolated_margin", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
+    op.add_column(
+        "orders",
+        sa.Column("max_slippage_bps", storage.types.Money(precision=38, scale=18), nullable=True),
+    )
 
 
 def downgrade() -> None:
