@@ -13,7 +13,7 @@ import httpx
 
 USERS_BY = "users_by"
 USER_TWEETS = "user_tweets"
-TWEET_FIELDS = "created_at,referenced_tweets,lang,author_id,conversation_id"
+TWEET_FIELDS = "created_at,referenced_tweets,lang,author_id,conversation_id,note_tweet"
 
 
 class RateLimited(Exception):
@@ -125,7 +125,8 @@ class XClient:
 
 
 def _post(tweet: dict[str, Any], quoted: dict[str, Any], authors: dict[str, str]) -> XPost:
-    text = tweet["text"]
+    # long posts come cut in `text`, whole in `note_tweet`
+    text = (tweet.get("note_tweet") or {}).get("text") or tweet["text"]
     refs = tweet.get("referenced_tweets") or []
     for ref in refs:
         if ref.get("type") == "quoted" and ref.get("id") in quoted:
