@@ -51,6 +51,7 @@ class PositionOpened(Event):
     collateral_usd: Decimal
     stop_price: Decimal
     take_profit_price: Decimal | None
+    rationale: str = ""  # why the model read the post as a call (LLM classifications)
 
     @property
     def dedupe_key(self) -> str:

@@ -20,7 +20,17 @@ from engine.levels import RiskLevels, RiskParams
 from engine.orders import Outcome
 from storage.bulk import insert_ignore, insert_rows, update_by_id
 from storage.enums import OrderPurpose, OrderStatus, PositionStatus
-from storage.models import Agent, Deployment, LedgerEntry, Order, Position, Post, Signal, Source
+from storage.models import (
+    Agent,
+    ClassificationRow,
+    Deployment,
+    LedgerEntry,
+    Order,
+    Position,
+    Post,
+    Signal,
+    Source,
+)
 from storage.types import quantize
 
 log = logging.getLogger(__name__)
@@ -40,18 +50,28 @@ class _SignalInfo:
     agent_name: str
     params: RiskParams
     terms: ShareTerms
+    rationale: str = ""  # the LLM's one-sentence reason, shown in the alert
 
 
 async def _signal_info(session: AsyncSession, signal_ids: set[int]) -> dict[int, _SignalInfo]:
     rows = await session.execute(
-        select(Signal.id, Agent, Source.id, Source.handle, Source.owner_user_id)
+        select(
+            Signal.id,
+            Agent,
+            Source.id,
+            Source.handle,
+            Source.owner_user_id,
+            ClassificationRow.classifier,
+            ClassificationRow.reason,
+        )
         .join(Agent, Agent.id == Signal.agent_id)
         .join(Post, Post.id == Signal.post_id)
         .join(Source, Source.id == Post.source_id)
+        .outerjoin(ClassificationRow, ClassificationRow.post_id == Post.id)
         .where(Signal.id.in_(signal_ids))
     )
     out = {}
-    for sid, agent, source_id, handle, owner in rows:
+    for sid, agent, source_id, handle, owner, classifier, reason in rows:
         out[sid] = _SignalInfo(
             agent.name,
             RiskParams(
@@ -69,6 +89,7 @@ async def _signal_info(session: AsyncSession, signal_ids: set[int]) -> dict[int,
                 owner,
                 agent.source_share_pct,
             ),
+            (reason or "") if classifier == "llm" else "",
         )
     return out
 
@@ -219,6 +240,7 @@ async def _open_positions(
                 (r["size"] * r["entry_price"] / r["leverage"]).quantize(Decimal("0.01")),
                 r["stop_price"],
                 r["take_profit_price"],
+                info[r["signal_id"]].rationale,
             )
         )
 

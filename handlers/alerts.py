@@ -83,7 +83,10 @@ def render(kind: str, p: dict[str, Any], lang: str = "en") -> str:
         extra = {"loss": _money(p["loss"]), "limit": _money(p["limit"]), "count": p["count"]}
     else:
         return f"{kind}: {p}"
-    return t(lang, key, **common, **extra)
+    text = t(lang, key, **common, **extra)
+    if p.get("rationale"):
+        text += "\n" + t(lang, "alert.rationale", rationale=p["rationale"])
+    return text
 
 
 def alert_reply(kind: str, p: dict[str, Any], lang: str = "en") -> Reply:

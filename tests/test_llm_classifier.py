@@ -19,7 +19,8 @@ from sqlalchemy import select
 from engine.classify.llm import LLMClassifier
 from engine.classify.rules import RulesClassifier
 from engine.ingest import IncomingPost
-from storage.models import ClassificationRow, Position
+from handlers.alerts import render
+from storage.models import ClassificationRow, OutboxMessage, Position
 from tests.chat_helpers import NOW, make_world
 from tests.peers.openai_api import OpenAIPeer
 
@@ -85,6 +86,11 @@ async def test_a_post_flows_through_the_llm_to_a_position(sessions, peer) -> Non
     assert rows[0].reason == "Author opens a position."
     assert rows[0].details["take_profit"] == "2400.5" and rows[0].details["timeframe"] == "swing"
     assert [(p.market, p.side) for p in positions] == [("ETH", "long")]
+    async with sessions() as s:
+        opened = (
+            await s.execute(select(OutboxMessage).where(OutboxMessage.kind == "position_opened"))
+        ).scalar_one()
+    assert "Why: Author opens a position." in render("position_opened", opened.payload, "en")
 
 
 @pytest.mark.parametrize(
