@@ -9,6 +9,7 @@ import re
 import sys
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal, InvalidOperation
+from functools import cache
 from importlib import resources
 
 from sqlalchemy import func, select
@@ -19,13 +20,14 @@ from bot.settings import Settings
 from engine.ingest import IncomingPost
 from engine.notify import Delivery, Dispatcher, OutgoingMessage
 from engine.prices import PriceBook, PriceTick
-from engine.replay.scenario import parse_scenario
+from engine.replay.runner import seed_agents
+from engine.replay.scenario import Scenario, parse_scenario
 from handlers.alerts import alert_reply
 from handlers.base import Button, Reply, Request, Services
 from handlers.router import Bot
 from storage.db import create_engine, resolve_url, session_factory
 from storage.migrate import upgrade
-from storage.models import Agent, Source, agent_sources
+from storage.models import Agent
 from storage.types import utcnow
 
 PRESS = re.compile(r"^#(\d{1,3})$")
@@ -69,47 +71,24 @@ class ScreenTransport:
         return Delivery("sent")
 
 
+@cache
+def demo_scenario() -> Scenario:
+    text = resources.files("bot").joinpath("scenarios/demo.json").read_text("utf-8")
+    return parse_scenario(text, "demo scenario")
+
+
 async def seed_demo_agents(sessions: async_sessionmaker[AsyncSession]) -> int:
     """An empty database gets the demo scenario's agents, so the marketplace has something."""
     async with sessions() as s, s.begin():
         if (await s.execute(select(func.count()).select_from(Agent))).scalar_one():
             return 0
-        text = resources.files("bot").joinpath("scenarios/demo.json").read_text("utf-8")
-        sc = parse_scenario(text, "demo scenario")
-        handles = sorted({h for a in sc.agents for h in a.sources})
-        sources = {h: Source(kind="x", handle=h) for h in handles}
-        s.add_all(sources.values())
-        agents = [
-            Agent(
-                name=a.name,
-                venue=a.venue,
-                venue_preference=list(a.venue_preference or []),
-                leverage=a.risk.leverage,
-                stop_loss_pct=a.risk.stop_loss_pct,
-                take_profit_pct=a.risk.take_profit_pct,
-                trailing_activation_pct=a.risk.trailing_activation_pct,
-                trailing_distance_pct=a.risk.trailing_distance_pct,
-                min_confidence=a.risk.min_confidence,
-            )
-            for a in sc.agents
-        ]
-        s.add_all(agents)
-        await s.flush()
-        await s.execute(
-            agent_sources.insert(),
-            [
-                {"agent_id": agent.id, "source_id": sources[h].id}
-                for agent, spec in zip(agents, sc.agents, strict=True)
-                for h in dict.fromkeys(spec.sources)
-            ],
-        )
-        return len(agents)
+        # no creators: the demo users are the replay's, not people in this chat
+        return len(await seed_agents(s, demo_scenario()))
 
 
 def demo_prices() -> PriceBook:
-    text = resources.files("bot").joinpath("scenarios/demo.json").read_text("utf-8")
     book = PriceBook()
-    for p in parse_scenario(text, "demo scenario").prices:
+    for p in demo_scenario().prices:
         if book.price(p.market) is None:
             book.update(PriceTick(utcnow(), p.market, p.price))
     return book

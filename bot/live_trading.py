@@ -17,8 +17,9 @@ from web3 import AsyncHTTPProvider, AsyncWeb3
 from bot.settings import Settings
 from engine.pipeline import Engine
 from engine.prices import PriceBook
-from engine.venues.hyperliquid import MAINNET_URL, TESTNET_URL, HyperliquidConfig, HyperliquidVenue
+from engine.venues.hyperliquid import HyperliquidConfig, HyperliquidVenue
 from engine.venues.hyperliquid_feed import HyperliquidPriceFeed
+from engine.venues.hyperliquid_rules import MAINNET_URL, TESTNET_URL
 from storage.models import AgentKey, Wallet
 from wallets.safe import TransactionServiceIndex
 from wallets.safe_gateway import SafeGateway

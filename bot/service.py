@@ -24,7 +24,7 @@ from engine.markets import MarketInfo, default_markets, markets_from_names
 from engine.notify import Dispatcher, Transport
 from engine.pipeline import Engine, EngineConfig
 from engine.prices import PriceBook
-from engine.venues.hyperliquid import MAINNET_URL, HyperliquidConfig, HyperliquidVenue
+from engine.venues.hyperliquid import HyperliquidConfig, HyperliquidVenue
 from engine.venues.paper import FeeConfig, PaperVenue
 from engine.venues.routed import AccountRoutedVenue
 from handlers.base import Services
@@ -138,7 +138,6 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         siwe_chain_ids=settings.chain_ids(),
         vault=vault if hyperliquid is not None else None,
         hyperliquid_url=live_trading.hyperliquid_url(settings) if hyperliquid else None,
-        hyperliquid_mainnet=live_trading.hyperliquid_url(settings) == MAINNET_URL,
         safes=live_trading.safe_gateway(settings),
     )
     handlers = Bot(services)

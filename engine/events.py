@@ -161,3 +161,38 @@ class DeploymentsPaused(Event):
     @property
     def dedupe_key(self) -> str:
         return f"paused:{self.user_id}:{self.day}"
+
+
+@dataclass(slots=True)
+class WalletLinked(Event):
+    kind: ClassVar[str] = "wallet_linked"
+    address: str
+
+    @property
+    def dedupe_key(self) -> str:
+        return f"linked:{self.user_id}:{self.address}"
+
+
+@dataclass(slots=True)
+class AgentApproved(Event):
+    """Hyperliquid lists Maxxit's agent key for the user's account: live trading can start."""
+
+    kind: ClassVar[str] = "agent_approved"
+    agent: str
+
+    @property
+    def dedupe_key(self) -> str:
+        return f"agent_approved:{self.user_id}:{self.agent}"
+
+
+@dataclass(slots=True)
+class SourceFailing(Event):
+    """A source agents follow keeps failing; the agents' creators are told once."""
+
+    kind: ClassVar[str] = "source_failing"
+    handle: str
+    error: str
+
+    @property
+    def dedupe_key(self) -> str:
+        return f"source_failing:{self.handle}:{self.user_id}"

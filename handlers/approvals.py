@@ -13,7 +13,7 @@ async def _decide(ctx: Ctx, cb: callbacks.Callback, approve: bool) -> Response:
     outcome = await ctx.services.engine.decide_approval(cb.int_arg(), ctx.user_id, approve)
     v = outcome.verdict
     if v in ("not_yours", "not_found"):
-        return Response(notice=ctx.t("refused.not_yours"), refused=True)
+        return ctx.not_yours()
     if v == "expired":
         return Response(
             [Reply(ctx.t("approval.expired"), edit=True)], notice=ctx.t("approval.expired")

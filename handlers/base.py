@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from engine.venues.hyperliquid_rules import MAINNET_URL
 from storage.types import utcnow
 
 if TYPE_CHECKING:
@@ -81,10 +82,14 @@ class Services:
     # live trading: the agent-key vault and Hyperliquid's API (None: paper only)
     vault: Any = None
     hyperliquid_url: str | None = None
-    hyperliquid_mainnet: bool = False
     # Arbitrum: the Safes a wallet owns and the module state of each
     # (wallets/safe_gateway.SafeGateway on an RPC node; None: not configured)
     safes: Any = None
+
+    @property
+    def hyperliquid_mainnet(self) -> bool:
+        # the SDK signs for mainnet only at its mainnet URL; so do we
+        return self.hyperliquid_url == MAINNET_URL
 
 
 class UserError(Exception):

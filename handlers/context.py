@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.base import Request, Services
+from handlers.base import Request, Response, Services
 from handlers.i18n import pick_language, t
 from storage.bulk import insert_ignore
 from storage.models import Identity, User
@@ -30,6 +30,10 @@ class Ctx:
 
     def t(self, key: str, **fields: Any) -> str:
         return t(self.language, key, **fields)
+
+    def not_yours(self) -> Response:
+        """The answer to a button press on something another user owns: nothing changes."""
+        return Response(notice=self.t("refused.not_yours"), refused=True)
 
 
 async def resolve(session: AsyncSession, services: Services, req: Request) -> Ctx:

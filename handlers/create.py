@@ -6,7 +6,9 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from engine.ingest import source_id
 from handlers import callbacks, inputs, wizard
 from handlers.base import Button, Reply, Response, UserError
 from handlers.context import Ctx
@@ -81,6 +83,16 @@ async def _summary(ctx: Ctx, data: dict[str, Any]) -> str:
     return ctx.t("create.summary", **_risk_fields(ctx, data))
 
 
+async def _x_source_ids(session: AsyncSession, handles: list[str]) -> dict[str, int]:
+    """Lower-cased handle -> id of the X sources already stored."""
+    rows = await session.execute(
+        select(func.lower(Source.handle), Source.id).where(
+            Source.kind == "x", func.lower(Source.handle).in_([h.lower() for h in handles])
+        )
+    )
+    return dict(rows.all())
+
+
 async def _finish(ctx: Ctx, data: dict[str, Any]) -> Response:
     name = data["name"]
     # Back can leave a distance behind after the activation was set to none
@@ -98,35 +110,13 @@ async def _finish(ctx: Ctx, data: dict[str, Any]) -> Response:
         ).first():
             raise UserError("create.name_taken", name=name)
         handles = list(data["sources"])
-        existing = dict(
-            (
-                await s.execute(
-                    select(func.lower(Source.handle), Source.id).where(
-                        Source.kind == "x",
-                        func.lower(Source.handle).in_([h.lower() for h in handles]),
-                    )
-                )
-            ).all()
-        )
+        # X handles are case-insensitive: @cryptohawk is the source @CryptoHawk already is
+        existing = await _x_source_ids(s, handles)
         await insert_ignore(
-            s,
-            Source,
-            [{"kind": "x", "handle": h} for h in handles if h.lower() not in existing]
-            + [{"kind": "agent", "handle": name}],
+            s, Source, [{"kind": "x", "handle": h} for h in handles if h.lower() not in existing]
         )
-        ids = dict(
-            (
-                await s.execute(
-                    select(func.lower(Source.handle), Source.id).where(
-                        Source.kind == "x",
-                        func.lower(Source.handle).in_([h.lower() for h in handles]),
-                    )
-                )
-            ).all()
-        )
-        own = (
-            await s.execute(select(Source.id).where(Source.kind == "agent", Source.handle == name))
-        ).scalar_one()
+        ids = await _x_source_ids(s, handles)
+        own = await source_id(s, "agent", name)
         agent = Agent(
             name=name,
             creator_user_id=ctx.user_id,

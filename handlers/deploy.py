@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import callbacks, hyperliquid_approval, inputs, wizard
 from handlers.agents import find_agent
@@ -78,15 +79,7 @@ async def _finish(ctx: Ctx, data: dict[str, Any]) -> Response:
         agent = await s.get(Agent, int(data["agent_id"]))
         if agent is None or agent.status != "active":
             raise UserError("agents.not_found", name=data["agent"])
-        running = (
-            await s.execute(
-                select(Deployment.id).where(
-                    Deployment.user_id == ctx.user_id,
-                    Deployment.agent_id == agent.id,
-                    Deployment.status != DeploymentStatus.STOPPED,
-                )
-            )
-        ).scalar()
+        running = await _running(s, ctx.user_id, agent.id)  # again: a race since the start
         if running is not None:
             raise UserError("deploy.already", agent=agent.name, id=running)
         live = data.get("mode") == "live"
@@ -146,27 +139,27 @@ FLOW = wizard.register(
 )
 
 
-async def _running(ctx: Ctx, agent_id: int) -> int | None:
-    async with ctx.services.sessions() as s:
-        return (
-            await s.execute(
-                select(Deployment.id).where(
-                    Deployment.user_id == ctx.user_id,
-                    Deployment.agent_id == agent_id,
-                    Deployment.status != DeploymentStatus.STOPPED,
-                )
+async def _running(session: AsyncSession, user_id: int, agent_id: int) -> int | None:
+    """The user's deployment of this agent that is not stopped, if any."""
+    return (
+        await session.execute(
+            select(Deployment.id).where(
+                Deployment.user_id == user_id,
+                Deployment.agent_id == agent_id,
+                Deployment.status != DeploymentStatus.STOPPED,
             )
-        ).scalar()
+        )
+    ).scalar()
 
 
 async def _begin(ctx: Ctx, ref: str) -> Response:
     agent = await find_agent(ctx, ref)
-    running = await _running(ctx, agent.id)
+    async with ctx.services.sessions() as s:
+        running = await _running(s, ctx.user_id, agent.id)
+        linked = await siwe_link.linked_wallet(s, ctx.user_id)
     if running is not None:  # said now, not after three questions
         raise UserError("deploy.already", agent=agent.name, id=running)
     suggested = agent.default_collateral_usd
-    async with ctx.services.sessions() as s:
-        linked = await siwe_link.linked_wallet(s, ctx.user_id)
     data = {
         # live is offered for Hyperliquid agents once a wallet is linked and keys can be kept
         "live_possible": agent.venue == "HYPERLIQUID"
@@ -255,7 +248,7 @@ async def _own(ctx: Ctx, dep_id: int) -> tuple[Deployment, str] | None:
 async def _set_status(ctx: Ctx, cb: callbacks.Callback, frm: set[str], to: str) -> Response:
     owned = await _own(ctx, cb.int_arg())
     if owned is None:
-        return Response(notice=ctx.t("refused.not_yours"), refused=True)
+        return ctx.not_yours()
     dep, name = owned
     if dep.status not in frm:
         return Response(notice=ctx.t("deployments.unchanged", status=ctx.t(f"status.{dep.status}")))
@@ -286,7 +279,7 @@ async def resume_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
 async def stop_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
     owned = await _own(ctx, cb.int_arg())
     if owned is None:
-        return Response(notice=ctx.t("refused.not_yours"), refused=True)
+        return ctx.not_yours()
     dep, name = owned
     yes = Button(ctx.t("deployments.stop_yes"), callbacks.make("dpx", dep.id))
     no = Button(ctx.t("deployments.stop_no"), callbacks.make("dpk", dep.id))
@@ -304,7 +297,7 @@ async def stop_confirm_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
 async def stop_keep_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
     owned = await _own(ctx, cb.int_arg())
     if owned is None:
-        return Response(notice=ctx.t("refused.not_yours"), refused=True)
+        return ctx.not_yours()
     dep, name = owned
     return Response(
         [Reply(await _line(ctx, dep, name), [_buttons(ctx, dep.id, dep.status)], edit=True)]

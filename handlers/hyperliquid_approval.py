@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 from sqlalchemy import select, update
 
-from engine.events import Event
+from engine.events import AgentApproved
 from engine.notify import write_outbox
 from handlers import callbacks
 from handlers.base import Reply, Response, Services
@@ -22,16 +21,6 @@ from wallets.vault import ensure_agent_key
 
 VENUE = "HYPERLIQUID"
 log = logging.getLogger(__name__)
-
-
-@dataclass(slots=True)
-class AgentApproved(Event):
-    kind: ClassVar[str] = "agent_approved"
-    agent: str
-
-    @property
-    def dedupe_key(self) -> str:
-        return f"agent_approved:{self.user_id}:{self.agent}"
 
 
 def live_enabled(services: Services) -> bool:

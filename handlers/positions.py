@@ -101,7 +101,7 @@ async def positions(ctx: Ctx, _: str = "") -> Response:
 async def close_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
     owned = await _owned_position(ctx, cb.int_arg())
     if owned is None:
-        return Response(notice=ctx.t("refused.not_yours"), refused=True)
+        return ctx.not_yours()
     p, agent = owned
     if p.status != PositionStatus.OPEN:
         return Response(
@@ -117,7 +117,7 @@ async def close_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
 async def close_keep_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
     owned = await _owned_position(ctx, cb.int_arg())
     if owned is None:
-        return Response(notice=ctx.t("refused.not_yours"), refused=True)
+        return ctx.not_yours()
     p, agent = owned
     if p.status != PositionStatus.OPEN:
         return Response([Reply(_closed_text(ctx, p, agent), edit=True)])
@@ -128,7 +128,7 @@ async def close_keep_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
 async def close_confirm_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
     owned = await _owned_position(ctx, cb.int_arg())
     if owned is None:
-        return Response(notice=ctx.t("refused.not_yours"), refused=True)
+        return ctx.not_yours()
     p, agent = owned
     if p.status == PositionStatus.OPEN:
         await ctx.services.engine.close_positions({p.id: CloseReason.MANUAL})

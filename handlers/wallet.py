@@ -3,15 +3,14 @@ message on the connect page or, without a browser wallet, in chat."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import urlsplit
 
 from eth_utils import is_address, to_checksum_address
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from engine.events import Event
+from engine.events import WalletLinked
 from engine.notify import write_outbox
 from handlers import callbacks, safe_module, wizard
 from handlers.base import Button, Reply, Response, Services, UserError
@@ -19,16 +18,6 @@ from handlers.context import Ctx
 from storage.enums import DeploymentMode, DeploymentStatus
 from storage.models import AgentKey, Deployment
 from wallets import siwe_link
-
-
-@dataclass(slots=True)
-class WalletLinked(Event):
-    kind: ClassVar[str] = "wallet_linked"
-    address: str
-
-    @property
-    def dedupe_key(self) -> str:
-        return f"linked:{self.user_id}:{self.address}"
 
 
 def siwe_config(services: Services) -> siwe_link.SiweConfig:

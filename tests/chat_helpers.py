@@ -107,3 +107,17 @@ async def make_world(sessions: async_sessionmaker[AsyncSession]) -> World:
     await engine.start()
     bot = Bot(Services(sessions, engine, clock=lambda: clock[0]))
     return World(bot, engine, sessions, clock)
+
+
+def sign_text(message: str, account) -> str:  # type: ignore[no-untyped-def]
+    """What a wallet's "sign message" (personal_sign) returns for this text."""
+    from eth_account.messages import encode_defunct
+
+    return account.sign_message(encode_defunct(text=message)).signature.to_0x_hex()
+
+
+async def step(user, text: str, expect: str):  # type: ignore[no-untyped-def]
+    """A Telegram user (tests/peers/telegram_api.SimUser) sends text; the bot's answer."""
+    after = user.sent
+    await user.send(text)
+    return await user.wait_for(expect, after=after)

@@ -8,10 +8,23 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from engine.notify import Dispatcher, OutgoingMessage
+from engine.notify import Delivery, Dispatcher, OutgoingMessage
 from handlers.i18n import t
 from storage.models import Agent, Deployment, Position, User
 from tests.chat_helpers import Person, World, make_world, text_of
+
+
+class Capture:
+    """A transport that keeps what it is given."""
+
+    name = "capture"
+
+    def __init__(self) -> None:
+        self.got: list[OutgoingMessage] = []
+
+    async def deliver(self, message: OutgoingMessage) -> Delivery:
+        self.got.append(message)
+        return Delivery("sent")
 
 
 @pytest.fixture
@@ -155,19 +168,9 @@ async def test_settings_language_alerts_and_limits(world: World) -> None:
     await make_agent(ann, "Hawk")
     await deploy(ann, "Hawk", leverage="10")
     await world.post("@CryptoHawk", "Long $ETH", "p1")
-    got: list[OutgoingMessage] = []
-
-    class Capture:
-        name = "capture"
-
-        async def deliver(self, message: OutgoingMessage):
-            from engine.notify import Delivery
-
-            got.append(message)
-            return Delivery("sent")
-
-    await Dispatcher(world.sessions, Capture()).deliver_pending()
-    assert [m.kind for m in got] == []  # position_opened muted
+    capture = Capture()
+    await Dispatcher(world.sessions, capture).deliver_pending()
+    assert [m.kind for m in capture.got] == []  # position_opened muted
     async with world.sessions() as s:
         pos = (await s.execute(select(Position))).scalar_one()
     assert pos.leverage == 4  # the personal cap applied over the deployment's 10x
@@ -188,19 +191,9 @@ async def test_daily_loss_limit_pauses_every_deployment_and_says_so(world: World
         pos = (await s.execute(select(Position))).scalar_one()
     assert pos.status == "closed" and pos.realized_pnl < Decimal(-10)
     assert dep.status == "paused"
-    got = []
-
-    class Capture:
-        name = "capture"
-
-        async def deliver(self, message):
-            from engine.notify import Delivery
-
-            got.append(message)
-            return Delivery("sent")
-
-    await Dispatcher(world.sessions, Capture()).deliver_pending()
-    assert "deployments_paused" in [m.kind for m in got]
+    capture = Capture()
+    await Dispatcher(world.sessions, capture).deliver_pending()
+    assert "deployments_paused" in [m.kind for m in capture.got]
     text = text_of(await ann.say("/pnl"))
     assert "realized -$" in text and "paused" in text
     history = text_of(await ann.say("/history"))

@@ -5,9 +5,12 @@ the chat says so."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from eth_account import Account
@@ -47,6 +50,21 @@ window.ethereum = {
 """
 
 
+@contextlib.asynccontextmanager
+async def headless_chromium() -> AsyncIterator[Any]:
+    """Debian's chromium driven by Playwright (no browser download)."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
 def wallet_endpoint(account, chain_id: int = 1) -> Route:
     async def rpc(request: Request) -> JSONResponse:
         body = await request.json()
@@ -71,8 +89,6 @@ def wallet_endpoint(account, chain_id: int = 1) -> Route:
 
 
 async def test_connect_page_links_a_wallet_in_headless_chromium(sessions) -> None:
-    from playwright.async_api import async_playwright
-
     world = await make_world(sessions)
     wallet = Account.create()
     async with TelegramPeer() as peer:
@@ -88,26 +104,20 @@ async def test_connect_page_links_a_wallet_in_headless_chromium(sessions) -> Non
                 await ann.send("/link")
                 intro = await ann.wait_for("Link your wallet")
                 url = next(w for w in intro.text.split() if w.startswith(root))
-                async with async_playwright() as pw:
-                    browser = await pw.chromium.launch(
-                        executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
-                    )
-                    try:
-                        page = await browser.new_page(viewport={"width": 390, "height": 844})
-                        await page.add_init_script(INJECTED)
-                        await page.goto(url)
-                        await page.click("#connect")
-                        status = page.locator("#status.ok")
-                        await status.wait_for(timeout=10_000)
-                        assert wallet.address in await status.inner_text()
-                        # a phone without a browser wallet is pointed to the chat path
-                        bare = await browser.new_page(viewport={"width": 390, "height": 844})
-                        await bare.goto(url)
-                        await bare.click("#connect")
-                        await bare.locator("#manual").wait_for(state="visible", timeout=5_000)
-                        assert "No browser wallet" in await bare.inner_text("#status")
-                    finally:
-                        await browser.close()
+                async with headless_chromium() as browser:
+                    page = await browser.new_page(viewport={"width": 390, "height": 844})
+                    await page.add_init_script(INJECTED)
+                    await page.goto(url)
+                    await page.click("#connect")
+                    status = page.locator("#status.ok")
+                    await status.wait_for(timeout=10_000)
+                    assert wallet.address in await status.inner_text()
+                    # a phone without a browser wallet is pointed to the chat path
+                    bare = await browser.new_page(viewport={"width": 390, "height": 844})
+                    await bare.goto(url)
+                    await bare.click("#connect")
+                    await bare.locator("#manual").wait_for(state="visible", timeout=5_000)
+                    assert "No browser wallet" in await bare.inner_text("#status")
                 dispatcher = Dispatcher(sessions, TelegramTransport(bot.bot, sessions))
                 await dispatcher.deliver_pending()
                 await ann.wait_for(f"Wallet {wallet.address} is linked")
@@ -116,8 +126,6 @@ async def test_connect_page_links_a_wallet_in_headless_chromium(sessions) -> Non
 
 
 async def test_connect_page_links_then_approves_the_hyperliquid_agent(sessions) -> None:
-    from playwright.async_api import async_playwright
-
     from tests.peers.hyperliquid_api import HyperliquidPeer
     from wallets.vault import MasterKey, Vault
 
@@ -134,20 +142,14 @@ async def test_connect_page_links_then_approves_the_hyperliquid_agent(sessions) 
             ann = world.person("Ann", 1)
             link = (await ann.say("/link")).replies[0].text
             url = next(w for w in link.split() if w.startswith(root)) + "&hl=1"
-            async with async_playwright() as pw:
-                browser = await pw.chromium.launch(
-                    executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
-                )
-                try:
-                    page = await browser.new_page(viewport={"width": 390, "height": 844})
-                    await page.add_init_script(INJECTED)
-                    await page.goto(url)
-                    await page.click("#connect")
-                    await page.locator("#status.ok").wait_for(timeout=10_000)
-                    await page.click("#approve")
-                    await page.locator("#hlstatus.ok").wait_for(timeout=10_000)
-                    agent = await page.inner_text("#agent")
-                finally:
-                    await browser.close()
+            async with headless_chromium() as browser:
+                page = await browser.new_page(viewport={"width": 390, "height": 844})
+                await page.add_init_script(INJECTED)
+                await page.goto(url)
+                await page.click("#connect")
+                await page.locator("#status.ok").wait_for(timeout=10_000)
+                await page.click("#approve")
+                await page.locator("#hlstatus.ok").wait_for(timeout=10_000)
+                agent = await page.inner_text("#agent")
         assert [a.address.lower() for a in hl.agents(wallet.address)] == [agent.lower()]
         assert "approved" in (await ann.say("/wallet")).replies[0].text

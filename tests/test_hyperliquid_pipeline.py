@@ -19,6 +19,7 @@ from engine.ingest import IncomingPost
 from engine.pipeline import Engine
 from engine.prices import PriceBook
 from engine.venues.base import OrderRequest
+from engine.venues.hyperliquid import HyperliquidVenue
 from engine.venues.hyperliquid_feed import HyperliquidPriceFeed
 from engine.venues.hyperliquid_limits import WeightLimiter
 from storage.enums import DeploymentMode
@@ -75,6 +76,19 @@ async def seed(sessions, traders: list[Trader], collateral: str = "100") -> None
             )
 
 
+async def live_engine(
+    sessions, peer, traders: list[Trader], eth: str | None = None, clock=lambda: NOW
+) -> tuple[Engine, HyperliquidVenue, PriceBook]:
+    """The engine with the live Hyperliquid venue on the stand-in (ETH priced if `eth`)."""
+    prices = PriceBook()
+    if eth is not None:
+        prices.update(_tick("ETH", eth))
+    venue = venue_for(peer, traders, prices)
+    await venue.refresh_markets()
+    engine = Engine(sessions, {"HYPERLIQUID": venue}, prices, RulesClassifier(), clock=clock)
+    return engine, venue, prices
+
+
 async def until(predicate, timeout: float = 8.0) -> None:  # noqa: ASYNC109
     deadline = time.monotonic() + timeout
     while not await predicate():
@@ -101,10 +115,7 @@ async def live_prices(engine: Engine, feed: HyperliquidPriceFeed):
 async def test_post_to_trailing_close_with_pnl_from_the_venue(sessions, peer) -> None:
     trader = await funded_trader(peer)
     await seed(sessions, [trader])
-    prices = PriceBook()
-    venue = venue_for(peer, [trader], prices)
-    await venue.refresh_markets()
-    engine = Engine(sessions, {"HYPERLIQUID": venue}, prices, RulesClassifier(), clock=lambda: NOW)
+    engine, venue, prices = await live_engine(sessions, peer, [trader])
     feed = HyperliquidPriceFeed(peer.base_url, lambda: venue.info("allMids", {}), poll_interval=0.1)
     async with live_prices(engine, feed):
         await until(lambda: _true(prices.price("ETH") is not None))
@@ -148,11 +159,7 @@ async def _true(value) -> bool:
 async def test_an_unapproved_agent_is_refused_and_the_user_told(sessions, peer) -> None:
     trader = await funded_trader(peer, approved=False)
     await seed(sessions, [trader])
-    prices = PriceBook()
-    venue = venue_for(peer, [trader], prices)
-    await venue.refresh_markets()
-    prices.update(_tick("ETH", "2000"))
-    engine = Engine(sessions, {"HYPERLIQUID": venue}, prices, RulesClassifier(), clock=lambda: NOW)
+    engine, _, _ = await live_engine(sessions, peer, [trader], eth="2000")
     await engine.ingest(IncomingPost("x", "@hawk", "1", "Long $ETH now", NOW))
     async with sessions() as s:
         order = (await s.execute(select(Order))).scalar_one()
@@ -171,11 +178,7 @@ def _tick(market: str, price: str):
 async def test_a_lost_answer_is_adopted_after_a_restart_never_sent_twice(sessions, peer) -> None:
     trader = await funded_trader(peer)
     await seed(sessions, [trader])
-    prices = PriceBook()
-    prices.update(_tick("ETH", "2000"))
-    venue = venue_for(peer, [trader], prices)
-    await venue.refresh_markets()
-    engine = Engine(sessions, {"HYPERLIQUID": venue}, prices, RulesClassifier(), clock=lambda: NOW)
+    engine, _, _ = await live_engine(sessions, peer, [trader], eth="2000")
     # the order reaches Hyperliquid and fills, but its answer never comes back (timeout)
     peer.fail_next("order", status=200, delay=5)
     await engine.ingest(IncomingPost("x", "@hawk", "1", "Long $ETH now", NOW))
@@ -185,11 +188,7 @@ async def test_a_lost_answer_is_adopted_after_a_restart_never_sent_twice(session
     assert len(peer.orders(trader.user.address)) == 1  # it did fill there
 
     # restart: a new engine and venue, same database; the post arrives again too
-    venue2 = venue_for(peer, [trader], prices)
-    await venue2.refresh_markets()
-    engine2 = Engine(
-        sessions, {"HYPERLIQUID": venue2}, prices, RulesClassifier(), clock=lambda: NOW
-    )
+    engine2, _, _ = await live_engine(sessions, peer, [trader], eth="2000")
     await engine2.start()
     await engine2.ingest(IncomingPost("x", "@hawk", "1", "Long $ETH now", NOW))
     async with sessions() as s:
@@ -276,14 +275,8 @@ async def test_a_position_closed_outside_maxxit_is_closed_in_our_books(
 ) -> None:
     trader = await funded_trader(peer)
     await seed(sessions, [trader])
-    prices = PriceBook()
-    prices.update(_tick("ETH", "2000"))
-    venue = venue_for(peer, [trader], prices)
-    await venue.refresh_markets()
     clock = [datetime.now(UTC)]
-    engine = Engine(
-        sessions, {"HYPERLIQUID": venue}, prices, RulesClassifier(), clock=lambda: clock[0]
-    )
+    engine, _, _ = await live_engine(sessions, peer, [trader], "2000", lambda: clock[0])
     await engine.ingest(IncomingPost("x", "@hawk", "1", "Long $ETH now", clock[0]))
     assert await engine.reconcile("HYPERLIQUID") == 0  # in agreement: nothing to do
     ours = lambda: [o for o in peer.orders(trader.user.address) if o.cloid]  # noqa: E731

@@ -13,7 +13,6 @@ from decimal import Decimal
 import httpx
 import pytest
 from eth_account import Account
-from eth_account.messages import encode_defunct
 from sqlalchemy import select
 
 from bot import web_wallet
@@ -22,7 +21,7 @@ from bot.web import make_app
 from engine.venues.hyperliquid import HyperliquidConfig, HyperliquidVenue
 from engine.venues.routed import AccountRoutedVenue
 from storage.models import AgentKey, Deployment, Position
-from tests.chat_helpers import make_world, text_of
+from tests.chat_helpers import make_world, sign_text, text_of
 from tests.peers.hyperliquid_api import HyperliquidPeer
 from tests.peers.telegram_api import serve_app
 from wallets.vault import MasterKey, Vault, load_agent
@@ -32,10 +31,6 @@ from wallets.vault import MasterKey, Vault, load_agent
 async def peer():
     async with HyperliquidPeer(mids={"ETH": "2000", "BTC": "90000", "SOL": "150"}) as p:
         yield p
-
-
-def sign(message: str, account) -> str:
-    return account.sign_message(encode_defunct(text=message)).signature.to_0x_hex()
 
 
 async def test_link_approve_deploy_live_and_trade_on_the_users_account(
@@ -74,7 +69,7 @@ async def test_link_approve_deploy_live_and_trade_on_the_users_account(
             json={
                 "token": token,
                 "message": issued["message"],
-                "signature": sign(issued["message"], wallet),
+                "signature": sign_text(issued["message"], wallet),
             },
         )
         assert r.status_code == 200

@@ -22,7 +22,7 @@ from engine.notify import Dispatcher, write_outbox
 from handlers.i18n import SUPPORTED
 from handlers.router import MENU
 from storage.models import Identity, Order, OutboxMessage, Position, User
-from tests.chat_helpers import World, make_world
+from tests.chat_helpers import World, make_world, step
 from tests.peers.telegram_api import BotMessage, SimUser, TelegramPeer, serve_app
 
 
@@ -62,12 +62,6 @@ async def tg(sessions) -> AsyncIterator[Stack]:
 async def tg_real_limits(sessions) -> AsyncIterator[Stack]:
     async with stack(sessions, ChatRateLimiter()) as s:
         yield s
-
-
-async def step(user: SimUser, text: str, expect: str) -> BotMessage:
-    after = user.sent
-    await user.send(text)
-    return await user.wait_for(expect, after=after)
 
 
 async def press(user: SimUser, message: BotMessage, label: str, expect: str) -> BotMessage:

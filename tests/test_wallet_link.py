@@ -10,7 +10,6 @@ from dataclasses import dataclass
 import httpx
 import pytest
 from eth_account import Account
-from eth_account.messages import encode_defunct
 from sqlalchemy import select
 
 from bot import web_wallet
@@ -20,8 +19,8 @@ from bot.telegram_webapp import sign_init_data
 from bot.web import make_app
 from engine.notify import Dispatcher
 from storage.models import Wallet
-from tests.chat_helpers import World, make_world
-from tests.peers.telegram_api import SimUser, TelegramPeer, serve_app
+from tests.chat_helpers import World, make_world, sign_text, step
+from tests.peers.telegram_api import TelegramPeer, serve_app
 
 
 @dataclass
@@ -51,16 +50,6 @@ async def site(sessions) -> AsyncIterator[Site]:
                 await bot.stop()
 
 
-async def step(user: SimUser, text: str, expect: str):
-    after = user.sent
-    await user.send(text)
-    return await user.wait_for(expect, after=after)
-
-
-def sign(message: str, account) -> str:
-    return account.sign_message(encode_defunct(text=message)).signature.to_0x_hex()
-
-
 async def test_link_on_the_page_is_confirmed_in_chat_then_wallet_and_unlink(site: Site) -> None:
     ann = site.peer.user(11, "Ann", "en")
     intro = await step(ann, "/link", "Link your wallet")
@@ -84,7 +73,7 @@ async def test_link_on_the_page_is_confirmed_in_chat_then_wallet_and_unlink(site
             json={
                 "token": token,
                 "message": issued["message"],
-                "signature": sign(issued["message"], Account.create()),
+                "signature": sign_text(issued["message"], Account.create()),
             },
         )
         assert bad.status_code == 400 and bad.json()["reason"] == "bad_signature"
@@ -93,7 +82,7 @@ async def test_link_on_the_page_is_confirmed_in_chat_then_wallet_and_unlink(site
             json={
                 "token": token,
                 "message": issued["message"],
-                "signature": sign(issued["message"], wallet),
+                "signature": sign_text(issued["message"], wallet),
             },
         )
         assert ok.status_code == 200 and ok.json()["address"] == wallet.address
@@ -102,7 +91,7 @@ async def test_link_on_the_page_is_confirmed_in_chat_then_wallet_and_unlink(site
             json={
                 "token": token,
                 "message": issued["message"],
-                "signature": sign(issued["message"], wallet),
+                "signature": sign_text(issued["message"], wallet),
             },
         )
         assert again.json()["reason"] == "nonce_used"
@@ -138,7 +127,7 @@ async def test_link_by_pasting_a_signature_in_chat(site: Site) -> None:
     message = ask.text.split("here:\n\n", 1)[1]
     assert message.startswith(site.root.split("//")[1] + " wants you to sign in")
     assert "130 hex" in (await step(bob, "0xnothex", "signature")).text
-    await step(bob, sign(message, wallet), f"Wallet {wallet.address} is linked")
+    await step(bob, sign_text(message, wallet), f"Wallet {wallet.address} is linked")
     async with site.world.sessions() as s:
         assert (await s.execute(select(Wallet.address))).scalar_one() == wallet.address
 
@@ -181,7 +170,7 @@ async def test_mini_app_init_data_is_checked_with_the_bot_token(site: Site) -> N
             json={
                 "token": issued["token"],
                 "message": issued["message"],
-                "signature": sign(issued["message"], wallet),
+                "signature": sign_text(issued["message"], wallet),
             },
         )
         assert done.status_code == 200

@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from eth_account import Account
-from eth_account.messages import encode_defunct
 from sqlalchemy import select
 
 from storage.models import AgentKey, User, Wallet
+from tests.chat_helpers import sign_text
 from wallets import siwe_link
 from wallets.vault import (
     MasterKey,
@@ -27,10 +27,6 @@ from wallets.vault import (
 
 NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
 CONFIG = siwe_link.SiweConfig("maxxit.example.com", "https://maxxit.example.com/connect")
-
-
-def sign(message: str, account) -> str:
-    return account.sign_message(encode_defunct(text=message)).signature.to_0x_hex()
 
 
 async def user(sessions, name: str = "ann") -> int:
@@ -59,9 +55,9 @@ async def test_a_signed_message_links_the_checksummed_address_once(sessions) -> 
     wallet = Account.create()
     token, message = await message_for(sessions, uid, wallet)
     assert "maxxit.example.com wants you to sign in" in message and wallet.address in message
-    outcome = await verify(sessions, message, sign(message, wallet), token)
+    outcome = await verify(sessions, message, sign_text(message, wallet), token)
     assert outcome.ok and outcome.address == wallet.address and outcome.user_id == uid
-    replay = await verify(sessions, message, sign(message, wallet), token)
+    replay = await verify(sessions, message, sign_text(message, wallet), token)
     assert (replay.ok, replay.reason) == (False, "nonce_used")
     async with sessions() as s:
         rows = (await s.execute(select(Wallet))).scalars().all()
@@ -86,31 +82,31 @@ async def test_every_refusal_has_its_reason_and_links_nothing(sessions, case, re
     uid = await user(sessions)
     wallet = Account.create()
     token, message = await message_for(sessions, uid, wallet)
-    signature = sign(message, wallet)
+    signature = sign_text(message, wallet)
     now = NOW
     if case == "expired":
         now = NOW + timedelta(minutes=11)
     elif case == "wrong_domain":
         message = message.replace("maxxit.example.com wants", "evil.example.com wants")
-        signature = sign(message, wallet)
+        signature = sign_text(message, wallet)
     elif case == "wrong_chain":
         message = message.replace("Chain ID: 1", "Chain ID: 5")
-        signature = sign(message, wallet)
+        signature = sign_text(message, wallet)
     elif case == "bad_signature":
         signature = "0x" + "12" * 65
     elif case == "other_signer":
-        signature = sign(message, Account.create())
+        signature = sign_text(message, Account.create())
     elif case == "garbage":
         message = "please link me"
     elif case == "unknown_nonce":
         message = message.replace(message.split("Nonce: ")[1].split("\n")[0], "abcdefgh12345678")
-        signature = sign(message, wallet)
+        signature = sign_text(message, wallet)
     elif case == "other_token":
         other_token, _ = await message_for(sessions, await user(sessions, "bob"), Account.create())
         token = other_token
     elif case == "not_yet_valid":
         message += "\nNot Before: 2026-11-24T13:00:00.000Z"
-        signature = sign(message, wallet)
+        signature = sign_text(message, wallet)
     outcome = await verify(sessions, message, signature, token, now=now)
     assert (outcome.ok, outcome.reason) == (False, reason)
     async with sessions() as s:
@@ -128,15 +124,15 @@ async def test_link_token_expires_and_a_taken_address_is_refused(sessions) -> No
         assert late == "link_expired"
         assert await siwe_link.issue_message(s, CONFIG, token, "0x1234", 1, NOW) == "bad_address"
     token, message = await message_for(sessions, ann, wallet)
-    assert (await verify(sessions, message, sign(message, wallet), token)).ok
+    assert (await verify(sessions, message, sign_text(message, wallet), token)).ok
     token, message = await message_for(sessions, bob, wallet)
-    taken = await verify(sessions, message, sign(message, wallet), token)
+    taken = await verify(sessions, message, sign_text(message, wallet), token)
     assert (taken.ok, taken.reason) == (False, "address_taken")
     # after Ann unlinks, Bob may link it
     async with sessions() as s, s.begin():
         assert await siwe_link.unlink(s, ann, NOW) == wallet.address
     token, message = await message_for(sessions, bob, wallet)
-    assert (await verify(sessions, message, sign(message, wallet), token)).ok
+    assert (await verify(sessions, message, sign_text(message, wallet), token)).ok
 
 
 def master() -> str:

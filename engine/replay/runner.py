@@ -114,42 +114,51 @@ async def fresh_database(database_url: str | None) -> AsyncIterator[str]:
         await admin.dispose()
 
 
+async def seed_agents(
+    session: AsyncSession, sc: Scenario, creators: dict[str, int] | None = None
+) -> dict[str, Agent]:
+    """The scenario's sources and agents (with who created them, by user name); by name."""
+    creators = creators or {}
+    handles = sorted({h for a in sc.agents for h in a.sources})
+    sources = {h: Source(kind=SOURCE_KIND, handle=h) for h in handles}
+    session.add_all(sources.values())
+    agents = {
+        a.name: Agent(
+            name=a.name,
+            creator_user_id=creators.get(a.creator) if a.creator else None,
+            venue=a.venue,
+            venue_preference=list(a.venue_preference or []),
+            leverage=a.risk.leverage,
+            stop_loss_pct=a.risk.stop_loss_pct,
+            take_profit_pct=a.risk.take_profit_pct,
+            trailing_activation_pct=a.risk.trailing_activation_pct,
+            trailing_distance_pct=a.risk.trailing_distance_pct,
+            min_confidence=a.risk.min_confidence,
+            creator_share_pct=a.creator_share_pct,
+            source_share_pct=a.source_share_pct,
+        )
+        for a in sc.agents
+    }
+    session.add_all(agents.values())
+    await session.flush()
+    await session.execute(
+        agent_sources.insert(),
+        [
+            {"agent_id": agents[a.name].id, "source_id": sources[h].id}
+            for a in sc.agents
+            for h in dict.fromkeys(a.sources)
+        ],
+    )
+    return agents
+
+
 async def _seed(sessions: async_sessionmaker[AsyncSession], sc: Scenario) -> dict[int, str]:
     """Users, sources, agents and deployments of the scenario; returns user id -> name."""
     async with sessions() as s, s.begin():
         users = {u.name: User(display_name=u.name) for u in sc.users}
         s.add_all(users.values())
-        handles = sorted({h for a in sc.agents for h in a.sources})
-        sources = {h: Source(kind=SOURCE_KIND, handle=h) for h in handles}
-        s.add_all(sources.values())
         await s.flush()
-        agents = {}
-        for a in sc.agents:
-            agent = Agent(
-                name=a.name,
-                creator_user_id=users[a.creator].id if a.creator else None,
-                venue=a.venue,
-                venue_preference=list(a.venue_preference or []),
-                leverage=a.risk.leverage,
-                stop_loss_pct=a.risk.stop_loss_pct,
-                take_profit_pct=a.risk.take_profit_pct,
-                trailing_activation_pct=a.risk.trailing_activation_pct,
-                trailing_distance_pct=a.risk.trailing_distance_pct,
-                min_confidence=a.risk.min_confidence,
-                creator_share_pct=a.creator_share_pct,
-                source_share_pct=a.source_share_pct,
-            )
-            s.add(agent)
-            agents[a.name] = agent
-        await s.flush()
-        await s.execute(
-            agent_sources.insert(),
-            [
-                {"agent_id": agents[a.name].id, "source_id": sources[h].id}
-                for a in sc.agents
-                for h in dict.fromkeys(a.sources)
-            ],
-        )
+        agents = await seed_agents(s, sc, {name: u.id for name, u in users.items()})
         for u in sc.users:
             for d in u.deployments:
                 s.add(

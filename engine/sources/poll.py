@@ -13,12 +13,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import ClassVar
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from engine.events import Event
+from engine.events import SourceFailing
 from engine.ingest import IncomingPost
 from engine.notify import write_outbox
 from engine.sources.x_api import USER_TWEETS, RateLimited, XClient
@@ -28,17 +27,6 @@ log = logging.getLogger(__name__)
 FAILING_AFTER = 3  # consecutive failed polls before a source is marked and its creators told
 
 Ingest = Callable[[IncomingPost], Awaitable[object]]
-
-
-@dataclass(slots=True)
-class SourceFailing(Event):
-    kind: ClassVar[str] = "source_failing"
-    handle: str
-    error: str
-
-    @property
-    def dedupe_key(self) -> str:
-        return f"source_failing:{self.handle}:{self.user_id}"
 
 
 @dataclass(slots=True)

@@ -32,11 +32,14 @@ from engine.prices import PriceBook
 from engine.venues.base import Fill, OrderRequest, VenueRejected
 from engine.venues.hyperliquid_errors import reason_for
 from engine.venues.hyperliquid_limits import WeightLimiter, exchange_weight, info_weight
-from engine.venues.hyperliquid_rules import MIN_NOTIONAL, round_price, round_size
+from engine.venues.hyperliquid_rules import (
+    MIN_NOTIONAL,
+    TESTNET_URL,
+    round_price,
+    round_size,
+)
 
 log = logging.getLogger(__name__)
-MAINNET_URL = "https://api.hyperliquid.xyz"
-TESTNET_URL = "https://api.hyperliquid-testnet.xyz"
 IOC = {"limit": {"tif": "Ioc"}}
 BPS = Decimal(10_000)
 

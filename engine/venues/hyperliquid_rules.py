@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
 
+MAINNET_URL = "https://api.hyperliquid.xyz"
+TESTNET_URL = "https://api.hyperliquid-testnet.xyz"
 MAX_DECIMALS_PERP = 6
 SIG_FIGS = 5
 MIN_NOTIONAL = Decimal(10)
