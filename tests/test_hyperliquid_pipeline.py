@@ -303,3 +303,26 @@ async def test_a_position_closed_outside_maxxit_is_closed_in_our_books(
     assert len(ours()) == placed  # nothing sent to the venue
     assert await engine.reconcile("HYPERLIQUID") == 0  # and only once
     assert pos.id not in engine.index
+
+
+async def test_a_partially_filled_close_is_reported_to_the_user(sessions, peer) -> None:
+    trader = await funded_trader(peer)
+    await seed(sessions, [trader])
+    engine, _, _ = await live_engine(sessions, peer, [trader], eth="2000")
+    await engine.ingest(IncomingPost("x", "@hawk", "1", "Long $ETH now", NOW))
+    async with sessions() as s:
+        pos = (await s.execute(select(Position))).scalar_one()
+    # Hyperliquid fills only part of the reduce-only IOC (thin book)
+    partial = {"filled": {"totalSz": "0.05", "avgPx": "1999", "oid": 77}}
+    body = {"status": "ok", "response": {"type": "order", "data": {"statuses": [partial]}}}
+    peer.fail_next("order", status=200, body=body)
+    await engine.close_positions({pos.id: "manual"})
+    async with sessions() as s:
+        alerts = (
+            (await s.execute(select(OutboxMessage).where(OutboxMessage.kind == "order_failed")))
+            .scalars()
+            .all()
+        )
+        pos = await s.get_one(Position, pos.id)
+    assert [a.payload["reason"] for a in alerts] == ["partial_fill"]
+    assert pos.exit_price == Decimal(1999)  # accounted on what filled

@@ -113,3 +113,16 @@ async def test_isolated_margin_and_the_agents_slippage_reach_hyperliquid(peer) -
     # same terms again: no second updateLeverage
     await venue.place_order(order(trader.user.address, "0x" + "12" * 16, isolated=True))
     assert len([r for r in peer.requests if r.type == "updateLeverage"]) == len(leverage_calls)
+
+
+async def test_a_429_backs_off_every_request_and_leaves_the_order_retryable(peer) -> None:
+    trader = await funded_trader(peer)
+    venue = venue_for(peer, [trader])
+    await venue.refresh_markets()
+    peer.fail_next("order", status=429)
+    with pytest.raises(VenueRejected) as limited:
+        await venue.place_order(order(trader.user.address))
+    assert limited.value.reason == "rate_limited" and limited.value.retryable
+    # the shared limiter now holds every request back for a while
+    assert venue.limiter._paused_until > venue.limiter.clock()
+    assert peer.positions(trader.user.address) == {}

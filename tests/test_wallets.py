@@ -180,3 +180,22 @@ async def test_vault_encrypts_agent_keys_and_rotates_without_leaking(sessions, c
     assert again is not None and again.address == address
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert secret.hex() not in logged and first not in logged and second not in logged
+
+
+async def test_a_link_is_one_time(sessions) -> None:
+    uid = await user(sessions)
+    wallet, other = Account.create(), Account.create()
+    async with sessions() as s, s.begin():
+        token = await siwe_link.start_link(s, uid, NOW)
+        first = await siwe_link.issue_message(s, CONFIG, token, wallet.address, 1, NOW)
+        second = await siwe_link.issue_message(s, CONFIG, token, other.address, 1, NOW)
+    assert isinstance(first, tuple) and isinstance(second, tuple)
+    assert (await verify(sessions, first[1], sign_text(first[1], wallet), token)).ok
+    # the other message of the same link, issued before, links nothing now
+    late = await verify(sessions, second[1], sign_text(second[1], other), token)
+    assert (late.ok, late.reason) == (False, "link_used")
+    async with sessions() as s, s.begin():
+        again = await siwe_link.issue_message(s, CONFIG, token, other.address, 1, NOW)
+    assert again == "link_used"
+    async with sessions() as s:
+        assert (await s.execute(select(Wallet.address))).scalars().all() == [wallet.address]

@@ -63,6 +63,16 @@ async def start_link(session: AsyncSession, user_id: int, now: datetime) -> str:
     return token
 
 
+async def _token_spent(session: AsyncSession, token: str | None) -> bool:
+    """A link is one-time: once a wallet was linked through it, it links nothing more."""
+    if not token:
+        return False
+    used = await session.execute(
+        select(SiweNonce.id).where(SiweNonce.link_token == token, SiweNonce.used_at.is_not(None))
+    )
+    return used.first() is not None
+
+
 async def token_owner(session: AsyncSession, token: str, now: datetime) -> int | None:
     """The user a link token belongs to, while it is valid."""
     if not token or len(token) > 64:
@@ -108,6 +118,8 @@ async def issue_message(
     user_id = await token_owner(session, token, now)
     if user_id is None:
         return "link_expired"
+    if await _token_spent(session, token):
+        return "link_used"
     if not is_address(address):
         return "bad_address"
     if chain_id not in config.chain_ids:
@@ -144,6 +156,8 @@ async def verify_and_link(
         return LinkOutcome(False, "unknown_nonce")
     if row.used_at is not None:
         return LinkOutcome(False, "nonce_used")
+    if await _token_spent(session, row.link_token):  # another message of this link was used
+        return LinkOutcome(False, "link_used")
     if row.expires_at <= now:
         return LinkOutcome(False, "expired")
     try:

@@ -33,6 +33,7 @@
 
   const reasons = {
     link_expired: "This link has expired. Send /link in the chat for a new one.",
+    link_used: "This link was already used. Send /link in the chat for a new one.",
     wrong_chain: "Switch your wallet to Ethereum or Arbitrum and try again.",
     nonce_used: "This message was already used. Send /link again.",
     expired: "The message expired. Try again.",
