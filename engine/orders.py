@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from engine.venues.base import Fill, OrderRequest, Venue, VenueRejected
+from engine.venues.base import Fill, OrderRequest, OrderState, Venue, VenueRejected, look_up
 from storage.enums import OrderStatus
 from storage.models import Order
 
@@ -88,10 +88,16 @@ async def submit(
         try:
             if look_up_first or o.error is not None:
                 # the venue may have it already: adopt, never send twice
-                fill = await venue.find_order(o.account, o.client_order_id)
-                if fill is not None:
+                found = await look_up(venue, o.account, o.client_order_id)
+                if found.state == OrderState.FILLED and found.fill is not None:
                     log.info("adopted fill of %s found at %s", o.client_order_id, o.venue)
-                    return Outcome(o, fill=fill)
+                    return Outcome(o, fill=found.fill)
+                if found.state == OrderState.CANCELED:
+                    return Outcome(o, rejected="not_filled")
+                if found.state != OrderState.UNKNOWN:
+                    # resting, or filled with fills not found yet: never sent again, never
+                    # written off; the next sweep looks again
+                    return Outcome(o, error=found.state.value)
             if not place:
                 return Outcome(o, rejected="expired")
             fill = await venue.place_order(

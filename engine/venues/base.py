@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Protocol
 
 from engine.markets import MarketInfo
@@ -38,6 +39,23 @@ class Fill:
     filled_at: datetime | None = None
 
 
+class OrderState(StrEnum):
+    """What a venue knows of an order we may have sent, looked up by client order id."""
+
+    UNKNOWN = "unknown"  # the venue never saw it: safe to send
+    OPEN = "open"  # resting or triggered, not done: wait, never send again
+    FILLED = "filled"  # done with fills we have (in `OrderLookup.fill`)
+    FILLED_FILLS_PENDING = "filled_fills_pending"  # filled, fills not found yet: look again
+    CANCELED = "canceled"  # done without a fill (an IOC that found no liquidity): final
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLookup:
+    state: OrderState
+    fill: Fill | None = None  # with FILLED (a partial IOC fill is FILLED with its size)
+    detail: str = ""
+
+
 class VenueRejected(Exception):
     """The venue refused the order; `reason` is a short code, the message is for humans.
     `retryable`: the refusal is about now (no price yet, busy), not about the order."""
@@ -56,5 +74,18 @@ class Venue(Protocol):
     async def place_order(self, order: OrderRequest) -> Fill: ...
 
     async def find_order(self, account: str, client_order_id: str) -> Fill | None:
-        """The fill of an order we may have sent before a crash, or None if never seen."""
+        """The fill of an order we may have sent before a crash, or None if never seen.
+        A venue that can tell more (resting, canceled, filled with fills not found yet) also
+        has `look_up(account, client_order_id) -> OrderLookup`; the engine never sends an
+        order again unless the look-up says UNKNOWN."""
         ...
+
+
+async def look_up(venue: Venue, account: str, client_order_id: str) -> OrderLookup:
+    """`venue.look_up` where the venue has it; venues that only know fills (paper, test
+    doubles) answer FILLED with the fill or UNKNOWN."""
+    own = getattr(venue, "look_up", None)
+    if own is not None:
+        return await own(account, client_order_id)
+    fill = await venue.find_order(account, client_order_id)
+    return OrderLookup(OrderState.UNKNOWN if fill is None else OrderState.FILLED, fill)

@@ -29,7 +29,7 @@ from hyperliquid.utils.types import Cloid
 
 from engine.markets import MarketInfo
 from engine.prices import PriceBook
-from engine.venues.base import Fill, OrderRequest, VenueRejected
+from engine.venues.base import Fill, OrderLookup, OrderRequest, OrderState, VenueRejected
 from engine.venues.hyperliquid_errors import reason_for
 from engine.venues.hyperliquid_limits import WeightLimiter, exchange_weight, info_weight
 from engine.venues.hyperliquid_rules import (
@@ -236,23 +236,29 @@ class HyperliquidVenue:
         raise VenueRejected("not_filled", f"unexpected order status {status}")
 
     async def find_order(self, account: str, client_order_id: str) -> Fill | None:
+        found = await self.look_up(account, client_order_id)
+        if found.state == OrderState.CANCELED:
+            raise VenueRejected("not_filled", f"order {found.detail} without a fill")
+        return found.fill if found.state == OrderState.FILLED else None
+
+    async def look_up(self, account: str, client_order_id: str) -> OrderLookup:
         answer = await self.info("orderStatus", {"user": account, "oid": client_order_id})
         if answer.get("status") != "order":
-            return None  # unknownOid: never reached Hyperliquid
+            return OrderLookup(OrderState.UNKNOWN)  # unknownOid: never reached Hyperliquid
         order, status = answer["order"]["order"], answer["order"]["status"]
         if status != "filled":
             if status in ("open", "triggered"):
-                return None
+                return OrderLookup(OrderState.OPEN, detail=status)
             # seen and done without a fill (an IOC that found no liquidity): final
-            raise VenueRejected("not_filled", f"order {status} without a fill")
+            return OrderLookup(OrderState.CANCELED, detail=status)
         oid = order["oid"]
         fills = [f for f in await self.info("userFills", {"user": account}) if f["oid"] == oid]
         if not fills:
-            return None  # filled but not yet in the fill list: look again later
+            return OrderLookup(OrderState.FILLED_FILLS_PENDING)
         size = sum((Decimal(f["sz"]) for f in fills), Decimal(0))
         price = sum((Decimal(f["px"]) * Decimal(f["sz"]) for f in fills), Decimal(0)) / size
         fee = sum((Decimal(f["fee"]) for f in fills), Decimal(0))
-        return Fill(client_order_id, price, size, fee, str(oid))
+        return OrderLookup(OrderState.FILLED, Fill(client_order_id, price, size, fee, str(oid)))
 
     # -- reconciliation reads ------------------------------------------------------------
 

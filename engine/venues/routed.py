@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from engine.markets import MarketInfo
-from engine.venues.base import Fill, OrderRequest, Venue
+from engine.venues.base import Fill, OrderLookup, OrderRequest, Venue, look_up
 
 
 def is_paper(account: str) -> bool:
@@ -32,6 +32,9 @@ class AccountRoutedVenue:
 
     async def find_order(self, account: str, client_order_id: str) -> Fill | None:
         return await self._for(account).find_order(account, client_order_id)
+
+    async def look_up(self, account: str, client_order_id: str) -> OrderLookup:
+        return await look_up(self._for(account), account, client_order_id)
 
     def restore(self, positions: list[tuple[str, str, str, object, object]]) -> None:
         restore = getattr(self.paper, "restore", None)
