@@ -16,7 +16,7 @@ from storage.models import Order, Position
 
 
 async def write_close_orders(
-    session: AsyncSession, reasons: Mapping[int, str], now: datetime
+    session: AsyncSession, reasons: Mapping[int, str], now: datetime, namespace: str
 ) -> list[int]:
     """Close orders for the open positions among `reasons` (position id -> close reason);
     returns the signal ids they belong to."""
@@ -40,7 +40,9 @@ async def write_close_orders(
             "signal_id": p.signal_id,
             "deployment_id": p.deployment_id,
             "purpose": OrderPurpose.CLOSE,
-            "client_order_id": client_order_id(p.signal_id, p.deployment_id, OrderPurpose.CLOSE),
+            "client_order_id": client_order_id(
+                namespace, p.signal_id, p.deployment_id, OrderPurpose.CLOSE
+            ),
             "venue": p.venue,
             "account": p.account,
             "market": p.market,

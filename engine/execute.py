@@ -75,6 +75,7 @@ async def write_open_orders(
     price: Decimal,
     now: datetime,
     approval_ttl: timedelta,
+    namespace: str,
 ) -> list[Event]:
     """Write the signal's open orders; returns alerts for orders that will not be sent now."""
     deployments = await active_deployments(session, agent.id)
@@ -100,7 +101,7 @@ async def write_open_orders(
                 "signal_id": signal.id,
                 "deployment_id": d.id,
                 "purpose": OrderPurpose.OPEN,
-                "client_order_id": client_order_id(signal.id, d.id, OrderPurpose.OPEN),
+                "client_order_id": client_order_id(namespace, signal.id, d.id, OrderPurpose.OPEN),
                 "venue": venue,
                 "account": d.account,
                 "market": signal.market,

@@ -18,7 +18,7 @@ from engine.billing import ShareTerms, profit_share_rows
 from engine.events import Event, OrderFailed, PositionClosed, PositionOpened
 from engine.levels import RiskLevels, RiskParams
 from engine.orders import Outcome
-from storage.bulk import insert_ignore, insert_rows, update_by_id
+from storage.bulk import insert_ignore, transition, update_by_id
 from storage.enums import OrderPurpose, OrderStatus, PositionStatus
 from storage.models import (
     Agent,
@@ -100,7 +100,37 @@ def q(value: Decimal) -> Decimal:
 
 
 async def record(session: AsyncSession, outcomes: Sequence[Outcome], now: datetime) -> Recorded:
+    """Record what the venues answered, once: each order leaves `pending` by one guarded
+    update, and only the recorder that moved it goes on to positions, PnL and alerts. A second
+    recorder of the same outcome (a replica that took over a lapsed claim, a retry) is a
+    no-op."""
     done = Recorded()
+    if not outcomes:
+        return done
+
+    def settle(status: str) -> dict[str, Any]:
+        return {"status": status, "lease_until": None, "updated_at": now}
+
+    ids = {
+        "filled": [o.order.id for o in outcomes if o.fill is not None],
+        "refused": [o.order.id for o in outcomes if o.rejected is not None],
+        "unknown": [o.order.id for o in outcomes if o.fill is None and o.rejected is None],
+    }
+    pending = OrderStatus.PENDING
+    filled = await transition(session, Order, ids["filled"], pending, settle(OrderStatus.FILLED))
+    refused = await transition(
+        session, Order, ids["refused"], pending, settle(OrderStatus.REJECTED)
+    )
+    # unknown outcome: the claim is handed back at once, and the next sweep looks it up
+    unknown = await transition(
+        session, Order, ids["unknown"], pending, {"lease_until": now, "updated_at": now}
+    )
+    moved = set(filled) | set(refused) | set(unknown)
+    outcomes = [o for o in outcomes if o.order.id in moved]
+    if not outcomes:
+        return done
+    await update_by_id(session, Order, [_order_update(o, now) for o in outcomes])
+    outcomes = [o for o in outcomes if o.order.id not in unknown]
     if not outcomes:
         return done
     info = await _signal_info(session, {o.order.signal_id for o in outcomes})
@@ -112,7 +142,6 @@ async def record(session: AsyncSession, outcomes: Sequence[Outcome], now: dateti
             )
         ).all()
     )
-    await update_by_id(session, Order, [_order_update(o, now) for o in outcomes])
     for o in outcomes:
         if o.rejected is not None:
             od = o.order
@@ -145,7 +174,6 @@ def _order_update(o: Outcome, now: datetime) -> dict[str, Any]:
         f = o.fill
         return {
             "id": o.order.id,
-            "status": OrderStatus.FILLED,
             "fill_price": q(f.price),
             "filled_size": f.size,
             "fee": q(f.fee),
@@ -154,12 +182,7 @@ def _order_update(o: Outcome, now: datetime) -> dict[str, Any]:
             "updated_at": now,
         }
     if o.rejected is not None:
-        return {
-            "id": o.order.id,
-            "status": OrderStatus.REJECTED,
-            "error": o.rejected,
-            "updated_at": now,
-        }
+        return {"id": o.order.id, "error": o.rejected, "updated_at": now}
     # a transient error: the order stays pending and is looked up by the next sweep
     return {"id": o.order.id, "error": o.error, "updated_at": now}
 
@@ -213,12 +236,14 @@ async def _open_positions(
                 "created_at": now,
             }
         )
-    await insert_rows(session, Position, rows)
+    # the open order moved to filled in this transaction, so no other recorder writes these
+    # positions; the unique keys would turn a second writer into a no-op all the same
+    await insert_ignore(session, Position, rows)
     ids = dict(
         (
             await session.execute(
                 select(Position.open_order_id, Position.id).where(
-                    Position.signal_id.in_({r["signal_id"] for r in rows})
+                    Position.open_order_id.in_([r["open_order_id"] for r in rows])
                 )
             )
         ).all()
@@ -266,10 +291,21 @@ async def _close_positions(
         .scalars()
         .all()
     )
+    # a position is closed once: of two recorders (a trigger and a manual close on two
+    # replicas), only the one whose guarded update moves it writes PnL, shares and alerts
+    mine = set(
+        await transition(
+            session,
+            Position,
+            [p.id for p in positions if (p.signal_id, p.deployment_id) in keys],
+            PositionStatus.OPEN,
+            {"status": PositionStatus.CLOSED, "closed_at": now},
+        )
+    )
     pos_updates, ledger = [], []
     for p in positions:
         o = keys.get((p.signal_id, p.deployment_id))
-        if o is None or o.fill is None:
+        if o is None or o.fill is None or p.id not in mine:
             continue
         exit_price, close_fee = q(o.fill.price), q(o.fill.fee)
         if o.fill.size != p.size:
@@ -295,12 +331,10 @@ async def _close_positions(
         pos_updates.append(
             {
                 "id": p.id,
-                "status": PositionStatus.CLOSED,
                 "exit_price": exit_price,
                 "close_fee": close_fee,
                 "realized_pnl": pnl,
                 "close_reason": reason,
-                "closed_at": now,
             }
         )
         si, user_id = info[p.signal_id], users[p.deployment_id]

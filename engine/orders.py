@@ -1,24 +1,29 @@
 """Sending written orders to their venues, with bounded concurrency.
 
-An order row always exists (status pending) before its venue is called. When the engine
-resumes after a crash, a pending order is first looked up at the venue by its client order
-id and adopted if it filled; only an order the venue never saw is sent again.
+An order row always exists (status pending) before its venue is called, and is sent only by
+the process that claimed it: the claim is a lease (claimed_by, lease_until) taken in one
+statement (`FOR UPDATE SKIP LOCKED` on PostgreSQL), so replicas never send one order twice. A
+lapsed lease (its claimant died) is taken over, and so is an order whose outcome was never
+learned: such an order is first looked up at the venue by its client order id and adopted if
+it filled; only an order the venue never saw is sent again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.venues.base import Fill, OrderRequest, OrderState, Venue, VenueRejected, look_up
-from storage.enums import OrderStatus
+from storage.enums import OrderPurpose, OrderStatus
 from storage.models import Order
 
 log = logging.getLogger(__name__)
@@ -42,6 +47,8 @@ class PendingOrder:
     error: str | None  # set by an earlier attempt whose outcome we never learned
     isolated_margin: bool
     max_slippage_bps: Decimal | None
+    created_at: datetime
+    send_attempts: int  # claims so far, this one included: above 1, someone may have sent it
 
     @classmethod
     def from_row(cls, row: Any) -> PendingOrder:
@@ -68,25 +75,104 @@ async def load_pending(session: AsyncSession, *where: Any) -> list[PendingOrder]
     return [PendingOrder.from_row(r) for r in rows]
 
 
+async def claim_pending(
+    session: AsyncSession,
+    claimant: str,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+    *where: Any,
+) -> list[PendingOrder]:
+    """Claim up to `limit` pending orders nobody holds (never claimed, or a lapsed lease), in
+    one statement; call inside a transaction and commit before any venue call."""
+    free = (
+        select(Order.id)
+        .where(
+            Order.status == OrderStatus.PENDING,
+            (Order.lease_until.is_(None)) | (Order.lease_until <= now),
+            *where,
+        )
+        .order_by(Order.id)
+        .limit(limit)
+        # PostgreSQL: rows another replica is claiming right now are skipped, not waited for;
+        # SQLite has one writer at a time and ignores the clause
+        .with_for_update(skip_locked=True)
+    )
+    rows = await session.execute(
+        update(Order)
+        .where(Order.id.in_(free.scalar_subquery()))
+        .values(
+            claimed_by=claimant,
+            lease_until=now + lease,
+            send_attempts=Order.send_attempts + 1,
+        )
+        .returning(*PENDING_COLUMNS)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted((PendingOrder.from_row(r) for r in rows), key=lambda o: o.id)
+
+
+class KeyedSequencer:
+    """Orders that touch one position (one venue account, one market) go out one at a time,
+    in the order they were claimed; everything else runs concurrently. Entries are dropped
+    when nobody holds or waits for them, so a 10,000-account fan-out leaves nothing behind."""
+
+    def __init__(self) -> None:
+        self._locks: dict[tuple[str, str, str], tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def turn(self, key: tuple[str, str, str]) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (None, 0))
+        if lock is None:
+            lock = asyncio.Lock()
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
 async def submit(
     orders: Iterable[PendingOrder],
     venues: Mapping[str, Venue],
     concurrency: int,
     look_up_first: bool,
     place: bool = True,
+    stale_before: datetime | None = None,
+    sequencer: KeyedSequencer | None = None,
 ) -> list[Outcome]:
     """Send orders (at most `concurrency` at once). `look_up_first`: adopt a fill the venue
-    already has. `place=False`: only look up; an order the venue never saw expires."""
+    already has (always done for an order claimed before or that met an error). `place=False`
+    or an open order created before `stale_before`: only look up; an order the venue never
+    saw expires (the call it followed is old news)."""
     todo = list(orders)
     results: list[Outcome | None] = [None] * len(todo)
     queue = iter(enumerate(todo))
+    turns = sequencer or KeyedSequencer()
 
     async def one(o: PendingOrder) -> Outcome:
+        async with turns.turn((o.venue, o.account, o.market)):
+            return await attempt(o)
+
+    async def attempt(o: PendingOrder) -> Outcome:
         venue = venues.get(o.venue)
         if venue is None:
             return Outcome(o, rejected="venue_unavailable")
+        stale = (
+            stale_before is not None
+            and o.purpose == OrderPurpose.OPEN
+            and o.created_at < stale_before
+        )
         try:
-            if look_up_first or o.error is not None:
+            if look_up_first or o.error is not None or o.send_attempts > 1 or stale:
                 # the venue may have it already: adopt, never send twice
                 found = await look_up(venue, o.account, o.client_order_id)
                 if found.state == OrderState.FILLED and found.fill is not None:
@@ -98,7 +184,7 @@ async def submit(
                     # resting, or filled with fills not found yet: never sent again, never
                     # written off; the next sweep looks again
                     return Outcome(o, error=found.state.value)
-            if not place:
+            if not place or stale:
                 return Outcome(o, rejected="expired")
             fill = await venue.place_order(
                 OrderRequest(

@@ -1,41 +1,45 @@
 """The engine: the path of one post, and of one price update, through every stage.
 
 Each stage writes what it decided before the next acts, so a crash anywhere resumes (`start`)
-without losing or repeating a trade.
+without losing or repeating a trade. Nothing here holds a lock across a venue or LLM call:
+orders are claimed in the database before they are sent (engine/orders.py), outcomes are
+recorded by guarded updates (engine/fills.py), and only orders that touch one position (one
+account, one market) wait for each other. A close triggered by a tick therefore goes out at
+once, whatever fan-out, slow LLM answer or outage is in flight.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine import approvals, loss_limits, reconcile
 from engine.checkpoint import checkpoint, save_trailing_starts
 from engine.classify.base import Classification, Classifier
+from engine.client_ids import cloid_namespace
 from engine.close import write_close_orders
-from engine.events import Event, SignalRejected, StopMoved
-from engine.execute import active_deployments, write_open_orders
+from engine.close_retries import CloseRetries
+from engine.coordination.ownership import Ownership, WholeBook
+from engine.events import Event
 from engine.fills import record
 from engine.ingest import IncomingPost, source_id, store_post
-from engine.levels import RiskLevels
 from engine.monitor import PositionIndex
 from engine.notify import write_outbox
-from engine.orders import PendingOrder, load_pending, submit
+from engine.orders import KeyedSequencer, PendingOrder, claim_pending, submit
 from engine.prices import PriceBook, PriceTick
-from engine.route import decide_venue
-from engine.signals import classify_post, make_signals
+from engine.routing_step import route_and_write_orders, unfinished_signals
+from engine.signals import known_classification, make_signals, save_classification
 from engine.venues.base import Venue
-from storage.bulk import insert_ignore
-from storage.enums import OrderPurpose, OrderStatus, PositionStatus, SignalStatus
-from storage.models import Agent, Order, Position, RoutingDecision, Signal
+from engine.watch import Watch
+from storage.enums import OrderPurpose, OrderStatus
+from storage.models import Order
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -47,14 +51,11 @@ class EngineConfig:
     approval_ttl: timedelta = timedelta(minutes=5)
     # an open order still unsent after this is stale: the call it followed is old news
     pending_open_ttl: timedelta = timedelta(minutes=10)
-
-
-@dataclass(frozen=True, slots=True)
-class _CloseRetry:
-    market: str
-    reason: str
-    attempts: int
-    not_before: datetime
+    # how long a claim on an order lasts: longer than the slowest venue round trip (the
+    # limiter's wait included), or a replica could take over an order still in flight
+    order_lease: timedelta = timedelta(seconds=120)
+    # orders claimed per statement: a fan-out is sent in batches, each recorded at once
+    claim_batch: int = 500
 
 
 @dataclass(slots=True)
@@ -83,6 +84,7 @@ class Engine:
         classifier: Classifier,
         config: EngineConfig | None = None,
         clock: Callable[[], datetime] = utcnow,
+        ownership: Ownership | None = None,
     ) -> None:
         self.sessions = sessions
         self.venues = dict(venues)
@@ -90,192 +92,120 @@ class Engine:
         self.classifier = classifier
         self.config = config or EngineConfig()
         self.clock = clock
+        # one process owning every market unless replicas share the database
+        self.ownership: Ownership = ownership or WholeBook(f"single-{secrets.token_hex(4)}")
         self.index = PositionIndex()
+        self.watch = Watch(sessions, self.index, self.ownership, self.venues)
         self.listeners: list[Callable[[Event], Any]] = []
         # positions whose close the venue refused: retried on their market's ticks
-        self._close_retries: dict[int, _CloseRetry] = {}
-        # one writer at a time inside this process; other processes coordinate through the
-        # database's unique keys
-        self._lock = asyncio.Lock()
+        self.close_retries = CloseRetries(sessions, clock)
+        self.sequencer = KeyedSequencer()
+        self._namespace: str | None = None
 
     # -- start / resume ------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Load open positions into the monitor and finish whatever a crash interrupted."""
-        rows = await self._watch()
-        books: dict[str, list[tuple[str, str, str, Decimal, Decimal]]] = {}
-        for p in rows:
-            books.setdefault(p.venue, []).append(
-                (p.account, p.market, p.side, p.size, p.entry_price)
-            )
-        for name, positions in books.items():
-            restore = getattr(self.venues.get(name), "restore", None)
-            if restore is not None:  # venues that keep no state of their own (paper)
-                restore(positions)
-        async with self._lock:
-            await self._resume_signals()
+        """Load the open positions of our markets into the monitor and finish whatever a
+        crash interrupted."""
+        await self.namespace()
+        if isinstance(self.ownership, WholeBook):
+            # the only process: claims left by an earlier life of it are void
+            async with self.sessions() as s, s.begin():
+                await s.execute(
+                    update(Order)
+                    .where(Order.status == OrderStatus.PENDING, Order.lease_until.is_not(None))
+                    .values(lease_until=None)
+                )
+        await self.watch.load_all(restore_paper=True)
+        for signal_id in await unfinished_signals(self.sessions):
+            await self._route_and_execute(signal_id)
         await self.resume_pending()
 
-    async def _watch(self) -> list[Position]:
-        """Put every open position (as stored, trailing state included) under the monitor."""
-        async with self.sessions() as s:
-            rows = list(
-                (await s.execute(select(Position).where(Position.status == PositionStatus.OPEN)))
-                .scalars()
-                .all()
-            )
-        for p in rows:
-            self.index.add(
-                p.id,
-                p.market,
-                RiskLevels(
-                    p.side,
-                    p.entry_price,
-                    p.stop_price,
-                    p.take_profit_price,
-                    p.trailing_activation_price,
-                    p.trailing_distance_pct,
-                    p.peak_price,
-                    p.trailing_active,
-                ),
-            )
-        return rows
+    async def namespace(self) -> str:
+        """This installation's client-order-id namespace (engine/client_ids.py)."""
+        if self._namespace is None:
+            async with self.sessions() as s, s.begin():
+                self._namespace = await cloid_namespace(s)
+        return self._namespace
 
     async def resume_pending(self) -> None:
-        """Finish orders whose outcome we never learned (a crash, a venue error, no price
-        yet): each is looked up at the venue first and adopted if it filled."""
-        async with self._lock:
-            cutoff = self.clock() - self.config.pending_open_ttl
-            async with self.sessions() as s:
-                pending = await load_pending(s)
-                stale = set(
-                    (
-                        await s.execute(
-                            select(Order.id).where(
-                                Order.status == OrderStatus.PENDING,
-                                Order.purpose == OrderPurpose.OPEN,
-                                Order.created_at < cutoff,
-                            )
-                        )
-                    )
-                    .scalars()
-                    .all()
-                )
-            # a stale open is adopted if the venue filled it, else expires (never sent late);
-            # closes are always retried: a position must not be left unmanaged
-            await self._send([o for o in pending if o.id in stale], look_up_first=True, place=False)
-            await self._send([o for o in pending if o.id not in stale], look_up_first=True)
+        """Send, or finish, every pending order nobody holds: those whose outcome we never
+        learned (a crash, a venue error, no price yet), those of a replica that died, and
+        those another replica wrote and has not claimed. Each is looked up at the venue
+        first when it may have been sent; a stale open is adopted if it filled, else expires;
+        closes are always retried: a position must not be left unmanaged."""
+        await self._send_claimed(stale_before=self.clock() - self.config.pending_open_ttl)
 
-    async def _resume_signals(self) -> None:
-        async with self.sessions() as s:
-            ids = (
-                (
-                    await s.execute(
-                        select(Signal.id).where(
-                            Signal.status.in_([SignalStatus.NEW, SignalStatus.ROUTED])
-                        )
-                    )
-                )
-                .scalars()
-                .all()
-            )
-        for sid in ids:
-            await self._route_and_execute(sid)
+    async def sync_watch(self) -> None:
+        """Replicas: after an ownership round, watch the open positions of our markets (new
+        ones opened by other replicas, those of markets just taken over), drop the rest."""
+        await self.watch.sync()
 
     # -- posts ---------------------------------------------------------------------------
 
     async def ingest(self, post: IncomingPost) -> PostOutcome:
-        async with self._lock:
-            async with self.sessions() as s, s.begin():
-                post_id = await store_post(s, post)
-                src = await source_id(s, post.source_kind, post.source_handle)
-                c = await classify_post(s, post_id, post.text, self.classifier, post.classification)
-                price = self.prices.price(c.market) if c.market else None
-                signals = await make_signals(s, post_id, src, post.posted_at, c, price)
-            outcome = PostOutcome(post_id, c)
-            for sig in signals:
-                outcome.signals.append(await self._route_and_execute(sig.id))
-            return outcome
+        async with self.sessions() as s, s.begin():
+            post_id = await store_post(s, post)
+            src = await source_id(s, post.source_kind, post.source_handle)
+            known = await known_classification(s, post_id, post.text, post.classification)
+        # the classifier (maybe an LLM) is asked with no transaction open
+        c = known.result if known.result is not None else await self.classifier.classify(post.text)
+        async with self.sessions() as s, s.begin():
+            c = await save_classification(s, post_id, c, cached=known.cached)
+            price = self.prices.price(c.market) if c.market else None
+            signals = await make_signals(s, post_id, src, post.posted_at, c, price)
+        outcome = PostOutcome(post_id, c)
+        for sig in signals:
+            outcome.signals.append(await self._route_and_execute(sig.id))
+        return outcome
 
     async def _route_and_execute(self, signal_id: int) -> SignalOutcome:
-        now = self.clock()
-        events: list[Event] = []
         async with self.sessions() as s, s.begin():
-            sig = await s.get_one(Signal, signal_id)
-            agent = await s.get_one(Agent, sig.agent_id)
-            decision = (
-                await s.execute(select(RoutingDecision).where(RoutingDecision.signal_id == sig.id))
-            ).scalar_one_or_none()
-            if decision is None:
-                listings = {n: v.markets() for n, v in self.venues.items()}
-                d = decide_venue(
-                    agent.venue,
-                    agent.venue_preference,
-                    sig.market,
-                    listings,
-                    self._signal_price(sig) is not None,
-                )
-                await insert_ignore(
-                    s,
-                    RoutingDecision,
-                    [
-                        {
-                            "signal_id": sig.id,
-                            "venue": d.venue,
-                            "candidates": d.candidates,
-                            "reason": d.reason,
-                            "created_at": now,
-                        }
-                    ],
-                )
-                venue, reason = d.venue, d.reason
-                log.info("signal %s %s %s -> %s (%s)", sig.id, sig.side, sig.market, venue, reason)
-                if venue is None:
-                    sig.status = SignalStatus.REJECTED
-                    events = [
-                        SignalRejected(
-                            dep.user_id, sig.id, agent.name, sig.market, sig.side, reason
-                        )
-                        for dep in await active_deployments(s, agent.id)
-                    ]
-                    await write_outbox(s, events)
-                else:
-                    sig.status = SignalStatus.ROUTED
-            else:
-                venue, reason = decision.venue, decision.reason
-            result = SignalOutcome(sig.id, agent.name, sig.market, sig.side, venue, reason)
-            if sig.status == SignalStatus.ROUTED and venue is not None:
-                venue_obj = self.venues[venue]
-                price = self._signal_price(sig)  # routed only when there was one
-                if price is not None:
-                    more = await write_open_orders(
-                        s,
-                        sig,
-                        agent,
-                        venue,
-                        venue_obj.markets()[sig.market],
-                        price,
-                        now,
-                        self.config.approval_ttl,
-                    )
-                    await write_outbox(s, more)
-                    events += more
-                sig.status = SignalStatus.EXECUTED
-        self._emit(events)
-        async with self.sessions() as s:
-            pending = await load_pending(
-                s, Order.signal_id == signal_id, Order.purpose == OrderPurpose.OPEN
+            routed = await route_and_write_orders(
+                s,
+                signal_id,
+                self.venues,
+                self.prices,
+                self.clock(),
+                self.config.approval_ttl,
+                await self.namespace(),
             )
-        await self._send(pending, look_up_first=False)
-        return result
-
-    def _signal_price(self, sig: Signal) -> Decimal | None:
-        # signals stored before they kept their price (migration 0002) use the live one
-        if sig.reference_price is not None:
-            return sig.reference_price
-        return self.prices.price(sig.market)
+        self._emit(routed.events)
+        await self._send_claimed(Order.signal_id == signal_id, Order.purpose == OrderPurpose.OPEN)
+        o = routed.outcome
+        return SignalOutcome(o.signal_id, o.agent, o.market, o.side, o.venue, o.reason)
 
     # -- venue round trip ----------------------------------------------------------------
+
+    async def _send_claimed(
+        self,
+        *where: Any,
+        look_up_first: bool = False,
+        stale_before: datetime | None = None,
+        place: bool = True,
+        venues: Mapping[str, Venue] | None = None,
+    ) -> None:
+        """Claim pending orders matching `where` batch by batch, send each batch, record it.
+        An order claimed before, or whose last attempt met an error, is looked up at the
+        venue first (engine/orders.py); `look_up_first` does so for every order."""
+        while True:
+            async with self.sessions() as s, s.begin():
+                batch = await claim_pending(
+                    s,
+                    self.ownership.replica_id,
+                    self.clock(),
+                    self.config.order_lease,
+                    self.config.claim_batch,
+                    *where,
+                )
+            if not batch:
+                return
+            await self._send(
+                batch, look_up_first=look_up_first, place=place, venues=venues,
+                stale_before=stale_before,
+            )  # fmt: skip
+            if len(batch) < self.config.claim_batch:
+                return
 
     async def _send(
         self,
@@ -283,54 +213,28 @@ class Engine:
         look_up_first: bool,
         place: bool = True,
         venues: Mapping[str, Venue] | None = None,
+        stale_before: datetime | None = None,
     ) -> None:
-        if not pending:
-            return
         outcomes = await submit(
             pending,
             venues or self.venues,
             self.config.order_concurrency,
             look_up_first,
             place=place,
+            stale_before=stale_before,
+            sequencer=self.sequencer,
         )
         async with self.sessions() as s, s.begin():
             done = await record(s, outcomes, self.clock())
             if done.closed:
                 done.events += await loss_limits.enforce(s, done.closed, self.clock())
             await write_outbox(s, done.events)
-        for pid, market, levels in done.opened:
-            self.index.add(pid, market, levels)
-        for pid in done.closed:
-            self.index.remove(pid)
-        for pid in done.closed:
-            self._close_retries.pop(pid, None)
+        self.watch.opened(done.opened)
+        self.watch.closed(done.closed)
+        self.close_retries.settled(done.closed)
         if done.refused_closes:
-            await self._schedule_close_retries(done.refused_closes)
+            await self.close_retries.schedule(done.refused_closes)
         self._emit(done.events)
-
-    async def _schedule_close_retries(self, refused: list[tuple[int, int, str]]) -> None:
-        """The venue refused these closes: the positions are still open and still due to
-        close. The next tick of their market retries at once, later ones back off."""
-        reasons = {(sig, dep): reason for sig, dep, reason in refused}
-        async with self.sessions() as s:
-            rows = (
-                await s.execute(
-                    select(
-                        Position.id, Position.market, Position.signal_id, Position.deployment_id
-                    ).where(
-                        Position.status == PositionStatus.OPEN,
-                        tuple_(Position.signal_id, Position.deployment_id).in_(list(reasons)),
-                    )
-                )
-            ).all()
-        now = self.clock()
-        for pid, market, sig, dep in rows:
-            prev = self._close_retries.get(pid)
-            attempts = prev.attempts + 1 if prev else 1
-            delay = timedelta(seconds=0 if attempts == 1 else min(300, 2 ** (attempts - 1)))
-            self._close_retries[pid] = _CloseRetry(
-                market, reasons[(sig, dep)], attempts, now + delay
-            )
 
     # -- prices and closes ---------------------------------------------------------------
 
@@ -338,11 +242,8 @@ class Engine:
         """Mark the market; close what crossed a level. Returns the number closed."""
         self.prices.update(tick)
         reasons = {t.position_id: t.reason for t in self.index.on_price(tick.market, tick.price)}
-        if self._close_retries:
-            now = self.clock()
-            for pid, r in list(self._close_retries.items()):
-                if r.market == tick.market and r.not_before <= now:
-                    reasons.setdefault(pid, r.reason)
+        for pid, reason in self.close_retries.due(tick.market).items():
+            reasons.setdefault(pid, reason)
         if reasons:
             await self.close_positions(reasons)
         if self.index.activated:
@@ -351,7 +252,7 @@ class Engine:
             started = list(self.index.activated)
             self.index.activated.clear()
             try:
-                await self._save_trailing(started)
+                await save_trailing_starts(self.sessions, self.index, started)
             except Exception:
                 log.exception(
                     "saving %d trailing starts failed; the checkpoint retries", len(started)
@@ -359,16 +260,15 @@ class Engine:
         return len(reasons)
 
     async def close_positions(self, reasons: Mapping[int, str]) -> None:
-        async with self._lock:
-            async with self.sessions() as s, s.begin():
-                signal_ids = await write_close_orders(s, reasons, self.clock())
-            if not signal_ids:
-                return
-            async with self.sessions() as s:
-                pending = await load_pending(
-                    s, Order.signal_id.in_(signal_ids), Order.purpose == OrderPurpose.CLOSE
-                )
-            await self._send(pending, look_up_first=False)
+        async with self.sessions() as s, s.begin():
+            signal_ids = await write_close_orders(s, reasons, self.clock(), await self.namespace())
+        if not signal_ids:
+            # closed already (by another replica, or a close that raced this one)
+            self.watch.closed(list(reasons))
+            return
+        await self._send_claimed(
+            Order.signal_id.in_(signal_ids), Order.purpose == OrderPurpose.CLOSE
+        )
 
     # -- manual approval -----------------------------------------------------------------
 
@@ -376,20 +276,17 @@ class Engine:
         self, order_id: int, user_id: int, approve: bool
     ) -> approvals.ApprovalOutcome:
         """The owner's Confirm or Skip on a held order; a confirmed order is sent at once."""
-        async with self._lock:
-            async with self.sessions() as s, s.begin():
-                outcome = await approvals.decide(s, order_id, user_id, approve, self.clock())
-            if outcome.verdict != "go":
-                return outcome
-            async with self.sessions() as s:
-                pending = await load_pending(s, Order.id == order_id)
-            await self._send(pending, look_up_first=False)
-            async with self.sessions() as s:
-                order = await s.get_one(Order, order_id)
-            return approvals.ApprovalOutcome("go", order.status, order.error)
+        async with self.sessions() as s, s.begin():
+            outcome = await approvals.decide(s, order_id, user_id, approve, self.clock())
+        if outcome.verdict != "go":
+            return outcome
+        await self._send_claimed(Order.id == order_id)
+        async with self.sessions() as s:
+            order = await s.get_one(Order, order_id)
+        return approvals.ApprovalOutcome("go", order.status, order.error)
 
     async def expire_approvals(self) -> list[int]:
-        async with self._lock, self.sessions() as s, s.begin():
+        async with self.sessions() as s, s.begin():
             return await approvals.expire_due(s, self.clock())
 
     async def reconcile(self, venue_name: str) -> int:
@@ -400,36 +297,31 @@ class Engine:
             return 0
         closes = await reconcile.find_external_closes(self.sessions, venue)  # type: ignore[arg-type]
         if closes:
-            async with self._lock:
-                async with self.sessions() as s, s.begin():
-                    reasons = {c.position_id: c.reason for c in closes}
-                    signal_ids = await write_close_orders(s, reasons, self.clock())
-                    cloids = await reconcile.close_cloids(s, list(reasons))
-                async with self.sessions() as s:
-                    pending = await load_pending(
-                        s, Order.signal_id.in_(signal_ids), Order.purpose == OrderPurpose.CLOSE
-                    )
-                fills = reconcile.fills_for(closes, cloids)
-                adopt = reconcile.AdoptVenue(venue_name, fills)
-                wanted = [o for o in pending if o.client_order_id in fills]
-                await self._send(
-                    wanted, look_up_first=True, place=False, venues={venue_name: adopt}
+            reasons = {c.position_id: c.reason for c in closes}
+            async with self.sessions() as s, s.begin():
+                signal_ids = await write_close_orders(
+                    s, reasons, self.clock(), await self.namespace()
                 )
+                cloids = await reconcile.close_cloids(s, list(reasons))
+            fills = reconcile.fills_for(closes, cloids)
+            adopt = reconcile.AdoptVenue(venue_name, fills)
+            await self._send_claimed(
+                Order.signal_id.in_(signal_ids),
+                Order.purpose == OrderPurpose.CLOSE,
+                Order.client_order_id.in_(list(fills)),
+                look_up_first=True,
+                place=False,
+                venues={venue_name: adopt},
+            )
         await self.resume_pending()
         return len(closes)
 
     async def open_position_ids(self) -> list[int]:
-        async with self.sessions() as s:
-            stmt = select(Position.id).where(Position.status == PositionStatus.OPEN)
-            return list((await s.execute(stmt.order_by(Position.id))).scalars().all())
+        return await self.watch.open_position_ids()
 
-    async def _save_trailing(self, position_ids: list[int]) -> None:
-        await save_trailing_starts(self.sessions, self.index, position_ids)
-
-    async def checkpoint(self) -> list[StopMoved]:
+    async def checkpoint(self) -> list[Event]:
         """Persist trailing state and alert moved stops (see engine/checkpoint.py)."""
-        async with self._lock:
-            events = await checkpoint(self.sessions, self.index)
+        events: list[Event] = list(await checkpoint(self.sessions, self.index))
         self._emit(events)
         return events
 

@@ -20,10 +20,9 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from engine.client_ids import client_order_id
 from engine.venues.base import Fill, OrderRequest, VenueRejected
 from storage.enums import CloseReason, OrderPurpose, PositionStatus
-from storage.models import Position
+from storage.models import Order, Position
 
 log = logging.getLogger(__name__)
 
@@ -148,15 +147,20 @@ class AdoptVenue:
 
 
 async def close_cloids(session: AsyncSession, position_ids: list[int]) -> dict[int, str]:
-    """The client order id of each position's close order (deterministic, see client_ids)."""
+    """The client order id of each position's close order, as written (engine/close.py)."""
     rows = (
         await session.execute(
-            select(Position.id, Position.signal_id, Position.deployment_id).where(
-                Position.id.in_(position_ids)
+            select(Position.id, Order.client_order_id)
+            .join(
+                Order,
+                (Order.signal_id == Position.signal_id)
+                & (Order.deployment_id == Position.deployment_id)
+                & (Order.purpose == OrderPurpose.CLOSE),
             )
+            .where(Position.id.in_(position_ids))
         )
     ).all()
-    return {pid: client_order_id(sig, dep, OrderPurpose.CLOSE) for pid, sig, dep in rows}
+    return dict(rows)
 
 
 def fills_for(closes: list[ExternalClose], cloids: dict[int, str]) -> dict[str, Fill]:

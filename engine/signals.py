@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from engine.classify.base import Classification, Classifier
+from engine.classify.base import Classification
 from engine.ingest import content_hash
 from storage.bulk import insert_ignore
 from storage.enums import SignalStatus
@@ -31,42 +31,49 @@ def _from_row(row: ClassificationRow, **extra: Any) -> Classification:
     )
 
 
-async def classify_post(
-    session: AsyncSession,
-    post_id: int,
-    text: str,
-    classifier: Classifier,
-    given: Classification | None = None,
-) -> Classification:
-    """The post's classification; computed once, then read back (a restart pays nothing).
-    A post with the same content as one already classified (a repost, the same call from two
-    sources) reuses that answer: an LLM is paid once per text."""
+@dataclass(frozen=True, slots=True)
+class KnownClassification:
+    result: Classification | None  # None: the classifier must be asked
+    cached: bool = False  # reused from a post with the same text
+
+
+async def known_classification(
+    session: AsyncSession, post_id: int, text: str, given: Classification | None = None
+) -> KnownClassification:
+    """What is known without asking the classifier: the post's own stored classification (a
+    restart, a second replica), the one given with the post (a creator's call), or that of a
+    post with the same text (a repost, the same call from two sources: an LLM is paid once
+    per text)."""
     row = (
         await session.execute(select(ClassificationRow).where(ClassificationRow.post_id == post_id))
     ).scalar_one_or_none()
     if row is not None:
-        return _from_row(row)
-    if given is None:
-        same = (
-            await session.execute(
-                select(ClassificationRow)
-                .join(Post, Post.id == ClassificationRow.post_id)
-                .where(
-                    Post.content_hash == content_hash(text),
-                    ClassificationRow.classifier != "creator",  # a call is its creator's own
-                )
-                .order_by(ClassificationRow.id)
-                .limit(1)
+        return KnownClassification(_from_row(row))
+    if given is not None:
+        return KnownClassification(given)
+    same = (
+        await session.execute(
+            select(ClassificationRow)
+            .join(Post, Post.id == ClassificationRow.post_id)
+            .where(
+                Post.content_hash == content_hash(text),
+                ClassificationRow.classifier != "creator",  # a call is its creator's own
             )
-        ).scalar_one_or_none()
-        result = (
-            _from_row(same, cached_from=same.post_id)
-            if same is not None
-            else await classifier.classify(text)
+            .order_by(ClassificationRow.id)
+            .limit(1)
         )
-    else:
-        result = given
-    tokens = (0, 0) if "cached_from" in result.details else (result.tokens_in, result.tokens_out)
+    ).scalar_one_or_none()
+    if same is not None:
+        return KnownClassification(_from_row(same, cached_from=same.post_id), cached=True)
+    return KnownClassification(None)
+
+
+async def save_classification(
+    session: AsyncSession, post_id: int, result: Classification, cached: bool = False
+) -> Classification:
+    """Store the post's classification once and return the stored one: when two replicas
+    classified the same post, the first stored answer is the one both act on."""
+    tokens = (0, 0) if cached else (result.tokens_in, result.tokens_out)
     await insert_ignore(
         session,
         ClassificationRow,
@@ -85,7 +92,12 @@ async def classify_post(
             }
         ],
     )
-    return result
+    row = (
+        await session.execute(select(ClassificationRow).where(ClassificationRow.post_id == post_id))
+    ).scalar_one()
+    if row.classifier == result.classifier[:16] and row.reason == result.reason[:500]:
+        return result  # ours: keep the in-memory details (tokens, rationale) as they are
+    return _from_row(row)
 
 
 @dataclass(frozen=True, slots=True)

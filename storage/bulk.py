@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table, bindparam, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
@@ -115,3 +115,35 @@ async def update_by_id(session: AsyncSession, target: Target, rows: Sequence[dic
             .values({c: bindparam(c) for c in cols})
         )
         await executemany(session, stmt, params)
+
+
+async def transition(
+    session: AsyncSession,
+    target: Target,
+    ids: Sequence[int],
+    from_status: str,
+    values: dict[str, Any],
+    chunk: int = 5000,
+) -> list[int]:
+    """Compare-and-set: move the rows among `ids` still in `from_status` to `values`; returns
+    the ids this call moved. Of two recorders of the same fact, exactly one sees each row.
+    Rows are locked in id order (PostgreSQL), so two such calls never deadlock."""
+    table = _table(target)
+    moved: list[int] = []
+    ordered = sorted(set(ids))
+    for start in range(0, len(ordered), chunk):
+        part = ordered[start : start + chunk]
+        candidates = (
+            select(table.c.id)
+            .where(table.c.id.in_(part), table.c.status == from_status)
+            .order_by(table.c.id)
+            .with_for_update()
+        )
+        rows = await session.execute(
+            update(table)
+            .where(table.c.id.in_(candidates.scalar_subquery()), table.c.status == from_status)
+            .values(values)
+            .returning(table.c.id)
+        )
+        moved += [r[0] for r in rows]
+    return moved

@@ -67,7 +67,8 @@ async def test_the_same_post_twice_makes_one_post_one_signal_one_position(sessio
     assert await _count(sessions, Position) == 1
     async with sessions() as s:
         o = (await s.execute(select(Order))).scalar_one()
-    assert o.client_order_id == client_order_id(o.signal_id, o.deployment_id, "open")
+    namespace = await engine.namespace()
+    assert o.client_order_id == client_order_id(namespace, o.signal_id, o.deployment_id, "open")
     assert o.client_order_id.startswith("0x") and len(o.client_order_id) == 34
 
 
@@ -255,7 +256,7 @@ async def test_a_refused_close_keeps_the_position_watched_and_retries(sessions) 
         ).scalar_one()
     assert status == "open"
     assert (alert["purpose"], alert["reason"]) == ("close", "venue_halted")
-    assert list(engine._close_retries) == [1]  # still due to close
+    assert list(engine.close_retries.pending) == [1]  # still due to close
     await engine.on_price(PriceTick(NOW, "ETH", D("1880")))  # the next tick retries
     async with sessions() as s:
         pos = (await s.execute(select(Position))).scalar_one()
@@ -263,7 +264,7 @@ async def test_a_refused_close_keeps_the_position_watched_and_retries(sessions) 
     assert (pos.status, pos.close_reason) == ("closed", "stop_loss")
     assert pos.exit_price == D("1880") * (1 - D("0.0005"))
     assert closes == [("filled",)]  # the same close order, tried again
-    assert len(engine.index) == 0 and engine._close_retries == {}
+    assert len(engine.index) == 0 and len(engine.close_retries) == 0
 
 
 async def test_long_and_short_signals_on_one_market_both_close() -> None:

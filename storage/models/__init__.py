@@ -2,6 +2,7 @@
 
 from storage.models.agents import Agent, AgentDailyMetric, Deployment, Source, agent_sources
 from storage.models.base import Base
+from storage.models.coordination import InstallationSetting, Lease
 from storage.models.ops import AuditLog, OutboxMessage, ProcessedEvent
 from storage.models.signals import ClassificationRow, Post, RoutingDecision, Signal
 from storage.models.trading import LedgerEntry, Order, Position
@@ -25,6 +26,8 @@ __all__ = [
     "Conversation",
     "Deployment",
     "Identity",
+    "InstallationSetting",
+    "Lease",
     "LedgerEntry",
     "Order",
     "OutboxMessage",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint, false
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.enums import OrderStatus, PositionStatus
@@ -32,7 +32,7 @@ class Order(CreatedAt, Base):
     leverage: Mapped[Decimal] = mapped_column(Money)
     collateral_usd: Mapped[Decimal] = mapped_column(Money)
     reference_price: Mapped[Decimal | None] = mapped_column(Money)
-    status: Mapped[str] = mapped_column(String(20), default=OrderStatus.PENDING)
+    status: Mapped[str] = mapped_column(String(20), default=OrderStatus.PENDING, index=True)
     fill_price: Mapped[Decimal | None] = mapped_column(Money)
     filled_size: Mapped[Decimal | None] = mapped_column(Money)
     fee: Mapped[Decimal | None] = mapped_column(Money)
@@ -44,6 +44,10 @@ class Order(CreatedAt, Base):
     # the agent's terms at order time, for venues that use them
     isolated_margin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     max_slippage_bps: Mapped[Decimal | None] = mapped_column(Money)
+    # the replica sending it, until when; a lapsed lease is taken over after a venue look-up
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    send_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Position(CreatedAt, Base):

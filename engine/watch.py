@@ -1,0 +1,126 @@
+"""Which open positions this process watches: those of the markets it owns (all of them for a
+single process; a fair share of market shards for each replica, engine/coordination). Keeps the
+monitor's index in step with the database as positions open and close here or elsewhere and
+as shards move between replicas."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from engine.checkpoint import save_trailing_starts
+from engine.coordination.ownership import Ownership
+from engine.levels import RiskLevels
+from engine.monitor import PositionIndex
+from engine.venues.base import Venue
+from storage.enums import PositionStatus
+from storage.models import Position
+
+log = logging.getLogger(__name__)
+
+
+def levels_of(p: Position) -> RiskLevels:
+    return RiskLevels(
+        p.side,
+        p.entry_price,
+        p.stop_price,
+        p.take_profit_price,
+        p.trailing_activation_price,
+        p.trailing_distance_pct,
+        p.peak_price,
+        p.trailing_active,
+    )
+
+
+class Watch:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        index: PositionIndex,
+        ownership: Ownership,
+        venues: Mapping[str, Venue],
+    ) -> None:
+        self.sessions = sessions
+        self.index = index
+        self.ownership = ownership
+        self.venues = venues
+        self.watched: dict[int, str] = {}  # position id -> market
+
+    def __len__(self) -> int:
+        return len(self.watched)
+
+    def _add(self, position_id: int, market: str, levels: RiskLevels) -> None:
+        self.index.add(position_id, market, levels)
+        self.watched[position_id] = market
+
+    def opened(self, opened: Iterable[tuple[int, str, RiskLevels]]) -> None:
+        """Positions this process just opened: watched here when their market is ours, else
+        the replica that owns it picks them up on its next sync."""
+        for pid, market, levels in opened:
+            if self.ownership.owns(market):
+                self._add(pid, market, levels)
+
+    def closed(self, position_ids: Iterable[int]) -> None:
+        for pid in position_ids:
+            self.index.remove(pid)
+            self.watched.pop(pid, None)
+
+    async def _open_rows(self, *where: object) -> list[Position]:
+        async with self.sessions() as s:
+            rows = await s.execute(
+                select(Position).where(Position.status == PositionStatus.OPEN, *where)
+            )
+            return list(rows.scalars().all())
+
+    async def load_all(self, restore_paper: bool) -> None:
+        """At start: every open position of our markets under the monitor, trailing state as
+        stored; venues that keep no state of their own (paper) rebuilt from our books."""
+        rows = await self._open_rows()
+        if restore_paper:
+            books: dict[str, list[tuple[str, str, str, Decimal, Decimal]]] = {}
+            for p in rows:
+                books.setdefault(p.venue, []).append(
+                    (p.account, p.market, p.side, p.size, p.entry_price)
+                )
+            for name, positions in books.items():
+                restore = getattr(self.venues.get(name), "restore", None)
+                if restore is not None:
+                    restore(positions)
+        for p in rows:
+            if self.ownership.owns(p.market):
+                self._add(p.id, p.market, levels_of(p))
+
+    async def sync(self) -> None:
+        """Replicas, after each ownership round: watch what is open in our markets (opened by
+        another replica, or in a shard just taken over), stop watching what closed elsewhere
+        or whose shard moved away (its trailing state saved first, for the next owner)."""
+        async with self.sessions() as s:
+            open_now = dict(
+                (
+                    await s.execute(
+                        select(Position.id, Position.market).where(
+                            Position.status == PositionStatus.OPEN
+                        )
+                    )
+                ).all()
+            )
+        ours = {pid for pid, market in open_now.items() if self.ownership.owns(market)}
+        leaving = [pid for pid in self.watched if pid not in ours]
+        handed_over = [pid for pid in leaving if pid in open_now]
+        if handed_over:
+            await save_trailing_starts(self.sessions, self.index, handed_over)
+        self.closed(leaving)
+        missing = [pid for pid in ours if pid not in self.index]
+        if missing:
+            for p in await self._open_rows(Position.id.in_(missing)):
+                self._add(p.id, p.market, levels_of(p))
+            log.info("now watching %d more position(s)", len(missing))
+
+    async def open_position_ids(self) -> list[int]:
+        async with self.sessions() as s:
+            stmt = select(Position.id).where(Position.status == PositionStatus.OPEN)
+            return list((await s.execute(stmt.order_by(Position.id))).scalars().all())
