@@ -46,6 +46,8 @@ def schedule_ingestion(
 
     async def poll_x() -> None:
         assert pollers.x is not None
+        if not engine.ownership.runs("poll_x"):
+            return  # another replica polls X
         try:
             report = await pollers.x.poll()
             if report.new_posts or report.failed or report.rate_limited:
@@ -54,6 +56,8 @@ def schedule_ingestion(
             log.exception("X poll failed; the next one retries")
 
     async def poll_feeds() -> None:
+        if not engine.ownership.runs("poll_feeds"):
+            return  # another replica polls the feeds
         try:
             report = await pollers.feeds.poll()
             if report.new_posts or report.failed:

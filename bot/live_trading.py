@@ -92,6 +92,8 @@ def schedule(
     if venue is not None:
 
         async def reconcile() -> None:
+            if not engine.ownership.runs("reconcile"):
+                return  # another replica reconciles
             try:
                 closed = await engine.reconcile(VENUE)
                 if closed:

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import live_trading, web_wallet
+from bot import live_trading, replicas, web_wallet
 from bot.classifiers import build_classifier
 from bot.console import ConsoleTransport
 from bot.ingestion import schedule_ingestion
@@ -20,6 +20,7 @@ from bot.settings import Settings
 from bot.telegram import TelegramBot, TelegramTransport
 from bot.web import make_app, server
 from engine.classify.rules import RulesClassifier
+from engine.coordination.ownership import Ownership
 from engine.markets import MarketInfo, default_markets, markets_from_names
 from engine.notify import Dispatcher, Transport
 from engine.pipeline import Engine, EngineConfig
@@ -51,7 +52,10 @@ def paper_markets(settings: Settings) -> dict[str, dict[str, MarketInfo]]:
 
 
 def build_engine(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession], prices: PriceBook
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    prices: PriceBook,
+    ownership: Ownership | None = None,
 ) -> Engine:
     fees = FeeConfig(settings.paper_taker_bps, settings.paper_slippage_bps)
     venues = {n: PaperVenue(n, m, prices, fees) for n, m in paper_markets(settings).items()}
@@ -59,8 +63,10 @@ def build_engine(
         settings.order_concurrency,
         timedelta(seconds=settings.approval_ttl_seconds),
         timedelta(seconds=settings.pending_open_ttl_seconds),
+        timedelta(seconds=settings.order_lease_seconds),
     )
-    return Engine(sessions, venues, prices, build_classifier(settings, RulesClassifier()), config)
+    classifier = build_classifier(settings, RulesClassifier())
+    return Engine(sessions, venues, prices, classifier, config, ownership=ownership)
 
 
 async def attach_hyperliquid(
@@ -111,9 +117,11 @@ async def _no_signer(account: str) -> None:
 
 async def housekeeping(engine: Engine, dispatcher: Dispatcher) -> None:
     """What runs every second: expired approvals are skipped (and the users told), then
-    due alerts are delivered."""
-    await engine.expire_approvals()
-    await dispatcher.deliver_pending()
+    due alerts are delivered (by one replica at a time: the chat send budget is global)."""
+    if engine.ownership.runs("approvals"):
+        await engine.expire_approvals()
+    if engine.ownership.runs("outbox"):
+        await dispatcher.deliver_pending()
 
 
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
@@ -123,9 +131,15 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     db = create_engine(url)
     sessions = session_factory(db)
     prices = PriceBook()
-    engine = build_engine(settings, sessions, prices)
+    leases = replicas.shard_leases(settings, url, sessions)
+    engine = build_engine(settings, sessions, prices, leases)
     vault = live_trading.vault_or_none(settings)
     hyperliquid = await attach_hyperliquid(settings, sessions, engine, prices, vault)
+    background: list[asyncio.Task[None]] = []
+    if leases is not None:
+        await leases.round()  # our share of the markets and jobs before anything runs
+        background.append(asyncio.create_task(replicas.coordinate(leases, engine, stop)))
+        background.append(asyncio.create_task(replicas.sweep(engine, stop, settings.sweep_seconds)))
     await engine.start()
     pump = start_price_feed(settings, engine, hyperliquid)
     scheduler = live_trading.schedule(settings, engine, hyperliquid)
@@ -158,7 +172,12 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     dispatcher = Dispatcher(sessions, transport)
 
     async def health() -> dict[str, Any]:
-        return {"open_positions": len(engine.index), "telegram": telegram is not None}
+        held: dict[str, Any] = leases.describe() if leases is not None else {"replica": "single"}
+        return {
+            "open_positions": len(engine.index),  # watched by this replica
+            "telegram": telegram is not None,
+            **held,
+        }
 
     web = server(
         make_app(
@@ -191,7 +210,8 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
                 raise RuntimeError("web server stopped")
             if loop.time() - last_checkpoint >= settings.checkpoint_seconds:
                 await engine.checkpoint()  # persists trailing stops, alerts moved ones
-                await engine.resume_pending()  # orders a venue error or a crash left open
+                if leases is None:  # replicas sweep in their own loop, more often
+                    await engine.resume_pending()  # orders a venue error or a crash left open
                 last_checkpoint = loop.time()
             try:
                 await housekeeping(engine, dispatcher)
@@ -200,6 +220,10 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
     finally:
+        stop.set()
+        for task in background:
+            with contextlib.suppress(Exception):
+                await task
         scheduler.shutdown(wait=False)
         await pollers.aclose()
         if pump is not None:
@@ -212,5 +236,8 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         if telegram is not None:
             await telegram.stop()
         await engine.checkpoint()  # trailing peaks survive the restart
+        if leases is not None:  # hand our shards and jobs over now, not after a lapse
+            with contextlib.suppress(Exception):
+                await leases.resign()
         await db.dispose()
         log.info("maxxit stopped")

@@ -26,6 +26,13 @@ class Settings(BaseSettings):
     approval_ttl_seconds: int = Field(default=300, ge=10)
     pending_open_ttl_seconds: int = Field(default=600, ge=10)
     checkpoint_seconds: int = Field(default=30, ge=1, description="trailing-stop save interval")
+    # replicas (PostgreSQL only): several `maxxit run` on one DATABASE_URL share the work
+    replica_id: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_.:-]{1,48}$", description="host-pid if unset"
+    )
+    lease_seconds: float = Field(default=8.0, ge=2, le=120, description="market shard lease")
+    order_lease_seconds: float = Field(default=120.0, ge=5, le=3600)
+    sweep_seconds: float = Field(default=1.0, gt=0, le=60, description="pending-order sweep")
     # chat and web
     telegram_bot_token: str | None = None
     telegram_api_url: str = "https://api.telegram.org"

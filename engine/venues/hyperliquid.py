@@ -14,9 +14,11 @@ wire boundary; we hand it values already rounded to Hyperliquid's rules, which i
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -104,13 +106,20 @@ class HyperliquidVenue:
         self._leverage: dict[tuple[str, str], tuple[Decimal, bool]] = {}
         # per signer: one signed action at a time, each in a later millisecond than the last
         self._signing: dict[str, tuple[asyncio.Lock, list[int]]] = {}
+        self._urgent_threads = ThreadPoolExecutor(8, thread_name_prefix="hl-urgent")
 
     # -- plumbing ------------------------------------------------------------------------
 
-    async def _call(self, weight: int, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        spent = await self.limiter.acquire(weight)
+    async def _call(
+        self, weight: int, fn: Callable[..., Any], *args: Any, urgent: bool = False, **kwargs: Any
+    ) -> Any:
+        spent = await self.limiter.acquire(weight, urgent=urgent)
         try:
-            return await asyncio.to_thread(fn, *args, **kwargs)
+            # the SDK is synchronous: urgent calls (closes) run on threads of their own, so a
+            # fan-out occupying the shared pool never holds a close back
+            pool = self._urgent_threads if urgent else None
+            call = functools.partial(fn, *args, **kwargs)
+            return await asyncio.get_running_loop().run_in_executor(pool, call)
         except ClientError as exc:
             if exc.status_code == 429:
                 self.limiter.backoff(10.0)
@@ -121,7 +130,9 @@ class HyperliquidVenue:
         finally:
             self.limiter.settle(spent)
 
-    async def _signed(self, exchange: Exchange, fn: Callable[..., Any], *args: Any) -> Any:
+    async def _signed(
+        self, exchange: Exchange, fn: Callable[..., Any], *args: Any, urgent: bool = False
+    ) -> Any:
         """An /exchange action. The SDK takes its nonce from the clock in milliseconds and
         Hyperliquid refuses a signer's duplicate nonce, so two actions of one signer must not
         share a millisecond: they go one at a time, each after the previous one's clock."""
@@ -130,7 +141,7 @@ class HyperliquidVenue:
             while time.time_ns() // 1_000_000 <= last[0]:  # noqa: ASYNC110 - a clock, not an event
                 await asyncio.sleep(0.0005)
             try:
-                return await self._call(exchange_weight(1), fn, *args)
+                return await self._call(exchange_weight(1), fn, *args, urgent=urgent)
             finally:
                 last[0] = time.time_ns() // 1_000_000  # not before the SDK read its nonce
 
@@ -205,6 +216,7 @@ class HyperliquidVenue:
             IOC,
             order.reduce_only,
             Cloid.from_str(order.client_order_id),
+            urgent=order.reduce_only,
         )
         return self._fill(order.client_order_id, result)
 

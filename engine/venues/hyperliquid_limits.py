@@ -32,8 +32,13 @@ class WeightLimiter:
         budget: int = BUDGET,
         window: float = WINDOW,
         clock: Callable[[], float] = time.monotonic,
+        reserve: int = 60,
     ) -> None:
         self.budget = budget
+        # weight only urgent requests (closes, cancels of protective orders) may spend: a
+        # fan-out of opens that saturates the budget still leaves a close room at once
+        self.reserve = min(reserve, budget // 2)
+        self._urgent_waiting = 0
         self.window = window
         self.clock = clock
         # [when, weight]: `when` is first the send time, then moved to the answer's time, so
@@ -51,24 +56,39 @@ class WeightLimiter:
         while self._spent and self._spent[0][0] <= now - self.window:
             self._used -= int(self._spent.popleft()[1])
 
-    async def acquire(self, weight: int) -> list[float]:
-        """Wait until `weight` fits in the rolling budget, then spend it. FIFO: the lock
-        keeps a steady stream of light requests from starving a heavy one."""
+    async def acquire(self, weight: int, urgent: bool = False) -> list[float]:
+        """Wait until `weight` fits in the rolling budget, then spend it. Urgent requests go
+        first: they skip the queue, may spend the reserve, and hold ordinary ones back while
+        they wait. Ordinary ones are FIFO: the lock keeps a steady stream of light requests
+        from starving a heavy one."""
         weight = min(weight, self.budget)
+        if urgent:
+            self._urgent_waiting += 1
+            try:
+                return await self._wait_for(weight, self.budget, urgent=True)
+            finally:
+                self._urgent_waiting -= 1
         async with self._lock:
-            while True:
-                now = self.clock()
-                if now < self._paused_until:
-                    await asyncio.sleep(self._paused_until - now)
-                    continue
-                self._expire(now)
-                if self._used + weight <= self.budget:
-                    entry = [now, float(weight)]
-                    self._spent.append(entry)
-                    self._used += weight
-                    return entry
-                oldest = self._spent[0][0]
-                await asyncio.sleep(max(0.01, oldest + self.window - now))
+            return await self._wait_for(weight, self.budget - self.reserve, urgent=False)
+
+    async def _wait_for(self, weight: int, ceiling: int, urgent: bool) -> list[float]:
+        weight = min(weight, ceiling)
+        while True:
+            now = self.clock()
+            if now < self._paused_until:
+                await asyncio.sleep(self._paused_until - now)
+                continue
+            self._expire(now)
+            if not urgent and self._urgent_waiting:
+                await asyncio.sleep(0.005)  # a close is waiting for budget: it goes first
+                continue
+            if self._used + weight <= ceiling:
+                entry = [now, float(weight)]
+                self._spent.append(entry)
+                self._used += weight
+                return entry
+            oldest = self._spent[0][0] if self._spent else now
+            await asyncio.sleep(max(0.01, oldest + self.window - now))
 
     def settle(self, entry: list[float]) -> None:
         """The answer came back: the request's window runs from now."""
