@@ -21,7 +21,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -49,6 +49,7 @@ from tests.peers.hyperliquid_book import (
     Order,
     Position,
     fmt,
+    round_price,
 )
 from tests.peers.telegram_api import serve_app
 
@@ -277,7 +278,11 @@ class HyperliquidPeer:
         acct, asset = self._account(address), self.book.by_name[coin]
         made = []
         for _ in range(times):
-            px = self.book.taker_px(asset, is_buy)
+            # priced as a market order: 1% through the taker price, on a valid tick
+            px = self.book.taker_px(asset, is_buy) * (
+                Decimal("1.01") if is_buy else Decimal("0.99")
+            )
+            px = round_price(px, asset.sz_decimals, ROUND_FLOOR if is_buy else ROUND_CEILING)
             wire = {"a": asset.index, "b": is_buy, "p": fmt(px), "s": fmt(_decimal(size)),
                     "r": False, "t": {"limit": {"tif": "Ioc"}}}  # fmt: skip
             status, fills = self.book.place(acct, wire, self.now_ms())
