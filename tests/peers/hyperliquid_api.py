@@ -6,7 +6,9 @@ HyperliquidTransaction:* typed data for user-signed ones), authorises them again
 and their approved agents, keeps HL's nonce rules, refuses what HL refuses (tick and lot size,
 $10 minimum, margin, reduce-only, IOC without a match, duplicate cloid) with HL's wording,
 charges HL's rate-limit weights against a 1200-a-minute IP budget, and lets a test inject 429s,
-5xx, slow answers and venue rejections. Positions, orders and fills live in hyperliquid_book.py.
+5xx, slow answers and venue rejections. A test can also thin the book (`set_liquidity`: IOCs
+fill in part), change the fee rates, hide fresh fills from /info for a while, and pay funding
+(`pay_funding`, served as userFunding). Positions, orders and fills live in hyperliquid_book.py.
 
 Answers keep the shapes of the real ones recorded in ../shared/peers/hyperliquid/.
 """
