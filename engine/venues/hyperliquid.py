@@ -33,6 +33,13 @@ from engine.markets import MarketInfo
 from engine.prices import PriceBook
 from engine.venues.base import Fill, OrderLookup, OrderRequest, OrderState, VenueRejected
 from engine.venues.hyperliquid_errors import reason_for
+from engine.venues.hyperliquid_history import (
+    FundingPayment,
+    VenueFill,
+    combine,
+    fills_by_time,
+    funding_by_time,
+)
 from engine.venues.hyperliquid_limits import WeightLimiter, exchange_weight, info_weight
 from engine.venues.hyperliquid_rules import (
     MIN_NOTIONAL,
@@ -44,6 +51,11 @@ from engine.venues.hyperliquid_rules import (
 log = logging.getLogger(__name__)
 IOC = {"limit": {"tif": "Ioc"}}
 BPS = Decimal(10_000)
+OPEN_STATUSES = {"open", "triggered"}
+# Refused before matching (HL's "...Rejected" statuses): such an order never has a fill.
+# Every other final status ("filled", "canceled", "marginCanceled", ...) may have fills.
+FILLS_AFTER_STATUS_MS = 1_000  # an order's last fill is in the block of its final status
+CANCEL_SETTLE_MS = 10_000  # a fresh cancel whose part-fills /info may not show yet
 
 SignerLookup = Callable[[str], Awaitable[LocalAccount | None]]
 
@@ -52,7 +64,7 @@ SignerLookup = Callable[[str], Awaitable[LocalAccount | None]]
 class HyperliquidConfig:
     base_url: str = TESTNET_URL
     default_slippage_bps: Decimal = Decimal(50)
-    # the taker fee used for a fill's fee until reconciliation reads the venue's own
+    # the fee rate of a fill's estimated fee, until `fills_of` reads the fee HL charged
     taker_fee_bps: Decimal = Decimal("4.5")
     timeout: float = 10.0
 
@@ -254,23 +266,68 @@ class HyperliquidVenue:
         return found.fill if found.state == OrderState.FILLED else None
 
     async def look_up(self, account: str, client_order_id: str) -> OrderLookup:
+        """What Hyperliquid knows of an order we may have sent, by cloid: UNKNOWN (never
+        reached it: the only answer that allows sending), OPEN, CANCELED (final, no fill),
+        FILLED with the order's own fills (price, size and the fee charged), or
+        FILLED_FILLS_PENDING (filled, its fills not visible yet: look again later).
+
+        The fills are read by time, from the order's placement to its final status
+        (`userFillsByTime`), so an order older than the account's last 2,000 fills is still
+        found. An order canceled after filling in part (an IOC's rest, `marginCanceled`) is
+        FILLED with what filled. Cost: 2 weight, plus 20 when the order is done."""
         answer = await self.info("orderStatus", {"user": account, "oid": client_order_id})
         if answer.get("status") != "order":
             return OrderLookup(OrderState.UNKNOWN)  # unknownOid: never reached Hyperliquid
         order, status = answer["order"]["order"], answer["order"]["status"]
-        if status != "filled":
-            if status in ("open", "triggered"):
-                return OrderLookup(OrderState.OPEN, detail=status)
-            # seen and done without a fill (an IOC that found no liquidity): final
-            return OrderLookup(OrderState.CANCELED, detail=status)
-        oid = order["oid"]
-        fills = [f for f in await self.info("userFills", {"user": account}) if f["oid"] == oid]
-        if not fills:
-            return OrderLookup(OrderState.FILLED_FILLS_PENDING)
-        size = sum((Decimal(f["sz"]) for f in fills), Decimal(0))
-        price = sum((Decimal(f["px"]) * Decimal(f["sz"]) for f in fills), Decimal(0)) / size
-        fee = sum((Decimal(f["fee"]) for f in fills), Decimal(0))
-        return OrderLookup(OrderState.FILLED, Fill(client_order_id, price, size, fee, str(oid)))
+        if status in OPEN_STATUSES:
+            return OrderLookup(OrderState.OPEN, detail=status)
+        if status.endswith("Rejected") or status == "rejected":
+            return OrderLookup(OrderState.CANCELED, detail=status)  # refused before matching
+        status_ms = int(answer["order"]["statusTimestamp"])
+        fills = await self.fills_of(
+            account, int(order["oid"]), int(order["timestamp"]), status_ms + FILLS_AFTER_STATUS_MS
+        )
+        if fills:
+            return OrderLookup(OrderState.FILLED, combine(client_order_id, fills), status)
+        if status == "filled" or time.time() * 1000 - status_ms < CANCEL_SETTLE_MS:
+            # filled (or canceled just now, maybe after a part-fill) with no fill visible yet:
+            # never written off, never sent again; the engine looks again later
+            return OrderLookup(OrderState.FILLED_FILLS_PENDING, detail=status)
+        return OrderLookup(OrderState.CANCELED, detail=status)  # done, and nothing filled
+
+    # -- what Hyperliquid booked: real fees, funding -------------------------------------
+
+    async def fills_since(
+        self, account: str, since_ms: int, until_ms: int | None = None
+    ) -> list[VenueFill]:
+        """The account's fills from since_ms (inclusive) on, oldest first, each with the fee
+        Hyperliquid charged (paged `userFillsByTime`; reaches its 10,000 most recent fills).
+        Cost: 20 weight a page of up to 2,000 fills, plus 1 per 20 fills."""
+        return await fills_by_time(self.info, account, since_ms, until_ms)
+
+    async def fills_of(
+        self,
+        account: str,
+        order_id: int | str,
+        since_ms: int,
+        until_ms: int | None = None,
+    ) -> list[VenueFill]:
+        """One order's fills (by oid, our `Fill.venue_order_id`, or by cloid) from since_ms
+        on, with the fees Hyperliquid charged; [] while none is visible. How the engine
+        settles estimated fees with it: engine/venues/hyperliquid_history.py."""
+        fills = await self.fills_since(account, since_ms, until_ms)
+        if isinstance(order_id, str):
+            wanted = order_id.lower()
+            return [f for f in fills if (f.cloid or "").lower() == wanted]
+        return [f for f in fills if f.oid == order_id]
+
+    async def funding_payments(
+        self, account: str, since_ms: int, until_ms: int | None = None
+    ) -> list[FundingPayment]:
+        """The funding Hyperliquid paid or charged the account's positions from since_ms
+        (inclusive) on, oldest first. When and how the engine accrues it:
+        engine/venues/hyperliquid_history.py."""
+        return await funding_by_time(self.info, account, since_ms, until_ms)
 
     # -- reconciliation reads ------------------------------------------------------------
 

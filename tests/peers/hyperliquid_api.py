@@ -6,7 +6,9 @@ HyperliquidTransaction:* typed data for user-signed ones), authorises them again
 and their approved agents, keeps HL's nonce rules, refuses what HL refuses (tick and lot size,
 $10 minimum, margin, reduce-only, IOC without a match, duplicate cloid) with HL's wording,
 charges HL's rate-limit weights against a 1200-a-minute IP budget, and lets a test inject 429s,
-5xx, slow answers and venue rejections. Positions, orders and fills live in hyperliquid_book.py.
+5xx, slow answers and venue rejections. A test can also thin the book (`set_liquidity`: IOCs
+fill in part), change the fee rates, hide fresh fills from /info for a while, and pay funding
+(`pay_funding`, served as userFunding). Positions, orders and fills live in hyperliquid_book.py.
 
 Answers keep the shapes of the real ones recorded in ../shared/peers/hyperliquid/.
 """
@@ -21,7 +23,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -40,7 +42,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from tests.peers.hyperliquid_book import Account, Book, Fill, Json, Order, Position, fmt
+from tests.peers.hyperliquid_book import (
+    Account,
+    Book,
+    Fill,
+    FundingDelta,
+    Json,
+    Order,
+    Position,
+    fmt,
+    round_price,
+)
 from tests.peers.telegram_api import serve_app
 
 # real responses recorded from Hyperliquid (copied from ../shared/peers/hyperliquid so that a
@@ -87,7 +99,7 @@ _VALID_UNTIL = re.compile(r"^(.*) valid_until (\d+)$")
 _L1_ACTIONS = {"order", "cancel", "cancelByCloid", "updateLeverage"}
 USER_INFO = {"clearinghouseState", "spotClearinghouseState", "openOrders", "frontendOpenOrders",
              "userFills", "userFillsByTime", "historicalOrders", "orderStatus", "extraAgents",
-             "userRole", "userRateLimit"}  # fmt: skip
+             "userRole", "userRateLimit", "userFunding"}  # fmt: skip
 
 
 def recorded(name: str, request_type: str) -> Any:
@@ -222,6 +234,65 @@ class HyperliquidPeer:
         self.book.mids[coin] = _decimal(px)
         self._fills_made(self.book.on_mid(coin, self.now_ms()))
         self._push("allMids", {"channel": "allMids", "data": {"mids": self._mids()}})
+
+    def set_liquidity(self, coin: str, *sizes: Decimal | str | int) -> None:
+        """Finite liquidity for coin, both sides: a taker meets these resting sizes one tick
+        apart (the first at the taker price), one fill each, and they are used up. An IOC fills
+        what it meets within its limit and the rest is canceled (`filled` with a smaller
+        totalSz; nothing met: HL's IOC refusal). No sizes: unlimited again."""
+        if coin not in self.book.by_name:
+            raise KeyError(f"{coin} is not in this peer's meta")
+        for taker_buys in (True, False):
+            if sizes:
+                self.book.liquidity[(coin, taker_buys)] = [_decimal(x) for x in sizes]
+            else:
+                self.book.liquidity.pop((coin, taker_buys), None)
+
+    def set_fees(self, taker: Decimal | str, maker: Decimal | str) -> None:
+        """The account's fee rates (HL's tiers and discounts differ from the base 0.045%)."""
+        self.book.taker_fee, self.book.maker_fee = _decimal(taker), _decimal(maker)
+
+    def set_fills_delay(self, ms: int) -> None:
+        """/info shows a fill only `ms` after it happened, as HL's info servers trail the
+        block: an order can be "filled" in orderStatus before its fills are found."""
+        self.book.fills_delay_ms = ms
+
+    def pay_funding(
+        self,
+        coin: str,
+        rate: Decimal | str,
+        oracle_px: Decimal | str | None = None,
+        at_ms: int | None = None,
+    ) -> list[FundingDelta]:
+        """One (hourly, on HL) funding payment to every open position in coin: each account's
+        balance changes by -szi * oraclePx * rate USDC, and userFunding reports it."""
+        px = None if oracle_px is None else _decimal(oracle_px)
+        return self.book.pay_funding(
+            coin, _decimal(rate), px, self.now_ms() if at_ms is None else at_ms
+        )
+
+    def trade_directly(
+        self, address: str, coin: str, is_buy: bool, size: Decimal | str, times: int = 1
+    ) -> list[Fill]:
+        """`times` IOC orders placed for the account straight into the book, without HTTP or
+        signing (the account's own trading elsewhere, e.g. to push older fills out of
+        userFills' 2,000). Each one must fill; it raises otherwise."""
+        acct, asset = self._account(address), self.book.by_name[coin]
+        made = []
+        for _ in range(times):
+            # priced as a market order: 1% through the taker price, on a valid tick
+            px = self.book.taker_px(asset, is_buy) * (
+                Decimal("1.01") if is_buy else Decimal("0.99")
+            )
+            px = round_price(px, asset.sz_decimals, ROUND_FLOOR if is_buy else ROUND_CEILING)
+            wire = {"a": asset.index, "b": is_buy, "p": fmt(px), "s": fmt(_decimal(size)),
+                    "r": False, "t": {"limit": {"tif": "Ioc"}}}  # fmt: skip
+            status, fills = self.book.place(acct, wire, self.now_ms())
+            if not fills:
+                raise AssertionError(f"peer: direct {coin} order did not fill: {status}")
+            made += fills
+        self._fills_made([(acct, f) for f in made])
+        return made
 
     def fail_next(
         self,
@@ -402,12 +473,17 @@ class HyperliquidPeer:
         if kind in ("openOrders", "frontendOpenOrders"):
             return book.open_orders(user, frontend=kind == "frontendOpenOrders")
         if kind == "userFills":
-            return book.user_fills(user)
-        if kind == "userFillsByTime":
+            return book.user_fills(user, now)
+        if kind in ("userFillsByTime", "userFunding"):
             start, end = p.get("startTime"), p.get("endTime")
             if not _is_int(start) or not (end is None or _is_int(end)):
                 raise _Unprocessable(f"{DESERIALIZE}: startTime/endTime")
-            return book.user_fills(user, start, end)
+            if kind == "userFunding":
+                return book.user_funding(user, start, end)
+            aggregate = p.get("aggregateByTime")
+            if aggregate is not None and not isinstance(aggregate, bool):
+                raise _Unprocessable(f"{DESERIALIZE}: aggregateByTime")
+            return book.user_fills_by_time(user, start, end, bool(aggregate), now)
         if kind == "historicalOrders":
             return book.historical_orders(user)
         if kind == "orderStatus":
@@ -669,7 +745,11 @@ class HyperliquidPeer:
             send(
                 {
                     "channel": "userFills",
-                    "data": {"isSnapshot": True, "user": user, "fills": self.book.user_fills(user)},
+                    "data": {
+                        "isSnapshot": True,
+                        "user": user,
+                        "fills": self.book.user_fills(user, self.now_ms()),
+                    },
                 }
             )
 

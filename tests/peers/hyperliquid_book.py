@@ -4,10 +4,20 @@ the JSON renderers give the strings the real /info endpoint gives, in its shapes
 recordings in ../shared/peers/hyperliquid/).
 
 Deliberate simplifications, so tests read them here rather than discover them:
-- liquidity is unlimited at the mid: a crossing order fills whole, at mid*(1 +- slippage) for a
-  taker, at its own limit price for a resting order the mid walks through (`on_mid`);
-- one margin model for cross and isolated (notional at the mark / leverage), no funding, no
+- liquidity is unlimited at the mid unless a test sets it (`set_liquidity`): a crossing order
+  fills at mid*(1 +- slippage) for a taker, at its own limit price for a resting order the mid
+  walks through (`on_mid`). With liquidity set, a taker eats the given levels (one tick apart,
+  the first at that price, each a separate fill) up to its limit; an IOC's rest is canceled;
+- an IOC that filled in part reports orderStatus "canceled" (HL's wording for what happens to
+  its rest is not recorded here; clients must find the fills either way); an order's `sz` is
+  what is still open (HL freezes it at placement until the status changes);
+- one margin model for cross and isolated (notional at the mark / leverage), no
   maintenance-margin liquidations (a test calls `close_externally` for those);
+- funding is paid when a test calls `pay_funding` (HL: hourly), at the mid as the oracle price
+  unless one is given; `cumFunding` counts what the user paid (positive = paid);
+- fills are visible to /info at once unless a test sets `fills_delay_ms` (HL's info servers
+  trail the block); userFillsByTime sees only the 10,000 most recent fills and answers at most
+  2,000, oldest first from startTime; userFunding answers at most 500, oldest first;
 - trigger (TP/SL) orders are refused with a message saying so, not silently accepted.
 """
 
@@ -29,6 +39,10 @@ DEFAULT_LEVERAGE = 20  # what HL gives an asset the user never set leverage on (
 MAX_PERP_DECIMALS = 6  # price decimals allowed = 6 - szDecimals for perps
 USD = Decimal("0.000001")  # USDC has 6 decimals on HyperCore
 ZERO = Decimal(0)
+PX = Decimal("1e-8")  # how finely a computed average price is written
+FILLS_SHOWN = 2000  # userFills: the most recent 2,000; userFillsByTime: at most 2,000 a call
+FILLS_KEPT = 10_000  # userFillsByTime reaches only the 10,000 most recent fills
+FUNDING_SHOWN = 500  # HL: a time-ranged answer holds at most 500 elements
 
 # Error statuses inside a 200 "ok" response, HL's wording. HL appends " asset=N" to the matching
 # engine's refusals; the validation ones come back bare.
@@ -110,6 +124,9 @@ class Position:
     szi: Decimal  # signed: > 0 long, < 0 short
     entry_px: Decimal
     leverage: Leverage
+    # funding the user paid (positive) or received (negative), as HL's cumFunding counts it
+    funding_since_open: Decimal = ZERO
+    funding_since_change: Decimal = ZERO
 
 
 @dataclass
@@ -206,11 +223,38 @@ class Fill:
 
 
 @dataclass
+class FundingDelta:
+    """One hourly funding payment to one position: `usdc` > 0 received, < 0 paid."""
+
+    time: int
+    coin: str
+    usdc: Decimal
+    szi: Decimal
+    rate: Decimal
+    hash: str
+
+    def wire(self) -> Json:  # a userFunding row
+        return {
+            "time": self.time,
+            "hash": self.hash,
+            "delta": {
+                "type": "funding",
+                "coin": self.coin,
+                "usdc": fmt(self.usdc, USD),
+                "szi": fmt(self.szi),
+                "fundingRate": fmt(self.rate),
+                "nSamples": None,  # recorded as 3 when HL sampled 8-hourly; null since hourly
+            },
+        }
+
+
+@dataclass
 class Account:
     address: str  # lowercase, as HL echoes addresses
     deposited: Decimal = ZERO
     realized: Decimal = ZERO  # closed PnL, fees not included
     fees: Decimal = ZERO
+    funding: Decimal = ZERO  # net funding received (negative: paid)
     volume: Decimal = ZERO  # traded notional; HL grants one request per 1 USDC of it
     n_actions: int = 0
     positions: dict[str, Position] = field(default_factory=dict)
@@ -218,6 +262,8 @@ class Account:
     orders: dict[int, Order] = field(default_factory=dict)
     cloids: dict[str, int] = field(default_factory=dict)
     fills: list[Fill] = field(default_factory=list)
+    fundings: list[FundingDelta] = field(default_factory=list)
+    funding_all_time: dict[str, Decimal] = field(default_factory=dict)  # coin -> paid
 
 
 class Book:
@@ -231,6 +277,11 @@ class Book:
         self.mids = dict(mids)
         self.slippage = slippage_bps / Decimal(10_000)
         self.accounts: dict[str, Account] = {}
+        self.taker_fee, self.maker_fee = TAKER_FEE, MAKER_FEE
+        # (coin, taker buys) -> resting sizes a taker meets, one tick apart; absent: unlimited
+        self.liquidity: dict[tuple[str, bool], list[Decimal]] = {}
+        self.fills_delay_ms = 0  # how long a fill stays invisible to /info
+        self.funding_rates: dict[str, Decimal] = {}  # the last rate paid, for assetCtxs
         # Real oids and tids are large, growing integers; start high so nobody mistakes an index.
         self._oids = itertools.count(40_000_000_000)
         self._tids = itertools.count(900_000_000_000_000)
@@ -261,7 +312,7 @@ class Book:
 
     def account_value(self, acct: Account) -> Decimal:
         upnl = sum((p.szi * (self.mid(p.coin) - p.entry_px) for p in acct.positions.values()), ZERO)
-        return acct.deposited + acct.realized - acct.fees + upnl
+        return acct.deposited + acct.realized - acct.fees + acct.funding + upnl
 
     def margin_used(self, acct: Account) -> Decimal:
         """Positions at the mark plus the margin resting orders hold, as HL reserves it."""
@@ -316,13 +367,37 @@ class Book:
             bid, ask = self.bbo(asset)
             msg = ALO_WOULD_MATCH.format(bbo=f"{fmt(bid)}@{fmt(ask)}")
             return self._reject(order, "badAloPxRejected", msg, now_ms), []
-        if crosses:
-            fill = self._execute(acct, order, fill_px, crossed=True, now_ms=now_ms)
-            filled: Json = {"totalSz": fmt(fill.sz), "avgPx": fmt(fill.px), "oid": order.oid}
-            return {"filled": filled | self._cloid(order)}, [fill]
+        fills = self._take(acct, order, fill_px, now_ms) if crosses else []
+        if fills:
+            size = sum((f.sz for f in fills), ZERO)
+            avg = sum((f.px * f.sz for f in fills), ZERO) / size
+            if order.sz > 0 and tif == "Ioc":  # the book ran out: HL cancels an IOC's rest
+                order.status, order.status_timestamp, order.sz = "canceled", now_ms, ZERO
+            filled: Json = {"totalSz": fmt(size), "avgPx": fmt(avg, PX), "oid": order.oid}
+            return {"filled": filled | self._cloid(order)}, fills
         if tif == "Ioc":
             return self._reject(order, "iocCancelRejected", IOC_NO_MATCH, now_ms), []
         return {"resting": {"oid": order.oid} | self._cloid(order)}, []
+
+    def _take(self, acct: Account, order: Order, px: Decimal, now_ms: int) -> list[Fill]:
+        """A taker against the book: everything at px when liquidity is unlimited, else the
+        set levels in turn (one fill each, one tick apart) while they are within its limit."""
+        levels = self.liquidity.get((order.coin, order.is_buy))
+        if levels is None:
+            return [self._execute(acct, order, px, order.sz, crossed=True, now_ms=now_ms)]
+        step, fills = tick(px, order.asset.sz_decimals), []
+        for i, available in enumerate(levels):
+            level_px = px + step * i if order.is_buy else px - step * i
+            beyond = level_px > order.limit_px if order.is_buy else level_px < order.limit_px
+            if order.sz == 0 or beyond or level_px <= 0:
+                break
+            size = min(available, order.sz)
+            if size > 0:
+                levels[i] -= size
+                fills.append(
+                    self._execute(acct, order, level_px, size, crossed=True, now_ms=now_ms)
+                )
+        return fills
 
     @staticmethod
     def _cloid(order: Order) -> Json:
@@ -365,12 +440,13 @@ class Book:
         acct: Account,
         order: Order,
         px: Decimal,
+        sz: Decimal,
         *,
         crossed: bool,
         now_ms: int,
         liquidation: Json | None = None,
     ) -> Fill:
-        coin, sz = order.coin, order.sz
+        coin = order.coin
         pos = acct.positions.get(coin)
         szi = pos.szi if pos else ZERO
         entry = pos.entry_px if pos else ZERO
@@ -387,6 +463,7 @@ class Book:
             direction = "Long > Short" if long_before else "Short > Long"
             closed = abs(szi)
         closed_pnl = closed * (px - entry) * (1 if long_before else -1) if closed else ZERO
+        closed_pnl = closed_pnl.quantize(USD)  # booked as reported: in whole USDC units
         if new == 0:
             del acct.positions[coin]
         elif pos is None:
@@ -397,11 +474,18 @@ class Book:
         else:  # reducing keeps the entry; flipping starts a new one at the fill
             pos.entry_px = px if (new > 0) != long_before else entry
             pos.szi = new
-        fee = (sz * px * (TAKER_FEE if crossed else MAKER_FEE)).quantize(USD)
+        if new != 0 and pos is not None:  # HL's cumFunding: sinceOpen restarts on a flip
+            pos.funding_since_change = ZERO
+            if (new > 0) != long_before:
+                pos.funding_since_open = ZERO
+        # the fee charged is the fee reported: rounded to USDC's 6 decimals once, here
+        fee = (sz * px * (self.taker_fee if crossed else self.maker_fee)).quantize(USD)
         acct.realized += closed_pnl
         acct.fees += fee
         acct.volume += sz * px
-        order.sz, order.status, order.status_timestamp = ZERO, "filled", now_ms
+        order.sz -= sz
+        if order.sz == 0:
+            order.status, order.status_timestamp = "filled", now_ms
         tid = next(self._tids)
         fill = Fill(
             coin=coin, px=px, sz=sz, is_buy=order.is_buy, time=now_ms, start_position=szi,
@@ -451,7 +535,9 @@ class Book:
                 if order.reduce_only and self._refusal(acct, order) is not None:
                     order.status, order.status_timestamp = "reduceOnlyCanceled", now_ms
                     continue
-                fill = self._execute(acct, order, order.limit_px, crossed=False, now_ms=now_ms)
+                fill = self._execute(
+                    acct, order, order.limit_px, order.sz, crossed=False, now_ms=now_ms
+                )
                 out.append((acct, fill))
         return out
 
@@ -473,7 +559,31 @@ class Book:
             liq = {"liquidatedUser": acct.address, "markPx": fmt(px), "method": "market"}
         else:
             acct.orders[order.oid] = order  # a manual close is an order the user placed
-        return self._execute(acct, order, px, crossed=True, now_ms=now_ms, liquidation=liq)
+        return self._execute(acct, order, px, size, crossed=True, now_ms=now_ms, liquidation=liq)
+
+    def pay_funding(
+        self, coin: str, rate: Decimal, oracle_px: Decimal | None, now_ms: int
+    ) -> list[FundingDelta]:
+        """One funding payment to every open position in coin: -szi * oraclePx * rate USDC
+        (longs pay a positive rate, shorts receive it), rounded to USDC's 6 decimals and
+        booked to the account's balance exactly as userFunding reports it."""
+        px = self.mid(coin) if oracle_px is None else oracle_px
+        self.funding_rates[coin] = rate
+        paid = []
+        for acct in self.accounts.values():
+            pos = acct.positions.get(coin)
+            if pos is None:
+                continue
+            usdc = (-pos.szi * px * rate).quantize(USD)
+            acct.funding += usdc
+            pos.funding_since_open -= usdc
+            pos.funding_since_change -= usdc
+            acct.funding_all_time[coin] = acct.funding_all_time.get(coin, ZERO) - usdc
+            digest = keccak(f"funding:{acct.address}:{coin}:{now_ms}".encode()).hex()
+            delta = FundingDelta(now_ms, coin, usdc, pos.szi, rate, "0x" + digest)
+            acct.fundings.append(delta)
+            paid.append(delta)
+        return paid
 
     # ---- /info renderers ----------------------------------------------------------------
 
@@ -515,7 +625,11 @@ class Book:
                         "liquidationPx": self._liquidation_px(pos, value),
                         "marginUsed": fmt(pos_margin, USD),
                         "maxLeverage": asset.max_leverage,
-                        "cumFunding": {"allTime": "0.0", "sinceOpen": "0.0", "sinceChange": "0.0"},
+                        "cumFunding": {
+                            "allTime": fmt(acct.funding_all_time.get(pos.coin, ZERO), USD),
+                            "sinceOpen": fmt(pos.funding_since_open, USD),
+                            "sinceChange": fmt(pos.funding_since_change, USD),
+                        },
                     },
                 }
             )
@@ -568,16 +682,44 @@ class Book:
         rows = sorted(acct.orders.values() if acct else (), key=lambda o: o.oid, reverse=True)
         return [o.with_status() for o in rows]
 
-    def user_fills(self, address: str, start: int = 0, end: int | None = None) -> list[Json]:
+    def _visible(self, address: str, now_ms: int) -> list[Fill]:
         acct = self.account(address)
-        fills = [f for f in (acct.fills if acct else ()) if start <= f.time]
-        fills = [f for f in fills if end is None or f.time <= end]
-        return [f.wire() for f in reversed(fills[-2000:])]  # newest first, at most 2000
+        fills = list(acct.fills) if acct else []
+        if self.fills_delay_ms:
+            fills = [f for f in fills if f.time <= now_ms - self.fills_delay_ms]
+        return fills
+
+    def user_fills(self, address: str, now_ms: int) -> list[Json]:
+        """userFills: the 2,000 most recent fills, newest first; older ones are not here."""
+        return [f.wire() for f in reversed(self._visible(address, now_ms)[-FILLS_SHOWN:])]
+
+    def user_fills_by_time(
+        self, address: str, start: int, end: int | None, aggregate: bool, now_ms: int
+    ) -> list[Json]:
+        """userFillsByTime: fills in [start, end] among the 10,000 most recent, oldest first,
+        at most 2,000 (the next page starts at the last one's time). `aggregate` merges the
+        fills one crossing order made in one match into one row, as aggregateByTime does."""
+        fills = self._visible(address, now_ms)[-FILLS_KEPT:]
+        rows = [f for f in fills if start <= f.time and (end is None or f.time <= end)]
+        if aggregate:
+            return [_merged(group) for group in _taker_groups(rows)][:FILLS_SHOWN]
+        return [f.wire() for f in rows[:FILLS_SHOWN]]
+
+    def user_funding(self, address: str, start: int, end: int | None) -> list[Json]:
+        acct = self.account(address)
+        rows = [
+            d
+            for d in (acct.fundings if acct else ())
+            if start <= d.time and (end is None or d.time <= end)
+        ]
+        return [d.wire() for d in rows[:FUNDING_SHOWN]]
 
     def l2_book(self, coin: str, now_ms: int, depth: int = 5) -> Json:
         """A synthetic book around the mid: `depth` levels a side, one tick apart, deep enough
         that nobody runs out (fills here don't consume it)."""
         asset = self.by_name[coin]
+        if (coin, True) in self.liquidity:
+            return self._finite_book(asset, now_ms)
         bid, ask = self.bbo(asset)
         step = tick(self.mid(coin), asset.sz_decimals)
         lot = Decimal(1).scaleb(-asset.sz_decimals)
@@ -590,13 +732,33 @@ class Book:
         asks = [level(ask + i * step) for i in range(depth)]
         return {"coin": coin, "time": now_ms, "levels": [bids, asks]}
 
+    def _finite_book(self, asset: Asset, now_ms: int) -> Json:
+        """The levels a test set with `set_liquidity`, where a taker meets them."""
+        sides = []
+        for taker_buys in (False, True):  # bids (what a seller meets), then asks
+            px = self.taker_px(asset, taker_buys)
+            step = tick(px, asset.sz_decimals)
+            levels = self.liquidity[(asset.name, taker_buys)]
+            sides.append(
+                [
+                    {
+                        "px": fmt(px + step * i if taker_buys else px - step * i),
+                        "sz": fmt(sz),
+                        "n": 1,
+                    }
+                    for i, sz in enumerate(levels)
+                    if sz > 0
+                ]
+            )
+        return {"coin": asset.name, "time": now_ms, "levels": sides}
+
     def asset_ctxs(self) -> list[Json]:
         out = []
         for a in self.assets:
             mid = fmt(self.mids[a.name]) if a.name in self.mids else None
             out.append(
                 {
-                    "funding": "0.0",
+                    "funding": fmt(self.funding_rates.get(a.name, ZERO)),
                     "openInterest": "0.0",
                     "prevDayPx": mid,
                     "dayNtlVlm": "0.0",
@@ -609,3 +771,27 @@ class Book:
                 }
             )
         return out
+
+
+def _taker_groups(fills: list[Fill]) -> list[list[Fill]]:
+    """Consecutive fills of one crossing order in one match (same oid and time) together."""
+    groups: list[list[Fill]] = []
+    for f in fills:
+        last = groups[-1][-1] if groups else None
+        if last is not None and f.crossed and (last.oid, last.time) == (f.oid, f.time):
+            groups[-1].append(f)
+        else:
+            groups.append([f])
+    return groups
+
+
+def _merged(group: list[Fill]) -> Json:
+    if len(group) == 1:
+        return group[0].wire()
+    size = sum((f.sz for f in group), ZERO)
+    return group[0].wire() | {
+        "px": fmt(sum((f.px * f.sz for f in group), ZERO) / size, PX),
+        "sz": fmt(size),
+        "closedPnl": fmt(sum((f.closed_pnl for f in group), ZERO), USD),
+        "fee": fmt(sum((f.fee for f in group), ZERO), USD),
+    }
