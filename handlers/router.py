@@ -91,6 +91,7 @@ BUTTONS: dict[str, ButtonHandler] = {
     "hc": hyperliquid_approval.check_button,
     "se": safe_module.enable_button,
     "wuy": wallet.unlink_confirm_button,
+    "wuc": wallet.unlink_close_all_button,
     "wun": wallet.unlink_keep_button,
 }
 

@@ -1,68 +1,64 @@
-"""The Maxxit module on the user's Safe (Arbitrum, for Ostium): which Safes the linked wallet
-owns, whether the module is enabled on each, and how to enable it in the Safe app."""
+"""The Arbitrum part of /wallet: the Safes the linked wallet owns and whether Maxxit's module is
+enabled on each. Informative only: enabling the module is not offered.
+
+Why: the "module" would be Maxxit's own server key, and a Safe module may make any call from
+the Safe (`execTransactionFromModule`, DELEGATECALL included), so it could move all the Safe's
+funds. Until a module scoped to trading exists, the chat never asks a user to enable it, and
+warns anyone who already did."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+
 from handlers import callbacks
 from handlers.base import Button, Reply, Response
 from handlers.context import Ctx
-from wallets import siwe_link
-from wallets.vault import ensure_agent_key
+from storage.models import AgentKey
 
 VENUE = "OSTIUM"
+# No key yet: no Maxxit module can be enabled anywhere. The Safes are still listed, asked about
+# a module nobody can enable (address zero is never an enabled module in a Safe).
+NO_MODULE = "0x" + "00" * 20
 
 
 async def _module(ctx: Ctx) -> str | None:
-    if ctx.services.vault is None:
-        return None
-    async with ctx.services.sessions() as s, s.begin():
-        return await ensure_agent_key(s, ctx.services.vault, ctx.user_id, VENUE)
+    """The address a Maxxit module on this user's Safes would have; never creates a key."""
+    async with ctx.services.sessions() as s:
+        return (
+            await s.execute(
+                select(AgentKey.address).where(
+                    AgentKey.user_id == ctx.user_id, AgentKey.venue == VENUE
+                )
+            )
+        ).scalar()
 
 
 async def safe_lines(ctx: Ctx, owner: str) -> tuple[str, list[list[Button]]]:
-    """The Arbitrum part of /wallet: a line per Safe, an Enable button where needed."""
+    """A line per Safe; a Safe with Maxxit's module enabled gets a warning and how to remove it.
+    No buttons: there is nothing to enable yet."""
     lookup = ctx.services.safes
-    module = await _module(ctx) if lookup is not None else None
-    if lookup is None or module is None:
+    if lookup is None:
         return ctx.t("wallet.safe_unchecked"), []
+    module = await _module(ctx)
     try:
-        statuses: list[Any] = await lookup.statuses(owner, module)
+        statuses: list[Any] = await lookup.statuses(owner, module or NO_MODULE)
     except Exception:  # the node is down: say so, never fail /wallet for it
         return ctx.t("wallet.safe_unreachable"), []
     if not statuses:
         return ctx.t("wallet.safe_none_found"), []
-    lines, rows = [], []
-    for i, st in enumerate(statuses[:5]):
-        key = "wallet.safe_enabled" if st.module_enabled else "wallet.safe_disabled"
-        lines.append(ctx.t(key, safe=st.address, module=module))
-        if not st.module_enabled:
-            rows.append([Button(ctx.t("wallet.safe_enable", n=i + 1), callbacks.make("se", i))])
-    return "\n".join(lines), rows
+    lines = []
+    for st in statuses[:5]:
+        if module is not None and st.module_enabled:
+            lines.append(ctx.t("wallet.safe_enabled", safe=st.address, module=module))
+            lines.append(ctx.t("wallet.safe_module_warning", safe=st.address, module=module))
+        else:
+            lines.append(ctx.t("wallet.safe_disabled", safe=st.address))
+    lines.append(ctx.t("wallet.safe_not_offered"))
+    return "\n".join(lines), []
 
 
-async def enable_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
-    lookup = ctx.services.safes
-    module = await _module(ctx) if lookup is not None else None
-    async with ctx.services.sessions() as s:
-        wallet = await siwe_link.linked_wallet(s, ctx.user_id)
-    if lookup is None or module is None or wallet is None:
-        return Response(notice=ctx.t("wizard.stale"), refused=True)
-    statuses = await lookup.statuses(wallet.address, module)
-    index = cb.int_arg()
-    if index >= len(statuses):
-        return Response(notice=ctx.t("wizard.stale"), refused=True)
-    st = statuses[index]
-    if st.module_enabled:
-        return Response(notice=ctx.t("wallet.safe_already"))
-    request = await lookup.enable_tx(st.address, module)
-    text = ctx.t(
-        "wallet.safe_how",
-        safe=st.address,
-        module=module,
-        data=request.data,
-        hash=request.safe_tx_hash,
-        nonce=request.nonce,
-    )
-    return Response([Reply(text)])
+async def enable_button(ctx: Ctx, _: callbacks.Callback) -> Response:
+    """An "Enable module" button from an older /wallet message: not offered any more."""
+    return Response([Reply(ctx.t("wallet.safe_not_offered"))], refused=True)

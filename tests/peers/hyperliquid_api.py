@@ -542,6 +542,8 @@ class HyperliquidPeer:
         kind = action.get("type")
         if kind == "approveAgent":
             return self._approve_agent(action, nonce, sig, expires)
+        if kind == "withdraw3":
+            return self._withdraw(action, nonce, sig, expires)
         if kind not in _L1_ACTIONS:
             raise _Refused(f"peer: action type {kind!r} is not simulated")
         # HL deserializes the action into its own types and hashes *that*: keys in its order,
@@ -649,6 +651,56 @@ class HyperliquidPeer:
             del self._agents[old.address]
         self._agents[agent_address.lower()] = Agent(agent_address.lower(), user, name, valid_until)
         self.book.accounts[user].n_actions += 1
+        return {"status": "ok", "response": {"type": "default"}}
+
+    def _withdraw(self, action: Json, nonce: int, sig: Json, expires: int | None) -> Json:
+        """withdraw3 is user-signed ("HyperliquidTransaction:Withdraw" typed data): HL recovers
+        the signer and withdraws from *that* address's account. An agent (API wallet) has no
+        account of its own and is never looked up as its user's, so an agent key cannot
+        withdraw: this is what makes "Maxxit's key can trade, never withdraw" true."""
+        destination, amount, when = (action.get(k) for k in ("destination", "amount", "time"))
+        if not (
+            isinstance(destination, str)
+            and _ADDRESS.fullmatch(destination)
+            and isinstance(amount, str)
+            and _is_int(when)
+            and isinstance(action.get("signatureChainId"), str)
+        ):
+            raise _Unprocessable(f"{DESERIALIZE}: withdraw3")
+        if expires is not None:
+            raise _Refused("expiresAfter is not supported on user-signed actions")
+        if when != nonce:
+            raise _Refused("Nonce mismatch")
+        message = dict(action, hyperliquidChain=self._chain())
+        try:
+            data = user_signed_payload(
+                "HyperliquidTransaction:Withdraw",
+                [
+                    {"name": "hyperliquidChain", "type": "string"},
+                    {"name": "destination", "type": "string"},
+                    {"name": "amount", "type": "string"},
+                    {"name": "time", "type": "uint64"},
+                ],
+                message,
+            )
+        except ValueError as exc:
+            raise _Unprocessable(f"{DESERIALIZE}: signatureChainId") from exc
+        signer = _recover(data, sig)
+        acct = self.book.accounts.get(signer)
+        if acct is None:  # an agent's signature lands here: it owns no account
+            raise _Refused(f"Must deposit before performing actions. User: {signer}")
+        self._use_nonce(signer, nonce)
+        try:
+            usd = Decimal(amount)
+        except InvalidOperation as exc:
+            raise _Unprocessable(f"{DESERIALIZE}: amount") from exc
+        if not usd.is_finite():
+            raise _Unprocessable(f"{DESERIALIZE}: amount")
+        withdrawable = self.book.account_value(acct) - self.book.margin_used(acct)
+        if not Decimal(0) < usd <= withdrawable:  # HL's wording approximate
+            raise _Refused("Insufficient balance for withdrawal")
+        acct.deposited -= usd
+        acct.n_actions += 1
         return {"status": "ok", "response": {"type": "default"}}
 
     def _chain(self) -> str:
