@@ -29,11 +29,11 @@ rate used is the first tier's (`MarketInfo.maintenance_margin_rate`, from the me
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from engine.markets import MarketInfo
+from engine.markets import MarketInfo, default_markets
 
 ONE = Decimal(1)
 ZERO = Decimal(0)
@@ -122,7 +122,7 @@ def strictest(leverage: Decimal, markets: Iterable[tuple[str, MarketInfo]]) -> S
     """Over (venue, market) pairs an agent may trade, the one whose liquidation comes nearest
     to entry at `leverage` (capped by each market's max leverage, as sizing does)."""
     best: StopLimit | None = None
-    for venue, m in sorted(markets, key=lambda vm: (vm[0], vm[1].name)):
+    for venue, m in markets:  # ties keep the listing's order (BTC first in both venues)
         lev = min(leverage, m.max_leverage)
         mmr = m.maintenance_margin_rate
         limit = StopLimit(
@@ -163,3 +163,17 @@ def max_leverage_for_stop(
             return lev
         lev -= 1
     return None
+
+
+def markets_for(
+    listings: Mapping[str, Mapping[str, MarketInfo]], venue: str
+) -> list[tuple[str, MarketInfo]]:
+    """(venue, market) pairs an agent on `venue` may trade: MULTI trades every venue listed.
+    A venue missing from `listings` falls back to its default listing."""
+    names = list(listings) if venue == "MULTI" else [venue]
+    defaults = default_markets()
+    return [
+        (name, market)
+        for name in names
+        for market in (listings.get(name) or defaults.get(name, {})).values()
+    ]

@@ -9,10 +9,13 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from engine import liquidation
+from engine.sizing import effective_leverage
 from handlers import callbacks, hyperliquid_approval, inputs, wizard
 from handlers.agents import find_agent
 from handlers.base import Button, Reply, Response, UserError
 from handlers.context import Ctx
+from handlers.create import agent_markets, limit_fields
 from handlers.format import lev, money
 from storage.enums import DeploymentMode, DeploymentStatus
 from storage.models import Agent, Deployment
@@ -23,8 +26,37 @@ async def _usd(ctx: Ctx, text: str, _: dict[str, Any]) -> str:
     return inputs.usd(text)
 
 
-async def _leverage(ctx: Ctx, text: str, _: dict[str, Any]) -> str:
-    return inputs.leverage(text)
+async def _leverage(ctx: Ctx, text: str, data: dict[str, Any]) -> str:
+    value = inputs.leverage(text)
+    async with ctx.services.sessions() as s:
+        agent = await s.get(Agent, int(data["agent_id"]))
+    if agent is not None:
+        check_stop(ctx, agent, Decimal(value))
+    return value
+
+
+def check_stop(ctx: Ctx, agent: Agent, chosen: Decimal) -> None:
+    """Refuse a leverage at which the agent's stop loss sits at or past the liquidation
+    price: the position would be liquidated before its stop could close it. The leverage
+    trades use is the smallest of the user's choice, the agent's and the user's own cap."""
+    user_max = ctx.settings.get("max_leverage")
+    leverage = effective_leverage(
+        chosen, agent.leverage, Decimal(str(user_max)) if user_max else None
+    )
+    markets = agent_markets(ctx, agent.venue)
+    limit = liquidation.unreachable_stop(agent.stop_loss_pct, leverage, markets)
+    if limit is None:
+        return
+    stop = agent.stop_loss_pct
+    best = liquidation.max_leverage_for_stop(stop, markets, leverage)
+    if best is None:  # explained at 1x, the lowest leverage there is
+        at_one = liquidation.unreachable_stop(stop, Decimal(1), markets) or limit
+        fields = limit_fields(at_one, Decimal(1), stop)
+        raise UserError("deploy.stop_past_liquidation_always", agent=agent.name, **fields)
+    fields = limit_fields(limit, leverage, stop)
+    raise UserError(
+        "deploy.stop_past_liquidation", agent=agent.name, max_leverage=lev(best), **fields
+    )
 
 
 def _collaterals(ctx: Ctx, data: dict[str, Any]) -> list[tuple[str, str]]:
@@ -79,6 +111,7 @@ async def _finish(ctx: Ctx, data: dict[str, Any]) -> Response:
         agent = await s.get(Agent, int(data["agent_id"]))
         if agent is None or agent.status != "active":
             raise UserError("agents.not_found", name=data["agent"])
+        check_stop(ctx, agent, Decimal(data["leverage"]))  # as at the leverage step
         running = await _running(s, ctx.user_id, agent.id)  # again: a race since the start
         if running is not None:
             raise UserError("deploy.already", agent=agent.name, id=running)
