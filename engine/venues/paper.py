@@ -148,7 +148,7 @@ class PaperVenue:
                 del acc.positions[key]
         else:
             if held is not None and held.liquidated_at is not None:
-                # as on Hyperliquid, a market being liquidated takes no new orders
+                # new size on a liquidated holding would be closed at its liquidation price
                 raise VenueRejected(
                     "liquidating", f"{order.side} {order.market} is being liquidated"
                 )
