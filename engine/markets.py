@@ -14,12 +14,26 @@ from decimal import Decimal
 DEFAULT_SIZE_DECIMALS = 6
 
 
+def half_initial_at_max(max_leverage: Decimal) -> Decimal:
+    """Hyperliquid's maintenance margin rate: half the initial margin at max leverage."""
+    return Decimal(1) / (2 * Decimal(max_leverage))
+
+
 @dataclass(frozen=True, slots=True)
 class MarketInfo:
     name: str
     size_decimals: int = DEFAULT_SIZE_DECIMALS
     max_leverage: Decimal = Decimal(50)
     min_notional: Decimal = Decimal(0)
+    # equity below this fraction of the notional is liquidated (engine/liquidation.py).
+    # None: Hyperliquid's rule from max_leverage, also used for paper and Ostium markets
+    # (Ostium's own rule, a close at 90% of the collateral lost, is not modelled yet)
+    maintenance_margin_rate: Decimal = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.maintenance_margin_rate is None:
+            mmr = half_initial_at_max(self.max_leverage)
+            object.__setattr__(self, "maintenance_margin_rate", mmr)
 
 
 # (name, szDecimals, maxLeverage) from Hyperliquid's meta, plus a few newer listings

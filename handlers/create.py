@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from engine import liquidation
 from engine.ingest import source_id
+from engine.markets import MarketInfo
 from handlers import callbacks, inputs, wizard
 from handlers.base import Button, Reply, Response, UserError
 from handlers.context import Ctx
@@ -43,8 +45,43 @@ async def _leverage(ctx: Ctx, text: str, _: dict[str, Any]) -> str:
     return inputs.leverage(text)
 
 
-async def _stop(ctx: Ctx, text: str, _: dict[str, Any]) -> str:
-    return inputs.percent(text, "0.1", "90")
+async def _stop(ctx: Ctx, text: str, data: dict[str, Any]) -> str:
+    stop = inputs.percent(text, "0.1", "90")
+    check_stop(ctx, data["venue"], Decimal(data["leverage"]), Decimal(stop))
+    return stop
+
+
+def agent_markets(ctx: Ctx, venue: str) -> list[tuple[str, MarketInfo]]:
+    """Every (venue, market) an agent on `venue` may trade, as the engine lists them now."""
+    listings = {name: v.markets() for name, v in ctx.services.engine.venues.items()}
+    return liquidation.markets_for(listings, venue)
+
+
+def _pct_down(fraction: Decimal) -> str:
+    """A distance shown so that any stop under the number shown is safe: rounded down."""
+    return pct((fraction * 100).quantize(Decimal("0.01"), ROUND_DOWN) / 100)
+
+
+def limit_fields(limit: liquidation.StopLimit, leverage: Decimal, stop: Decimal) -> dict[str, str]:
+    """The numbers of a refused stop, for the messages that explain it."""
+    return {
+        "leverage": lev(leverage),
+        "market": limit.market,
+        "venue": limit.venue,
+        "mmr": _pct_down(limit.maintenance_margin_rate),
+        "short": _pct_down(limit.short_distance),
+        "long": _pct_down(limit.long_distance),
+        "stop": pct(stop),
+        "max": _pct_down(limit.max_stop),
+    }
+
+
+def check_stop(ctx: Ctx, venue: str, leverage: Decimal, stop: Decimal) -> None:
+    """Refuse a stop loss at or past the liquidation price: it would never trigger, the
+    venue would liquidate the position first (engine/liquidation.py)."""
+    limit = liquidation.unreachable_stop(stop, leverage, agent_markets(ctx, venue))
+    if limit is not None:
+        raise UserError("create.stop_past_liquidation", **limit_fields(limit, leverage, stop))
 
 
 async def _pct(ctx: Ctx, text: str, _: dict[str, Any]) -> str:
@@ -95,6 +132,8 @@ async def _x_source_ids(session: AsyncSession, handles: list[str]) -> dict[str, 
 
 async def _finish(ctx: Ctx, data: dict[str, Any]) -> Response:
     name = data["name"]
+    # the stop step checked this; again here in case the markets changed since
+    check_stop(ctx, data["venue"], Decimal(data["leverage"]), Decimal(data["stop_loss"]))
     # Back can leave a distance behind after the activation was set to none
     trailing = bool(data.get("trail_activation") and data.get("trail_distance"))
     async with ctx.services.sessions() as s, s.begin():

@@ -3,16 +3,20 @@ Pause / Resume / Stop."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from engine import liquidation
+from engine.sizing import effective_leverage
 from handlers import callbacks, hyperliquid_approval, inputs, wizard
 from handlers.agents import find_agent
 from handlers.base import Button, Reply, Response, UserError
 from handlers.context import Ctx
+from handlers.create import agent_markets, limit_fields
 from handlers.format import lev, money
 from storage.enums import DeploymentMode, DeploymentStatus
 from storage.models import Agent, Deployment
@@ -23,8 +27,71 @@ async def _usd(ctx: Ctx, text: str, _: dict[str, Any]) -> str:
     return inputs.usd(text)
 
 
-async def _leverage(ctx: Ctx, text: str, _: dict[str, Any]) -> str:
-    return inputs.leverage(text)
+async def _leverage(ctx: Ctx, text: str, data: dict[str, Any]) -> str:
+    value = inputs.leverage(text)
+    terms = _terms(data)
+    if terms is None:  # a conversation begun before the agent's stop was kept in it
+        async with ctx.services.sessions() as s:
+            agent = await s.get(Agent, int(data["agent_id"]))
+        terms = None if agent is None else StopTerms.of(agent)
+    if terms is not None:
+        check_stop(ctx, terms, Decimal(value))
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class StopTerms:
+    """What decides whether an agent's stop triggers before liquidation."""
+
+    agent: str
+    venue: str
+    leverage: Decimal
+    stop: Decimal
+
+    @classmethod
+    def of(cls, agent: Agent) -> StopTerms:
+        return cls(agent.name, agent.venue, agent.leverage, agent.stop_loss_pct)
+
+
+def _terms(data: dict[str, Any]) -> StopTerms | None:
+    if not data.get("agent_stop"):
+        return None
+    return StopTerms(
+        data["agent"],
+        data["agent_venue"],
+        Decimal(data["agent_leverage"]),
+        Decimal(data["agent_stop"]),
+    )
+
+
+def _unreachable(
+    ctx: Ctx, terms: StopTerms, chosen: Decimal
+) -> tuple[Decimal, liquidation.StopLimit | None]:
+    """(leverage trades would use, the limit the agent's stop breaks at it, if any). The
+    leverage is the smallest of the user's choice, the agent's and the user's own cap."""
+    user_max = ctx.settings.get("max_leverage")
+    cap = Decimal(str(user_max)) if user_max else None
+    leverage = effective_leverage(chosen, terms.leverage, cap)
+    markets = agent_markets(ctx, terms.venue)
+    return leverage, liquidation.unreachable_stop(terms.stop, leverage, markets)
+
+
+def check_stop(ctx: Ctx, terms: StopTerms, chosen: Decimal) -> None:
+    """Refuse a leverage at which the agent's stop loss sits at or past the liquidation
+    price: the position would be liquidated before its stop could close it."""
+    leverage, limit = _unreachable(ctx, terms, chosen)
+    if limit is None:
+        return
+    markets = agent_markets(ctx, terms.venue)
+    best = liquidation.max_leverage_for_stop(terms.stop, markets, leverage)
+    if best is None:  # explained at 1x, the lowest leverage there is
+        at_one = liquidation.unreachable_stop(terms.stop, Decimal(1), markets) or limit
+        fields = limit_fields(at_one, Decimal(1), terms.stop)
+        raise UserError("deploy.stop_past_liquidation_always", agent=terms.agent, **fields)
+    fields = limit_fields(limit, leverage, terms.stop)
+    raise UserError(
+        "deploy.stop_past_liquidation", agent=terms.agent, max_leverage=lev(best), **fields
+    )
 
 
 def _collaterals(ctx: Ctx, data: dict[str, Any]) -> list[tuple[str, str]]:
@@ -33,8 +100,15 @@ def _collaterals(ctx: Ctx, data: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _leverages(ctx: Ctx, data: dict[str, Any]) -> list[tuple[str, str]]:
+    """Suggested leverages, without those at which the agent's stop would never trigger (a
+    typed leverage that matches a suggestion skips the step's check)."""
     values = dict.fromkeys([data["agent_leverage"], "1", "2", "3", "5"])
-    return [(lev(v), v) for v in values]
+    terms = _terms(data)
+    return [
+        (lev(v), v)
+        for v in values
+        if terms is None or _unreachable(ctx, terms, Decimal(v))[1] is None
+    ]
 
 
 def _modes(ctx: Ctx, _: dict[str, Any]) -> list[tuple[str, str]]:
@@ -79,6 +153,7 @@ async def _finish(ctx: Ctx, data: dict[str, Any]) -> Response:
         agent = await s.get(Agent, int(data["agent_id"]))
         if agent is None or agent.status != "active":
             raise UserError("agents.not_found", name=data["agent"])
+        check_stop(ctx, StopTerms.of(agent), Decimal(data["leverage"]))  # as at its step
         running = await _running(s, ctx.user_id, agent.id)  # again: a race since the start
         if running is not None:
             raise UserError("deploy.already", agent=agent.name, id=running)
@@ -168,6 +243,8 @@ async def _begin(ctx: Ctx, ref: str) -> Response:
         "agent": agent.name,
         "agent_id": agent.id,
         "agent_leverage": format(agent.leverage.normalize(), "f"),
+        "agent_venue": agent.venue,
+        "agent_stop": format(agent.stop_loss_pct.normalize(), "f"),
         "suggested": format(suggested.normalize(), "f") if suggested else None,
     }
     return await wizard.start(ctx, FLOW, data)

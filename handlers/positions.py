@@ -6,6 +6,8 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
+from engine.liquidation import liquidation_price
+from engine.markets import MarketInfo
 from handlers import callbacks
 from handlers.base import Button, Reply, Response
 from handlers.context import Ctx
@@ -38,13 +40,27 @@ async def _owned_position(ctx: Ctx, position_id: int) -> tuple[Position, str] | 
     return row[0], row[2]
 
 
+def liquidation_of(ctx: Ctx, p: Position) -> Decimal | None:
+    """The position's isolated liquidation price from its entry, leverage and side, with the
+    venue's maintenance margin for its market (engine/liquidation.py: with cross margin the
+    real one is farther while the rest of the account holds up). None without a leverage, or
+    for a long that no positive price liquidates (1x)."""
+    if p.leverage is None or p.leverage <= 0:
+        return None
+    venue = ctx.services.engine.venues.get(p.venue)
+    market = (venue.markets().get(p.market) if venue else None) or MarketInfo(p.market)
+    level = liquidation_price(p.side, p.entry_price, p.leverage, market.maintenance_margin_rate)
+    return level if level > 0 else None
+
+
 def _open_text(ctx: Ctx, p: Position, agent: str) -> str:
     engine = ctx.services.engine
     mark = engine.prices.price(p.market)
     state = engine.index.state(p.id)
     stop = state[0] if state else p.stop_price
     upnl = unrealized(p, mark)
-    return ctx.t(
+    liq = liquidation_of(ctx, p)
+    text = ctx.t(
         "positions.open_line",
         id=p.id,
         agent=agent,
@@ -59,6 +75,7 @@ def _open_text(ctx: Ctx, p: Position, agent: str) -> str:
         stop=price(stop),
         tp=price(p.take_profit_price) if p.take_profit_price else "-",
     )
+    return text + "\n" + ctx.t("positions.liquidation", price=price(liq) if liq else "-")
 
 
 def _closed_text(ctx: Ctx, p: Position, agent: str) -> str:

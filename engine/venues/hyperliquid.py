@@ -29,7 +29,7 @@ from hyperliquid.info import Info
 from hyperliquid.utils.error import ClientError
 from hyperliquid.utils.types import Cloid
 
-from engine.markets import MarketInfo
+from engine.markets import MarketInfo, half_initial_at_max
 from engine.prices import PriceBook
 from engine.venues.base import Fill, OrderLookup, OrderRequest, OrderState, VenueRejected
 from engine.venues.hyperliquid_errors import reason_for
@@ -81,11 +81,13 @@ def parse_meta(meta: dict[str, Any]) -> dict[str, MarketInfo]:
     for asset in meta.get("universe", []):
         if asset.get("isDelisted"):
             continue
+        max_leverage = Decimal(asset.get("maxLeverage", 50))
         out[asset["name"]] = MarketInfo(
             asset["name"],
             int(asset["szDecimals"]),
-            Decimal(asset.get("maxLeverage", 50)),
+            max_leverage,
             MIN_NOTIONAL,
+            half_initial_at_max(max_leverage),  # HL: maintenance = half initial at max
         )
     return out
 

@@ -2,6 +2,15 @@
 
 Keeps per-account balances and positions like a real exchange account would, and remembers
 every client order id it filled, so a retried order returns the original fill.
+
+Margin and liquidation follow Hyperliquid's isolated rule (engine/liquidation.py): each holding
+carries the margin its opens posted (notional at the fill / leverage). When the mark reaches a
+holding's liquidation price the holding is liquidated: every close of it then fills at that
+price, and the equity left in it (the maintenance margin, which Hyperliquid's liquidator keeps)
+is charged with the fee, so a liquidated position loses exactly its margin plus the taker fees.
+No close ever fills beyond the bankruptcy price: a paper position never loses more than its
+collateral. The engine learns of liquidations by calling `liquidations(market, price)` on
+each tick, before its stops (see that method).
 """
 
 from __future__ import annotations
@@ -10,7 +19,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 from itertools import count
+from typing import Any
 
+from engine.liquidation import bankruptcy_price, crossed, liquidation_price_for_margin
 from engine.markets import MarketInfo
 from engine.prices import PriceBook
 from engine.venues.base import Fill, OrderRequest, VenueRejected
@@ -35,6 +46,25 @@ def slipped(price: Decimal, side: str, opening: bool, slippage_bps: Decimal) -> 
 class PaperHolding:
     size: Decimal
     entry: Decimal  # average entry price
+    margin: Decimal | None = None  # collateral posted; None when unknown (restored, no leverage)
+    liquidated_at: Decimal | None = None  # the liquidation price it closes at, once liquidated
+
+    def add(self, size: Decimal, price: Decimal, margin: Decimal | None) -> None:
+        total = self.size + size
+        self.entry = (self.entry * self.size + price * size) / total
+        self.size = total
+        self.margin = None if self.margin is None or margin is None else self.margin + margin
+
+
+@dataclass(frozen=True, slots=True)
+class PaperLiquidation:
+    """A holding the mark liquidated; its closes fill at `price`."""
+
+    account: str
+    market: str
+    side: str
+    size: Decimal
+    price: Decimal
 
 
 @dataclass(slots=True)
@@ -67,6 +97,12 @@ class PaperVenue:
         self.accounts: dict[str, PaperAccount] = {}
         self._fills: dict[str, Fill] = {}
         self._ids = count(1)
+        # per market: (account, side) -> liquidation price of holdings not liquidated yet,
+        # the nearest long and short of them (so a tick far from all is one comparison),
+        # and the holdings liquidated and not closed yet
+        self._watch: dict[str, dict[tuple[str, str], Decimal]] = {}
+        self._nearest: dict[str, tuple[Decimal | None, Decimal | None]] = {}
+        self._liquidating: dict[str, set[tuple[str, str]]] = {}
 
     def markets(self) -> Mapping[str, MarketInfo]:
         return self._markets
@@ -101,40 +137,153 @@ class PaperVenue:
         if order.reduce_only and (held is None or held.size < order.size):
             # all or nothing: a close is for one whole position
             raise VenueRejected("no_position", f"no {order.side} {order.market} of that size")
-        price = slipped(mark, order.side, not order.reduce_only, self.fees.slippage_bps)
-        fee = self.fees.taker_bps * price * order.size / BPS
         if order.reduce_only:
             assert held is not None
-            sign = 1 if order.side == "long" else -1
-            acc.balance += (price - held.entry) * order.size * sign
+            price, fee, pnl = self._close(order, held, mark)
+            acc.balance += pnl
+            if held.margin is not None:
+                held.margin -= held.margin * order.size / held.size
             held.size -= order.size
             if held.size == 0:
                 del acc.positions[key]
-        elif held is None:
-            acc.positions[key] = PaperHolding(order.size, price)
         else:
-            total = held.size + order.size
-            held.entry = (held.entry * held.size + price * order.size) / total
-            held.size = total
+            if held is not None and held.liquidated_at is not None:
+                # new size on a liquidated holding would be closed at its liquidation price
+                raise VenueRejected(
+                    "liquidating", f"{order.side} {order.market} is being liquidated"
+                )
+            price = slipped(mark, order.side, True, self.fees.slippage_bps)
+            fee = self.fees.taker_bps * price * order.size / BPS
+            # isolated margin as Hyperliquid posts it: the notional at the fill / leverage
+            margin = price * order.size / order.leverage if order.leverage > 0 else None
+            if held is None:
+                acc.positions[key] = PaperHolding(order.size, price, margin)
+            else:
+                held.add(order.size, price, margin)
         acc.balance -= fee
+        self._track(order.account, order.market, order.side)
         fill = Fill(order.client_order_id, price, order.size, fee, f"paper-{next(self._ids)}")
         self._fills[order.client_order_id] = fill
         return fill
 
-    def restore(self, positions: list[tuple[str, str, str, Decimal, Decimal]]) -> None:
+    def _close(
+        self, order: OrderRequest, held: PaperHolding, mark: Decimal
+    ) -> tuple[Decimal, Decimal, Decimal]:
+        """(price, fee, pnl) of a reduce-only fill of part or all of `held`."""
+        sign = 1 if order.side == "long" else -1
+        margin = None if held.margin is None else held.margin * order.size / held.size
+        taker = self.fees.taker_bps / BPS
+        liquidation = self._liquidate(order.market, order.side, held, mark)
+        if liquidation is not None and margin is not None:
+            pnl = (liquidation - held.entry) * order.size * sign
+            # the equity left at the liquidation price is the maintenance margin, which
+            # Hyperliquid's liquidator keeps: the position loses exactly its margin
+            kept = max(Decimal(0), margin + pnl)
+            return liquidation, taker * liquidation * order.size + kept, pnl
+        price = slipped(mark, order.side, False, self.fees.slippage_bps)
+        if margin is not None:  # never beyond the price where the margin is gone
+            floor = bankruptcy_price(order.side, held.entry, order.size, margin)
+            price = max(price, floor) if order.side == "long" else min(price, floor)
+        pnl = (price - held.entry) * order.size * sign
+        return price, taker * price * order.size, pnl
+
+    def liquidation_price(self, account: str, market: str, side: str) -> Decimal | None:
+        """Where the holding is (or was) liquidated; None without one or with unknown margin."""
+        acc = self.accounts.get(account)
+        held = acc.positions.get((market, side)) if acc else None
+        if held is None:
+            return None
+        if held.liquidated_at is not None:
+            return held.liquidated_at
+        return self._liquidation_price(market, side, held)
+
+    def _liquidation_price(self, market: str, side: str, held: PaperHolding) -> Decimal | None:
+        if held.margin is None or held.size <= 0:
+            return None
+        info = self._markets.get(market) or MarketInfo(market)
+        return liquidation_price_for_margin(
+            side, held.entry, held.size, held.margin, info.maintenance_margin_rate
+        )
+
+    def _liquidate(
+        self, market: str, side: str, held: PaperHolding, price: Decimal
+    ) -> Decimal | None:
+        """The holding's liquidation price if `price` liquidates it (now or before)."""
+        if held.liquidated_at is None:
+            liquidation = self._liquidation_price(market, side, held)
+            if liquidation is None or liquidation <= 0 or not crossed(side, liquidation, price):
+                return None
+            held.liquidated_at = liquidation
+        return held.liquidated_at
+
+    def liquidations(self, market: str, price: Decimal) -> list[PaperLiquidation]:
+        """Holdings in `market` liquidated at this mark, or before and not closed yet.
+
+        The engine calls this on every tick of a market, before its stops, and closes our
+        positions of each (account, market, side) returned with reason "liquidation"; those
+        closes fill at the liquidation price whatever the mark is by then. Asking again is
+        harmless: a holding is listed until it is closed."""
+        watch = self._watch.get(market)
+        if watch:
+            long_at, short_at = self._nearest_levels(market)
+            if (long_at is not None and price <= long_at) or (
+                short_at is not None and price >= short_at
+            ):
+                for (account, side), level in list(watch.items()):
+                    if crossed(side, level, price):
+                        held = self.accounts[account].positions[(market, side)]
+                        held.liquidated_at = level
+                        self._track(account, market, side)
+        out = []
+        for account, side in sorted(self._liquidating.get(market, ())):
+            held = self.accounts[account].positions[(market, side)]
+            assert held.liquidated_at is not None
+            out.append(PaperLiquidation(account, market, side, held.size, held.liquidated_at))
+        return out
+
+    def _nearest_levels(self, market: str) -> tuple[Decimal | None, Decimal | None]:
+        """The highest long and the lowest short liquidation price in the market."""
+        nearest = self._nearest.get(market)
+        if nearest is None:
+            watch = self._watch.get(market, {})
+            longs = [p for (_, side), p in watch.items() if side == "long"]
+            shorts = [p for (_, side), p in watch.items() if side != "long"]
+            nearest = (max(longs, default=None), min(shorts, default=None))
+            self._nearest[market] = nearest
+        return nearest
+
+    def _track(self, account: str, market: str, side: str) -> None:
+        """Refresh the liquidation watch for one holding after it changed."""
+        key = (account, side)
+        self._watch.get(market, {}).pop(key, None)
+        self._liquidating.get(market, set()).discard(key)
+        self._nearest.pop(market, None)
+        held = self.accounts[account].positions.get((market, side))
+        if held is None:
+            return
+        if held.liquidated_at is not None:
+            self._liquidating.setdefault(market, set()).add(key)
+            return
+        level = self._liquidation_price(market, side, held)
+        if level is not None and level > 0:
+            self._watch.setdefault(market, {})[key] = level
+
+    def restore(self, positions: list[tuple[Any, ...]]) -> None:
         """Rebuild the paper book from our open positions (account, market, side, size,
-        entry) when this process starts empty; a book that already exists is the truth."""
+        entry[, leverage]) when this process starts empty; a book that already exists is the
+        truth. Without the leverage a holding's margin is unknown and it is not liquidated."""
         if self.accounts or self._fills:
             return
-        for account, market, side, size, entry in positions:
+        for account, market, side, size, entry, *rest in positions:
+            leverage = Decimal(rest[0]) if rest and rest[0] else None
+            margin = entry * size / leverage if leverage else None
             books = self.account(account).positions
             held = books.get((market, side))
             if held is None:
-                books[(market, side)] = PaperHolding(size, entry)
+                books[(market, side)] = PaperHolding(size, entry, margin)
             else:
-                total = held.size + size
-                held.entry = (held.entry * held.size + entry * size) / total
-                held.size = total
+                held.add(size, entry, margin)
+            self._track(account, market, side)
 
 
 def round_size(size: Decimal, decimals: int) -> Decimal:
