@@ -38,7 +38,7 @@ from engine.routing_step import route_and_write_orders, unfinished_signals
 from engine.signals import known_classification, make_signals, save_classification
 from engine.venues.base import Venue
 from engine.watch import Watch
-from storage.enums import OrderPurpose, OrderStatus
+from storage.enums import CloseReason, OrderPurpose, OrderStatus
 from storage.models import Order
 from storage.types import utcnow
 
@@ -241,7 +241,10 @@ class Engine:
     async def on_price(self, tick: PriceTick) -> int:
         """Mark the market; close what crossed a level. Returns the number closed."""
         self.prices.update(tick)
+        # paper holdings past their liquidation price first: they close as liquidated
+        liquidated = await self.watch.liquidated(tick.market, tick.price)
         reasons = {t.position_id: t.reason for t in self.index.on_price(tick.market, tick.price)}
+        reasons.update(dict.fromkeys(liquidated, CloseReason.LIQUIDATION))
         for pid, reason in self.close_retries.due(tick.market).items():
             reasons.setdefault(pid, reason)
         if reasons:

@@ -9,7 +9,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.checkpoint import save_trailing_starts
@@ -81,10 +81,10 @@ class Watch:
         stored; venues that keep no state of their own (paper) rebuilt from our books."""
         rows = await self._open_rows()
         if restore_paper:
-            books: dict[str, list[tuple[str, str, str, Decimal, Decimal]]] = {}
+            books: dict[str, list[tuple[str, str, str, Decimal, Decimal, Decimal]]] = {}
             for p in rows:
                 books.setdefault(p.venue, []).append(
-                    (p.account, p.market, p.side, p.size, p.entry_price)
+                    (p.account, p.market, p.side, p.size, p.entry_price, p.leverage)
                 )
             for name, positions in books.items():
                 restore = getattr(self.venues.get(name), "restore", None)
@@ -119,6 +119,29 @@ class Watch:
             for p in await self._open_rows(Position.id.in_(missing)):
                 self._add(p.id, p.market, levels_of(p))
             log.info("now watching %d more position(s)", len(missing))
+
+    async def liquidated(self, market: str, price: Decimal) -> list[int]:
+        """Watched positions whose paper holding the mark liquidated (engine/venues/paper.py):
+        they close at the liquidation price, whatever their own stop says."""
+        hits: list[tuple[str, str, str, str]] = []
+        for name, venue in self.venues.items():
+            paper = getattr(venue, "paper", venue)  # AccountRoutedVenue keeps paper apart
+            liquidations = getattr(paper, "liquidations", None)
+            if liquidations is not None:
+                hits += [(name, h.account, h.market, h.side) for h in liquidations(market, price)]
+        if not hits:
+            return []
+        async with self.sessions() as s:
+            rows = await s.execute(
+                select(Position.id).where(
+                    Position.status == PositionStatus.OPEN,
+                    Position.market == market,
+                    tuple_(Position.venue, Position.account, Position.market, Position.side).in_(
+                        hits
+                    ),
+                )
+            )
+            return [pid for pid in rows.scalars() if pid in self.watched]
 
     async def open_position_ids(self) -> list[int]:
         async with self.sessions() as s:

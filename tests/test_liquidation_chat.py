@@ -144,7 +144,7 @@ async def test_a_paper_long_gapping_past_liquidation_loses_its_collateral_and_no
     assert await world.price("ETH", "1500") == 1
     async with world.sessions() as s:
         pos = (await s.execute(select(Position))).scalar_one()
-    assert pos.status == "closed"
+    assert (pos.status, pos.close_reason) == ("closed", "liquidation")
     collateral = pos.entry_price * pos.size / pos.leverage
     liq = liquidation_price("long", pos.entry_price, pos.leverage, Decimal("0.01"))
     assert abs(pos.exit_price - liq) < Decimal("0.0001")
