@@ -8,7 +8,8 @@ Deliberate simplifications, so tests read them here rather than discover them:
   taker, at its own limit price for a resting order the mid walks through (`on_mid`);
 - one margin model for cross and isolated (notional at the mark / leverage), no funding, no
   maintenance-margin liquidations (a test calls `close_externally` for those);
-- trigger (TP/SL) orders are refused with a message saying so, not silently accepted.
+- trigger (TP/SL) orders live in hyperliquid_triggers.py (what is modelled is said there); the
+  book only keeps them among the account's orders and skips them when matching limits.
 """
 
 from __future__ import annotations
@@ -130,6 +131,10 @@ class Order:
     @property
     def coin(self) -> str:
         return self.asset.name
+
+    @property
+    def is_trigger(self) -> bool:  # TriggerOrder (hyperliquid_triggers.py) says True
+        return False
 
     def basic(self) -> Json:  # an openOrders row
         return {
@@ -444,7 +449,7 @@ class Book:
         mid, out = self.mid(coin), []
         for acct in self.accounts.values():
             for order in list(acct.orders.values()):
-                if order.status != "open" or order.coin != coin:
+                if order.status != "open" or order.coin != coin or order.is_trigger:
                     continue
                 if not (mid <= order.limit_px if order.is_buy else mid >= order.limit_px):
                     continue
