@@ -4,6 +4,7 @@ from storage.models.agents import Agent, AgentDailyMetric, Deployment, Source, a
 from storage.models.base import Base
 from storage.models.coordination import InstallationSetting, Lease
 from storage.models.ops import AuditLog, OutboxMessage, ProcessedEvent
+from storage.models.protection import ProtectiveOrder
 from storage.models.signals import ClassificationRow, Post, RoutingDecision, Signal
 from storage.models.trading import LedgerEntry, Order, Position
 from storage.models.users import (
@@ -34,6 +35,7 @@ __all__ = [
     "Position",
     "Post",
     "ProcessedEvent",
+    "ProtectiveOrder",
     "RoutingDecision",
     "Signal",
     "SiweNonce",

@@ -53,6 +53,7 @@ from tests.peers.hyperliquid_book import (
     fmt,
     round_price,
 )
+from tests.peers.hyperliquid_triggers import TriggerDesk
 from tests.peers.telegram_api import serve_app
 
 # real responses recorded from Hyperliquid (copied from ../shared/peers/hyperliquid so that a
@@ -96,7 +97,7 @@ DESERIALIZE = "Failed to deserialize the JSON body into the target type"  # HL's
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 _CLOID = re.compile(r"0x[0-9a-fA-F]{32}")
 _VALID_UNTIL = re.compile(r"^(.*) valid_until (\d+)$")
-_L1_ACTIONS = {"order", "cancel", "cancelByCloid", "updateLeverage"}
+_L1_ACTIONS = {"order", "cancel", "cancelByCloid", "updateLeverage", "modify", "batchModify"}
 USER_INFO = {"clearinghouseState", "spotClearinghouseState", "openOrders", "frontendOpenOrders",
              "userFills", "userFillsByTime", "historicalOrders", "orderStatus", "extraAgents",
              "userRole", "userRateLimit", "userFunding"}  # fmt: skip
@@ -181,6 +182,7 @@ class HyperliquidPeer:
         self.meta: Json = meta if meta is not None else recorded("get_info.json", "meta")
         mids = mids if mids is not None else recorded("get_all_mids.json", "allMids")
         self.book = Book(self.meta, {c: Decimal(px) for c, px in mids.items()}, slippage_bps)
+        self.triggers = TriggerDesk(self.book)  # TP/SL orders: hyperliquid_triggers.py
         self.is_mainnet = is_mainnet
         self.spot_meta = spot_meta if spot_meta is not None else SPOT_META
         self.weight_limit = weight_limit
@@ -233,6 +235,7 @@ class HyperliquidPeer:
             raise KeyError(f"{coin} is not in this peer's meta")
         self.book.mids[coin] = _decimal(px)
         self._fills_made(self.book.on_mid(coin, self.now_ms()))
+        self._fills_made(self.triggers.on_mark(coin, self.now_ms()))  # the mark is the mid here
         self._push("allMids", {"channel": "allMids", "data": {"mids": self._mids()}})
 
     def set_liquidity(self, coin: str, *sizes: Decimal | str | int) -> None:
@@ -336,6 +339,19 @@ class HyperliquidPeer:
         fill = self.book.close_externally(acct, coin, px, liquidation, self.now_ms())
         self._fills_made([(acct, fill)])
         return fill
+
+    # ---- trigger (TP/SL) orders: see hyperliquid_triggers.py ------------------------------
+
+    def hold_triggers(self, hold: bool = True) -> None:
+        """While held, a trigger the mark reaches stays "triggered" without filling."""
+        self.triggers.hold_triggered = hold
+
+    def release_triggers(self) -> list[Fill]:
+        """Fills the triggers held at "triggered", at the current mark."""
+        self.triggers.hold_triggered = False
+        made = self.triggers.release_triggered(self.now_ms())
+        self._fills_made(made)
+        return [f for _, f in made]
 
     def expire_agent(self, agent_address: str) -> None:
         self._agents[agent_address.lower()].valid_until = self.now_ms() - 1
@@ -561,13 +577,30 @@ class HyperliquidPeer:
         self._use_nonce(signer, nonce)
         acct.n_actions += 1
         if kind == "order":
-            if action["grouping"] != "na":
-                raise _Refused("peer: only grouping 'na' is simulated")
+            grouping = action["grouping"]
+            if grouping not in ("na", "positionTpsl"):
+                raise _Refused(f"peer: grouping {grouping!r} is not simulated")
             statuses = []
             for wire in action["orders"]:
+                if "trigger" in wire["t"]:
+                    statuses.append(self.triggers.place(acct, wire, grouping, now))
+                    continue
+                if grouping != "na":  # HL's wording unknown
+                    statuses.append({"error": "peer: positionTpsl takes trigger orders only"})
+                    continue
                 status, fills = self.book.place(acct, wire, now)
                 statuses.append(status)
                 self._fills_made([(acct, f) for f in fills])
+            self._fills_made(self.triggers.on_mark_all(now))  # one already crossed fires now
+            return {"status": "ok", "response": {"type": "order", "data": {"statuses": statuses}}}
+        if kind in ("modify", "batchModify"):
+            modifies = [action] if kind == "modify" else action["modifies"]
+            statuses = [self.triggers.modify(acct, m["oid"], m["order"], now) for m in modifies]
+            self._fills_made(self.triggers.on_mark_all(now))
+            if kind == "modify":  # HL answers a single modify with "default"; wording approximate
+                if "error" in statuses[0]:
+                    raise _Refused(statuses[0]["error"])
+                return {"status": "ok", "response": {"type": "default"}}
             return {"status": "ok", "response": {"type": "order", "data": {"statuses": statuses}}}
         if kind in ("cancel", "cancelByCloid"):
             results = [
@@ -707,6 +740,7 @@ class HyperliquidPeer:
         return "Mainnet" if self.is_mainnet else "Testnet"
 
     def _fills_made(self, fills: list[tuple[Account, Fill]]) -> None:
+        self.triggers.after_fills(fills, self.now_ms())  # position TP/SL follow the position
         for acct, fill in fills:
             self._push(
                 f"userFills:{acct.address}",
@@ -911,6 +945,11 @@ def _order_wire(o: Any) -> Json:
     return wire
 
 
+def _modify_target(x: Any) -> int | str:
+    """A modify names its order by oid (a number) or by cloid (0x + 32 hex digits)."""
+    return x if _is_int(x) else _cloid(x)
+
+
 def _canonical(action: Json) -> Json:
     """The action as HL's types hold it, in their field order (the order the SDK sends)."""
     kind = action["type"]
@@ -938,6 +977,19 @@ def _canonical(action: Json) -> Json:
                 for c in cancels
             ]
         return {"type": kind, "cancels": rows}
+    if kind == "modify":
+        return {"type": "modify", "oid": _modify_target(action.get("oid")),
+                "order": _order_wire(action.get("order"))}  # fmt: skip
+    if kind == "batchModify":
+        modifies = _field(action, "modifies", lambda x: isinstance(x, list) and x)
+        return {
+            "type": "batchModify",
+            "modifies": [
+                {"oid": _modify_target(m.get("oid") if isinstance(m, dict) else None),
+                 "order": _order_wire(_field(m, "order", lambda x: isinstance(x, dict)))}
+                for m in modifies
+            ],
+        }  # fmt: skip
     return {
         "type": "updateLeverage",
         "asset": _field(action, "asset", _is_int),

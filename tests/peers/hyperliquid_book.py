@@ -18,7 +18,8 @@ Deliberate simplifications, so tests read them here rather than discover them:
 - fills are visible to /info at once unless a test sets `fills_delay_ms` (HL's info servers
   trail the block); userFillsByTime sees only the 10,000 most recent fills and answers at most
   2,000, oldest first from startTime; userFunding answers at most 500, oldest first;
-- trigger (TP/SL) orders are refused with a message saying so, not silently accepted.
+- trigger (TP/SL) orders live in hyperliquid_triggers.py (what is modelled is said there); the
+  book only keeps them among the account's orders and skips them when matching limits.
 """
 
 from __future__ import annotations
@@ -147,6 +148,10 @@ class Order:
     @property
     def coin(self) -> str:
         return self.asset.name
+
+    @property
+    def is_trigger(self) -> bool:  # TriggerOrder (hyperliquid_triggers.py) says True
+        return False
 
     def basic(self) -> Json:  # an openOrders row
         return {
@@ -528,7 +533,7 @@ class Book:
         mid, out = self.mid(coin), []
         for acct in self.accounts.values():
             for order in list(acct.orders.values()):
-                if order.status != "open" or order.coin != coin:
+                if order.status != "open" or order.coin != coin or order.is_trigger:
                     continue
                 if not (mid <= order.limit_px if order.is_buy else mid >= order.limit_px):
                     continue
