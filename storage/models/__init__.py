@@ -3,6 +3,7 @@
 from storage.models.agents import Agent, AgentDailyMetric, Deployment, Source, agent_sources
 from storage.models.base import Base
 from storage.models.ops import AuditLog, OutboxMessage, ProcessedEvent
+from storage.models.profit_share import ProfitShareClose
 from storage.models.signals import ClassificationRow, Post, RoutingDecision, Signal
 from storage.models.trading import LedgerEntry, Order, Position
 from storage.models.users import (
@@ -31,6 +32,7 @@ __all__ = [
     "Position",
     "Post",
     "ProcessedEvent",
+    "ProfitShareClose",
     "RoutingDecision",
     "Signal",
     "SiweNonce",
