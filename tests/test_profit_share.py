@@ -5,11 +5,14 @@ pays no source share to its unclaimed source, and a close recorded twice pays on
 from __future__ import annotations
 
 import asyncio
+import importlib
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from alembic.migration import MigrationContext
+from alembic.operations import Operations
+from sqlalchemy import delete, select, update
 
 from engine.classify.base import Classification
 from engine.classify.rules import RulesClassifier
@@ -57,22 +60,30 @@ class World:
             call = Classification(True, market, "long", D(1), "creator", "creator call")
         text = f"Long ${market} #{self.posts}"
         await self.engine.ingest(IncomingPost(*source, str(self.posts), text, NOW, call))
-        async with self.sessions() as s:
+        async with self.sessions() as s:  # the position of the live follower's deployment
             return (
                 await s.execute(
-                    select(Position.id).where(Position.market == market, Position.status == "open")
+                    select(Position.id).where(
+                        Position.deployment_id == 1,
+                        Position.market == market,
+                        Position.status == "open",
+                    )
                 )
             ).scalar_one()
 
-    async def close(self, exits: dict[int, tuple[str, str]]) -> None:
-        """Close these positions in one batch, each at its (market, price)."""
-        for market, price in exits.values():
+    async def close(self, exits: dict[str, str]) -> None:
+        """Close every open position in these markets in one batch, at these prices."""
+        for market, price in exits.items():
             self.prices.update(PriceTick(NOW, market, D(price)))
-        await self.engine.close_positions(dict.fromkeys(exits, "manual"))
+        async with self.sessions() as s:
+            ids = await s.execute(
+                select(Position.id).where(Position.market.in_(exits), Position.status == "open")
+            )
+            await self.engine.close_positions(dict.fromkeys(ids.scalars(), "manual"))
 
     async def trade(self, entry: str, exit_: str) -> int:
         pid = await self.open_long("ETH", entry)
-        await self.close({pid: ("ETH", exit_)})
+        await self.close({"ETH": exit_})
         return pid
 
     async def ledger(self) -> list[tuple]:
@@ -91,9 +102,9 @@ class World:
                 for e in rows
             ]
 
-    async def mark(self) -> tuple[Decimal, Decimal]:
+    async def mark(self, deployment_id: int = 1) -> tuple[Decimal, Decimal]:
         async with self.sessions() as s:
-            d = await s.get_one(Deployment, 1)
+            d = await s.get_one(Deployment, deployment_id)
             return d.live_realized_pnl, d.live_high_water_mark
 
     async def pnl(self, pid: int) -> Decimal:
@@ -101,7 +112,12 @@ class World:
             return (await s.get_one(Position, pid)).realized_pnl
 
 
-async def world(sessions, account: str = LIVE_ACCOUNT, own_source_owner: int | None = None):
+async def world(
+    sessions,
+    account: str = LIVE_ACCOUNT,
+    own_source_owner: int | None = None,
+    paper_follower: bool = False,
+) -> World:
     async with sessions() as s, s.begin():
         s.add_all([User(display_name="follower"), User(display_name="creator")])
         await s.flush()
@@ -140,6 +156,19 @@ async def world(sessions, account: str = LIVE_ACCOUNT, own_source_owner: int | N
                 account=account,
             )
         )
+        if paper_follower:  # user 3 follows Hawk on paper: deployment 2
+            s.add(User(display_name="paper follower"))
+            await s.flush()
+            s.add(
+                Deployment(
+                    user_id=3,
+                    agent_id=agent.id,
+                    mode=DeploymentMode.PAPER,
+                    collateral_usd=D(1000),
+                    leverage=D(1),
+                    account="paper:3:1",
+                )
+            )
     prices = PriceBook()
     venue = PaperVenue("HYPERLIQUID", hyperliquid_markets(), prices, FeeConfig(D(0), D(0)))
     engine = Engine(sessions, {"HYPERLIQUID": venue}, prices, RulesClassifier(), clock=lambda: NOW)
@@ -198,7 +227,7 @@ async def test_closes_in_one_batch_count_in_position_order(sessions) -> None:
     eth = await w.open_long("ETH", "1000")  # 1 ETH
     btc = await w.open_long("BTC", "50000")  # 0.02 BTC
     # one batch: ETH -50 first (lower id), then BTC +200: the sum goes -150, then 50
-    await w.close({btc: ("BTC", "60000"), eth: ("ETH", "950")})
+    await w.close({"BTC": "60000", "ETH": "950"})
     assert (await w.pnl(eth), await w.pnl(btc)) == (D(-50), D(200))
     assert await w.ledger() == shares(btc, "50")  # not 200, nor 150: only above the peak
     assert await w.mark() == (D(50), D(50))
@@ -214,10 +243,20 @@ async def test_paper_trades_pay_no_profit_share(sessions) -> None:
         assert (await s.execute(select(ProfitShareClose))).first() is None
 
 
+async def test_a_paper_follower_of_the_same_trades_pays_nothing(sessions) -> None:
+    w = await world(sessions, paper_follower=True)
+    pid = await w.trade("1000", "1150")
+    async with sessions() as s:
+        closed = (await s.execute(select(Position.deployment_id, Position.realized_pnl))).all()
+    assert sorted(closed) == [(1, D(150)), (2, D(150))]  # both won the same
+    assert await w.ledger() == shares(pid, "150")  # only the live follower (user 1) pays
+    assert await w.mark(2) == (D(0), D(0))
+
+
 async def test_a_creators_own_call_pays_no_source_share_to_its_unclaimed_source(sessions) -> None:
     w = await world(sessions)
     call = await w.open_long("ETH", "1000", source=("agent", "Hawk"))
-    await w.close({call: ("ETH", "1100")})
+    await w.close({"ETH": "1100"})
     post = await w.trade("1000", "1040")  # a post of @hawk: its (unclaimed) source is paid
     assert await w.ledger() == shares(call, "100", source=False) + shares(post, "40")
 
@@ -225,7 +264,7 @@ async def test_a_creators_own_call_pays_no_source_share_to_its_unclaimed_source(
 async def test_a_claimed_own_source_is_paid_its_share(sessions) -> None:
     w = await world(sessions, own_source_owner=CREATOR)
     call = await w.open_long("ETH", "1000", source=("agent", "Hawk"))
-    await w.close({call: ("ETH", "1100")})
+    await w.close({"ETH": "1100"})
     assert await w.ledger() == [
         (call, "creator_share", FOLLOWER, CREATOR, None, "creator:Hawk", D(10)),
         (call, "source_share", FOLLOWER, CREATOR, 2, "source:Hawk", D(5)),
@@ -289,3 +328,29 @@ async def test_two_processes_recording_one_deployment_wait_for_each_other(sessio
     assert [(r["position_id"], r["amount"]) for r in paid] == [(btc, D(5)), (btc, D("2.5"))]
     assert await w.mark() == (D(150), D(150))
     assert await w.ledger() == shares(eth, "100") + shares(btc, "50")
+
+
+async def test_the_migration_starts_live_deployments_from_their_history(sessions) -> None:
+    w = await world(sessions, paper_follower=True)
+    for exit_ in ("900", "1150", "1030", "980"):  # -100, +150, +30, -20: sum 60, peak 80
+        await w.trade("1000", exit_)
+    await w.open_long("BTC", "50000")  # still open: not history yet
+    async with sessions() as s, s.begin():  # the books as they were before migration 0006
+        await s.execute(
+            update(Deployment).values(live_realized_pnl=D(0), live_high_water_mark=D(0))
+        )
+        await s.execute(delete(ProfitShareClose))
+    migration = importlib.import_module(
+        "storage.migrations.versions.0006_profit_share_high_water_mark"
+    )
+
+    def backfill(conn) -> None:
+        with Operations.context(MigrationContext.configure(conn)):
+            migration._backfill()
+
+    async with sessions() as s, s.begin():
+        await (await s.connection()).run_sync(backfill)
+    assert await w.mark() == (D(60), D(80))
+    assert await w.mark(2) == (D(0), D(0))  # paper history is no live history
+    nxt = await w.trade("1000", "1030")  # +30: the sum 90 is 10 above the peak
+    assert (await w.ledger())[-2:] == shares(nxt, "10")
