@@ -118,7 +118,7 @@ def summary(result: ReplayResult, write: Write) -> None:
     for k, v in sorted(by.items()):
         write(f"  {k}: {v:.4f} USD")
     if not by:
-        write("  (no profitable closes)")
+        write("  (none: paper deployments pay none, live ones only above their high-water mark)")
     rejected = [r for r in result.routing if r["venue"] is None]
     write("")
     write(f"Routing: {len(result.routing)} signals, {len(rejected)} rejected")

@@ -1,5 +1,7 @@
-"""Profit share: on a profitable close, the agent's creator and the signal's source get their
-cut of the realized PnL, as ledger entries (one per position and kind, so never twice)."""
+"""Profit share's split: the agent's creator and the signal's source each get their cut of
+an amount, as ledger rows (one per position and kind, so never twice). Which amount, and for
+which closes, engine/profit_share.py decides: live closes only, and only the part of the PnL
+above the deployment's high-water mark."""
 
 from __future__ import annotations
 

@@ -14,17 +14,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from engine.billing import ShareTerms, profit_share_rows
+from engine.billing import ShareTerms
 from engine.events import Event, OrderFailed, PositionClosed, PositionOpened
 from engine.levels import RiskLevels, RiskParams
 from engine.orders import Outcome
+from engine.profit_share import ClosedTrade, record_profit_share
 from storage.bulk import insert_ignore, transition, update_by_id
 from storage.enums import OrderPurpose, OrderStatus, PositionStatus
 from storage.models import (
     Agent,
     ClassificationRow,
     Deployment,
-    LedgerEntry,
     Order,
     Position,
     Post,
@@ -302,7 +302,7 @@ async def _close_positions(
             {"status": PositionStatus.CLOSED, "closed_at": now},
         )
     )
-    pos_updates, ledger = [], []
+    pos_updates, trades = [], []
     for p in positions:
         o = keys.get((p.signal_id, p.deployment_id))
         if o is None or o.fill is None or p.id not in mine:
@@ -338,7 +338,7 @@ async def _close_positions(
             }
         )
         si, user_id = info[p.signal_id], users[p.deployment_id]
-        ledger += profit_share_rows(p.id, user_id, pnl, si.terms)
+        trades.append(ClosedTrade(p.id, pnl, now))
         done.closed.append(p.id)
         done.events.append(
             PositionClosed(
@@ -357,5 +357,4 @@ async def _close_positions(
             )
         )
     await update_by_id(session, Position, pos_updates)
-    if ledger:
-        await insert_ignore(session, LedgerEntry, [{**r, "amount": q(r["amount"])} for r in ledger])
+    await record_profit_share(session, trades)

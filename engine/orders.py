@@ -96,7 +96,7 @@ async def claim_pending(
         .limit(limit)
         # PostgreSQL: rows another replica is claiming right now are skipped, not waited for;
         # SQLite has one writer at a time and ignores the clause
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, key_share=True)
     )
     rows = await session.execute(
         update(Order)

@@ -10,6 +10,7 @@ once, whatever fan-out, slow LLM answer or outage is in flight.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Callable, Mapping
@@ -18,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine import approvals, loss_limits, reconcile
@@ -28,16 +30,17 @@ from engine.close import write_close_orders
 from engine.close_retries import CloseRetries
 from engine.coordination.ownership import Ownership, WholeBook
 from engine.events import Event
-from engine.fills import record
+from engine.fills import Recorded, record
 from engine.ingest import IncomingPost, source_id, store_post
 from engine.monitor import PositionIndex
 from engine.notify import write_outbox
-from engine.orders import KeyedSequencer, PendingOrder, claim_pending, submit
+from engine.orders import KeyedSequencer, Outcome, PendingOrder, claim_pending, submit
 from engine.prices import PriceBook, PriceTick
 from engine.routing_step import route_and_write_orders, unfinished_signals
 from engine.signals import known_classification, make_signals, save_classification
 from engine.venues.base import Venue
 from engine.watch import Watch
+from storage.db import is_transient_conflict
 from storage.enums import CloseReason, OrderPurpose, OrderStatus
 from storage.models import Order
 from storage.types import utcnow
@@ -224,17 +227,31 @@ class Engine:
             stale_before=stale_before,
             sequencer=self.sequencer,
         )
-        async with self.sessions() as s, s.begin():
-            done = await record(s, outcomes, self.clock())
-            if done.closed:
-                done.events += await loss_limits.enforce(s, done.closed, self.clock())
-            await write_outbox(s, done.events)
+        done = await self._record(outcomes)
         self.watch.opened(done.opened)
         self.watch.closed(done.closed)
         self.close_retries.settled(done.closed)
         if done.refused_closes:
             await self.close_retries.schedule(done.refused_closes)
         self._emit(done.events)
+
+    async def _record(self, outcomes: list[Outcome]) -> Recorded:
+        """Record outcomes in one transaction; one the database aborts (a deadlock between
+        replicas recording at once) rolled back whole and runs again."""
+        for attempt in range(1, 4):
+            try:
+                async with self.sessions() as s, s.begin():
+                    done = await record(s, outcomes, self.clock())
+                    if done.closed:
+                        done.events += await loss_limits.enforce(s, done.closed, self.clock())
+                    await write_outbox(s, done.events)
+                return done
+            except DBAPIError as exc:
+                if attempt == 3 or not is_transient_conflict(exc):
+                    raise
+                log.warning("recording %d outcome(s) aborted (%s); again", len(outcomes), exc.orig)
+                await asyncio.sleep(0.05 * attempt)
+        raise AssertionError("unreachable")
 
     # -- prices and closes ---------------------------------------------------------------
 

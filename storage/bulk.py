@@ -137,7 +137,7 @@ async def transition(
             select(table.c.id)
             .where(table.c.id.in_(part), table.c.status == from_status)
             .order_by(table.c.id)
-            .with_for_update()
+            .with_for_update(key_share=True)
         )
         rows = await session.execute(
             update(table)

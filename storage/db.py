@@ -51,3 +51,14 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def is_transient_conflict(exc: BaseException) -> bool:
+    """A transaction the database aborted for its own reasons (PostgreSQL's deadlock or
+    serialization failure, SQLite's lock timeout): it rolled back whole, so running it again
+    is right."""
+    orig = getattr(exc, "orig", None)
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if code in ("40P01", "40001"):
+        return True
+    return "database is locked" in str(orig or "")

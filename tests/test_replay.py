@@ -30,7 +30,9 @@ async def test_trailing_stop_long_matches_the_rules_to_the_last_digit() -> None:
         users=[
             {
                 "name": "alice",
-                "deployments": [{"agent": "Hawk", "collateral_usd": "100", "leverage": "10"}],
+                "deployments": [
+                    {"agent": "Hawk", "collateral_usd": "100", "leverage": "10", "mode": "live"}
+                ],
             },
             {"name": "carol"},
         ],

@@ -205,11 +205,14 @@ async def test_three_replicas_one_killed_send_every_order_once(sessions, db_url,
 
             expected = POSTS * FOLLOWERS
 
-            async def all_open() -> bool:
-                pending = await count(sessions, Order.status == "pending", model=Order)
-                return pending == 0 and await count(sessions) == expected
+            async def all_sent() -> bool:
+                settled = await count(
+                    sessions, Order.status.in_(["filled", "rejected"]), model=Order
+                )
+                return settled == expected
 
-            await wait_for(all_open, 240, f"{expected} positions open")
+            await wait_for(all_sent, 240, f"{expected} open orders settled")
+            opened = await count(sessions)
             # half the markets fall through the stop, half rise through the take profit
             for i, m in enumerate(MARKETS):
                 px = mids[m] * (Decimal("0.95") if i % 2 == 0 else Decimal("1.06"))
@@ -235,6 +238,13 @@ async def test_three_replicas_one_killed_send_every_order_once(sessions, db_url,
             if r.path == "/exchange" and r.payload.get("action", {}).get("type") == "order"
         )
         twice = {c: n for c, n in orders_received.items() if n > 1}
+        if twice:
+            sent = {}
+            for name in ("r1", "r2", "r3"):
+                for line in (tmp_path / f"{name}.out").read_text().splitlines():
+                    if line.startswith("send ") and line.split()[1] in twice:
+                        sent.setdefault(line.split()[1], []).append((name, line.split()[2]))
+            print("DUPLICATES", sent)
         assert twice == {}, f"{len(twice)} orders received more than once"
         assert sum(orders_received.values()) == 2 * expected  # each open and each close, once
 
@@ -250,6 +260,7 @@ async def test_three_replicas_one_killed_send_every_order_once(sessions, db_url,
                 for m in (await s.execute(select(OutboxMessage))).scalars()
                 if m.kind in ("position_opened", "position_closed")
             )
+        assert opened == expected, "an open order was not filled"
         assert len(positions) == expected and max(per_key.values()) == 1
         assert set(reasons) <= {"stop_loss", "take_profit"} and sum(reasons.values()) == expected
         winners = [p for p in positions if p.close_reason == "take_profit"]

@@ -169,7 +169,10 @@ async def _seed(sessions: async_sessionmaker[AsyncSession], sc: Scenario) -> dic
                         collateral_usd=d.collateral_usd,
                         leverage=d.leverage,
                         manual_approval=d.manual_approval,
-                        account=f"paper:{u.name}:{d.agent}",
+                        mode=d.mode,
+                        # the replay fills every account on its paper venue; the account's
+                        # prefix is what profit share goes by (engine/profit_share.py)
+                        account=f"{d.mode}:{u.name}:{d.agent}",
                     )
                 )
     return {u.id: name for name, u in users.items()}

@@ -66,6 +66,9 @@ class DeploymentSpec(_Model):
     collateral_usd: Positive
     leverage: Positive
     manual_approval: bool = False
+    # live: accounted as a live deployment (it pays profit share), still filled by the
+    # replay's paper venue; paper: a paper deployment, which pays none
+    mode: Literal["paper", "live"] = "paper"
 
 
 class UserSpec(_Model):

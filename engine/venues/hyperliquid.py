@@ -32,7 +32,7 @@ from hyperliquid.utils.types import Cloid
 from engine.markets import MarketInfo, half_initial_at_max
 from engine.prices import PriceBook
 from engine.venues.base import Fill, OrderLookup, OrderRequest, OrderState, VenueRejected
-from engine.venues.hyperliquid_errors import reason_for
+from engine.venues.hyperliquid_errors import reason_for, refusal
 from engine.venues.hyperliquid_history import (
     FundingPayment,
     VenueFill,
@@ -243,14 +243,12 @@ class HyperliquidVenue:
             exchange, exchange.update_leverage, int(wanted), order.market, not order.isolated
         )
         if result.get("status") != "ok":
-            text = str(result.get("response"))
-            raise VenueRejected(reason_for(text), text)
+            raise refusal(str(result.get("response")))
         self._leverage[key] = (wanted, order.isolated)
 
     def _fill(self, cloid: str, result: dict[str, Any]) -> Fill:
         if result.get("status") != "ok":
-            text = str(result.get("response"))
-            raise VenueRejected(reason_for(text), text)
+            raise refusal(str(result.get("response")))
         status = result["response"]["data"]["statuses"][0]
         if "filled" in status:
             f = status["filled"]

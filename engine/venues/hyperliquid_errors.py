@@ -4,6 +4,8 @@ order row."""
 
 from __future__ import annotations
 
+from engine.venues.base import VenueRejected
+
 _PATTERNS = [
     ("does not exist", "agent_not_approved"),
     ("minimum value of $10", "below_min_notional"),
@@ -12,9 +14,12 @@ _PATTERNS = [
     ("reduce only order would increase", "reduce_only_increase"),
     ("invalid price", "invalid_price"),
     ("invalid size", "invalid_size"),
+    # before "duplicate": HL's "Invalid nonce: duplicate nonce" refuses the whole action, so
+    # the order never reached the book and may be sent again (replicas signing for one agent
+    # key can meet in one millisecond)
+    ("nonce", "bad_nonce"),
     ("duplicate", "duplicate_order"),
     ("leverage", "leverage_refused"),
-    ("nonce", "bad_nonce"),
     ("price too far from oracle", "price_too_far"),
 ]
 
@@ -25,3 +30,13 @@ def reason_for(text: str) -> str:
         if needle in lowered:
             return code
     return "venue_refused"
+
+
+# refusals of the whole request, not of the order: sending it again is safe and right
+RETRYABLE = frozenset({"bad_nonce"})
+
+
+def refusal(text: str) -> VenueRejected:
+    """A whole-request refusal (`{"status": "err"}`) as the engine's exception."""
+    reason = reason_for(text)
+    return VenueRejected(reason, text, retryable=reason in RETRYABLE)

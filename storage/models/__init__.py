@@ -4,6 +4,7 @@ from storage.models.agents import Agent, AgentDailyMetric, Deployment, Source, a
 from storage.models.base import Base
 from storage.models.coordination import InstallationSetting, Lease
 from storage.models.ops import AuditLog, OutboxMessage, ProcessedEvent
+from storage.models.profit_share import ProfitShareClose
 from storage.models.protection import ProtectiveOrder
 from storage.models.signals import ClassificationRow, Post, RoutingDecision, Signal
 from storage.models.trading import LedgerEntry, Order, Position
@@ -35,6 +36,7 @@ __all__ = [
     "Position",
     "Post",
     "ProcessedEvent",
+    "ProfitShareClose",
     "ProtectiveOrder",
     "RoutingDecision",
     "Signal",

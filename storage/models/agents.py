@@ -87,6 +87,15 @@ class Deployment(CreatedAt, Base):
     max_leverage: Mapped[Decimal | None] = mapped_column(Money)  # the user's own cap
     manual_approval: Mapped[bool] = mapped_column(Boolean, default=False)
     account: Mapped[str] = mapped_column(String(64))  # venue account (address, paper id)
+    # profit share's high-water mark: the running sum of this deployment's live realized PnL
+    # and its highest value so far; the creator and source are paid only on a rise above
+    # the mark, never on a win that only wins back earlier losses (engine/profit_share.py)
+    live_realized_pnl: Mapped[Decimal] = mapped_column(
+        Money, default=Decimal(0), server_default="0"
+    )
+    live_high_water_mark: Mapped[Decimal] = mapped_column(
+        Money, default=Decimal(0), server_default="0"
+    )
 
 
 class AgentDailyMetric(Base):

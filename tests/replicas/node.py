@@ -15,11 +15,14 @@ import logging
 import os
 import signal
 import sys
+import time
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 
 import httpx
 from eth_account import Account
+from eth_account.signers.local import LocalAccount
 
 from bot import replicas
 from bot.service import build_engine
@@ -49,19 +52,33 @@ async def follow(engine, events_url: str, stop: asyncio.Event) -> None:  # type:
 
 
 async def apply(engine, e: dict) -> None:  # type: ignore[no-untyped-def]
-                if e["kind"] == "post":
-                    await engine.ingest(
+    if e["kind"] == "post":
+        await engine.ingest(
                         IncomingPost(
                             "x", e["source"], e["id"], e["text"],
                             datetime.fromisoformat(e["at"]),
                         )
                     )  # fmt: skip
-                else:
-                    tick = PriceTick(datetime.fromisoformat(e["at"]), e["market"], Decimal(e["px"]))
-                    await engine.on_price(tick)
+    else:
+        tick = PriceTick(datetime.fromisoformat(e["at"]), e["market"], Decimal(e["px"]))
+        await engine.on_price(tick)
 
 
-async def main() -> None:
+class SendLog:
+    """Prints every order this replica sends, for the test's post-mortem."""
+
+    def __init__(self, inner: AccountRoutedVenue) -> None:
+        self.inner, self.name = inner, inner.name
+
+    async def place_order(self, order):  # type: ignore[no-untyped-def]
+        print(f"send {order.client_order_id} {time.time():.3f}", flush=True)
+        return await self.inner.place_order(order)
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self.inner, name)
+
+
+async def main(keys: dict[str, LocalAccount]) -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     settings = Settings()
     url = resolve_url(settings.database_url, settings.data_dir)
@@ -71,7 +88,6 @@ async def main() -> None:
     leases = replicas.shard_leases(settings, url, sessions)
     assert leases is not None, "replicas run on PostgreSQL"
     engine = build_engine(settings, sessions, prices, leases)
-    keys = {a.lower(): Account.from_key(k) for a, k in json.load(open(os.environ["KEYS_FILE"])).items()}
 
     async def signer_for(account: str):  # type: ignore[no-untyped-def]
         return keys.get(account.lower())
@@ -83,7 +99,7 @@ async def main() -> None:
         prices,
     )
     await live.refresh_markets()
-    engine.venues["HYPERLIQUID"] = AccountRoutedVenue(engine.venues["HYPERLIQUID"], live)
+    engine.venues["HYPERLIQUID"] = SendLog(AccountRoutedVenue(engine.venues["HYPERLIQUID"], live))
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await leases.round()
@@ -104,4 +120,5 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    stored = json.loads(Path(os.environ["KEYS_FILE"]).read_text())
+    asyncio.run(main({a.lower(): Account.from_key(k) for a, k in stored.items()}))
