@@ -290,3 +290,31 @@ async def test_paper_positions_on_the_same_venue_get_no_protection(sessions, pee
     sent = len(peer.requests)
     await engine.close_positions({pos.id: CloseReason.MANUAL})
     assert len(peer.requests) == sent  # nothing asked of the live venue for a paper position
+
+
+async def test_the_service_attaches_protection_with_the_configured_budget(sessions, peer) -> None:
+    import base64
+    import os
+
+    from bot.service import attach_hyperliquid, build_engine
+    from bot.settings import Settings
+    from engine.prices import PriceBook
+    from wallets.vault import MasterKey, Vault
+
+    settings = Settings(
+        _env_file=None,
+        hyperliquid_api_url=peer.base_url,
+        protection_move_seconds=45,
+        protection_min_step_pct=Decimal("0.002"),
+    )
+    prices = PriceBook()
+    engine = build_engine(settings, sessions, prices)
+    assert engine.protection is None  # paper only: nothing rests anywhere
+    vault = Vault(MasterKey.parse(base64.b64encode(os.urandom(32)).decode()))
+    venue = await attach_hyperliquid(settings, sessions, engine, prices, vault)
+    assert venue is not None and engine.protection is not None
+    assert engine.protection.name == "HYPERLIQUID"
+    assert engine.protection.covers("HYPERLIQUID", "0xabc")
+    assert not engine.protection.covers("HYPERLIQUID", "paper:1:1")
+    assert engine.protection.settings.min_interval == timedelta(seconds=45)
+    assert engine.protection.settings.min_step_pct == Decimal("0.002")
