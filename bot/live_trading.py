@@ -97,7 +97,7 @@ def schedule(
             try:
                 closed = await engine.reconcile(VENUE)
                 if closed:
-                    log.info("reconciliation closed %d position(s) closed outside Maxxit", closed)
+                    log.info("reconciliation closed %d position(s) the venue closed", closed)
             except Exception:
                 log.exception("reconciliation failed; next run retries")
 

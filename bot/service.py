@@ -25,7 +25,10 @@ from engine.markets import MarketInfo, default_markets, markets_from_names
 from engine.notify import Dispatcher, Transport
 from engine.pipeline import Engine, EngineConfig
 from engine.prices import PriceBook
+from engine.protection import MoveSettings
+from engine.protection_hooks import Protection
 from engine.venues.hyperliquid import HyperliquidConfig, HyperliquidVenue
+from engine.venues.hyperliquid_protection import HyperliquidProtection
 from engine.venues.paper import FeeConfig, PaperVenue
 from engine.venues.routed import AccountRoutedVenue
 from handlers.base import Services
@@ -86,6 +89,15 @@ async def attach_hyperliquid(
     except Exception as exc:  # unreachable now: the scheduled refresh tries again
         log.warning("Hyperliquid markets unavailable at start: %r", exc)
     engine.venues["HYPERLIQUID"] = AccountRoutedVenue(engine.venues["HYPERLIQUID"], venue)
+    # live positions' stop loss and take profit rest on Hyperliquid too (issue 19, item 6)
+    engine.protection = Protection(
+        sessions,
+        HyperliquidProtection(venue),
+        MoveSettings(
+            timedelta(seconds=settings.protection_move_seconds), settings.protection_min_step_pct
+        ),
+        engine.clock,
+    )
     return venue
 
 

@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     hyperliquid_api_url: str | None = Field(default=None, description="overrides the network")
     price_feed: Literal["none", "hyperliquid"] = "none"
     reconcile_seconds: int = Field(default=180, ge=10)
+    # live stops resting on Hyperliquid follow the trailing stop: at most one move per position
+    # this often, and only by at least this fraction of the price (the venue's weight budget)
+    protection_move_seconds: int = Field(default=30, ge=1)
+    protection_min_step_pct: Decimal = Field(default=Decimal("0.001"), ge=0, lt=1)
     markets_refresh_seconds: int = Field(default=600, ge=30)
     # Arbitrum (Safe module for Ostium): an RPC node, and the Safe Transaction Service key
     arbitrum_rpc_url: str | None = None

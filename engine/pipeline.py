@@ -29,13 +29,14 @@ from engine.client_ids import cloid_namespace
 from engine.close import write_close_orders
 from engine.close_retries import CloseRetries
 from engine.coordination.ownership import Ownership, WholeBook
-from engine.events import Event
+from engine.events import Event, OrderFailed
 from engine.fills import Recorded, record
 from engine.ingest import IncomingPost, source_id, store_post
 from engine.monitor import PositionIndex
 from engine.notify import write_outbox
 from engine.orders import KeyedSequencer, Outcome, PendingOrder, claim_pending, submit
 from engine.prices import PriceBook, PriceTick
+from engine.protection_hooks import Protection
 from engine.routing_step import route_and_write_orders, unfinished_signals
 from engine.signals import known_classification, make_signals, save_classification
 from engine.venues.base import Venue
@@ -104,6 +105,12 @@ class Engine:
         self.close_retries = CloseRetries(sessions, clock)
         self.sequencer = KeyedSequencer()
         self._namespace: str | None = None
+        # live positions' stops and take profits resting on the venue (bot/service.py sets it
+        # when live Hyperliquid trading is on)
+        self.protection: Protection | None = None
+        self._reconciling: dict[str, asyncio.Lock] = {}
+        self._raced: set[str] = set()  # venues that refused closes as already flat
+        self._race_tasks: dict[str, asyncio.Task[None]] = {}
 
     # -- start / resume ------------------------------------------------------------------
 
@@ -227,15 +234,31 @@ class Engine:
             stale_before=stale_before,
             sequencer=self.sequencer,
         )
-        done = await self._record(outcomes)
+        raced = reconcile.closed_at_venue(outcomes)
+        done = await self._record(outcomes, raced)
         self.watch.opened(done.opened)
         self.watch.closed(done.closed)
         self.close_retries.settled(done.closed)
         if done.refused_closes:
             await self.close_retries.schedule(done.refused_closes)
         self._emit(done.events)
+        if self.protection is not None and (done.opened or done.closed):
+            await self._protect(outcomes, [pid for pid, _, _ in done.opened], done.closed)
+        for venue_name in set(raced.values()):
+            self._reconcile_soon(venue_name)
 
-    async def _record(self, outcomes: list[Outcome]) -> Recorded:
+    async def _protect(self, outcomes: list[Outcome], opened: list[int], closed: list[int]) -> None:
+        """After recording, no transaction open: triggers for the live positions just opened,
+        none left for those the engine just closed (best effort, engine/protection_hooks.py)."""
+        assert self.protection is not None
+        if not any(self.protection.covers(o.order.venue, o.order.account) for o in outcomes):
+            return  # paper only
+        if opened:
+            await self.protection.opened(opened, await self.namespace())
+        if closed:
+            await self.protection.closed(closed)
+
+    async def _record(self, outcomes: list[Outcome], raced: Mapping[int, str]) -> Recorded:
         """Record outcomes in one transaction; one the database aborts (a deadlock between
         replicas recording at once) rolled back whole and runs again."""
         for attempt in range(1, 4):
@@ -244,6 +267,12 @@ class Engine:
                     done = await record(s, outcomes, self.clock())
                     if done.closed:
                         done.events += await loss_limits.enforce(s, done.closed, self.clock())
+                    if raced:  # no "close failed" alert: reconciliation says how it closed
+                        done.events = [
+                            e
+                            for e in done.events
+                            if not (isinstance(e, OrderFailed) and e.order_id in raced)
+                        ]
                     await write_outbox(s, done.events)
                 return done
             except DBAPIError as exc:
@@ -310,12 +339,33 @@ class Engine:
             return await approvals.expire_due(s, self.clock())
 
     async def reconcile(self, venue_name: str) -> int:
-        """Close in our books what the venue closed outside Maxxit (engine/reconcile.py),
-        then finish orders whose outcome we never learned. Returns positions closed."""
+        """Close in our books what the venue closed without us: first positions our resting
+        triggers closed (at the trigger's fill, as stop loss, take profit or trailing stop),
+        then those closed outside Maxxit (engine/reconcile.py); then finish orders whose
+        outcome we never learned. Returns positions closed. One run per venue at a time."""
+        lock = self._reconciling.setdefault(venue_name, asyncio.Lock())
+        async with lock:
+            return await self._reconcile(venue_name)
+
+    async def _reconcile(self, venue_name: str) -> int:
         venue = self.venues.get(venue_name)
         if venue is None or not hasattr(venue, "user_fills"):
             return 0
-        closes = await reconcile.find_external_closes(self.sessions, venue)  # type: ignore[arg-type]
+        closes: list[reconcile.ExternalClose] = []
+        if self.protection is not None and self.protection.name == venue_name:
+            triggered = await self.protection.triggered(await self.namespace())
+            if triggered:
+                sizes = await reconcile.open_sizes(
+                    self.sessions, [t.position_id for t in triggered]
+                )
+                closes = [
+                    t.as_external_close(sizes[t.position_id])
+                    for t in triggered
+                    if t.position_id in sizes
+                ]
+        by_trigger = {c.position_id for c in closes}
+        found = await reconcile.find_external_closes(self.sessions, venue)  # type: ignore[arg-type]
+        closes += [c for c in found if c.position_id not in by_trigger]
         if closes:
             reasons = {c.position_id: c.reason for c in closes}
             async with self.sessions() as s, s.begin():
@@ -336,6 +386,29 @@ class Engine:
         await self.resume_pending()
         return len(closes)
 
+    def _reconcile_soon(self, venue_name: str) -> None:
+        """A close refused because the venue no longer holds the position: a resting trigger
+        (or a close outside Maxxit) got there first. Reconcile now, in the background (a tick's
+        closes must not wait for it), so the books close at the venue's own fill; a refusal
+        during a run asks for one more run."""
+        self._raced.add(venue_name)
+        task = self._race_tasks.get(venue_name)
+        if task is None or task.done():
+            self._race_tasks[venue_name] = asyncio.create_task(self._settle_races(venue_name))
+
+    async def _settle_races(self, venue_name: str) -> None:
+        while venue_name in self._raced:
+            self._raced.discard(venue_name)
+            try:
+                await self.reconcile(venue_name)
+            except Exception:  # the refused close is retried; its next refusal asks again
+                log.exception("reconciling %s after a refused close failed", venue_name)
+
+    async def settle_races(self) -> None:
+        """Wait for the reconciliations refused closes started (tests, shutdown)."""
+        for task in list(self._race_tasks.values()):
+            await task
+
     async def open_position_ids(self) -> list[int]:
         return await self.watch.open_position_ids()
 
@@ -343,6 +416,8 @@ class Engine:
         """Persist trailing state and alert moved stops (see engine/checkpoint.py)."""
         events: list[Event] = list(await checkpoint(self.sessions, self.index))
         self._emit(events)
+        if self.protection is not None:  # resting stops follow the trailing stops just saved
+            await self.protection.follow_stops(list(self.watch.watched), await self.namespace())
         return events
 
     def _emit(self, events: list[Event]) -> None:

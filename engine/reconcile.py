@@ -20,11 +20,15 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from engine.orders import Outcome
 from engine.venues.base import Fill, OrderRequest, VenueRejected
 from storage.enums import CloseReason, OrderPurpose, PositionStatus
 from storage.models import Order, Position
 
 log = logging.getLogger(__name__)
+# the venue's refusal of a reduce-only close of a position it no longer holds
+# (engine/venues/hyperliquid_errors.py): a resting trigger, or a close outside Maxxit, was first
+CLOSED_AT_VENUE = "reduce_only_increase"
 
 
 class LiveVenue(Protocol):
@@ -168,4 +172,29 @@ def fills_for(closes: list[ExternalClose], cloids: dict[int, str]) -> dict[str, 
         cloids[c.position_id]: Fill(cloids[c.position_id], c.price, c.size, c.fee, c.venue_order_id)
         for c in closes
         if c.position_id in cloids
+    }
+
+
+async def open_sizes(
+    sessions: async_sessionmaker[AsyncSession], position_ids: list[int]
+) -> dict[int, Decimal]:
+    """The size of each position still open in our books: what an adopted close closes."""
+    async with sessions() as s:
+        rows = await s.execute(
+            select(Position.id, Position.size).where(
+                Position.id.in_(position_ids), Position.status == PositionStatus.OPEN
+            )
+        )
+        return dict(rows.all())
+
+
+def closed_at_venue(outcomes: list[Outcome]) -> dict[int, str]:
+    """Order id -> venue, of live closes the venue refused because it no longer holds the
+    position: reconciliation, not a retry, settles those (at the venue's own fill)."""
+    return {
+        o.order.id: o.order.venue
+        for o in outcomes
+        if o.rejected == CLOSED_AT_VENUE
+        and o.order.purpose == OrderPurpose.CLOSE
+        and is_live(o.order.account)
     }
