@@ -3,6 +3,7 @@
 from storage.models.agents import Agent, AgentDailyMetric, Deployment, Source, agent_sources
 from storage.models.base import Base
 from storage.models.coordination import InstallationSetting, Lease
+from storage.models.money import FundingPaymentRow
 from storage.models.ops import AuditLog, OutboxMessage, ProcessedEvent
 from storage.models.protection import ProtectiveOrder
 from storage.models.signals import ClassificationRow, Post, RoutingDecision, Signal
@@ -26,6 +27,7 @@ __all__ = [
     "ClassificationRow",
     "Conversation",
     "Deployment",
+    "FundingPaymentRow",
     "Identity",
     "InstallationSetting",
     "Lease",
