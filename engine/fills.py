@@ -42,7 +42,8 @@ class Recorded:
     events: list[Event] = field(default_factory=list)
     opened: list[tuple[int, str, RiskLevels]] = field(default_factory=list)  # id, market, levels
     closed: list[int] = field(default_factory=list)
-    # (signal, deployment) of positions whose close the venue refused: they stay open
+    # (signal, deployment) of positions whose close the venue refused or filled in part: they
+    # stay open, and their close is retried
     refused_closes: list[tuple[int, int, str]] = field(default_factory=list)  # + reason
 
 
@@ -317,17 +318,10 @@ async def _close_positions(
             {"status": PositionStatus.CLOSED, "closed_at": now},
         )
     )
-    if not mine:
-        return
-    # read again now that they are ours (locked on PostgreSQL): funding accrued or pieces
-    # recorded since the first read are counted
-    positions = (
-        (await session.execute(select(Position).where(Position.id.in_(mine)))).scalars().all()
-    )
     pos_updates, ledger = [], []
     for p in positions:
         o = keys.get((p.signal_id, p.deployment_id))
-        if o is None or o.fill is None:
+        if o is None or o.fill is None or p.id not in mine:
             continue
         last = final_piece(p, o.fill)
         reason = o.order.close_reason or "manual"
@@ -363,10 +357,15 @@ async def _open_positions_of(
     positions = (
         (
             await session.execute(
-                select(Position).where(
+                select(Position)
+                .where(
                     Position.signal_id.in_({k[0] for k in keys}),
                     Position.status == PositionStatus.OPEN,
                 )
+                # locked (PostgreSQL), in id order as `transition` locks: a funding accrual or
+                # fee settlement alongside waits, and what is read here stays true
+                .order_by(Position.id)
+                .with_for_update()
             )
         )
         .scalars()

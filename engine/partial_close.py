@@ -5,8 +5,8 @@ any sweep sends it even if this process dies; the caller schedules it to be retr
 market's next tick, until the position is flat.
 
 Only the recorder that moved the close order to filled gets here (engine/fills.py), so a piece
-is accounted once; the position is updated by increments under `status = open`, so a funding
-accrual or a fee settlement running alongside is never overwritten."""
+is accounted once; the position row is read under a lock (PostgreSQL; SQLite refuses a write from
+a stale snapshot), so a funding accrual or a fee settlement running alongside is never lost."""
 
 from __future__ import annotations
 
@@ -15,15 +15,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.close import next_close_cloid
 from engine.money.books import piece_pnl
 from engine.orders import Outcome
 from engine.venues.base import Fill
-from storage.bulk import executemany, insert_ignore
-from storage.enums import OrderPurpose, OrderStatus, PositionStatus
+from storage.bulk import insert_ignore, update_by_id
+from storage.enums import OrderPurpose, OrderStatus
 from storage.models import Order, Position
 from storage.types import quantize
 
@@ -71,29 +71,22 @@ async def record_partial_closes(
     now: datetime,
     done: Recorded,
 ) -> None:
-    """Account each piece on its position and write the position's next close attempt."""
-    table = Position.__table__
-    await executemany(
-        session,
-        update(table)
-        .where(table.c.id == bindparam("_id"), table.c.status == PositionStatus.OPEN)
-        .values(
-            size=table.c.size - bindparam("_size"),
-            closed_size=table.c.closed_size + bindparam("_size"),
-            closed_gross_pnl=table.c.closed_gross_pnl + bindparam("_gross"),
-            close_fee=func.coalesce(table.c.close_fee, 0) + bindparam("_fee"),
-        ),
-        [
+    """Account each piece on its position (read under a row lock by the caller) and write the
+    position's next close attempt."""
+    updates = []
+    for p, o in pieces:
+        assert o.fill is not None
+        gross = piece_pnl(p.side, p.entry_price, quantize(o.fill.price), o.fill.size)
+        updates.append(
             {
-                "_id": p.id,
-                "_size": o.fill.size,
-                "_gross": piece_pnl(p.side, p.entry_price, quantize(o.fill.price), o.fill.size),
-                "_fee": quantize(o.fill.fee),
+                "id": p.id,
+                "size": p.size - o.fill.size,
+                "closed_size": (p.closed_size or Decimal(0)) + o.fill.size,
+                "closed_gross_pnl": (p.closed_gross_pnl or Decimal(0)) + gross,
+                "close_fee": (p.close_fee or Decimal(0)) + quantize(o.fill.fee),
             }
-            for p, o in pieces
-            if o.fill is not None
-        ],
-    )
+        )
+    await update_by_id(session, Position, updates)
     seqs = dict(
         (
             await session.execute(
