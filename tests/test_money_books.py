@@ -245,3 +245,32 @@ async def test_a_close_with_funding_after_it_pays_its_share_once(sessions, peer)
     # the source's share (agents without a creator take none): written at close, on the PnL
     # then known, and not written again
     assert [(e.kind, e.amount) for e in ledger] == [("source_share", before * Decimal("0.10"))]
+
+
+async def test_a_loss_that_funding_turns_into_a_profit_gets_its_share_then(sessions, peer) -> None:
+    """Closed at the entry price, the position lost its fees and paid no share; funding paid
+    before the close, accrued after it, makes it a profit: the share is written then, once."""
+    trader = await funded_trader(peer)
+    await seed(sessions, [trader])
+    now = datetime.now(UTC)
+    clock = Clock(now - 3 * HOUR)
+    engine, venue, _ = await live_engine(sessions, peer, [trader], eth="2000", clock=clock)
+    await engine.ingest(IncomingPost("x", "@hawk", "1", "Long $ETH now", clock()))
+    [paid] = peer.pay_funding("ETH", "-0.01", at_ms=ms(now - 2 * HOUR))  # the long receives $3
+    assert paid.usdc == Decimal("3.000000")
+    clock.at = now
+    pos = await position(sessions)
+    await engine.close_positions({pos.id: "manual"})
+    pos = await position(sessions, pos.id)
+    assert pos.realized_pnl < 0
+    async with sessions() as s:
+        assert (await s.execute(select(LedgerEntry))).scalars().all() == []
+    await accrue_funding(sessions, venue, clock=clock)
+    await accrue_funding(sessions, venue, clock=clock)
+    pos = await position(sessions, pos.id)
+    assert pos.realized_pnl == Decimal(3) - pos.open_fee - pos.close_fee > 0
+    async with sessions() as s:
+        ledger = (await s.execute(select(LedgerEntry))).scalars().all()
+    assert [(e.kind, e.amount) for e in ledger] == [
+        ("source_share", pos.realized_pnl * Decimal("0.10"))
+    ]
