@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from web3 import AsyncHTTPProvider, AsyncWeb3
 
 from bot.settings import Settings
+from engine.money.fees import settle_fees
+from engine.money.funding import accrue_funding
 from engine.pipeline import Engine
 from engine.prices import PriceBook
 from engine.venues.hyperliquid import HyperliquidConfig, HyperliquidVenue
@@ -27,6 +29,7 @@ from wallets.vault import Vault, VaultError, load_agent
 
 log = logging.getLogger(__name__)
 VENUE = "HYPERLIQUID"
+FEE_SETTLE_SECONDS = 60  # one or two /info reads per account with fills to settle
 
 
 def hyperliquid_url(settings: Settings) -> str:
@@ -87,7 +90,8 @@ def price_feed(settings: Settings, venue: HyperliquidVenue) -> HyperliquidPriceF
 def schedule(
     settings: Settings, engine: Engine, venue: HyperliquidVenue | None
 ) -> AsyncIOScheduler:
-    """Reconciliation at start and every RECONCILE_SECONDS; the market list refreshed."""
+    """Reconciliation at start and every RECONCILE_SECONDS; the market list refreshed; fees
+    settled from the venue's fills every minute; funding accrued hourly (engine/money/)."""
     scheduler = AsyncIOScheduler()
     if venue is not None:
 
@@ -100,6 +104,24 @@ def schedule(
                     log.info("reconciliation closed %d position(s) the venue closed", closed)
             except Exception:
                 log.exception("reconciliation failed; next run retries")
+
+        async def settle() -> None:
+            # real fees: estimated fees of recent live fills replaced by the venue's own
+            if not engine.ownership.runs("reconcile"):
+                return
+            try:
+                await settle_fees(engine.sessions, venue, clock=engine.clock)
+            except Exception:
+                log.exception("settling fees failed; next run retries")
+
+        async def funding() -> None:
+            # Hyperliquid pays funding on the hour: accrue it to our live positions, once each
+            if not engine.ownership.runs("reconcile"):
+                return
+            try:
+                await accrue_funding(engine.sessions, venue, clock=engine.clock)
+            except Exception:
+                log.exception("accruing funding failed; next run retries")
 
         async def refresh() -> None:
             try:
@@ -117,6 +139,9 @@ def schedule(
             **once,
         )
         scheduler.add_job(refresh, "interval", seconds=settings.markets_refresh_seconds, **once)
+        scheduler.add_job(settle, "interval", seconds=FEE_SETTLE_SECONDS, **once)
+        # five minutes past each hour, and at start (payments made while we were down)
+        scheduler.add_job(funding, "cron", minute=5, next_run_time=datetime.now(UTC), **once)
     return scheduler
 
 

@@ -1,18 +1,73 @@
 """Close: a reduce-only order for each position that must close, written before the venue
-call like every order, with the reason it closes."""
+call like every order, with the reason it closes.
+
+A close that filled in part leaves the rest of the position open; the next attempt is a new
+order, the next `close_seq`, under a new client order id (a venue refuses one it has seen):
+the first attempt keeps the id derived from (namespace, signal, deployment, "close"), each
+later one is derived from the one before it (`next_close_cloid`)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.client_ids import client_order_id
 from storage.bulk import executemany, insert_ignore
 from storage.enums import OrderPurpose, OrderStatus, PositionStatus
 from storage.models import Order, Position
+
+
+def next_close_cloid(previous_cloid: str, close_seq: int) -> str:
+    """The client order id of close attempt `close_seq` (>= 1), from the attempt before it:
+    deterministic (a retry of the same attempt reuses it) and, like the first, unique to this
+    installation's namespace."""
+    text = f"{previous_cloid}:close:{close_seq}"
+    return "0x" + hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+async def latest_close_orders(
+    session: AsyncSession, keys: list[tuple[int, int]]
+) -> dict[tuple[int, int], Any]:
+    """The newest close attempt of each (signal, deployment): close_seq, status, cloid."""
+    if not keys:
+        return {}
+    rows = await session.execute(
+        select(
+            Order.signal_id,
+            Order.deployment_id,
+            Order.close_seq,
+            Order.status,
+            Order.client_order_id,
+        ).where(
+            Order.purpose == OrderPurpose.CLOSE,
+            tuple_(Order.signal_id, Order.deployment_id).in_(keys),
+        )
+    )
+    latest: dict[tuple[int, int], Any] = {}
+    for r in rows:
+        key = (r.signal_id, r.deployment_id)
+        if key not in latest or r.close_seq > latest[key].close_seq:
+            latest[key] = r
+    return latest
+
+
+def close_attempt(
+    namespace: str, signal_id: int, deployment_id: int, latest: Any
+) -> tuple[int, str]:
+    """(close_seq, cloid) of the close order an open position needs now: the first, the one
+    already written (pending, or refused and retried as is), or the next one after a close
+    that filled in part (the position is still open, so a filled close was partial)."""
+    if latest is None:
+        return 0, client_order_id(namespace, signal_id, deployment_id, OrderPurpose.CLOSE)
+    if latest.status == OrderStatus.FILLED:
+        seq = latest.close_seq + 1
+        return seq, next_close_cloid(latest.client_order_id, seq)
+    return latest.close_seq, latest.client_order_id
 
 
 async def write_close_orders(
@@ -35,29 +90,33 @@ async def write_close_orders(
             ).where(Position.id.in_(list(reasons)), Position.status == PositionStatus.OPEN)
         )
     ).all()
-    rows = [
-        {
-            "signal_id": p.signal_id,
-            "deployment_id": p.deployment_id,
-            "purpose": OrderPurpose.CLOSE,
-            "client_order_id": client_order_id(
-                namespace, p.signal_id, p.deployment_id, OrderPurpose.CLOSE
-            ),
-            "venue": p.venue,
-            "account": p.account,
-            "market": p.market,
-            "side": p.side,
-            "reduce_only": True,
-            "size": p.size,
-            "leverage": p.leverage,
-            "collateral_usd": 0,
-            "status": OrderStatus.PENDING,
-            "close_reason": reasons[p.id],
-            "created_at": now,
-            "updated_at": now,
-        }
-        for p in positions
-    ]
+    latest = await latest_close_orders(session, [(p.signal_id, p.deployment_id) for p in positions])
+    rows = []
+    for p in positions:
+        seq, cloid = close_attempt(
+            namespace, p.signal_id, p.deployment_id, latest.get((p.signal_id, p.deployment_id))
+        )
+        rows.append(
+            {
+                "signal_id": p.signal_id,
+                "deployment_id": p.deployment_id,
+                "purpose": OrderPurpose.CLOSE,
+                "close_seq": seq,
+                "client_order_id": cloid,
+                "venue": p.venue,
+                "account": p.account,
+                "market": p.market,
+                "side": p.side,
+                "reduce_only": True,
+                "size": p.size,
+                "leverage": p.leverage,
+                "collateral_usd": 0,
+                "status": OrderStatus.PENDING,
+                "close_reason": reasons[p.id],
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
     await insert_ignore(session, Order, rows)
     # a close the venue refused earlier is tried again, as the same order (same client id)
     await executemany(

@@ -18,6 +18,7 @@ from engine.billing import ShareTerms
 from engine.events import Event, OrderFailed, PositionClosed, PositionOpened
 from engine.levels import RiskLevels, RiskParams
 from engine.orders import Outcome
+from engine.partial_close import final_piece, record_partial_closes
 from engine.profit_share import ClosedTrade, record_profit_share
 from storage.bulk import insert_ignore, transition, update_by_id
 from storage.enums import OrderPurpose, OrderStatus, PositionStatus
@@ -41,7 +42,8 @@ class Recorded:
     events: list[Event] = field(default_factory=list)
     opened: list[tuple[int, str, RiskLevels]] = field(default_factory=list)  # id, market, levels
     closed: list[int] = field(default_factory=list)
-    # (signal, deployment) of positions whose close the venue refused: they stay open
+    # (signal, deployment) of positions whose close the venue refused or filled in part: they
+    # stay open, and their close is retried
     refused_closes: list[tuple[int, int, str]] = field(default_factory=list)  # + reason
 
 
@@ -279,39 +281,20 @@ async def _close_positions(
     done: Recorded,
 ) -> None:
     keys = {(o.order.signal_id, o.order.deployment_id): o for o in closes}
-    positions = (
-        (
-            await session.execute(
-                select(Position).where(
-                    Position.signal_id.in_({k[0] for k in keys}),
-                    Position.status == PositionStatus.OPEN,
-                )
-            )
+    positions = await _open_positions_of(session, keys)
+    # a close that filled in part: the rest stays open, under watch, and is closed by the
+    # next attempt (engine/partial_close.py); the fill is accounted as a piece
+    partial = [
+        p
+        for p in positions
+        if (o := keys[(p.signal_id, p.deployment_id)]).fill is not None and o.fill.size < p.size
+    ]
+    if partial:
+        await record_partial_closes(
+            session, [(p, keys[(p.signal_id, p.deployment_id)]) for p in partial], now, done
         )
-        .scalars()
-        .all()
-    )
-    # a position is closed once: of two recorders (a trigger and a manual close on two
-    # replicas), only the one whose guarded update moves it writes PnL, shares and alerts
-    mine = set(
-        await transition(
-            session,
-            Position,
-            [p.id for p in positions if (p.signal_id, p.deployment_id) in keys],
-            PositionStatus.OPEN,
-            {"status": PositionStatus.CLOSED, "closed_at": now},
-        )
-    )
-    pos_updates, trades = [], []
-    for p in positions:
-        o = keys.get((p.signal_id, p.deployment_id))
-        if o is None or o.fill is None or p.id not in mine:
-            continue
-        exit_price, close_fee = q(o.fill.price), q(o.fill.fee)
-        if o.fill.size != p.size:
-            # venues in this build close all or nothing; a partial fill is accounted on what
-            # filled and reported, and the rest is for reconciliation with the venue
-            log.error("close of position %s filled %s of %s", p.id, o.fill.size, p.size)
+        for p in partial:
+            o = keys[(p.signal_id, p.deployment_id)]
             done.events.append(
                 OrderFailed(
                     users[p.deployment_id],
@@ -323,20 +306,27 @@ async def _close_positions(
                     "partial_fill",
                 )
             )
-        gross = (exit_price - p.entry_price) * o.fill.size
-        if p.side != "long":
-            gross = -gross
-        pnl = q(gross - p.open_fee - close_fee)
-        reason = o.order.close_reason or "manual"
-        pos_updates.append(
-            {
-                "id": p.id,
-                "exit_price": exit_price,
-                "close_fee": close_fee,
-                "realized_pnl": pnl,
-                "close_reason": reason,
-            }
+    partial_ids = {p.id for p in partial}
+    # a position is closed once: of two recorders (a trigger and a manual close on two
+    # replicas), only the one whose guarded update moves it writes PnL, shares and alerts
+    mine = set(
+        await transition(
+            session,
+            Position,
+            [p.id for p in positions if p.id not in partial_ids],
+            PositionStatus.OPEN,
+            {"status": PositionStatus.CLOSED, "closed_at": now},
         )
+    )
+    pos_updates, trades = [], []
+    for p in positions:
+        o = keys.get((p.signal_id, p.deployment_id))
+        if o is None or o.fill is None or p.id not in mine:
+            continue
+        last = final_piece(p, o.fill)
+        reason = o.order.close_reason or "manual"
+        pos_updates.append({"id": p.id, **last.values, "close_reason": reason})
+        pnl = last.values["realized_pnl"]
         si, user_id = info[p.signal_id], users[p.deployment_id]
         trades.append(ClosedTrade(p.id, pnl, now))
         done.closed.append(p.id)
@@ -348,13 +338,36 @@ async def _close_positions(
                 p.venue,
                 p.market,
                 p.side,
-                o.fill.size,
+                last.values["size"],
                 p.entry_price,
-                exit_price,
+                last.values["exit_price"],
                 reason,
-                p.open_fee + close_fee,
+                p.open_fee + last.values["close_fee"],
                 pnl,
             )
         )
     await update_by_id(session, Position, pos_updates)
     await record_profit_share(session, trades)
+
+
+async def _open_positions_of(
+    session: AsyncSession, keys: dict[tuple[int, int], Outcome]
+) -> list[Position]:
+    positions = (
+        (
+            await session.execute(
+                select(Position)
+                .where(
+                    Position.signal_id.in_({k[0] for k in keys}),
+                    Position.status == PositionStatus.OPEN,
+                )
+                # locked (PostgreSQL), in id order as `transition` locks: a funding accrual or
+                # fee settlement alongside waits, and what is read here stays true
+                .order_by(Position.id)
+                .with_for_update(key_share=True)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    return [p for p in positions if (p.signal_id, p.deployment_id) in keys]

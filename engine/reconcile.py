@@ -162,6 +162,8 @@ async def close_cloids(session: AsyncSession, position_ids: list[int]) -> dict[i
                 & (Order.purpose == OrderPurpose.CLOSE),
             )
             .where(Position.id.in_(position_ids))
+            # the newest close attempt last (a close that filled in part has later ones)
+            .order_by(Order.close_seq)
         )
     ).all()
     return dict(rows)

@@ -225,15 +225,21 @@ async def pnl(ctx: Ctx, _: str = "") -> Response:
         return Response([Reply(ctx.t("pnl.none"))])
     per: dict[int, list] = {d.id: [Decimal(0), Decimal(0), 0, 0, 0] for d in deps}
     prices = ctx.services.engine.prices
+    # funding the venues paid (> 0) or charged: in the realized PnL of closed positions, and
+    # counted with the unrealized PnL of open ones (engine/money/funding.py)
+    funding = Decimal(0)
     for p in rows:
         acc = per[p.deployment_id]
+        funding += p.funding_usd or Decimal(0)
         if p.status == PositionStatus.CLOSED:
             pnl_value = p.realized_pnl or Decimal(0)
             acc[0] += pnl_value
             acc[2] += 1
             acc[3] += pnl_value > 0
         else:
-            acc[1] += unrealized(p, prices.price(p.market)) or Decimal(0)
+            acc[1] += (unrealized(p, prices.price(p.market)) or Decimal(0)) + (
+                p.funding_usd or Decimal(0)
+            )
             acc[4] += 1
     lines = []
     total_r, total_u = Decimal(0), Decimal(0)
@@ -260,4 +266,6 @@ async def pnl(ctx: Ctx, _: str = "") -> Response:
         unrealized=signed_money(total_u),
         net=signed_money(total_r + total_u),
     )
+    if funding:
+        total += "\n" + ctx.t("pnl.funding", funding=signed_money(funding))
     return Response([Reply("\n\n".join([ctx.t("pnl.header"), *lines, total]))])

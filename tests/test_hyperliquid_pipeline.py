@@ -325,4 +325,20 @@ async def test_a_partially_filled_close_is_reported_to_the_user(sessions, peer) 
         )
         pos = await s.get_one(Position, pos.id)
     assert [a.payload["reason"] for a in alerts] == ["partial_fill"]
-    assert pos.exit_price == Decimal(1999)  # accounted on what filled
+    # issue 19, item 4: the piece that filled is accounted, the rest stays open and under
+    # watch, and the next close attempt (a new client order id) is already written
+    assert pos.status == "open" and pos.size == Decimal("0.10")
+    assert pos.closed_size == Decimal("0.05") and pos.exit_price is None
+    assert pos.closed_gross_pnl == (Decimal(1999) - pos.entry_price) * Decimal("0.05")
+    assert pos.id in engine.close_retries.pending
+    async with sessions() as s:
+        closes = (
+            (await s.execute(select(Order).where(Order.purpose == "close").order_by(Order.id)))
+            .scalars()
+            .all()
+        )
+    assert [(o.close_seq, o.status, o.size) for o in closes] == [
+        (0, "filled", Decimal("0.15")),
+        (1, "pending", Decimal("0.10")),
+    ]
+    assert closes[0].client_order_id != closes[1].client_order_id

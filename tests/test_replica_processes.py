@@ -252,9 +252,12 @@ async def test_three_replicas_one_killed_send_every_order_once(sessions, db_url,
             positions = (await s.execute(select(Position))).scalars().all()
             reasons = Counter(p.close_reason for p in positions)
             per_key = Counter((p.signal_id, p.deployment_id) for p in positions)
-            ledger = Counter(
-                (e.position_id, e.kind) for e in (await s.execute(select(LedgerEntry))).scalars()
+            entries = (await s.execute(select(LedgerEntry))).scalars().all()
+            ledger = Counter((e.position_id, e.kind) for e in entries)
+            marks = dict(
+                (await s.execute(select(Deployment.id, Deployment.live_high_water_mark))).all()
             )
+            by_position = {p.id: p for p in positions}
             messages = Counter(
                 (m.kind, m.payload.get("position_id"))
                 for m in (await s.execute(select(OutboxMessage))).scalars()
@@ -265,7 +268,17 @@ async def test_three_replicas_one_killed_send_every_order_once(sessions, db_url,
         assert set(reasons) <= {"stop_loss", "take_profit"} and sum(reasons.values()) == expected
         winners = [p for p in positions if p.close_reason == "take_profit"]
         assert winners and all(p.realized_pnl > 0 for p in winners)
-        assert len(ledger) == len(winners) and max(ledger.values()) == 1  # creator share, once
+        # each share once, only on wins, and all a deployment's creator shares add up to the
+        # creator's cut of its high-water mark: recorded once each, whoever recorded them
+        assert ledger and max(ledger.values()) == 1
+        assert all(by_position[pid].close_reason == "take_profit" for pid, _ in ledger)
+        for dep, mark in marks.items():
+            paid = sum(
+                (e.amount for e in entries
+                 if e.kind == "creator_share" and by_position[e.position_id].deployment_id == dep),
+                Decimal(0),
+            )  # fmt: skip
+            assert abs(paid - mark * Decimal("0.1")) < Decimal("1e-12"), (dep, paid, mark)
         assert len(messages) == 2 * expected and max(messages.values()) == 1
         for account in [t.user.address for t in traders]:
             assert peer.positions(account) == {}  # the venue is flat, like our books

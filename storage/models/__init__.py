@@ -3,6 +3,7 @@
 from storage.models.agents import Agent, AgentDailyMetric, Deployment, Source, agent_sources
 from storage.models.base import Base
 from storage.models.coordination import InstallationSetting, Lease
+from storage.models.money import FundingPaymentRow
 from storage.models.ops import AuditLog, OutboxMessage, ProcessedEvent
 from storage.models.profit_share import ProfitShareClose
 from storage.models.protection import ProtectiveOrder
@@ -27,6 +28,7 @@ __all__ = [
     "ClassificationRow",
     "Conversation",
     "Deployment",
+    "FundingPaymentRow",
     "Identity",
     "InstallationSetting",
     "Lease",

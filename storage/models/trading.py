@@ -14,10 +14,14 @@ from storage.types import BigId, Money, UTCDateTime
 
 
 class Order(CreatedAt, Base):
-    """Written before the venue is called; the client order id makes retries harmless."""
+    """Written before the venue is called; the client order id makes retries harmless.
+
+    A close that filled in part is followed by another close order for the rest, the next
+    `close_seq` (engine/close.py): each attempt has its own client order id, since a venue
+    refuses one it has seen. Opens, and a position's first close, have `close_seq` 0."""
 
     __tablename__ = "orders"
-    __table_args__ = (UniqueConstraint("signal_id", "deployment_id", "purpose"),)
+    __table_args__ = (UniqueConstraint("signal_id", "deployment_id", "purpose", "close_seq"),)
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     signal_id: Mapped[int] = mapped_column(ForeignKey("signals.id"))
     deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"), index=True)
@@ -48,9 +52,17 @@ class Order(CreatedAt, Base):
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     send_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    close_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # when the fill's price, size and fee were replaced by what the venue booked (its own
+    # fills; the order's answer only estimates the fee): settled once (engine/money/fees.py)
+    fee_settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Position(CreatedAt, Base):
+    """`size` is what is held while open (a close that filled in part reduces it); once
+    closed, the whole size that was closed. The pieces closed so far are in `closed_size`,
+    `closed_gross_pnl` (price PnL, before fees) and `close_fee` (engine/money/books.py)."""
+
     __tablename__ = "positions"
     __table_args__ = (UniqueConstraint("signal_id", "deployment_id"),)
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -79,6 +91,10 @@ class Position(CreatedAt, Base):
     realized_pnl: Mapped[Decimal | None] = mapped_column(Money)
     close_reason: Mapped[str | None] = mapped_column(String(20))
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_size: Mapped[Decimal] = mapped_column(Money, default=Decimal(0), server_default="0")
+    closed_gross_pnl: Mapped[Decimal] = mapped_column(Money, default=Decimal(0), server_default="0")
+    # funding the venue paid (> 0) or charged (< 0) this position (engine/money/funding.py)
+    funding_usd: Mapped[Decimal] = mapped_column(Money, default=Decimal(0), server_default="0")
 
 
 class LedgerEntry(CreatedAt, Base):
