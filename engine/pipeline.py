@@ -148,8 +148,13 @@ class Engine:
 
     async def sync_watch(self) -> None:
         """Replicas: after an ownership round, watch the open positions of our markets (new
-        ones opened by other replicas, those of markets just taken over), drop the rest."""
-        await self.watch.sync()
+        ones opened by other replicas, those of markets just taken over), drop the rest. A
+        position we start watching is checked against its market's last price at once: the
+        tick that crossed its stop may have come before we knew of it."""
+        for market in await self.watch.sync():
+            price = self.prices.price(market)
+            if price is not None:
+                await self.on_price(PriceTick(self.clock(), market, price))
 
     # -- posts ---------------------------------------------------------------------------
 

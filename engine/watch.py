@@ -94,10 +94,11 @@ class Watch:
             if self.ownership.owns(p.market):
                 self._add(p.id, p.market, levels_of(p))
 
-    async def sync(self) -> None:
+    async def sync(self) -> set[str]:
         """Replicas, after each ownership round: watch what is open in our markets (opened by
         another replica, or in a shard just taken over), stop watching what closed elsewhere
-        or whose shard moved away (its trailing state saved first, for the next owner)."""
+        or whose shard moved away (its trailing state saved first, for the next owner). Returns
+        the markets where positions were added: their last price is checked at once."""
         async with self.sessions() as s:
             open_now = dict(
                 (
@@ -115,10 +116,13 @@ class Watch:
             await save_trailing_starts(self.sessions, self.index, handed_over)
         self.closed(leaving)
         missing = [pid for pid in ours if pid not in self.index]
+        added: set[str] = set()
         if missing:
             for p in await self._open_rows(Position.id.in_(missing)):
                 self._add(p.id, p.market, levels_of(p))
+                added.add(p.market)
             log.info("now watching %d more position(s)", len(missing))
+        return added
 
     async def liquidated(self, market: str, price: Decimal) -> list[int]:
         """Watched positions whose paper holding the mark liquidated (engine/venues/paper.py):
