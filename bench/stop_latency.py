@@ -38,8 +38,9 @@ from storage.models import Agent, Deployment, Order, Source, User
 from storage.models import agent_sources as agent_sources_table
 
 NOW = datetime(2026, 11, 20, 10, tzinfo=UTC)
+# markets Hyperliquid lists and the rules classifier reads, one guarded position each
 GUARDED = ["BTC", "SOL", "DOGE", "LINK", "AVAX", "ARB", "OP", "LTC", "XRP", "BNB",
-           "APT", "ATOM", "SUI", "INJ", "TIA", "SEI", "NEAR", "AAVE", "UNI", "WIF"]  # fmt: skip
+           "APT", "ATOM", "SUI", "INJ", "TIA", "SEI", "WIF"]  # fmt: skip
 
 
 class BudgetVenue:
@@ -216,7 +217,7 @@ async def main_async(args: argparse.Namespace) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--fanout", type=int, default=2000)
-    ap.add_argument("--closes", type=int, default=20)
+    ap.add_argument("--closes", type=int, default=len(GUARDED))
     ap.add_argument("--database-url", default=None)
     asyncio.run(main_async(ap.parse_args()))
 

@@ -20,7 +20,7 @@ from engine.levels import RiskLevels, RiskParams
 from engine.orders import Outcome
 from engine.partial_close import final_piece, record_partial_closes
 from engine.profit_share import ClosedTrade, record_profit_share
-from storage.bulk import insert_ignore, transition, update_by_id
+from storage.bulk import insert_ignore, settle_rows, transition, update_by_id
 from storage.enums import OrderPurpose, OrderStatus, PositionStatus
 from storage.models import (
     Agent,
@@ -110,29 +110,22 @@ async def record(session: AsyncSession, outcomes: Sequence[Outcome], now: dateti
     if not outcomes:
         return done
 
-    def settle(status: str) -> dict[str, Any]:
-        return {"status": status, "lease_until": None, "updated_at": now}
-
-    ids = {
-        "filled": [o.order.id for o in outcomes if o.fill is not None],
-        "refused": [o.order.id for o in outcomes if o.rejected is not None],
-        "unknown": [o.order.id for o in outcomes if o.fill is None and o.rejected is None],
-    }
     pending = OrderStatus.PENDING
-    filled = await transition(session, Order, ids["filled"], pending, settle(OrderStatus.FILLED))
-    refused = await transition(
-        session, Order, ids["refused"], pending, settle(OrderStatus.REJECTED)
-    )
     # unknown outcome: the claim is handed back at once, and the next sweep looks it up
-    unknown = await transition(
-        session, Order, ids["unknown"], pending, {"lease_until": now, "updated_at": now}
+    unknown = {o.order.id for o in outcomes if o.fill is None and o.rejected is None}
+    await update_by_id(
+        session,
+        Order,
+        [_order_update(o, now) for o in outcomes if o.order.id in unknown],
+        only_if_status=pending,
     )
-    moved = set(filled) | set(refused) | set(unknown)
-    outcomes = [o for o in outcomes if o.order.id in moved]
-    if not outcomes:
-        return done
-    await update_by_id(session, Order, [_order_update(o, now) for o in outcomes])
-    outcomes = [o for o in outcomes if o.order.id not in unknown]
+    settled = [o for o in outcomes if o.order.id not in unknown]
+    moved = set(
+        await settle_rows(
+            session, Order, [_order_update(o, now) for o in settled], pending, "settled_by"
+        )
+    )
+    outcomes = [o for o in settled if o.order.id in moved]
     if not outcomes:
         return done
     info = await _signal_info(session, {o.order.signal_id for o in outcomes})
@@ -176,6 +169,8 @@ def _order_update(o: Outcome, now: datetime) -> dict[str, Any]:
         f = o.fill
         return {
             "id": o.order.id,
+            "status": OrderStatus.FILLED,
+            "lease_until": None,
             "fill_price": q(f.price),
             "filled_size": f.size,
             "fee": q(f.fee),
@@ -184,9 +179,15 @@ def _order_update(o: Outcome, now: datetime) -> dict[str, Any]:
             "updated_at": now,
         }
     if o.rejected is not None:
-        return {"id": o.order.id, "error": o.rejected, "updated_at": now}
+        return {
+            "id": o.order.id,
+            "status": OrderStatus.REJECTED,
+            "lease_until": None,
+            "error": o.rejected,
+            "updated_at": now,
+        }
     # a transient error: the order stays pending and is looked up by the next sweep
-    return {"id": o.order.id, "error": o.error, "updated_at": now}
+    return {"id": o.order.id, "error": o.error, "lease_until": now, "updated_at": now}
 
 
 def _optional(value: Decimal | None) -> Decimal | None:

@@ -59,7 +59,7 @@ class EngineConfig:
     # limiter's wait included), or a replica could take over an order still in flight
     order_lease: timedelta = timedelta(seconds=120)
     # orders claimed per statement: a fan-out is sent in batches, each recorded at once
-    claim_batch: int = 500
+    claim_batch: int = 2000
 
 
 @dataclass(slots=True)
@@ -175,6 +175,8 @@ class Engine:
         return outcome
 
     async def _route_and_execute(self, signal_id: int) -> SignalOutcome:
+        namespace = await self.namespace()
+        where = (Order.signal_id == signal_id, Order.purpose == OrderPurpose.OPEN)
         async with self.sessions() as s, s.begin():
             routed = await route_and_write_orders(
                 s,
@@ -183,14 +185,25 @@ class Engine:
                 self.prices,
                 self.clock(),
                 self.config.approval_ttl,
-                await self.namespace(),
+                namespace,
             )
+            claimed = await self._claim(s, *where)
         self._emit(routed.events)
-        await self._send_claimed(Order.signal_id == signal_id, Order.purpose == OrderPurpose.OPEN)
+        await self._send_claimed(*where, claimed=claimed)
         o = routed.outcome
         return SignalOutcome(o.signal_id, o.agent, o.market, o.side, o.venue, o.reason)
 
     # -- venue round trip ----------------------------------------------------------------
+
+    async def _claim(self, s: AsyncSession, *where: Any) -> list[PendingOrder]:
+        return await claim_pending(
+            s,
+            self.ownership.replica_id,
+            self.clock(),
+            self.config.order_lease,
+            self.config.claim_batch,
+            *where,
+        )
 
     async def _send_claimed(
         self,
@@ -199,20 +212,18 @@ class Engine:
         stale_before: datetime | None = None,
         place: bool = True,
         venues: Mapping[str, Venue] | None = None,
+        claimed: list[PendingOrder] | None = None,
     ) -> None:
         """Claim pending orders matching `where` batch by batch, send each batch, record it.
         An order claimed before, or whose last attempt met an error, is looked up at the
-        venue first (engine/orders.py); `look_up_first` does so for every order."""
+        venue first (engine/orders.py); `look_up_first` does so for every order. `claimed`:
+        a first batch the caller claimed in the transaction that wrote it (one round trip
+        less on a stop's path)."""
+        batch = claimed
         while True:
-            async with self.sessions() as s, s.begin():
-                batch = await claim_pending(
-                    s,
-                    self.ownership.replica_id,
-                    self.clock(),
-                    self.config.order_lease,
-                    self.config.claim_batch,
-                    *where,
-                )
+            if batch is None:
+                async with self.sessions() as s, s.begin():
+                    batch = await self._claim(s, *where)
             if not batch:
                 return
             await self._send(
@@ -221,6 +232,7 @@ class Engine:
             )  # fmt: skip
             if len(batch) < self.config.claim_batch:
                 return
+            batch = None
 
     async def _send(
         self,
@@ -314,15 +326,17 @@ class Engine:
         return len(reasons)
 
     async def close_positions(self, reasons: Mapping[int, str]) -> None:
+        namespace = await self.namespace()
         async with self.sessions() as s, s.begin():
-            signal_ids = await write_close_orders(s, reasons, self.clock(), await self.namespace())
+            signal_ids = await write_close_orders(s, reasons, self.clock(), namespace)
+            where = (Order.signal_id.in_(signal_ids), Order.purpose == OrderPurpose.CLOSE)
+            # claimed in the transaction that wrote them: committed before any venue call
+            claimed = await self._claim(s, *where) if signal_ids else []
         if not signal_ids:
             # closed already (by another replica, or a close that raced this one)
             self.watch.closed(list(reasons))
             return
-        await self._send_claimed(
-            Order.signal_id.in_(signal_ids), Order.purpose == OrderPurpose.CLOSE
-        )
+        await self._send_claimed(*where, claimed=claimed)
 
     # -- manual approval -----------------------------------------------------------------
 

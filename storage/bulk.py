@@ -7,6 +7,7 @@ through its column type's own bind processor (exact money, UTC datetimes, JSON),
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from typing import Any
 
@@ -101,20 +102,49 @@ async def insert_ignore(session: AsyncSession, target: Target, rows: Sequence[di
     await insert_rows(session, target, rows, ignore=True)
 
 
-async def update_by_id(session: AsyncSession, target: Target, rows: Sequence[dict]) -> None:
-    """One UPDATE executed for many rows, grouped by the set of columns each row changes."""
+async def update_by_id(
+    session: AsyncSession, target: Target, rows: Sequence[dict], only_if_status: str | None = None
+) -> None:
+    """One UPDATE executed for many rows, grouped by the set of columns each row changes;
+    with `only_if_status`, a row no longer in that status is left as it is."""
     table = _table(target)
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for r in rows:
         cols = tuple(sorted(k for k in r if k != "id"))
         groups.setdefault(cols, []).append({("_id" if k == "id" else k): v for k, v in r.items()})
     for cols, params in groups.items():
-        stmt = (
-            update(table)
-            .where(table.c.id == bindparam("_id"))
-            .values({c: bindparam(c) for c in cols})
+        stmt = update(table).where(table.c.id == bindparam("_id"))
+        if only_if_status is not None:
+            stmt = stmt.where(table.c.status == only_if_status)
+        await executemany(session, stmt.values({c: bindparam(c) for c in cols}), params)
+
+
+async def settle_rows(
+    session: AsyncSession,
+    target: Target,
+    rows: Sequence[dict],
+    from_status: str,
+    mark_column: str,
+    chunk: int = 5000,
+) -> list[int]:
+    """Compare-and-set for many rows with values of their own: each row still in
+    `from_status` takes its values and a mark unique to this call (in `mark_column`); the ids
+    carrying the mark are the rows this call moved. Of two recorders of the same fact, exactly
+    one moves each row. One executemany and one read, not an UPDATE ... RETURNING per row."""
+    if not rows:
+        return []
+    table = _table(target)
+    mark = secrets.token_hex(12)
+    await update_by_id(session, table, [{**r, mark_column: mark} for r in rows], from_status)
+    ids = sorted({r["id"] for r in rows})
+    moved: list[int] = []
+    for start in range(0, len(ids), chunk):
+        part = ids[start : start + chunk]
+        result = await session.execute(
+            select(table.c.id).where(table.c.id.in_(part), table.c[mark_column] == mark)
         )
-        await executemany(session, stmt, params)
+        moved += [r[0] for r in result]
+    return moved
 
 
 async def transition(
@@ -126,22 +156,16 @@ async def transition(
     chunk: int = 5000,
 ) -> list[int]:
     """Compare-and-set: move the rows among `ids` still in `from_status` to `values`; returns
-    the ids this call moved. Of two recorders of the same fact, exactly one sees each row.
-    Rows are locked in id order (PostgreSQL), so two such calls never deadlock."""
+    the ids this call moved. Of two recorders of the same fact, exactly one sees each row
+    (PostgreSQL re-checks the status of a row it had to wait for before updating it)."""
     table = _table(target)
     moved: list[int] = []
     ordered = sorted(set(ids))
     for start in range(0, len(ordered), chunk):
         part = ordered[start : start + chunk]
-        candidates = (
-            select(table.c.id)
-            .where(table.c.id.in_(part), table.c.status == from_status)
-            .order_by(table.c.id)
-            .with_for_update(key_share=True)
-        )
         rows = await session.execute(
             update(table)
-            .where(table.c.id.in_(candidates.scalar_subquery()), table.c.status == from_status)
+            .where(table.c.id.in_(part), table.c.status == from_status)
             .values(values)
             .returning(table.c.id)
         )

@@ -52,6 +52,8 @@ class Order(CreatedAt, Base):
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     send_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # the mark of the recording that settled it (storage.bulk.settle_rows): who moved it
+    settled_by: Mapped[str | None] = mapped_column(String(32))
     close_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # when the fill's price, size and fee were replaced by what the venue booked (its own
     # fills; the order's answer only estimates the fee): settled once (engine/money/fees.py)

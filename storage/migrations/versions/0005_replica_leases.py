@@ -31,6 +31,7 @@ def upgrade() -> None:
         "orders",
         sa.Column("send_attempts", sa.Integer(), nullable=False, server_default="0"),
     )
+    op.add_column("orders", sa.Column("settled_by", sa.String(length=32), nullable=True))
     op.create_index(op.f("ix_orders_status"), "orders", ["status"])
     op.create_table(
         "leases",
@@ -57,6 +58,7 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_leases_expires_at"), table_name="leases")
     op.drop_table("leases")
     op.drop_index(op.f("ix_orders_status"), table_name="orders")
+    op.drop_column("orders", "settled_by")
     op.drop_column("orders", "send_attempts")
     op.drop_column("orders", "lease_until")
     op.drop_column("orders", "claimed_by")
