@@ -110,7 +110,9 @@ async def _seed(sessions: Any, fanout: int) -> None:
         await s.execute(insert(Deployment), rows)
 
 
-async def trial(database_url: str | None, fanout: int, closes: int) -> list[float]:
+async def trial(
+    database_url: str | None, fanout: int, closes: int, budget: int = 1200
+) -> list[float]:
     """Latencies (s) of `closes` stop closes, with a fan-out of `fanout` opens in flight."""
     async with fresh_database(database_url) as url:
         await upgrade(url)
@@ -121,7 +123,7 @@ async def trial(database_url: str | None, fanout: int, closes: int) -> list[floa
             prices = PriceBook()
             for m in ["ETH", *GUARDED[:closes]]:
                 prices.update(PriceTick(NOW, m, Decimal(100)))
-            limiter = WeightLimiter()
+            limiter = WeightLimiter(budget=budget)
             venue = BudgetVenue(PaperVenue("HYPERLIQUID", hyperliquid_markets(), prices), limiter)
             engine = Engine(
                 sessions, {"HYPERLIQUID": venue}, prices, RulesClassifier(), clock=lambda: NOW
@@ -200,8 +202,10 @@ def _ms(values: list[float]) -> str:
 
 async def main_async(args: argparse.Namespace) -> None:
     tune_gc()  # as every maxxit command runs
-    loaded = await trial(args.database_url, args.fanout, args.closes)
-    idle = await trial(args.database_url, 0, args.closes)
+    if args.fanout <= args.budget:
+        raise SystemExit("--fanout must exceed --budget, or the fan-out is not left waiting")
+    loaded = await trial(args.database_url, args.fanout, args.closes, args.budget)
+    idle = await trial(args.database_url, 0, args.closes, args.budget)
     bare = await floor(args.database_url, args.closes)
     backend = "postgresql" if args.database_url else "sqlite"
     print(f"backend={backend} fan-out={args.fanout} opens in flight, closes timed={args.closes}")
@@ -218,6 +222,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--fanout", type=int, default=2000)
     ap.add_argument("--closes", type=int, default=len(GUARDED))
+    ap.add_argument("--budget", type=int, default=1200, help="weight per minute (Hyperliquid)")
     ap.add_argument("--database-url", default=None)
     asyncio.run(main_async(ap.parse_args()))
 
