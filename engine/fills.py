@@ -14,7 +14,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from engine.billing import ShareTerms
 from engine.events import Event, OrderFailed, PositionClosed, PositionOpened
 from engine.levels import RiskLevels, RiskParams
 from engine.orders import Outcome
@@ -30,7 +29,6 @@ from storage.models import (
     Position,
     Post,
     Signal,
-    Source,
 )
 from storage.types import quantize
 
@@ -51,7 +49,6 @@ class Recorded:
 class _SignalInfo:
     agent_name: str
     params: RiskParams
-    terms: ShareTerms
     rationale: str = ""  # the LLM's one-sentence reason, shown in the alert
 
 
@@ -60,20 +57,16 @@ async def _signal_info(session: AsyncSession, signal_ids: set[int]) -> dict[int,
         select(
             Signal.id,
             Agent,
-            Source.id,
-            Source.handle,
-            Source.owner_user_id,
             ClassificationRow.classifier,
             ClassificationRow.reason,
         )
         .join(Agent, Agent.id == Signal.agent_id)
         .join(Post, Post.id == Signal.post_id)
-        .join(Source, Source.id == Post.source_id)
         .outerjoin(ClassificationRow, ClassificationRow.post_id == Post.id)
         .where(Signal.id.in_(signal_ids))
     )
     out = {}
-    for sid, agent, source_id, handle, owner, classifier, reason in rows:
+    for sid, agent, classifier, reason in rows:
         out[sid] = _SignalInfo(
             agent.name,
             RiskParams(
@@ -81,15 +74,6 @@ async def _signal_info(session: AsyncSession, signal_ids: set[int]) -> dict[int,
                 agent.take_profit_pct,
                 agent.trailing_activation_pct,
                 agent.trailing_distance_pct,
-            ),
-            ShareTerms(
-                agent.name,
-                agent.creator_user_id,
-                agent.creator_share_pct,
-                source_id,
-                handle,
-                owner,
-                agent.source_share_pct,
             ),
             (reason or "") if classifier == "llm" else "",
         )

@@ -37,6 +37,7 @@ from engine.notify import write_outbox
 from engine.orders import KeyedSequencer, Outcome, PendingOrder, claim_pending, submit
 from engine.prices import PriceBook, PriceTick
 from engine.protection_hooks import Protection
+from engine.reconciling import Reconciler
 from engine.routing_step import route_and_write_orders, unfinished_signals
 from engine.signals import known_classification, make_signals, save_classification
 from engine.venues.base import Venue
@@ -108,9 +109,7 @@ class Engine:
         # live positions' stops and take profits resting on the venue (bot/service.py sets it
         # when live Hyperliquid trading is on)
         self.protection: Protection | None = None
-        self._reconciling: dict[str, asyncio.Lock] = {}
-        self._raced: set[str] = set()  # venues that refused closes as already flat
-        self._race_tasks: dict[str, asyncio.Task[None]] = {}
+        self.reconciler = Reconciler(self)
 
     # -- start / resume ------------------------------------------------------------------
 
@@ -262,7 +261,7 @@ class Engine:
         if self.protection is not None and (done.opened or done.closed):
             await self._protect(outcomes, [pid for pid, _, _ in done.opened], done.closed)
         for venue_name in set(raced.values()):
-            self._reconcile_soon(venue_name)
+            self.reconciler.soon(venue_name)
 
     async def _protect(self, outcomes: list[Outcome], opened: list[int], closed: list[int]) -> None:
         """After recording, no transaction open: triggers for the live positions just opened,
@@ -358,75 +357,13 @@ class Engine:
             return await approvals.expire_due(s, self.clock())
 
     async def reconcile(self, venue_name: str) -> int:
-        """Close in our books what the venue closed without us: first positions our resting
-        triggers closed (at the trigger's fill, as stop loss, take profit or trailing stop),
-        then those closed outside Maxxit (engine/reconcile.py); then finish orders whose
-        outcome we never learned. Returns positions closed. One run per venue at a time."""
-        lock = self._reconciling.setdefault(venue_name, asyncio.Lock())
-        async with lock:
-            return await self._reconcile(venue_name)
-
-    async def _reconcile(self, venue_name: str) -> int:
-        venue = self.venues.get(venue_name)
-        if venue is None or not hasattr(venue, "user_fills"):
-            return 0
-        closes: list[reconcile.ExternalClose] = []
-        if self.protection is not None and self.protection.name == venue_name:
-            triggered = await self.protection.triggered(await self.namespace())
-            if triggered:
-                sizes = await reconcile.open_sizes(
-                    self.sessions, [t.position_id for t in triggered]
-                )
-                closes = [
-                    t.as_external_close(sizes[t.position_id])
-                    for t in triggered
-                    if t.position_id in sizes
-                ]
-        by_trigger = {c.position_id for c in closes}
-        found = await reconcile.find_external_closes(self.sessions, venue)  # type: ignore[arg-type]
-        closes += [c for c in found if c.position_id not in by_trigger]
-        if closes:
-            reasons = {c.position_id: c.reason for c in closes}
-            async with self.sessions() as s, s.begin():
-                signal_ids = await write_close_orders(
-                    s, reasons, self.clock(), await self.namespace()
-                )
-                cloids = await reconcile.close_cloids(s, list(reasons))
-            fills = reconcile.fills_for(closes, cloids)
-            adopt = reconcile.AdoptVenue(venue_name, fills)
-            await self._send_claimed(
-                Order.signal_id.in_(signal_ids),
-                Order.purpose == OrderPurpose.CLOSE,
-                Order.client_order_id.in_(list(fills)),
-                look_up_first=True,
-                place=False,
-                venues={venue_name: adopt},
-            )
-        await self.resume_pending()
-        return len(closes)
-
-    def _reconcile_soon(self, venue_name: str) -> None:
-        """A close refused because the venue no longer holds the position: a resting trigger
-        (or a close outside Maxxit) got there first. Reconcile now, in the background (a tick's
-        closes must not wait for it), so the books close at the venue's own fill; a refusal
-        during a run asks for one more run."""
-        self._raced.add(venue_name)
-        task = self._race_tasks.get(venue_name)
-        if task is None or task.done():
-            self._race_tasks[venue_name] = asyncio.create_task(self._settle_races(venue_name))
-
-    async def _settle_races(self, venue_name: str) -> None:
-        while venue_name in self._raced:
-            self._raced.discard(venue_name)
-            try:
-                await self.reconcile(venue_name)
-            except Exception:  # the refused close is retried; its next refusal asks again
-                log.exception("reconciling %s after a refused close failed", venue_name)
+        """Close in our books what the venue closed without us (engine/reconciling.py).
+        Returns positions closed."""
+        return await self.reconciler.run(venue_name)
 
     async def settle_races(self) -> None:
         """Wait for the reconciliations refused closes started (tests, shutdown)."""
-        for task in list(self._race_tasks.values()):
-            await task
+        await self.reconciler.settle()
 
     async def open_position_ids(self) -> list[int]:
         return await self.watch.open_position_ids()
