@@ -18,9 +18,11 @@ from bot.console import ConsoleTransport
 from bot.ingestion import schedule_ingestion
 from bot.settings import Settings
 from bot.telegram import TelegramBot, TelegramTransport
+from bot.telegram_limits import ChatRateLimiter
 from bot.web import make_app, server
 from engine.classify.rules import RulesClassifier
 from engine.coordination.ownership import Ownership
+from engine.coordination.send_budget import SharedSendBudget
 from engine.markets import MarketInfo, default_markets, markets_from_names
 from engine.notify import Dispatcher, Transport
 from engine.pipeline import Engine, EngineConfig
@@ -172,10 +174,13 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     transport: Transport = ConsoleTransport()
     secret = settings.webhook_secret()
     if settings.telegram_bot_token:
+        # replicas hold Telegram's limits together (the database counts every send)
+        shared = SharedSendBudget(sessions) if leases is not None else None
         telegram = TelegramBot(
             settings.telegram_bot_token,
             handlers,
             settings.telegram_api_url,
+            limiter=ChatRateLimiter(shared=shared),
             webhook=bool(settings.public_url),
         )
         await telegram.start(settings.public_url, secret)

@@ -16,6 +16,8 @@ from aiolimiter import AsyncLimiter
 from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
 
+from engine.coordination.send_budget import SharedSendBudget
+
 log = logging.getLogger(__name__)
 JSON = bool | dict[str, Any] | list[dict[str, Any]]
 
@@ -28,8 +30,14 @@ def retry_seconds(exc: RetryAfter) -> float:
 
 class ChatRateLimiter(BaseRateLimiter[int]):
     def __init__(
-        self, overall_per_second: float = 30, per_chat_seconds: float = 1.0, max_retries: int = 2
+        self,
+        overall_per_second: float = 30,
+        per_chat_seconds: float = 1.0,
+        max_retries: int = 2,
+        shared: SharedSendBudget | None = None,
     ) -> None:
+        # replicas: the same limits held by all of them together, in the database
+        self._shared = shared
         # capacity 1: requests are spaced evenly rather than allowed in bursts
         self._overall = AsyncLimiter(1, 1 / overall_per_second)
         self._per_chat_seconds = per_chat_seconds
@@ -67,6 +75,8 @@ class ChatRateLimiter(BaseRateLimiter[int]):
             if wait > 0:
                 await asyncio.sleep(wait)
             async with self._overall:
+                if self._shared is not None:
+                    await self._shared.take(chat_id)
                 await self._pause_if_asked()
                 last[0] = loop.time()
                 return await callback(*args, **kwargs)

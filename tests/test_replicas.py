@@ -8,6 +8,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -15,8 +16,10 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
+from bot.telegram_limits import ChatRateLimiter
 from engine.classify.rules import RulesClassifier
 from engine.coordination.ownership import SHARDS, ShardLeases, shard_of
+from engine.coordination.send_budget import SharedSendBudget
 from engine.ingest import IncomingPost
 from engine.markets import MarketInfo, hyperliquid_markets
 from engine.pipeline import Engine
@@ -171,3 +174,28 @@ async def test_a_close_goes_first_when_opens_have_spent_the_budget() -> None:
     close = await asyncio.wait_for(limiter.acquire(1, urgent=True), timeout=0.5)
     assert close and limiter.used() == 91
     blocked_open.cancel()
+
+
+async def test_two_replicas_hold_telegrams_limits_together(sessions) -> None:
+    """Each replica's limiter alone allows 30 a second; with the shared budget, the two
+    together never put more than 30 messages in one second, nor two in one chat."""
+    sent: list[tuple[float, int]] = []
+
+    async def deliver(chat_id: int) -> bool:
+        sent.append((time.time(), chat_id))
+        return True
+
+    limiters = [ChatRateLimiter(shared=SharedSendBudget(sessions)) for _ in range(2)]
+
+    async def send(limiter: ChatRateLimiter, chat_id: int) -> None:
+        await limiter.process_request(
+            deliver, (chat_id,), {}, "sendMessage", {"chat_id": chat_id}, None
+        )
+
+    # 80 messages to 40 chats (two each), half from each replica, all at once
+    await asyncio.gather(*(send(limiters[i % 2], i % 40) for i in range(80)))
+    assert len(sent) == 80
+    per_second = Counter(int(at) for at, _ in sent)
+    per_chat_second = Counter((chat, int(at)) for at, chat in sent)
+    assert max(per_second.values()) <= 30, per_second
+    assert max(per_chat_second.values()) == 1

@@ -2,7 +2,7 @@
 
 from storage.models.agents import Agent, AgentDailyMetric, Deployment, Source, agent_sources
 from storage.models.base import Base
-from storage.models.coordination import InstallationSetting, Lease
+from storage.models.coordination import InstallationSetting, Lease, SendBudgetSlot
 from storage.models.money import FundingPaymentRow
 from storage.models.ops import AuditLog, OutboxMessage, ProcessedEvent
 from storage.models.profit_share import ProfitShareClose
@@ -41,6 +41,7 @@ __all__ = [
     "ProfitShareClose",
     "ProtectiveOrder",
     "RoutingDecision",
+    "SendBudgetSlot",
     "Signal",
     "SiweNonce",
     "Source",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String
+from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base
@@ -35,3 +35,13 @@ class InstallationSetting(Base):
     __tablename__ = "installation"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(256))
+
+
+class SendBudgetSlot(Base):
+    """Messages sent to the chat API in one second, overall (`all:<second>`) or to one chat
+    (`chat:<id>:<second>`), by every replica together (engine/coordination/send_budget.py)."""
+
+    __tablename__ = "send_budget"
+    key: Mapped[str] = mapped_column(String(96), primary_key=True)
+    taken: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

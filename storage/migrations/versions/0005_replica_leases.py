@@ -1,5 +1,5 @@
-"""replicas: order claims (claimed_by, lease_until, send_attempts), lease rows, and the
-installation table with its client-order-id namespace
+"""replicas: order claims (claimed_by, lease_until, send_attempts, settled_by), lease rows,
+the shared chat send budget, and the installation table with its client-order-id namespace
 
 Revision ID: 0005
 Revises: 0004
@@ -42,6 +42,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("name", name=op.f("pk_leases")),
     )
     op.create_index(op.f("ix_leases_expires_at"), "leases", ["expires_at"])
+    op.create_table(
+        "send_budget",
+        sa.Column("key", sa.String(length=96), nullable=False),
+        sa.Column("taken", sa.Integer(), nullable=False),
+        sa.Column("expires_at", storage.types.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_send_budget")),
+    )
+    op.create_index(op.f("ix_send_budget_expires_at"), "send_budget", ["expires_at"])
     installation = op.create_table(
         "installation",
         sa.Column("key", sa.String(length=64), nullable=False),
@@ -55,6 +63,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("installation")
+    op.drop_index(op.f("ix_send_budget_expires_at"), table_name="send_budget")
+    op.drop_table("send_budget")
     op.drop_index(op.f("ix_leases_expires_at"), table_name="leases")
     op.drop_table("leases")
     op.drop_index(op.f("ix_orders_status"), table_name="orders")
