@@ -186,6 +186,12 @@ class Engine:
                 await self.namespace(),
             )
         self._emit(routed.events)
+        # [position policy] closes of held positions (policy close/flip) go out before the
+        # opens; a flip's open waits for its close to fill (engine/fills.py releases it)
+        if routed.close_signal_ids:
+            await self._send_claimed(
+                Order.signal_id.in_(routed.close_signal_ids), Order.purpose == OrderPurpose.CLOSE
+            )
         await self._send_claimed(Order.signal_id == signal_id, Order.purpose == OrderPurpose.OPEN)
         o = routed.outcome
         return SignalOutcome(o.signal_id, o.agent, o.market, o.side, o.venue, o.reason)
