@@ -166,7 +166,11 @@ async def _finish(ctx: Ctx, data: dict[str, Any]) -> Response:
             if wallet is None:
                 raise UserError("approval_hl.no_wallet")
             account = wallet.address  # orders trade the user's own Hyperliquid account
-            await check_shared_account(s, ctx, agent, account, Decimal(data["leverage"]))
+            conflict = await shared_account_conflict(
+                s, ctx, agent, account, Decimal(data["leverage"])
+            )
+            if conflict is not None:  # said in full: a button's pop-up would cut it short
+                return Response([Reply(conflict, edit=True)])
         dep = Deployment(
             user_id=ctx.user_id,
             agent_id=agent.id,
@@ -206,9 +210,9 @@ def _overlap(a: Agent, b: Agent) -> bool:
     return bool(set(a.allowed_markets) & set(b.allowed_markets))
 
 
-async def check_shared_account(
+async def shared_account_conflict(
     s: AsyncSession, ctx: Ctx, agent: Agent, account: str, chosen: Decimal
-) -> None:
+) -> str | None:
     """Hyperliquid keeps one leverage and one margin mode per coin per account, set by the
     order that trades it: two live deployments on one account whose agents trade the same
     markets would overwrite each other's. Refuse the second unless both match (the user's
@@ -231,7 +235,7 @@ async def check_shared_account(
         theirs = effective_leverage(dep.leverage, other.leverage, dep.max_leverage)
         if theirs == leverage and bool(other.isolated_margin) == bool(agent.isolated_margin):
             continue
-        raise UserError(
+        return ctx.t(
             "deploy.leverage_conflict",
             agent=agent.name,
             other=other.name,
@@ -241,6 +245,7 @@ async def check_shared_account(
             other_leverage=lev(theirs),
             other_margin=ctx.t("margin.isolated" if other.isolated_margin else "margin.cross"),
         )
+    return None
 
 
 def _live_possible(data: dict[str, Any]) -> bool:
