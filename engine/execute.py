@@ -3,7 +3,7 @@ in one statement before any venue is called."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -12,12 +12,24 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.client_ids import client_order_id
-from engine.events import ApprovalRequested, Event, OrderFailed
+from engine.close import write_close_orders
+from engine.events import ApprovalRequested, Event, OrderFailed, SignalRejected
 from engine.markets import MarketInfo
+from engine.position_policy import ADD, CLOSE, FLIP, SKIP, Held, decide
 from engine.sizing import SizeDecision, size_order
 from storage.bulk import insert_ignore
-from storage.enums import DeploymentStatus, OrderPurpose, OrderStatus
-from storage.models import Agent, Deployment, Order, Signal, User
+from storage.enums import (
+    CloseReason,
+    DeploymentStatus,
+    OrderPurpose,
+    OrderStatus,
+    PositionPolicy,
+    PositionStatus,
+)
+from storage.models import Agent, Deployment, Order, Position, Signal, User
+
+# an open written and not settled: what the account will hold is not known yet
+IN_FLIGHT_STATUSES = (OrderStatus.PENDING, OrderStatus.AWAITING_APPROVAL, OrderStatus.WAITING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +78,56 @@ async def active_deployments(session: AsyncSession, agent_id: int) -> list[Deplo
     return out
 
 
+@dataclass(slots=True)
+class OpenOrders:
+    """What `write_open_orders` wrote besides the opens: alerts for orders that will not be
+    sent now, and the signals of close orders the position policy wrote (sent first)."""
+
+    events: list[Event] = field(default_factory=list)
+    close_signal_ids: list[int] = field(default_factory=list)
+
+
+async def _market_state(
+    session: AsyncSession, signal: Signal, venue: str, accounts: set[str]
+) -> tuple[dict[str, list[Held]], set[int]]:
+    """The open positions in the signal's market per account, and the deployments with an
+    order in that market not settled yet (another signal's open, written and not filled)."""
+    held: dict[str, list[Held]] = {}
+    if not accounts:
+        return held, set()
+    rows = await session.execute(
+        select(
+            Position.account,
+            Position.id,
+            Position.deployment_id,
+            Position.side,
+            Position.size,
+            Position.entry_price,
+            Position.leverage,
+        )
+        .where(
+            Position.status == PositionStatus.OPEN,
+            Position.venue == venue,
+            Position.market == signal.market,
+            Position.account.in_(accounts),
+        )
+        .order_by(Position.id)
+    )
+    for account, *rest in rows:
+        held.setdefault(account, []).append(Held(*rest))
+    busy = await session.execute(
+        select(Order.deployment_id).where(
+            Order.purpose == OrderPurpose.OPEN,
+            Order.venue == venue,
+            Order.market == signal.market,
+            Order.account.in_(accounts),
+            Order.signal_id != signal.id,
+            Order.status.in_(IN_FLIGHT_STATUSES),
+        )
+    )
+    return held, set(busy.scalars().all())
+
+
 async def write_open_orders(
     session: AsyncSession,
     signal: Signal,
@@ -76,10 +138,35 @@ async def write_open_orders(
     now: datetime,
     approval_ttl: timedelta,
     namespace: str,
-) -> list[Event]:
-    """Write the signal's open orders; returns alerts for orders that will not be sent now."""
+) -> OpenOrders:
+    """Write the signal's open orders, each decided by the agent's position policy against
+    what the deployment's account holds in the market (engine/position_policy.py), in the
+    caller's transaction: closes of held positions are written before the opens, so they
+    are claimed (and sent, one at a time per account and market) first."""
     deployments = await active_deployments(session, agent.id)
-    rows, events = [], []
+    held, busy = await _market_state(session, signal, venue, {d.account for d in deployments})
+    decisions = {
+        d.id: decide(
+            agent.position_policy or PositionPolicy.IGNORE,
+            signal.side,
+            d.id,
+            d.collateral_usd,
+            agent.add_cap_multiple,
+            held.get(d.account, ()),
+            d.id in busy,
+        )
+        for d in deployments
+    }
+    to_close = {
+        pid: CloseReason.OPPOSITE_SIGNAL
+        for x in decisions.values()
+        if x.action in (CLOSE, FLIP)
+        for pid in x.position_ids
+    }
+    out = OpenOrders()
+    if to_close:
+        out.close_signal_ids = await write_close_orders(session, to_close, now, namespace)
+    rows, events = [], out.events
     # thousands of deployments share a few (collateral, leverage, cap) terms: size each once
     sizes: dict[tuple[Decimal, Decimal, Decimal | None], SizeDecision] = {}
     for d in deployments:
@@ -89,13 +176,25 @@ async def write_open_orders(
             sized = sizes[terms] = size_order(
                 d.collateral_usd, price, market, d.leverage, agent.leverage, d.max_leverage
             )
+        decision = decisions[d.id]
         status = (
-            OrderStatus.REJECTED
+            OrderStatus.SKIPPED
+            if decision.action in (SKIP, CLOSE)
+            else OrderStatus.REJECTED
             if sized.rejected
             else OrderStatus.AWAITING_APPROVAL
             if d.manual_approval
+            else OrderStatus.WAITING
+            if decision.action == FLIP
             else OrderStatus.PENDING
         )
+        if decision.action == SKIP:
+            events.append(
+                SignalRejected(
+                    d.user_id, signal.id, agent.name, signal.market, signal.side, decision.reason
+                )
+            )
+        acted_on = decision.position_ids[0] if decision.position_ids else None
         rows.append(
             {
                 "signal_id": signal.id,
@@ -114,18 +213,20 @@ async def write_open_orders(
                 "collateral_usd": d.collateral_usd,
                 "reference_price": price,
                 "status": status,
-                "error": sized.rejected,
+                "error": decision.reason if status == OrderStatus.SKIPPED else sized.rejected,
                 "expires_at": now + approval_ttl
                 if status == OrderStatus.AWAITING_APPROVAL
                 else None,
+                "adds_to_position_id": acted_on if decision.action == ADD else None,
+                "after_position_id": acted_on if decision.action == FLIP else None,
                 "created_at": now,
                 "updated_at": now,
             }
         )
     await insert_ignore(session, Order, rows)
-    if any(r["status"] != OrderStatus.PENDING for r in rows):
+    if any(r["status"] in (OrderStatus.REJECTED, OrderStatus.AWAITING_APPROVAL) for r in rows):
         by_dep = {d.id: d for d in deployments}
-        held = await session.execute(
+        unsent = await session.execute(
             select(
                 Order.id,
                 Order.deployment_id,
@@ -139,7 +240,7 @@ async def write_open_orders(
                 Order.status.in_([OrderStatus.REJECTED, OrderStatus.AWAITING_APPROVAL]),
             )
         )
-        for oid, did, status, error, lev, collateral in held:
+        for oid, did, status, error, lev, collateral in unsent:
             uid = by_dep[did].user_id if did in by_dep else None
             if uid is None:
                 continue
@@ -161,4 +262,4 @@ async def write_open_orders(
                         uid, oid, agent.name, signal.market, signal.side, lev, collateral
                     )
                 )
-    return events
+    return out

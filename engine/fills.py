@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.events import Event, OrderFailed, PositionClosed, PositionOpened
@@ -303,6 +303,8 @@ async def _close_positions(
             {"status": PositionStatus.CLOSED, "closed_at": now},
         )
     )
+    if mine:
+        await release_waiting_opens(session, sorted(mine), now)
     pos_updates, trades = [], []
     for p in positions:
         o = keys.get((p.signal_id, p.deployment_id))
@@ -333,6 +335,23 @@ async def _close_positions(
         )
     await update_by_id(session, Position, pos_updates)
     await record_profit_share(session, trades)
+
+
+async def release_waiting_opens(
+    session: AsyncSession, closed_position_ids: list[int], now: datetime
+) -> None:
+    """Opens that waited for these positions to close (position policy "flip": close first,
+    then open, so the venue's one net position and our books move together) may go now: they
+    become pending, and are claimed and sent like any order."""
+    await session.execute(
+        update(Order)
+        .where(
+            Order.status == OrderStatus.WAITING,
+            Order.after_position_id.in_(closed_position_ids),
+        )
+        .values(status=OrderStatus.PENDING, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def _open_positions_of(

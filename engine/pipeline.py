@@ -188,6 +188,12 @@ class Engine:
             )
             claimed = await self._claim(s, *where)
         self._emit(routed.events)
+        # [position policy] closes of held positions (policy close/flip) go out before the
+        # opens; a flip's open waits for its close to fill (engine/fills.py releases it)
+        if routed.close_signal_ids:
+            await self._send_claimed(
+                Order.signal_id.in_(routed.close_signal_ids), Order.purpose == OrderPurpose.CLOSE
+            )
         await self._send_claimed(*where, claimed=claimed)
         o = routed.outcome
         return SignalOutcome(o.signal_id, o.agent, o.market, o.side, o.venue, o.reason)
@@ -262,6 +268,9 @@ class Engine:
             await self._protect(outcomes, [pid for pid, _, _ in done.opened], done.closed)
         for venue_name in set(raced.values()):
             self.reconciler.soon(venue_name)
+        if done.closed:
+            # [position policy] a flip's open waited for this close: it is pending now
+            await self._send_claimed(Order.after_position_id.in_(done.closed))
 
     async def _protect(self, outcomes: list[Outcome], opened: list[int], closed: list[int]) -> None:
         """After recording, no transaction open: triggers for the live positions just opened,

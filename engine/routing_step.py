@@ -40,6 +40,8 @@ class RoutedSignal:
 class Routed:
     outcome: RoutedSignal
     events: list[Event] = field(default_factory=list)
+    # signals of close orders the position policy wrote: sent before this signal's opens
+    close_signal_ids: list[int] = field(default_factory=list)
 
 
 def signal_price(sig: Signal, prices: PriceBook) -> Decimal | None:
@@ -114,8 +116,9 @@ async def route_and_write_orders(
                 approval_ttl,
                 namespace,
             )
-            await write_outbox(s, more)
-            routed.events += more
+            await write_outbox(s, more.events)
+            routed.events += more.events
+            routed.close_signal_ids = more.close_signal_ids
         sig.status = SignalStatus.EXECUTED
     return routed
 

@@ -16,7 +16,7 @@ from handlers.base import Button, Reply, Response, UserError
 from handlers.context import Ctx
 from handlers.format import lev, money, pct
 from storage.bulk import insert_ignore
-from storage.enums import VenueChoice
+from storage.enums import PositionPolicy, VenueChoice
 from storage.models import Agent, Source, agent_sources
 
 MAX_AGENTS_PER_CREATOR = 20
@@ -96,6 +96,10 @@ def _venues(ctx: Ctx, _: dict[str, Any]) -> list[tuple[str, str]]:
     return [(v.value, v.value) for v in VenueChoice]
 
 
+def _policies(ctx: Ctx, _: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(ctx.t(f"policy.{p.value}"), p.value) for p in PositionPolicy]
+
+
 def _leverages(ctx: Ctx, _: dict[str, Any]) -> list[tuple[str, str]]:
     return [(f"{x}x", str(x)) for x in (1, 2, 3, 5, 10)]
 
@@ -113,6 +117,8 @@ def _risk_fields(ctx: Ctx, data: dict[str, Any]) -> dict[str, str]:
         "stop": pct(data["stop_loss"]),
         "trail": trail,
         "tp": pct(data["take_profit"]) if data.get("take_profit") else "-",
+        # conversations begun before the question existed create "ignore", the safe choice
+        "policy": ctx.t(f"policy.{data.get('position_policy') or PositionPolicy.IGNORE}"),
     }
 
 
@@ -168,6 +174,7 @@ async def _finish(ctx: Ctx, data: dict[str, Any]) -> Response:
             trailing_activation_pct=Decimal(data["trail_activation"]) if trailing else None,
             trailing_distance_pct=Decimal(data["trail_distance"]) if trailing else None,
             default_collateral_usd=Decimal(data["collateral"]),
+            position_policy=data.get("position_policy") or PositionPolicy.IGNORE,
         )
         s.add(agent)
         await s.flush()
@@ -198,6 +205,7 @@ FLOW = wizard.register(
                 when=lambda d: bool(d.get("trail_activation")),
             ),
             wizard.Step("take_profit", "create.ask_take_profit", _pct, optional=True),
+            wizard.Step("position_policy", "create.ask_position_policy", choices=_policies),
         ],
         _summary,
         _finish,

@@ -18,7 +18,7 @@ from handlers.base import Button, Reply, Response, UserError
 from handlers.context import Ctx
 from handlers.create import agent_markets, limit_fields
 from handlers.format import lev, money
-from storage.enums import DeploymentMode, DeploymentStatus
+from storage.enums import DeploymentMode, DeploymentStatus, PositionPolicy
 from storage.models import Agent, Deployment
 from wallets import siwe_link
 
@@ -139,6 +139,8 @@ async def _summary(ctx: Ctx, data: dict[str, Any]) -> str:
         leverage=lev(data["leverage"]),
         approval=ctx.t(f"deploy.approval_{data['approval']}"),
     )
+    policy = data.get("agent_policy") or PositionPolicy.IGNORE
+    text += "\n" + ctx.t("deploy.policy_line", policy=ctx.t(f"policy.{policy}"))
     note = _caps_note(ctx, data)
     return f"{text}\n{note}" if note else text
 
@@ -164,6 +166,11 @@ async def _finish(ctx: Ctx, data: dict[str, Any]) -> Response:
             if wallet is None:
                 raise UserError("approval_hl.no_wallet")
             account = wallet.address  # orders trade the user's own Hyperliquid account
+            conflict = await shared_account_conflict(
+                s, ctx, agent, account, Decimal(data["leverage"])
+            )
+            if conflict is not None:  # said in full: a button's pop-up would cut it short
+                return Response([Reply(conflict, edit=True)])
         dep = Deployment(
             user_id=ctx.user_id,
             agent_id=agent.id,
@@ -192,6 +199,53 @@ async def _ask_approval(ctx: Ctx, verdict: str) -> Response:
     text = ctx.t("deploy.need_approval", url=url, agent=requested["agent"])
     check = Button(ctx.t("wallet.check_approval"), callbacks.make("hc"))
     return Response([Reply(text, [[check]], edit=True)])
+
+
+def _overlap(a: Agent, b: Agent) -> bool:
+    """Whether two agents may trade one market (no list: whatever their venue lists)."""
+    if a.venue != b.venue and "MULTI" not in (a.venue, b.venue):
+        return False
+    if a.allowed_markets is None or b.allowed_markets is None:
+        return True
+    return bool(set(a.allowed_markets) & set(b.allowed_markets))
+
+
+async def shared_account_conflict(
+    s: AsyncSession, ctx: Ctx, agent: Agent, account: str, chosen: Decimal
+) -> str | None:
+    """Hyperliquid keeps one leverage and one margin mode per coin per account, set by the
+    order that trades it: two live deployments on one account whose agents trade the same
+    markets would overwrite each other's. Refuse the second unless both match (the user's
+    own leverage cap applies to both alike, so it is left out of the comparison)."""
+    rows = await s.execute(
+        select(Deployment, Agent)
+        .join(Agent, Agent.id == Deployment.agent_id)
+        .where(
+            Deployment.account == account,
+            Deployment.mode == DeploymentMode.LIVE,
+            Deployment.status != DeploymentStatus.STOPPED,
+            Deployment.agent_id != agent.id,
+        )
+        .order_by(Deployment.id)
+    )
+    leverage = effective_leverage(chosen, agent.leverage)
+    for dep, other in rows:
+        if not _overlap(agent, other):
+            continue
+        theirs = effective_leverage(dep.leverage, other.leverage, dep.max_leverage)
+        if theirs == leverage and bool(other.isolated_margin) == bool(agent.isolated_margin):
+            continue
+        return ctx.t(
+            "deploy.leverage_conflict",
+            agent=agent.name,
+            other=other.name,
+            id=dep.id,
+            leverage=lev(leverage),
+            margin=ctx.t("margin.isolated" if agent.isolated_margin else "margin.cross"),
+            other_leverage=lev(theirs),
+            other_margin=ctx.t("margin.isolated" if other.isolated_margin else "margin.cross"),
+        )
+    return None
 
 
 def _live_possible(data: dict[str, Any]) -> bool:
@@ -245,6 +299,7 @@ async def _begin(ctx: Ctx, ref: str) -> Response:
         "agent_leverage": format(agent.leverage.normalize(), "f"),
         "agent_venue": agent.venue,
         "agent_stop": format(agent.stop_loss_pct.normalize(), "f"),
+        "agent_policy": agent.position_policy,
         "suggested": format(suggested.normalize(), "f") if suggested else None,
     }
     return await wizard.start(ctx, FLOW, data)

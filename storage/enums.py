@@ -27,6 +27,16 @@ class DeploymentMode(StrEnum):
     LIVE = "live"
 
 
+class PositionPolicy(StrEnum):
+    """A signal in a market where the deployment already holds a position (engine/
+    position_policy.py): the venue holds one net position per account and market."""
+
+    IGNORE = "ignore"  # skip the signal, say why
+    ADD = "add"  # same side: add to the position, up to a cap; other side: skip
+    CLOSE = "close"  # other side: close the position; same side: skip
+    FLIP = "flip"  # other side: close the position, then open the new side; same side: skip
+
+
 class SignalStatus(StrEnum):
     NEW = "new"
     ROUTED = "routed"
@@ -44,7 +54,10 @@ class OrderStatus(StrEnum):
     AWAITING_APPROVAL = "awaiting_approval"
     FILLED = "filled"
     REJECTED = "rejected"  # the venue or a rule said no; final
-    SKIPPED = "skipped"  # the user said no, or approval expired; final
+    SKIPPED = "skipped"  # the user said no, approval expired, or the position policy; final
+    # an open that waits for the close of the position it replaces (policy "flip"); pending
+    # once that position is closed, refused if the close cannot be made (engine/fills.py)
+    WAITING = "waiting"
 
 
 class PositionStatus(StrEnum):
@@ -60,6 +73,7 @@ class CloseReason(StrEnum):
     MANUAL = "manual"
     EXTERNAL = "external"  # closed outside Maxxit (by hand in the venue's app)
     LIQUIDATION = "liquidation"
+    OPPOSITE_SIGNAL = "opposite_signal"  # the agent called the other side (policy close/flip)
 
 
 class LedgerKind(StrEnum):

@@ -26,7 +26,8 @@ async def create_agent(world: World, who, name: str = "Hawk"):
     await who.say("3")
     await who.say("2")
     await who.say("1")
-    summary = await who.say("8")
+    await who.say("8")
+    summary = await who.say("ignore")  # a market already held: skip the call
     return summary
 
 
@@ -51,15 +52,22 @@ async def test_create_then_deploy_then_a_post_opens_a_position_with_an_alert(wor
     await ann.say("3%")
     await ann.say("2")
     await ann.say("1")
-    summary = await ann.say("8")
+    policy = await ann.say("8")
+    # what to do with a call in a market already held, each choice explained
+    assert "Flip: the opposite direction closes the position" in text_of(policy)
+    labels = [b.label for row in policy.replies[0].buttons for b in row]
+    assert labels[:4] == ["Ignore", "Add", "Close", "Flip"]
+    summary = await ann.choose(policy.replies[0], "Flip")
     text = text_of(summary)
     assert "Name: Hawk" in text and "Stop loss: 3%" in text and "Trailing: 2% / 1%" in text
+    assert "Market already held: Flip" in text
     done = await ann.choose(summary.replies[0], "Create")
     assert "Hawk is live" in text_of(done)
     async with world.sessions() as s:
         agent = (await s.execute(select(Agent))).scalar_one()
     assert agent.stop_loss_pct == Decimal("0.03") and agent.leverage == 5
     assert agent.take_profit_pct == Decimal("0.08")
+    assert agent.position_policy == "flip"
 
     r = await ann.choose(done.replies[0], "Deploy")
     assert "collateral per trade" in text_of(r)

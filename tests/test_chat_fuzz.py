@@ -36,7 +36,18 @@ def check(response: Response) -> None:
 async def seeded(sessions) -> World:
     world = await make_world(sessions)
     ann = world.person("Ann", 1)
-    for text in ("/create", "Hawk", "@CryptoHawk", "MULTI", "100", "3", "3", "none", "none"):
+    for text in (
+        "/create",
+        "Hawk",
+        "@CryptoHawk",
+        "MULTI",
+        "100",
+        "3",
+        "3",
+        "none",
+        "none",
+        "ignore",
+    ):
         await ann.say(text)
     await ann.press(ann.last.replies[0].buttons[0][0].data)  # Create
     return world

@@ -123,7 +123,8 @@ async def test_paper_refuses_unlisted_markets_and_reducing_nothing() -> None:
     assert e.value.reason == "market_not_listed"
     with pytest.raises(VenueRejected) as e:
         await venue.place_order(OrderRequest("0x2", "a", "ETH", "long", D(1), D(1), True))
-    assert e.value.reason == "no_position"
+    # refused as Hyperliquid refuses it (the paper venue nets like Hyperliquid)
+    assert e.value.reason == "reduce_only_increase"
 
 
 TERMS = ShareTerms("Hawk", 7, D("0.10"), 3, "@hawk", None, D("0.10"))
@@ -143,20 +144,34 @@ def test_no_profit_share_on_a_loss_or_flat_close() -> None:
     assert profit_share_rows(1, 9, D("0"), TERMS) == []
 
 
-async def test_paper_keeps_longs_and_shorts_apart_and_closes_all_or_nothing() -> None:
+async def test_paper_nets_one_position_per_account_and_market_like_hyperliquid() -> None:
+    """Was hedge mode (longs and shorts apart); the paper venue now nets as Hyperliquid does."""
     venue, book = _venue(taker="0", slip="0")
     _tick(book, "2000")
     await venue.place_order(OrderRequest("0x1", "a", "ETH", "long", D("0.25"), D(1)))
-    await venue.place_order(OrderRequest("0x2", "a", "ETH", "short", D("0.20"), D(1)))
-    acc = venue.account("a")
-    assert (acc.size("ETH", "long"), acc.size("ETH", "short")) == (D("0.25"), D("0.20"))
-    with pytest.raises(VenueRejected):  # more than the long holds: refused, not partial
-        await venue.place_order(OrderRequest("0x3", "a", "ETH", "long", D("0.30"), D(1), True))
     _tick(book, "2100")
-    c = await venue.place_order(OrderRequest("0x4", "a", "ETH", "long", D("0.25"), D(1), True))
-    assert c.size == D("0.25")
+    short = await venue.place_order(OrderRequest("0x2", "a", "ETH", "short", D("0.20"), D(1)))
+    acc = venue.account("a")
+    # the short reduced the long: 0.05 long left, 0.20 of it closed at +100
+    assert (acc.size("ETH", "long"), acc.size("ETH", "short")) == (D("0.05"), D(0))
+    assert short.size == D("0.20") and acc.balance == D("20")
+    # a reduce-only order larger than the holding fills what is held, never flips
+    c = await venue.place_order(OrderRequest("0x3", "a", "ETH", "long", D("0.30"), D(1), True))
+    assert c.size == D("0.05") and acc.positions == {}
     assert acc.balance == D("25")  # (2100 - 2000) x 0.25
-    assert acc.size("ETH", "short") == D("0.20")
+    with pytest.raises(VenueRejected) as e:  # flat now: a reduce-only would increase
+        await venue.place_order(OrderRequest("0x4", "a", "ETH", "long", D("0.1"), D(1), True))
+    assert e.value.reason == "reduce_only_increase"
+    # an opposite order bigger than the holding flips it: close all, open the rest
+    await venue.place_order(OrderRequest("0x5", "a", "ETH", "long", D("0.10"), D(1)))
+    _tick(book, "2000")
+    flip = await venue.place_order(OrderRequest("0x6", "a", "ETH", "short", D("0.30"), D(1)))
+    assert flip.size == D("0.30") and flip.price == D("2000")
+    assert (acc.size("ETH", "long"), acc.size("ETH", "short")) == (D(0), D("0.20"))
+    assert acc.positions[("ETH", "short")].entry == D("2000")
+    assert acc.balance == D("15")  # 25, then -10 on the 0.10 long closed at 2000
+    with pytest.raises(VenueRejected):  # a reduce-only of the side not held
+        await venue.place_order(OrderRequest("0x7", "a", "ETH", "long", D("0.1"), D(1), True))
 
 
 def test_an_agent_without_creator_takes_no_creator_share() -> None:

@@ -39,7 +39,8 @@ async def finish_create(who: Person, stop: str) -> None:
     r = await who.say(stop)
     assert "start trailing" in text_of(r), text_of(r)
     await who.say("none")
-    summary = await who.say("none")
+    await who.say("none")
+    summary = await who.say("ignore")
     done = await who.choose(summary.replies[0], "Create")
     assert "is live" in text_of(done), text_of(done)
 

@@ -77,7 +77,17 @@ async def test_link_approve_deploy_live_and_trade_on_the_users_account(
 
         # 2. an agent on Hyperliquid, deployed live: approval comes first
         await ann.say("/create")
-        for answer in ("Hawk", "@CryptoHawk", "HYPERLIQUID", "100", "5", "3", "none", "none"):
+        for answer in (
+            "Hawk",
+            "@CryptoHawk",
+            "HYPERLIQUID",
+            "100",
+            "5",
+            "3",
+            "none",
+            "none",
+            "ignore",
+        ):
             await ann.say(answer)
         await ann.choose(ann.last.replies[0], "Create")
         r = await ann.say("/deploy Hawk")

@@ -267,7 +267,9 @@ async def test_a_refused_close_keeps_the_position_watched_and_retries(sessions) 
     assert len(engine.index) == 0 and len(engine.close_retries) == 0
 
 
-async def test_long_and_short_signals_on_one_market_both_close() -> None:
+async def test_a_short_after_a_long_is_skipped_by_the_default_policy() -> None:
+    """Was hedge mode (both positions open side by side); an account now holds one net
+    position per market and the agent's default policy, ignore, skips the short."""
     from engine.replay.runner import run_scenario
     from tests.replay_helpers import PG_URL
 
@@ -292,7 +294,6 @@ async def test_long_and_short_signals_on_one_market_both_close() -> None:
     out = (await run_scenario(sc, PG_URL)).as_json()
     assert [(p["side"], p["close_reason"]) for p in out["positions"]] == [
         ("long", "end_of_replay"),
-        ("short", "end_of_replay"),
     ]
 
 

@@ -128,8 +128,12 @@ async def test_two_engines_fed_the_same_posts_send_and_record_each_order_once(se
         for i in range(6)
     ]  # fmt: skip
     await _seed(sessions, scenario(agents=[agent(take_profit_pct="0.05")], users=users))
+    # twelve calls in twelve markets: an account holds one position per market, and the
+    # agent's position policy (ignore) would skip a second call in a market already held
+    markets = ["ETH", "SOL", "BTC", "ATOM", "DYDX", "AVAX", "BNB", "APE", "OP", "LTC", "ARB"]
+    markets.append("DOGE")
     prices = PriceBook()
-    for m in ("ETH", "SOL", "BTC"):
+    for m in markets:
         prices.update(PriceTick(T0, m, Decimal(100)))
     venue = CountingVenue(PaperVenue("HYPERLIQUID", hyperliquid_markets(), prices))
     engines = [
@@ -140,13 +144,13 @@ async def test_two_engines_fed_the_same_posts_send_and_record_each_order_once(se
         await e.namespace()
     posts = [
         IncomingPost("x", "@hawk", f"p{i}", f"Long ${m} now #{i}", T0)
-        for i, m in enumerate(["ETH", "SOL", "BTC"] * 4)
+        for i, m in enumerate(markets)
     ]
     # both engines ingest every post at once, as two replicas polling one source would
     await asyncio.gather(*(e.ingest(p) for p in posts for e in engines))
     assert len(venue.received) == 12 * 6 and max(venue.received.values()) == 1
     # both see every tick: the opens' recorders added them to both monitors; each closes once
-    for m in ("ETH", "SOL", "BTC"):
+    for m in markets:
         await asyncio.gather(*(e.on_price(PriceTick(T0, m, Decimal(106))) for e in engines))
     assert len(venue.received) == 2 * 12 * 6 and max(venue.received.values()) == 1
     async with sessions() as s:

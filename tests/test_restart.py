@@ -51,13 +51,16 @@ class CrashingVenue:
         raise Crash  # filled at the venue, but we never hear back
 
 
-async def _world(sessions) -> tuple[PaperVenue, PriceBook]:
+async def _world(sessions, bears: bool = False) -> tuple[PaperVenue, PriceBook]:
+    names = ["Hawk", "Bear"] if bears else ["Hawk"]
     sc = scenario(
-        agents=[agent()],
+        agents=[agent(), agent("Bear", ["@bear"])] if bears else [agent()],
         users=[
             {
                 "name": n,
-                "deployments": [{"agent": "Hawk", "collateral_usd": "100", "leverage": "3"}],
+                "deployments": [
+                    {"agent": a, "collateral_usd": "100", "leverage": "3"} for a in names
+                ],
             }
             for n in ("a", "b", "c")
         ],
@@ -228,10 +231,12 @@ async def test_a_trailing_start_survives_a_crash_before_any_checkpoint(sessions)
 
 
 async def test_a_failed_trailing_save_never_costs_a_stop(sessions) -> None:
-    venue, prices = await _world(sessions)
+    # the shorts come from a second agent: one paper account per deployment, and an account
+    # holds one net position per market (a short from Hawk itself would meet Hawk's long)
+    venue, prices = await _world(sessions, bears=True)
     engine = _engine(sessions, venue, prices)
     await engine.ingest(POST)  # 3 longs at 2001
-    await engine.ingest(IncomingPost("x", "@hawk", "p2", "Short $ETH", NOW))  # 3 shorts at 1999
+    await engine.ingest(IncomingPost("x", "@bear", "p2", "Short $ETH", NOW))  # 3 shorts at 1999
 
     async def broken(ids: list[int]) -> None:
         raise OSError("database is locked")

@@ -78,7 +78,17 @@ async def live_world(sessions, peer: HyperliquidPeer) -> Live:  # type: ignore[n
 
     for name in ("Hawk", "Owl"):  # two agents on the same source: one live, one on paper
         await ann.say("/create")
-        for answer in (name, "@CryptoHawk", "HYPERLIQUID", "100", "5", "3", "none", "none"):
+        for answer in (
+            name,
+            "@CryptoHawk",
+            "HYPERLIQUID",
+            "100",
+            "5",
+            "3",
+            "none",
+            "none",
+            "ignore",
+        ):
             await ann.say(answer)
         await ann.choose(ann.last.replies[0], "Create")  # type: ignore[union-attr]
     return Live(world, ann, wallet, user_id)

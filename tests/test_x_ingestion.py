@@ -33,6 +33,7 @@ async def setup(world, x: XPeer):
         "3",
         "none",
         "none",
+        "ignore",
     ):
         await ann.say(answer)
     await ann.choose(ann.last.replies[0], "Create")

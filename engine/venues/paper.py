@@ -27,6 +27,15 @@ from engine.prices import PriceBook
 from engine.venues.base import Fill, OrderRequest, VenueRejected
 
 BPS = Decimal(10_000)
+REDUCE_ONLY = "Reduce only order would increase position."  # Hyperliquid's wording
+
+
+def opposite(side: str) -> str:
+    return "short" if side == "long" else "long"
+
+
+def other_side(order: OrderRequest) -> str:
+    return opposite(order.side)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +78,12 @@ class PaperLiquidation:
 
 @dataclass(slots=True)
 class PaperAccount:
-    """Hedge mode: longs and shorts of a market are separate books, so each signal's
-    position stays its own (a short signal never nets away an open long)."""
+    """One net position per market, as on Hyperliquid: `positions` is keyed (market, side)
+    but never holds both sides of a market. An order of the other side reduces the holding
+    first and opens the rest, if any, on its own side (a flip); a reduce-only order fills
+    at most what is held and is refused on a flat market or the other side."""
 
+    name: str = ""
     balance: Decimal = Decimal(0)  # realized cash: starting balance + PnL - fees
     positions: dict[tuple[str, str], PaperHolding] = field(default_factory=dict)
 
@@ -110,7 +122,7 @@ class PaperVenue:
     def account(self, account: str) -> PaperAccount:
         acc = self.accounts.get(account)
         if acc is None:
-            acc = self.accounts[account] = PaperAccount(balance=self._starting_balance)
+            acc = self.accounts[account] = PaperAccount(account, self._starting_balance)
         return acc
 
     async def find_order(self, account: str, client_order_id: str) -> Fill | None:
@@ -132,60 +144,88 @@ class PaperVenue:
         if order.size <= 0:
             raise VenueRejected("invalid_size", "order size must be positive")
         acc = self.account(order.account)
-        key = (order.market, order.side)
-        held = acc.positions.get(key)
-        if order.reduce_only and (held is None or held.size < order.size):
-            # all or nothing: a close is for one whole position
-            raise VenueRejected("no_position", f"no {order.side} {order.market} of that size")
+        held = acc.positions.get((order.market, order.side))
+        other = acc.positions.get((order.market, opposite(order.side)))
+        pieces: list[tuple[Decimal, Decimal, Decimal]] = []  # (size, price, fee) per part
         if order.reduce_only:
-            assert held is not None
-            price, fee, pnl = self._close(order, held, mark)
-            acc.balance += pnl
-            if held.margin is not None:
-                held.margin -= held.margin * order.size / held.size
-            held.size -= order.size
-            if held.size == 0:
-                del acc.positions[key]
+            if held is None:  # flat, or the other side: Hyperliquid's refusal, word for word
+                raise VenueRejected("reduce_only_increase", REDUCE_ONLY)
+            # a reduce-only order never flips: it fills at most what is held (as on Hyperliquid)
+            pieces.append(
+                self._reduce(acc, order.market, order.side, min(order.size, held.size), mark)
+            )
         else:
-            if held is not None and held.liquidated_at is not None:
+            if any(h is not None and h.liquidated_at is not None for h in (held, other)):
                 # new size on a liquidated holding would be closed at its liquidation price
-                raise VenueRejected(
-                    "liquidating", f"{order.side} {order.market} is being liquidated"
-                )
-            price = slipped(mark, order.side, True, self.fees.slippage_bps)
-            fee = self.fees.taker_bps * price * order.size / BPS
-            # isolated margin as Hyperliquid posts it: the notional at the fill / leverage
-            margin = price * order.size / order.leverage if order.leverage > 0 else None
-            if held is None:
-                acc.positions[key] = PaperHolding(order.size, price, margin)
-            else:
-                held.add(order.size, price, margin)
+                raise VenueRejected("liquidating", f"{order.market} is being liquidated")
+            rest = order.size
+            if other is not None:  # one net position per market: the other side goes first
+                closing = min(rest, other.size)
+                pieces.append(self._reduce(acc, order.market, other_side(order), closing, mark))
+                rest -= closing
+            if rest > 0:
+                pieces.append(self._increase(acc, order, rest, mark))
+        size = sum((p[0] for p in pieces), Decimal(0))
+        price = sum((p[0] * p[1] for p in pieces), Decimal(0)) / size
+        fee = sum((p[2] for p in pieces), Decimal(0))
         acc.balance -= fee
-        self._track(order.account, order.market, order.side)
-        fill = Fill(order.client_order_id, price, order.size, fee, f"paper-{next(self._ids)}")
+        fill = Fill(order.client_order_id, price, size, fee, f"paper-{next(self._ids)}")
         self._fills[order.client_order_id] = fill
         return fill
 
-    def _close(
-        self, order: OrderRequest, held: PaperHolding, mark: Decimal
+    def _increase(
+        self, acc: PaperAccount, order: OrderRequest, size: Decimal, mark: Decimal
     ) -> tuple[Decimal, Decimal, Decimal]:
-        """(price, fee, pnl) of a reduce-only fill of part or all of `held`."""
-        sign = 1 if order.side == "long" else -1
-        margin = None if held.margin is None else held.margin * order.size / held.size
+        """Open or add `size` on the order's side: (size, price, fee)."""
+        price = slipped(mark, order.side, True, self.fees.slippage_bps)
+        fee = self.fees.taker_bps * price * size / BPS
+        # isolated margin as Hyperliquid posts it: the notional at the fill / leverage
+        margin = price * size / order.leverage if order.leverage > 0 else None
+        key = (order.market, order.side)
+        held = acc.positions.get(key)
+        if held is None:
+            acc.positions[key] = PaperHolding(size, price, margin)
+        else:
+            held.add(size, price, margin)
+        self._track(acc.name, order.market, order.side)
+        return size, price, fee
+
+    def _reduce(
+        self, acc: PaperAccount, market: str, side: str, size: Decimal, mark: Decimal
+    ) -> tuple[Decimal, Decimal, Decimal]:
+        """Close `size` of the `side` holding, PnL to the balance: (size, price, fee)."""
+        key = (market, side)
+        held = acc.positions[key]
+        price, fee, pnl = self._close(market, side, size, held, mark)
+        acc.balance += pnl
+        if held.margin is not None:
+            held.margin -= held.margin * size / held.size
+        held.size -= size
+        if held.size == 0:
+            del acc.positions[key]
+        self._track(acc.name, market, side)
+        return size, price, fee
+
+    def _close(
+        self, market: str, side: str, size: Decimal, held: PaperHolding, mark: Decimal
+    ) -> tuple[Decimal, Decimal, Decimal]:
+        """(price, fee, pnl) of a reducing fill of part or all of `held`."""
+        sign = 1 if side == "long" else -1
+        margin = None if held.margin is None else held.margin * size / held.size
         taker = self.fees.taker_bps / BPS
-        liquidation = self._liquidate(order.market, order.side, held, mark)
+        liquidation = self._liquidate(market, side, held, mark)
         if liquidation is not None and margin is not None:
-            pnl = (liquidation - held.entry) * order.size * sign
+            pnl = (liquidation - held.entry) * size * sign
             # the equity left at the liquidation price is the maintenance margin, which
             # Hyperliquid's liquidator keeps: the position loses exactly its margin
             kept = max(Decimal(0), margin + pnl)
-            return liquidation, taker * liquidation * order.size + kept, pnl
-        price = slipped(mark, order.side, False, self.fees.slippage_bps)
+            return liquidation, taker * liquidation * size + kept, pnl
+        price = slipped(mark, side, False, self.fees.slippage_bps)
         if margin is not None:  # never beyond the price where the margin is gone
-            floor = bankruptcy_price(order.side, held.entry, order.size, margin)
-            price = max(price, floor) if order.side == "long" else min(price, floor)
-        pnl = (price - held.entry) * order.size * sign
-        return price, taker * price * order.size, pnl
+            floor = bankruptcy_price(side, held.entry, size, margin)
+            price = max(price, floor) if side == "long" else min(price, floor)
+        pnl = (price - held.entry) * size * sign
+        return price, taker * price * size, pnl
 
     def liquidation_price(self, account: str, market: str, side: str) -> Decimal | None:
         """Where the holding is (or was) liquidated; None without one or with unknown margin."""
@@ -278,6 +318,20 @@ class PaperVenue:
             leverage = Decimal(rest[0]) if rest and rest[0] else None
             margin = entry * size / leverage if leverage else None
             books = self.account(account).positions
+            other = books.get((market, opposite(side)))
+            if other is not None:  # books from before netting: the account holds the net
+                netted = min(other.size, size)
+                if other.margin is not None:
+                    other.margin -= other.margin * netted / other.size
+                other.size -= netted
+                if margin is not None:
+                    margin -= margin * netted / size
+                size -= netted
+                if other.size == 0:
+                    del books[(market, opposite(side))]
+                self._track(account, market, opposite(side))
+                if size == 0:
+                    continue
             held = books.get((market, side))
             if held is None:
                 books[(market, side)] = PaperHolding(size, entry, margin)

@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.enums import DeploymentMode, DeploymentStatus
+from storage.enums import DeploymentMode, DeploymentStatus, PositionPolicy
 from storage.models.base import Base, CreatedAt
 from storage.types import BigId, Money, UTCDateTime
 
@@ -71,6 +71,14 @@ class Agent(CreatedAt, Base):
     default_collateral_usd: Mapped[Decimal | None] = mapped_column(Money)
     # isolated margin on venues that offer it (Hyperliquid); cross otherwise
     isolated_margin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # what a signal does in a market where the deployment already holds a position (the
+    # venue nets one position per account and market): PositionPolicy, engine/position_policy.py
+    position_policy: Mapped[str] = mapped_column(
+        String(8), default=PositionPolicy.IGNORE, server_default=PositionPolicy.IGNORE.value
+    )
+    # policy "add": the collateral held in one market stays within this many times the
+    # deployment's collateral per trade
+    add_cap_multiple: Mapped[Decimal] = mapped_column(Money, default=Decimal(3), server_default="3")
 
 
 class Deployment(CreatedAt, Base):

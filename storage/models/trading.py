@@ -58,6 +58,10 @@ class Order(CreatedAt, Base):
     # when the fill's price, size and fee were replaced by what the venue booked (its own
     # fills; the order's answer only estimates the fee): settled once (engine/money/fees.py)
     fee_settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # position policy (engine/position_policy.py): an open that adds to this held position
+    # (its fill merges into it), or that waits for this position to be closed first (a flip)
+    adds_to_position_id: Mapped[int | None] = mapped_column(BigId)
+    after_position_id: Mapped[int | None] = mapped_column(BigId)
 
 
 class Position(CreatedAt, Base):
