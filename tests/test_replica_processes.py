@@ -86,6 +86,10 @@ async def seed(sessions, accounts: list[str]) -> None:
             stop_loss_pct=Decimal("0.03"),
             take_profit_pct=Decimal("0.05"),
             creator_share_pct=Decimal("0.1"),
+            # every call adds to what the account holds (Hyperliquid nets them into one
+            # position per coin; our rows add up to it)
+            position_policy="add",
+            add_cap_multiple=Decimal(1000),
         )
         s.add_all([src, agent])
         await s.flush()
