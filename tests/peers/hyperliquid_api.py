@@ -236,6 +236,7 @@ class HyperliquidPeer:
         self.book.mids[coin] = _decimal(px)
         self._fills_made(self.book.on_mid(coin, self.now_ms()))
         self._fills_made(self.triggers.on_mark(coin, self.now_ms()))  # the mark is the mid here
+        self._fills_made(self.book.liquidate_underwater(self.now_ms()))
         self._push("allMids", {"channel": "allMids", "data": {"mids": self._mids()}})
 
     def set_liquidity(self, coin: str, *sizes: Decimal | str | int) -> None:

@@ -11,8 +11,9 @@ Deliberate simplifications, so tests read them here rather than discover them:
 - an IOC that filled in part reports orderStatus "canceled" (HL's wording for what happens to
   its rest is not recorded here; clients must find the fills either way); an order's `sz` is
   what is still open (HL freezes it at placement until the status changes);
-- one margin model for cross and isolated (notional at the mark / leverage), no
-  maintenance-margin liquidations (a test calls `close_externally` for those);
+- one margin model for cross and isolated (notional at the mark / leverage); an account whose
+  value falls below its maintenance margin when a mid moves is liquidated whole at the mark
+  (`liquidate_underwater`; HL may liquidate in part, and isolated positions on their own);
 - funding is paid when a test calls `pay_funding` (HL: hourly), at the mid as the oracle price
   unless one is given; `cumFunding` counts what the user paid (positive = paid);
 - fills are visible to /info at once unless a test sets `fills_delay_ms` (HL's info servers
@@ -565,6 +566,26 @@ class Book:
         else:
             acct.orders[order.oid] = order  # a manual close is an order the user placed
         return self._execute(acct, order, px, size, crossed=True, now_ms=now_ms, liquidation=liq)
+
+    def liquidate_underwater(self, now_ms: int) -> list[tuple[Account, Fill]]:
+        """HL's liquidator, simplified: an account whose value fell below its maintenance
+        margin (each position's notional at the mark times 1 / (2 * the asset's maxLeverage))
+        has its positions closed at the mark, each fill carrying `liquidation` info."""
+        out = []
+        for acct in list(self.accounts.values()):
+            if not acct.positions:
+                continue
+            maintenance = sum(
+                (
+                    abs(p.szi) * self.mid(p.coin) / (2 * self.by_name[p.coin].max_leverage)
+                    for p in acct.positions.values()
+                ),
+                ZERO,
+            )
+            if self.account_value(acct) < maintenance:
+                for coin in list(acct.positions):
+                    out.append((acct, self.close_externally(acct, coin, None, True, now_ms)))
+        return out
 
     def pay_funding(
         self, coin: str, rate: Decimal, oracle_px: Decimal | None, now_ms: int
