@@ -12,7 +12,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # an empty value (`KEY=` as in .env.example) means unset: the default applies
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
 
     data_dir: Path = Field(default=Path("data"), description="where the SQLite database lives")
     database_url: str | None = Field(default=None, description="PostgreSQL url; SQLite if unset")

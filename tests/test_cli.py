@@ -140,3 +140,21 @@ async def test_maxxit_chat_runs_the_handlers_in_a_terminal(tmp_path: Path) -> No
     assert "usage: !price" in text or "simulator:" in text
     assert "There is no button #99." in text
     assert "realized -$" in text
+
+
+def test_a_copied_env_example_runs_the_demo(tmp_path: Path) -> None:
+    """A newcomer's first step: `cp .env.example .env`, then `maxxit demo`. Its empty values
+    (`TELEGRAM_WEBHOOK_SECRET=`, `REPLICA_ID=`) mean unset, not an invalid empty string."""
+    root = Path(__file__).resolve().parent.parent
+    (tmp_path / ".env").write_text((root / ".env.example").read_text())
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL",)}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "demo", "--json"],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert '"positions"' in done.stdout
