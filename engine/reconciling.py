@@ -5,6 +5,7 @@ run after a close the venue refused because it was already flat."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 class Reconciler:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._running: dict[str, asyncio.Lock] = {}
+        self._runs: dict[str, asyncio.Task[int]] = {}
         self._raced: set[str] = set()  # venues that refused closes as already flat
         self._race_tasks: dict[str, asyncio.Task[None]] = {}
 
@@ -30,12 +31,20 @@ class Reconciler:
         """Close in our books what the venue closed without us: first positions our resting
         triggers closed (at the trigger's fill, as stop loss, take profit or trailing stop),
         then those closed outside Maxxit (engine/reconcile.py); then finish orders whose
-        outcome we never learned. Returns positions closed. One run per venue at a time
-        (two would read the same venue state and race to close the same positions; the
-        guarded updates would keep the books right, but the venue reads would be wasted)."""
-        lock = self._running.setdefault(venue_name, asyncio.Lock())
-        async with lock:
-            return await self._run(venue_name)
+        outcome we never learned. Returns positions closed.
+
+        One run per venue at a time, without a lock across the venue reads: a caller that
+        finds a run in progress waits for it and then starts its own (the venue may have
+        changed since that run read it). Two runs at once would only waste reads: the guarded
+        updates keep the books right either way."""
+        running = self._runs.get(venue_name)
+        if running is not None and not running.done():
+            with contextlib.suppress(Exception):  # its caller hears of its failure
+                await asyncio.shield(running)
+        task = self._runs.get(venue_name)
+        if task is None or task.done() or task is running:
+            task = self._runs[venue_name] = asyncio.create_task(self._run(venue_name))
+        return await asyncio.shield(task)
 
     async def _run(self, venue_name: str) -> int:
         engine = self.engine
