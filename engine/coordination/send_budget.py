@@ -38,7 +38,11 @@ class SharedSendBudget:
             second = int(self.clock())
             overall, chat = await self._reserve(second, chat_id)
             if overall <= self.overall and chat <= self.per_chat:
-                return
+                if int(self.clock()) == second:
+                    return
+                # the second ended while we counted: the message would land in the next one,
+                # uncounted there; take a slot in that one (this one stays counted: safe side)
+                continue
             # full: the slot stays counted (a little under the limit is safe, over is not)
             await asyncio.sleep(max(0.0, second + 1 - self.clock()))
 
