@@ -43,6 +43,8 @@ class Recorded:
     # (signal, deployment) of positions whose close the venue refused or filled in part: they
     # stay open, and their close is retried
     refused_closes: list[tuple[int, int, str]] = field(default_factory=list)  # + reason
+    # opens that waited for a close recorded here (position policy "flip"): pending now
+    released_opens: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,7 +306,7 @@ async def _close_positions(
         )
     )
     if mine:
-        await release_waiting_opens(session, sorted(mine), now)
+        done.released_opens += await release_waiting_opens(session, sorted(mine), now)
     pos_updates, trades = [], []
     for p in positions:
         o = keys.get((p.signal_id, p.deployment_id))
@@ -339,19 +341,21 @@ async def _close_positions(
 
 async def release_waiting_opens(
     session: AsyncSession, closed_position_ids: list[int], now: datetime
-) -> None:
+) -> list[int]:
     """Opens that waited for these positions to close (position policy "flip": close first,
     then open, so the venue's one net position and our books move together) may go now: they
-    become pending, and are claimed and sent like any order."""
-    await session.execute(
+    become pending, and are claimed and sent like any order. Returns their ids."""
+    rows = await session.execute(
         update(Order)
         .where(
             Order.status == OrderStatus.WAITING,
             Order.after_position_id.in_(closed_position_ids),
         )
         .values(status=OrderStatus.PENDING, updated_at=now)
+        .returning(Order.id)
         .execution_options(synchronize_session=False)
     )
+    return [r[0] for r in rows]
 
 
 async def _open_positions_of(

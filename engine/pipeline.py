@@ -268,9 +268,9 @@ class Engine:
             await self._protect(outcomes, [pid for pid, _, _ in done.opened], done.closed)
         for venue_name in set(raced.values()):
             self.reconciler.soon(venue_name)
-        if done.closed:
-            # [position policy] a flip's open waited for this close: it is pending now
-            await self._send_claimed(Order.after_position_id.in_(done.closed))
+        if done.released_opens:
+            # [position policy] a flip's open waited for one of these closes: send it now
+            await self._send_claimed(Order.id.in_(done.released_opens))
 
     async def _protect(self, outcomes: list[Outcome], opened: list[int], closed: list[int]) -> None:
         """After recording, no transaction open: triggers for the live positions just opened,

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from storage.db import create_engine, session_factory, sqlite_url
 from storage.migrate import upgrade_sync
 from storage.models import Base
+from tests.peers.hyperliquid_api import HyperliquidPeer
 
 PG_URL = os.environ.get("MAXXIT_TEST_DATABASE_URL") or None
 # as bot/telegram.py does: PTB's timedelta time periods, without a deprecation warning
@@ -85,3 +86,11 @@ async def sessions(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession
     eng = create_engine(db_url)
     yield session_factory(eng)
     await eng.dispose()
+
+
+@pytest.fixture
+async def peer() -> AsyncIterator[HyperliquidPeer]:
+    """The Hyperliquid stand-in with ETH at 2000 and BTC at 90000 (a test module that needs
+    other prices defines its own `peer`)."""
+    async with HyperliquidPeer(mids={"ETH": "2000", "BTC": "90000"}) as p:
+        yield p

@@ -13,15 +13,8 @@ from hyperliquid.utils.types import Cloid
 
 from engine.venues.base import OrderRequest, OrderState, VenueRejected
 from tests.hl_helpers import funded_trader, venue_for
-from tests.peers.hyperliquid_api import HyperliquidPeer
 
 CLOID = "0x" + "ab" * 16
-
-
-@pytest.fixture
-async def peer():
-    async with HyperliquidPeer(mids={"ETH": "2000", "BTC": "90000"}) as p:
-        yield p
 
 
 def order(account: str, cloid: str = CLOID, **kw) -> OrderRequest:

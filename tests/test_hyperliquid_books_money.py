@@ -8,18 +8,10 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 
-import pytest
-
 from engine.venues.base import OrderRequest
 from engine.venues.hyperliquid_history import combine
 from tests.hl_helpers import funded_trader, venue_for
 from tests.peers.hyperliquid_api import HyperliquidPeer
-
-
-@pytest.fixture
-async def peer():
-    async with HyperliquidPeer(mids={"ETH": "2000", "BTC": "90000"}) as p:
-        yield p
 
 
 def order(account: str, cloid: str, **kw) -> OrderRequest:

@@ -16,12 +16,6 @@ from tests.peers.hyperliquid_api import HyperliquidPeer, recorded
 
 
 @pytest.fixture
-async def peer():
-    async with HyperliquidPeer(mids={"ETH": "2000", "BTC": "90000"}) as p:
-        yield p
-
-
-@pytest.fixture
 async def info(peer: HyperliquidPeer):
     client = await asyncio.to_thread(Info, peer.base_url, True)
     yield client

@@ -34,15 +34,8 @@ from storage.models import (
     agent_sources,
 )
 from tests.hl_helpers import Trader, funded_trader, venue_for
-from tests.peers.hyperliquid_api import HyperliquidPeer
 
 NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
-
-
-@pytest.fixture
-async def peer():
-    async with HyperliquidPeer(mids={"ETH": "2000", "BTC": "90000"}) as p:
-        yield p
 
 
 async def seed(sessions, traders: list[Trader], collateral: str = "100") -> None:

@@ -10,7 +10,6 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-import pytest
 from sqlalchemy import select
 
 from engine.fills import record
@@ -26,12 +25,6 @@ from tests.peers.hyperliquid_api import HyperliquidPeer
 from tests.test_hyperliquid_pipeline import live_engine, seed
 
 HOUR = timedelta(hours=1)
-
-
-@pytest.fixture
-async def peer():
-    async with HyperliquidPeer(mids={"ETH": "2000", "BTC": "90000"}) as p:
-        yield p
 
 
 class Clock:

@@ -21,15 +21,8 @@ from engine.venues.hyperliquid_protection import HyperliquidProtection
 from storage.enums import CloseReason
 from storage.models import Order, Position, ProtectiveOrder
 from tests.hl_helpers import Trader, funded_trader
-from tests.peers.hyperliquid_api import HyperliquidPeer
 from tests.test_hyperliquid_peer import call
 from tests.test_hyperliquid_pipeline import NOW, live_engine, seed
-
-
-@pytest.fixture
-async def peer():
-    async with HyperliquidPeer(mids={"ETH": "2000", "BTC": "90000"}) as p:
-        yield p
 
 
 @pytest.fixture
