@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from engine.classify.rules import RulesClassifier
+from engine.client_ids import client_order_id
 from engine.ingest import IncomingPost
 from engine.pipeline import Engine
 from engine.prices import PriceBook
@@ -335,3 +336,27 @@ async def test_a_partially_filled_close_is_reported_to_the_user(sessions, peer) 
         (1, "pending", Decimal("0.10")),
     ]
     assert closes[0].client_order_id != closes[1].client_order_id
+
+
+async def test_a_duplicate_cloid_refusal_is_looked_up_and_adopted(sessions, peer) -> None:
+    """An earlier send of the order reached Hyperliquid but its answer was lost (a timeout
+    while the venue was slow); sent again, Hyperliquid refuses the cloid as a duplicate. The
+    venue has the order: the engine looks it up and adopts its fill, never writes it off."""
+    trader = await funded_trader(peer)
+    await seed(sessions, [trader])
+    engine, venue, _ = await live_engine(sessions, peer, [trader], eth="2000")
+    cloid = client_order_id(await engine.namespace(), 1, 1, "open")  # the first signal's
+    await venue.place_order(  # the lost first send, processed by the venue
+        OrderRequest(cloid, trader.user.address, "ETH", "long", Decimal("0.15"), Decimal(3))
+    )
+    await engine.ingest(IncomingPost("x", "@hawk", "1", "Long $ETH now", NOW))
+    async with sessions() as s:
+        order = (await s.execute(select(Order))).scalar_one()
+    assert (order.client_order_id, order.status) == (cloid, "pending")  # not written off
+    await engine.resume_pending()
+    async with sessions() as s:
+        order = (await s.execute(select(Order))).scalar_one()
+        pos = (await s.execute(select(Position))).scalar_one()
+    assert order.status == "filled"
+    assert pos.size == peer.positions(trader.user.address)["ETH"].szi == Decimal("0.15")
+    assert pos.entry_price == Decimal(peer.fills(trader.user.address)[0].px)

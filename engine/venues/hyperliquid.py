@@ -32,7 +32,7 @@ from hyperliquid.utils.types import Cloid
 from engine.markets import MarketInfo, half_initial_at_max
 from engine.prices import PriceBook
 from engine.venues.base import Fill, OrderLookup, OrderRequest, OrderState, VenueRejected
-from engine.venues.hyperliquid_errors import reason_for, refusal
+from engine.venues.hyperliquid_errors import refusal
 from engine.venues.hyperliquid_history import (
     FundingPayment,
     VenueFill,
@@ -256,7 +256,7 @@ class HyperliquidVenue:
             fee = price * size * self.config.taker_fee_bps / BPS
             return Fill(cloid, price, size, fee, str(f["oid"]))
         if "error" in status:
-            raise VenueRejected(reason_for(status["error"]), status["error"])
+            raise refusal(status["error"])
         raise VenueRejected("not_filled", f"unexpected order status {status}")
 
     async def find_order(self, account: str, client_order_id: str) -> Fill | None:

@@ -32,8 +32,11 @@ def reason_for(text: str) -> str:
     return "venue_refused"
 
 
-# refusals of the whole request, not of the order: sending it again is safe and right
-RETRYABLE = frozenset({"bad_nonce"})
+# refusals that say nothing final about the order: a nonce refusal is of the whole request
+# (the order never reached the book, sending it again is right); a duplicate cloid means the
+# venue already has the order (an earlier send whose answer we lost, processed late), so the
+# engine looks it up and adopts what it finds instead of writing it off
+RETRYABLE = frozenset({"bad_nonce", "duplicate_order"})
 
 
 def refusal(text: str) -> VenueRejected:
