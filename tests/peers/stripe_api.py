@@ -273,9 +273,10 @@ class StripePeer:
         async with httpx.AsyncClient(timeout=10) as http:
             for event in events:
                 body = json.dumps(event).encode()
-                header = signature or sign(
-                    body, secret or self.webhook_secret, int(time.time()) - age_seconds
-                )
+                header = signature
+                if header is None:
+                    stamp = int(time.time()) - age_seconds
+                    header = sign(body, secret or self.webhook_secret, stamp)
                 r = await http.post(
                     self.webhook_url,
                     content=body,
