@@ -13,7 +13,7 @@ from typing import Any
 
 import aiosmtplib
 
-from engine.net.safe_http import SafeFetcher
+from engine.net.safe_http import ResponseTooLarge, SafeFetcher, UnsafeURL
 
 SIGNATURE_HEADER = "X-Maxxit-Signature"
 
@@ -73,15 +73,6 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={mac.hexdigest()}"
 
 
-def verify_signature(secret: str, header: str, body: bytes, tolerance: int = 300) -> bool:
-    """What a receiver does (our tests do it; documented for users)."""
-    fields = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
-    if not fields.get("t", "").isdigit() or abs(time.time() - int(fields["t"])) > tolerance:
-        return False
-    expected = signature(secret, int(fields["t"]), body).split("v1=", 1)[1]
-    return hmac.compare_digest(expected, fields.get("v1", ""))
-
-
 class WebhookSender:
     def __init__(self, fetcher: SafeFetcher) -> None:
         self.fetcher = fetcher
@@ -89,9 +80,6 @@ class WebhookSender:
     async def send(
         self, url: str, secret: str, delivery_id: int, kind: str, payload: dict[str, Any]
     ) -> None:
-        # imported here: the fetcher's own errors are what make a failure permanent
-        from engine.net.safe_http import ResponseTooLarge, UnsafeURL
-
         now = int(time.time())
         body = json.dumps(
             {"id": delivery_id, "type": kind, "created": now, "data": payload},
