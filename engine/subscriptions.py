@@ -198,7 +198,9 @@ class Subscriptions:
         created = int(event.get("created") or 0)
         snapshot: dict[str, Any] | None = None
         fresh = False  # read back from Stripe now, rather than the event's copy
-        if kind.startswith("customer.subscription."):
+        if kind not in HANDLED:
+            pass  # recorded below, so a redelivery is not even looked at
+        elif kind.startswith("customer.subscription."):
             snapshot = obj
         elif kind == "checkout.session.completed" and obj.get("subscription"):
             snapshot, fresh = await self.gateway.subscription(str(obj["subscription"])), True
@@ -208,7 +210,7 @@ class Subscriptions:
         async with self.sessions() as s, s.begin():
             if not await self._record(s, event_id):
                 return "duplicate"
-            if kind not in HANDLED or snapshot is None:
+            if snapshot is None:
                 return "ignored"
             row = await self._row(s, snapshot, obj)
             if row is None:

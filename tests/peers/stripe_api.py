@@ -116,6 +116,9 @@ class StripePeer:
         if request.headers.get("authorization") != f"Bearer {self.api_key}":
             err = {"type": "invalid_request_error", "message": "Invalid API Key provided"}
             return _json({"error": err}, 401)
+        if request.method == "POST" and not request.headers.get("idempotency-key"):
+            # the real client sends one with every POST; Stripe dedupes retries by it
+            return _error("Idempotency-Key missing", code="parameter_missing")
         body = (await request.body()).decode()
         params = parse_form(httpx.QueryParams(body).multi_items())
         self.requests.append((request.method, request.url.path, params))
