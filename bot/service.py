@@ -12,7 +12,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import live_trading, replicas, web_wallet
+from bot import email_confirm, live_trading, replicas, stripe_webhook, web_wallet
+from bot.channels_setup import build_channels, build_subscriptions
 from bot.classifiers import build_classifier
 from bot.console import ConsoleTransport
 from bot.ingestion import schedule_ingestion
@@ -20,10 +21,12 @@ from bot.settings import Settings
 from bot.telegram import TelegramBot, TelegramTransport
 from bot.telegram_limits import ChatRateLimiter
 from bot.web import make_app, server
+from engine.channels.dispatch import ChannelFanout
 from engine.classify.rules import RulesClassifier
 from engine.coordination.ownership import Ownership
 from engine.coordination.send_budget import SharedSendBudget
 from engine.markets import MarketInfo, default_markets, markets_from_names
+from engine.net.safe_http import SafeFetcher
 from engine.notify import Dispatcher, Transport
 from engine.pipeline import Engine, EngineConfig
 from engine.prices import PriceBook
@@ -168,6 +171,9 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         hyperliquid_url=live_trading.hyperliquid_url(settings) if hyperliquid else None,
         safes=live_trading.safe_gateway(settings),
     )
+    # paid agents (Stripe) and alert channels besides chat (email, webhooks): issue 14
+    services.safe_http = SafeFetcher()
+    services.subscriptions = build_subscriptions(settings, sessions)
     handlers = Bot(services)
 
     telegram: TelegramBot | None = None
@@ -186,6 +192,8 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         await telegram.start(settings.public_url, secret)
         services.bot_username = telegram.bot.username
         transport = TelegramTransport(telegram.bot, sessions)
+    transport = ChannelFanout(transport, sessions)
+    channel_dispatcher = build_channels(settings, sessions, services.safe_http)
     dispatcher = Dispatcher(sessions, transport)
 
     async def health() -> dict[str, Any]:
@@ -201,7 +209,9 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             telegram.feed if telegram and settings.public_url else None,
             secret,
             health,
-            web_wallet.routes(services, settings.telegram_bot_token),
+            web_wallet.routes(services, settings.telegram_bot_token)
+            + email_confirm.routes(services)
+            + (stripe_webhook.routes(services.subscriptions) if services.subscriptions else []),
         ),
         settings.host,
         settings.port,
@@ -232,6 +242,8 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
                 last_checkpoint = loop.time()
             try:
                 await housekeeping(engine, dispatcher)
+                if engine.ownership.runs("outbox"):
+                    await channel_dispatcher.deliver_pending()
             except Exception:  # one bad round must not stop the service; the next retries
                 log.exception("housekeeping failed")
             with contextlib.suppress(TimeoutError):
@@ -243,6 +255,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
                 await task
         scheduler.shutdown(wait=False)
         await pollers.aclose()
+        await services.safe_http.aclose()
         if pump is not None:
             pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):

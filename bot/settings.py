@@ -80,6 +80,18 @@ class Settings(BaseSettings):
     llm_price_output_per_mtok: Decimal = Decimal("0.60")
     host: str = "0.0.0.0"
     port: int = Field(default=8080, ge=0, le=65535)
+    # paid agents (Stripe): both set turns billing on; the API URL only for tests
+    stripe_api_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_api_url: str | None = Field(default=None, description="tests' Stripe stand-in")
+    # email alerts (SMTP); unset host: no email channel
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "Maxxit <alerts@localhost>"
+    smtp_starttls: bool = True
+    smtp_implicit_tls: bool = False
 
     def webhook_secret(self) -> str | None:
         """Telegram echoes this in every webhook call; several processes must agree on it,

@@ -10,6 +10,8 @@ from handlers import callbacks
 from handlers.base import Button, Reply
 from handlers.i18n import catalogue, pick_language, t
 
+BILLING_ALERTS = ("subscription_active", "subscription_lapsed", "channel_disabled")
+
 
 def _money(value: Any) -> str:
     return f"{Decimal(value):,.2f}"
@@ -81,6 +83,9 @@ def render(kind: str, p: dict[str, Any], lang: str = "en") -> str:
     elif kind == "deployments_paused":
         key = "alert.deployments_paused"
         extra = {"loss": _money(p["loss"]), "limit": _money(p["limit"]), "count": p["count"]}
+    elif kind in BILLING_ALERTS:  # paid agents and notification channels (issue 14)
+        key = f"alert.{kind}"
+        extra = {k: v for k, v in p.items() if k not in common}
     else:
         return f"{kind}: {p}"
     text = t(lang, key, **common, **extra)

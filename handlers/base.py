@@ -85,6 +85,10 @@ class Services:
     # Arbitrum: the Safes a wallet owns and the module state of each
     # (wallets/safe_gateway.SafeGateway on an RPC node; None: not configured)
     safes: Any = None
+    # paid agents: engine/subscriptions.Subscriptions (None: Stripe not configured)
+    subscriptions: Any = None
+    # users' URLs (feeds, webhooks): engine/net/safe_http.SafeFetcher (None: the default one)
+    safe_http: Any = None
 
     @property
     def hyperliquid_mainnet(self) -> bool:

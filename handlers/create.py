@@ -11,7 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from engine import liquidation
 from engine.ingest import source_id
 from engine.markets import MarketInfo
-from handlers import callbacks, inputs, wizard
+from engine.net.safe_http import SafeFetcher, UnsafeURL
+from engine.subscriptions import set_price
+from handlers import billing, callbacks, inputs, wizard
 from handlers.base import Button, Reply, Response, UserError
 from handlers.context import Ctx
 from handlers.format import lev, money, pct
@@ -33,8 +35,39 @@ async def _name(ctx: Ctx, text: str, _: dict[str, Any]) -> str:
     return name
 
 
+MAX_FEED_URL = 200  # the sources.handle column
+
+
+def _is_url(part: str) -> bool:
+    return part.lower().startswith(("https://", "http://"))
+
+
+async def check_feed(ctx: Ctx, url: str) -> None:
+    """A research feed's URL: HTTPS to public addresses only (the poller checks each fetch
+    again, at connect time)."""
+    if len(url) > MAX_FEED_URL:
+        raise UserError("create.feed_too_long", max=MAX_FEED_URL)
+    fetcher = ctx.services.safe_http or SafeFetcher()
+    try:
+        await fetcher.check(url)
+    except UnsafeURL as exc:
+        raise UserError("create.feed_refused", url=url[:80], reason=exc.reason) from None
+    finally:
+        if ctx.services.safe_http is None:
+            await fetcher.aclose()
+
+
 async def _sources(ctx: Ctx, text: str, _: dict[str, Any]) -> list[str]:
-    return inputs.handles(text)
+    """X handles and research-feed URLs (RSS or Atom), in any mix."""
+    parts = [p for p in text.replace(",", " ").replace(";", " ").split() if p]
+    feeds = list(dict.fromkeys(p for p in parts if _is_url(p)))
+    others = " ".join(p for p in parts if not _is_url(p))
+    handles = inputs.handles(others) if others or not feeds else []
+    if len(handles) + len(feeds) > inputs.MAX_SOURCES:
+        raise UserError("input.too_many_handles", max=inputs.MAX_SOURCES)
+    for url in feeds:
+        await check_feed(ctx, url)
+    return handles + feeds
 
 
 async def _usd(ctx: Ctx, text: str, _: dict[str, Any]) -> str:
@@ -123,7 +156,12 @@ def _risk_fields(ctx: Ctx, data: dict[str, Any]) -> dict[str, str]:
 
 
 async def _summary(ctx: Ctx, data: dict[str, Any]) -> str:
-    return ctx.t("create.summary", **_risk_fields(ctx, data))
+    text = ctx.t("create.summary", **_risk_fields(ctx, data))
+    if data.get("monthly_price") and Decimal(data["monthly_price"]) > 0:
+        head, _, ask = text.rpartition("\n\n")  # the price goes above the question
+        line = ctx.t("billing.create_price_line", price=money(data["monthly_price"]))
+        text = f"{head}\n{line}\n\n{ask}" if head else f"{text}\n{line}"
+    return text
 
 
 async def _x_source_ids(session: AsyncSession, handles: list[str]) -> dict[str, int]:
@@ -154,7 +192,16 @@ async def _finish(ctx: Ctx, data: dict[str, Any]) -> Response:
             await s.execute(select(Agent.id).where(func.lower(Agent.name) == name.lower()))
         ).first():
             raise UserError("create.name_taken", name=name)
-        handles = list(data["sources"])
+        feeds = [h for h in data["sources"] if _is_url(h)]
+        handles = [h for h in data["sources"] if not _is_url(h)]
+        await insert_ignore(s, Source, [{"kind": "rss", "handle": url} for url in feeds])
+        feed_ids = set(
+            (
+                await s.execute(
+                    select(Source.id).where(Source.kind == "rss", Source.handle.in_(feeds))
+                )
+            ).scalars()
+        )
         # X handles are case-insensitive: @cryptohawk is the source @CryptoHawk already is
         existing = await _x_source_ids(s, handles)
         await insert_ignore(
@@ -178,11 +225,13 @@ async def _finish(ctx: Ctx, data: dict[str, Any]) -> Response:
         )
         s.add(agent)
         await s.flush()
-        source_ids = {ids[h.lower()] for h in handles} | {own}
+        source_ids = {ids[h.lower()] for h in handles} | {own} | feed_ids
         await s.execute(
             agent_sources.insert(), [{"agent_id": agent.id, "source_id": i} for i in source_ids]
         )
         agent_id = agent.id
+        if data.get("monthly_price") and Decimal(data["monthly_price"]) > 0:
+            await set_price(s, agent_id, Decimal(data["monthly_price"]))
     deploy = Button(ctx.t("agents.deploy", name=name[:20]), callbacks.make("dp", agent_id))
     return Response([Reply(ctx.t("create.done", name=name), [[deploy]], edit=True)])
 
@@ -192,7 +241,7 @@ FLOW = wizard.register(
         "create",
         [
             wizard.Step("name", "create.ask_name", _name),
-            wizard.Step("sources", "create.ask_sources", _sources),
+            wizard.Step("sources", "create.ask_sources_or_feeds", _sources),
             wizard.Step("venue", "create.ask_venue", choices=_venues),
             wizard.Step("collateral", "create.ask_collateral", _usd),
             wizard.Step("leverage", "create.ask_leverage", _leverage, _leverages),
@@ -206,6 +255,14 @@ FLOW = wizard.register(
             ),
             wizard.Step("take_profit", "create.ask_take_profit", _pct, optional=True),
             wizard.Step("position_policy", "create.ask_position_policy", choices=_policies),
+            # asked only where Stripe is configured (billing.billing_on)
+            wizard.Step(
+                "monthly_price",
+                "billing.ask_price",
+                billing.price_step,
+                optional=True,
+                when=lambda d: bool(d.get("billing_on")),
+            ),
         ],
         _summary,
         _finish,
@@ -215,8 +272,8 @@ FLOW = wizard.register(
 
 
 async def create(ctx: Ctx, _: str = "") -> Response:
-    return await wizard.start(ctx, FLOW)
+    return await wizard.start(ctx, FLOW, {"billing_on": billing.billing_on(ctx)})
 
 
 async def create_button(ctx: Ctx, _: callbacks.Callback) -> Response:
-    return await wizard.start(ctx, FLOW)
+    return await wizard.start(ctx, FLOW, {"billing_on": billing.billing_on(ctx)})

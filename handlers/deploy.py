@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from engine import liquidation
+from engine import liquidation, subscriptions
 from engine.sizing import effective_leverage
-from handlers import callbacks, hyperliquid_approval, inputs, wizard
+from handlers import billing, callbacks, hyperliquid_approval, inputs, wizard
 from handlers.agents import find_agent
 from handlers.base import Button, Reply, Response, UserError
 from handlers.context import Ctx
@@ -141,6 +141,8 @@ async def _summary(ctx: Ctx, data: dict[str, Any]) -> str:
     )
     policy = data.get("agent_policy") or PositionPolicy.IGNORE
     text += "\n" + ctx.t("deploy.policy_line", policy=ctx.t(f"policy.{policy}"))
+    if data.get("price"):  # a paid agent: Checkout follows the Deploy button
+        text += "\n" + ctx.t("billing.deploy_price_line", price=money(data["price"]))
     note = _caps_note(ctx, data)
     return f"{text}\n{note}" if note else text
 
@@ -171,11 +173,16 @@ async def _finish(ctx: Ctx, data: dict[str, Any]) -> Response:
             )
             if conflict is not None:  # said in full: a button's pop-up would cut it short
                 return Response([Reply(conflict, edit=True)])
+        price = await subscriptions.monthly_price(s, agent.id)
+        unpaid = price is not None and not await subscriptions.is_paid(s, ctx.user_id, agent.id)
+        if unpaid and not billing.billing_on(ctx):
+            raise UserError("billing.unavailable")
         dep = Deployment(
             user_id=ctx.user_id,
             agent_id=agent.id,
             mode=DeploymentMode.LIVE if live else DeploymentMode.PAPER,
-            status=DeploymentStatus.ACTIVE,
+            # a paid agent trades once Stripe says the subscription is paid
+            status=DeploymentStatus.UNPAID if unpaid else DeploymentStatus.ACTIVE,
             collateral_usd=Decimal(data["collateral"]),
             leverage=Decimal(data["leverage"]),
             manual_approval=data["approval"] == "on",
@@ -184,6 +191,10 @@ async def _finish(ctx: Ctx, data: dict[str, Any]) -> Response:
         s.add(dep)
         await s.flush()
         dep_id = dep.id
+    if unpaid and price is not None:
+        pay = await billing.pay_reply(ctx, int(data["agent_id"]), data["agent"], price, dep_id)
+        pay.edit = True
+        return Response([pay])
     return Response([Reply(ctx.t("deploy.done", agent=data["agent"], id=dep_id), edit=True)])
 
 
@@ -281,11 +292,21 @@ async def _running(session: AsyncSession, user_id: int, agent_id: int) -> int | 
     ).scalar()
 
 
+async def _unpaid(session: AsyncSession, dep_id: int) -> bool:
+    dep = await session.get(Deployment, dep_id)
+    return dep is not None and dep.status == DeploymentStatus.UNPAID
+
+
 async def _begin(ctx: Ctx, ref: str) -> Response:
     agent = await find_agent(ctx, ref)
     async with ctx.services.sessions() as s:
         running = await _running(s, ctx.user_id, agent.id)
         linked = await siwe_link.linked_wallet(s, ctx.user_id)
+    async with ctx.services.sessions() as s:
+        price = await subscriptions.monthly_price(s, agent.id)
+        waiting = running is not None and await _unpaid(s, running)
+    if waiting and price is not None:  # deployed, not paid yet: the link again
+        return Response([await billing.pay_reply(ctx, agent.id, agent.name, price, running)])
     if running is not None:  # said now, not after three questions
         raise UserError("deploy.already", agent=agent.name, id=running)
     suggested = agent.default_collateral_usd
@@ -301,6 +322,7 @@ async def _begin(ctx: Ctx, ref: str) -> Response:
         "agent_stop": format(agent.stop_loss_pct.normalize(), "f"),
         "agent_policy": agent.position_policy,
         "suggested": format(suggested.normalize(), "f") if suggested else None,
+        "price": format(price.normalize(), "f") if price else None,
     }
     return await wizard.start(ctx, FLOW, data)
 
@@ -321,6 +343,8 @@ async def deploy_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
 def _buttons(ctx: Ctx, dep_id: int, status: str) -> list[Button]:
     if status == DeploymentStatus.STOPPED:
         return []
+    if status == DeploymentStatus.UNPAID:  # only a payment resumes it (/deploy: the link)
+        return [Button(ctx.t("deployments.stop"), callbacks.make("dps", dep_id))]
     toggle = (
         Button(ctx.t("deployments.pause"), callbacks.make("dpp", dep_id))
         if status == DeploymentStatus.ACTIVE

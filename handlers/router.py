@@ -13,7 +13,9 @@ from collections.abc import Awaitable, Callable
 from handlers import (
     agents,
     approvals,
+    billing,
     callbacks,
+    channels,
     create,
     deploy,
     hyperliquid_approval,
@@ -49,6 +51,10 @@ COMMANDS: dict[str, Command] = {
     "link": wallet.link,
     "wallet": wallet.wallet,
     "unlink": wallet.unlink,
+    "billing": billing.billing,
+    "price": billing.price,
+    "email": channels.email,
+    "webhook": channels.webhook,
 }
 # shown in the app's command menu (setMyCommands), in this order; /start is implied
 MENU = (
@@ -63,6 +69,7 @@ MENU = (
     "settings",
     "help",
     "cancel",
+    "billing",
 )
 
 BUTTONS: dict[str, ButtonHandler] = {
@@ -93,6 +100,8 @@ BUTTONS: dict[str, ButtonHandler] = {
     "wuy": wallet.unlink_confirm_button,
     "wuc": wallet.unlink_close_all_button,
     "wun": wallet.unlink_keep_button,
+    "ct": channels.toggle_button,
+    "cx": channels.remove_button,
 }
 
 

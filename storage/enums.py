@@ -20,6 +20,9 @@ class DeploymentStatus(StrEnum):
     ACTIVE = "active"
     PAUSED = "paused"
     STOPPED = "stopped"
+    # a paid agent's subscription is not (or no longer) paid: no trades; only a payment
+    # turns it active again (the user's Resume does not)
+    UNPAID = "unpaid"
 
 
 class DeploymentMode(StrEnum):

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from engine.sources.rss import FeedPoller
 from storage.models import Agent, Deployment, Position, Post, Source, User, agent_sources
 from tests.chat_helpers import make_world
-from tests.peers.telegram_api import serve_app
+from tests.peers.public_tls import public_https
 
 ENTRY = """<entry><id>{id}</id><title>{title}</title><updated>{when}</updated>
 <summary type="html">&lt;p&gt;{summary}&lt;/p&gt;</summary></entry>"""
@@ -46,8 +46,11 @@ async def test_feed_entries_become_posts_once(sessions) -> None:
             atom(entries), media_type="application/atom+xml", headers={"ETag": served["etag"]}
         )
 
-    async with serve_app(Starlette(routes=[Route("/desk.atom", feed)])) as root:
-        url = f"{root}/desk.atom"
+    # users' feed URLs are fetched over HTTPS from public addresses only: the feed is served
+    # as https://desk.example.com (tests/peers/public_tls.py)
+    app = Starlette(routes=[Route("/desk.atom", feed)])
+    async with public_https(app, name="desk.example.com") as site:
+        url = f"{site.url}/desk.atom"
         async with sessions() as s, s.begin():
             src = Source(kind="rss", handle=url)
             agent = Agent(
@@ -60,7 +63,7 @@ async def test_feed_entries_become_posts_once(sessions) -> None:
             account = f"paper:{user.id}:{agent.id}"
             s.add(Deployment(user_id=user.id, agent_id=agent.id, collateral_usd=Decimal(100),
                              leverage=Decimal(2), account=account))  # fmt: skip
-        poller = FeedPoller(sessions, world.engine.ingest)
+        poller = FeedPoller(sessions, world.engine.ingest, fetcher=site.fetcher())
         try:
             first = await poller.poll()
             assert (first.polled, first.new_posts) == (1, 0)  # history is not traded

@@ -1,7 +1,10 @@
 """Research feeds (RSS and Atom, read with feedparser) as signal sources: a desk's notes or a
 newsletter become posts like any other. The source's handle is the feed URL; its cursor
 keeps the HTTP ETag and the newest entry seen, so unchanged feeds cost one 304 and a restart
-repeats nothing. A feed polled for the first time starts from now."""
+repeats nothing. A feed polled for the first time starts from now.
+
+Feed URLs come from users (/create), so they are fetched through the SSRF-safe fetcher:
+HTTPS to public addresses only, checked at connect time and after redirects, size-capped."""
 
 from __future__ import annotations
 
@@ -14,14 +17,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import feedparser
-import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.ingest import IncomingPost
+from engine.net.safe_http import SafeFetcher
 from engine.sources.poll import Ingest, PollReport, followed, record_failure, record_success
 
 log = logging.getLogger(__name__)
 _TAGS = re.compile(r"<[^>]+>")
+MAX_FEED_BYTES = 4 << 20
 
 
 def _plain(text: str) -> str:
@@ -35,11 +39,15 @@ def _when(entry: Any) -> datetime:
 
 class FeedPoller:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], ingest: Ingest, timeout: float = 15.0
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        ingest: Ingest,
+        timeout: float = 15.0,
+        fetcher: SafeFetcher | None = None,
     ) -> None:
         self.sessions = sessions
         self.ingest = ingest
-        self.http = httpx.AsyncClient(timeout=timeout, follow_redirects=True)
+        self.http = fetcher or SafeFetcher(timeout=timeout, max_bytes=MAX_FEED_BYTES)
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -64,12 +72,13 @@ class FeedPoller:
     async def _one(self, src: Any) -> int:
         cursor = json.loads(src.cursor) if src.cursor else None
         headers = {"If-None-Match": cursor["etag"]} if cursor and cursor.get("etag") else {}
-        response = await self.http.get(src.handle, headers=headers)
-        if response.status_code == 304:
+        response = await self.http.request("GET", src.handle, headers=headers)
+        if response.status == 304:
             await record_success(self.sessions, src, src.cursor)
             return 0
-        response.raise_for_status()
-        feed = feedparser.parse(response.content)
+        if response.status >= 400:
+            raise ValueError(f"HTTP {response.status}")
+        feed = feedparser.parse(response.body)
         if feed.bozo and not feed.entries:
             raise ValueError(f"not a feed: {feed.bozo_exception}")
         entries = sorted(feed.entries, key=_when)

@@ -2,6 +2,12 @@
 
 from storage.models.agents import Agent, AgentDailyMetric, Deployment, Source, agent_sources
 from storage.models.base import Base
+from storage.models.billing import (
+    AgentPrice,
+    ChannelDelivery,
+    NotificationChannel,
+    SubscriptionPayment,
+)
 from storage.models.coordination import InstallationSetting, Lease, SendBudgetSlot
 from storage.models.money import FundingPaymentRow
 from storage.models.ops import AuditLog, OutboxMessage, ProcessedEvent
@@ -23,8 +29,10 @@ __all__ = [
     "Agent",
     "AgentDailyMetric",
     "AgentKey",
+    "AgentPrice",
     "AuditLog",
     "Base",
+    "ChannelDelivery",
     "ClassificationRow",
     "Conversation",
     "Deployment",
@@ -33,6 +41,7 @@ __all__ = [
     "InstallationSetting",
     "Lease",
     "LedgerEntry",
+    "NotificationChannel",
     "Order",
     "OutboxMessage",
     "Position",
@@ -46,6 +55,7 @@ __all__ = [
     "SiweNonce",
     "Source",
     "Subscription",
+    "SubscriptionPayment",
     "User",
     "Wallet",
     "agent_sources",

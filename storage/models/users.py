@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base, CreatedAt
@@ -79,6 +88,12 @@ class Subscription(CreatedAt, Base):
     provider_customer_id: Mapped[str | None] = mapped_column(String(64))
     provider_subscription_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     current_period_end: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # a paid agent's subscription (engine/subscriptions.py): the agent, the Checkout Session
+    # that started it, and Stripe's `created` time of the newest state applied (older
+    # events arriving late are ignored)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
+    checkout_session_id: Mapped[str | None] = mapped_column(String(80), unique=True)
+    state_at: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class Conversation(Base):

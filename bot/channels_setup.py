@@ -1,0 +1,53 @@
+"""Building billing (Stripe) and the alert channels (email, webhooks) from the settings."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.settings import Settings
+from engine.channels.dispatch import ChannelDispatcher
+from engine.channels.senders import EmailSender, SmtpConfig, WebhookSender
+from engine.net.safe_http import SafeFetcher
+from engine.stripe_gateway import StripeGateway
+from engine.subscriptions import Subscriptions
+from handlers.channels import channel_text
+
+
+def build_subscriptions(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> Subscriptions | None:
+    if not (settings.stripe_api_key and settings.stripe_webhook_secret):
+        return None
+    gateway = StripeGateway(settings.stripe_api_key.get_secret_value(), settings.stripe_api_url)
+    return Subscriptions(
+        sessions,
+        gateway,
+        settings.stripe_webhook_secret.get_secret_value(),
+        settings.public_base(),
+    )
+
+
+def smtp_config(settings: Settings) -> SmtpConfig | None:
+    if not settings.smtp_host:
+        return None
+    return SmtpConfig(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        username=settings.smtp_username,
+        password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+        sender=settings.smtp_from,
+        starttls=settings.smtp_starttls,
+        implicit_tls=settings.smtp_implicit_tls,
+    )
+
+
+def build_channels(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], fetcher: SafeFetcher
+) -> ChannelDispatcher:
+    smtp = smtp_config(settings)
+    return ChannelDispatcher(
+        sessions,
+        channel_text,
+        EmailSender(smtp) if smtp else None,
+        WebhookSender(fetcher),
+    )

@@ -1,0 +1,1 @@
+"""Notification channels besides chat: email and users' webhooks."""
