@@ -132,7 +132,7 @@ class DiscordPeer:
     # ---- lifecycle ----
     async def __aenter__(self) -> DiscordPeer:
         app = web.Application(middlewares=[self._middleware])
-        app.router.add_get("/gw", self.gateway.handle)
+        app.router.add_get("/", self.gateway.handle)  # the gateway: same host, at the root
         r = app.router
         api = "/api/v10"
         r.add_get(f"{api}/users/@me", self._me)
@@ -159,7 +159,7 @@ class DiscordPeer:
         sock.bind(("127.0.0.1", 0))
         await web.SockSite(self._runner, sock).start()
         root = f"127.0.0.1:{sock.getsockname()[1]}"
-        self.base_url, self.gateway_url = f"http://{root}{api}", f"ws://{root}/gw"
+        self.base_url, self.gateway_url = f"http://{root}{api}", f"ws://{root}/"
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -210,7 +210,7 @@ class DiscordPeer:
     async def _middleware(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        if request.path == "/gw":
+        if request.path == "/":
             return await handler(request)
         info = request.match_info
         route = info.route.resource.canonical if info.route.resource else request.path
@@ -461,9 +461,11 @@ class DiscordPeer:
         out = []
         for m in self.messages.values():
             channel = self.channels[m.channel_id]
-            if channel.type == 1 and channel.recipient != user_id:
+            if m.visible_to is not None:
+                if m.visible_to == user_id:
+                    out.append(m)
                 continue
-            if m.visible_to is not None and m.visible_to != user_id:
+            if channel.type == 1 and channel.recipient != user_id:
                 continue
             out.append(m)
         return out

@@ -4,6 +4,7 @@ limits Discord enforces on what a bot sends (so our bugs fail here, not in produ
 from __future__ import annotations
 
 import itertools
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -134,11 +135,12 @@ class Message:
 
     @property
     def text(self) -> str:
-        """What the user reads: the content and each embed's title and description."""
+        """What the user reads: the content and each embed's title and description, with
+        Markdown escapes shown as the characters they protect."""
         parts = [self.content] if self.content else []
         for e in self.embeds:
             parts += [p for p in (e.get("title"), e.get("description")) if p]
-        return "\n".join(parts)
+        return re.sub(r"\\([^A-Za-z0-9\s])", r"\1", "\n".join(parts))
 
     @property
     def ephemeral(self) -> bool:

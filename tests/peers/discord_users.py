@@ -41,6 +41,7 @@ class Interaction:
     followups: list[str] = field(default_factory=list)
     choices: list[Json] | None = None
     http_status: int | None = None  # HTTP mode: our endpoint's answer
+    edits_before: int = 0  # a component's message: its edits when pressed
 
     def payload(self, peer: DiscordPeer) -> Json:
         user = peer.users[self.user_id]
@@ -131,6 +132,7 @@ class SimUser:
         """A component interaction with any custom_id (a modified client can send one)."""
         data = {"custom_id": custom_id, "component_type": 2}
         i = self._new(COMPONENT, data, message.channel_id, message.id)
+        i.edits_before = message.edits
         await self.deliver(i)
         return i
 
@@ -162,7 +164,11 @@ class SimUser:
             ids = ([i.original] if i.original else []) + i.followups
             for mid in ids:
                 m = self.peer.messages.get(mid)
-                if m is not None and not m.flags & LOADING and expect in m.text:
+                if m is None or m.flags & LOADING:
+                    continue
+                if mid == i.message_id and m.edits == i.edits_before:
+                    continue  # the pressed message, not changed (yet)
+                if expect in m.text:
                     found.append(m)
                     return True
             return False
