@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import live_trading, replicas, web_wallet
 from bot.classifiers import build_classifier
 from bot.console import ConsoleTransport
+from bot.discord_delivery import FirstReachable
+from bot.discord_runtime import start_discord
 from bot.ingestion import schedule_ingestion
 from bot.settings import Settings
 from bot.telegram import TelegramBot, TelegramTransport
@@ -186,6 +188,11 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         await telegram.start(settings.public_url, secret)
         services.bot_username = telegram.bot.username
         transport = TelegramTransport(telegram.bot, sessions)
+    # Discord beside Telegram: one account gets each alert once, in the first app that reaches it
+    discord = await start_discord(settings, handlers, services, sessions)
+    if discord is not None and discord.transport is not None:
+        chats = [transport] if telegram is not None else []
+        transport = FirstReachable([*chats, discord.transport])
     dispatcher = Dispatcher(sessions, transport)
 
     async def health() -> dict[str, Any]:
@@ -193,6 +200,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         return {
             "open_positions": len(engine.index),  # watched by this replica
             "telegram": telegram is not None,
+            "discord": discord.mode if discord is not None else False,
             **held,
         }
 
@@ -201,7 +209,8 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             telegram.feed if telegram and settings.public_url else None,
             secret,
             health,
-            web_wallet.routes(services, settings.telegram_bot_token),
+            web_wallet.routes(services, settings.telegram_bot_token)
+            + (discord.routes if discord is not None else []),
         ),
         settings.host,
         settings.port,
@@ -252,6 +261,8 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             await web_task
         if telegram is not None:
             await telegram.stop()
+        if discord is not None:
+            await discord.stop()
         await engine.checkpoint()  # trailing peaks survive the restart
         if leases is not None:  # hand our shards and jobs over now, not after a lapse
             with contextlib.suppress(Exception):

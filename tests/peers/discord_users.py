@@ -200,19 +200,22 @@ async def post_signed(
     payload: Json,
     signature: str | None = "sign",
     timestamp: str | None = None,
+    signed_body: Json | None = None,
 ) -> SignedPost:
     """POST an interaction to the bot's endpoint signed with the application's key, as
-    Discord does (or with a chosen bad signature / timestamp, or none)."""
+    Discord does (or with a chosen bad signature / timestamp, or none, or a signature made
+    for `signed_body` sent with this payload)."""
     from tests.peers.discord_api import SignedPost
 
     assert peer.interactions_url, "no interactions endpoint configured"
     raw = json.dumps(payload).encode()
     ts = timestamp if timestamp is not None else str(int(time.time()))
+    signed = raw if signed_body is None else json.dumps(signed_body).encode()
     headers = {"Content-Type": "application/json", "User-Agent": "Discord-Interactions/1.0"}
     if signature is not None:
         headers["X-Signature-Timestamp"] = ts
         headers["X-Signature-Ed25519"] = (
-            peer.signing_key.sign(ts.encode() + raw).signature.hex()
+            peer.signing_key.sign(ts.encode() + signed).signature.hex()
             if signature == "sign"
             else signature
         )
