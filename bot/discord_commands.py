@@ -36,6 +36,7 @@ OPTIONS: dict[str, tuple[Option, ...]] = {
         Option("note"),
     ),
     ANSWER: (Option("text", required=True),),
+    "linkaccount": (Option("code", word=True),),
 }
 
 

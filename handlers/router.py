@@ -11,6 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from handlers import (
+    accounts,
     agents,
     approvals,
     callbacks,
@@ -49,6 +50,7 @@ COMMANDS: dict[str, Command] = {
     "link": wallet.link,
     "wallet": wallet.wallet,
     "unlink": wallet.unlink,
+    "linkaccount": accounts.link_account,
 }
 # shown in the app's command menu (setMyCommands), in this order; /start is implied
 MENU = (
@@ -63,6 +65,7 @@ MENU = (
     "settings",
     "help",
     "cancel",
+    "linkaccount",
 )
 
 BUTTONS: dict[str, ButtonHandler] = {
