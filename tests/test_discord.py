@@ -107,3 +107,17 @@ async def test_deploy_autocompletes_agent_names(dc: DiscordStack) -> None:
     assert await ann.autocomplete("deploy", "agent", "zzz") == []
     bob = dc.peer.user(9, "Bob", "en-US")
     await run(bob, "deploy", "Deploying Hawk", agent="Hawk")
+
+
+async def test_the_gateway_resumes_after_discord_asks_for_a_reconnect(sessions) -> None:  # type: ignore[no-untyped-def]
+    async with discord_stack(sessions, "gateway") as dc:
+        ann = dc.peer.user(10, "Ann", "en-US")
+        await run(ann, "start", "Welcome to Maxxit")
+        await dc.peer.gateway.reconnect()
+        # sent while the client reconnects: RESUME replays it, nothing is lost
+        await run(ann, "help", "")
+        await ann.until(lambda: dc.peer.gateway.resumes == 1, "a RESUME")
+        assert dc.peer.gateway.identifies == 1
+        await dc.peer.gateway.drop()  # the connection breaks without a word
+        await run(ann, "agents", "")
+        await ann.until(lambda: dc.peer.gateway.resumes == 2, "a second RESUME")
