@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import math
 import socket
 import time
@@ -23,24 +22,20 @@ from typing import Any
 from aiohttp import web
 
 from tests.peers.discord_gateway import Gateway
+from tests.peers.discord_interactions import InteractionRoutes
 from tests.peers.discord_models import (
-    ALREADY_ACKNOWLEDGED,
     CANNOT_DM,
     EPHEMERAL,
     UNAUTHORIZED,
-    UNKNOWN_INTERACTION,
     UNKNOWN_MESSAGE,
-    UNKNOWN_WEBHOOK,
     DiscordError,
     Json,
     Message,
     check_message,
+    json_response,
     snowflake,
 )
 from tests.peers.discord_users import Interaction, SimUser
-
-LOADING = 1 << 7  # the "Bot is thinking..." message of a deferred interaction
-CALLBACK_SECONDS = 3.0  # Discord forgets an interaction not answered within this
 
 
 @dataclass
@@ -83,15 +78,7 @@ class Failure:
     is_global: bool = False
 
 
-def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    # exactly "application/json": discord.py compares the whole header (a charset breaks it)
-    body = json.dumps(data).encode()
-    return web.Response(
-        body=body, status=status, headers={"Content-Type": "application/json", **(headers or {})}
-    )
-
-
-class DiscordPeer:
+class DiscordPeer(InteractionRoutes):
     def __init__(
         self,
         token: str = "MTIz.discord-test-token",
@@ -229,7 +216,7 @@ class DiscordPeer:
             limited = self._limit(f"{request.method} {route}", major, webhook, headers)
             response = limited or await handler(request)
         except DiscordError as e:
-            response = _json(e.body(), e.status)
+            response = json_response(e.body(), e.status)
         for k, v in headers.items():
             response.headers[k] = v
         call.status = response.status
@@ -276,28 +263,28 @@ class DiscordPeer:
             headers["X-RateLimit-Global"] = "true"
         body = {"message": "You are being rate limited.", "retry_after": retry_after,
                 "global": is_global}  # fmt: skip
-        return _json(body, 429, headers)
+        return json_response(body, 429, headers)
 
     # ---- bot and application ----
     async def _me(self, _: web.Request) -> web.Response:
-        return _json(self.bot_user)
+        return json_response(self.bot_user)
 
     async def _get_user(self, request: web.Request) -> web.Response:
         user = self.users.get(request.match_info["user"])
         if user is None:
             raise DiscordError(404, 10013, "Unknown User")
-        return _json(user.user_json)
+        return json_response(user.user_json)
 
     async def _application(self, _: web.Request) -> web.Response:
         owner = {"id": "1", "username": "owner", "discriminator": "0", "avatar": None}
-        return _json({"id": self.application_id, "name": "Maxxit", "description": "",
+        return json_response({"id": self.application_id, "name": "Maxxit", "description": "",
                       "icon": None, "bot_public": True, "bot_require_code_grant": False,
                       "owner": owner, "verify_key": self.public_key, "flags": 0,
                       "summary": "", "team": None})  # fmt: skip
 
     async def _gateway_url(self, _: web.Request) -> web.Response:
         limit = {"total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 1}
-        return _json({"url": self.gateway_url, "shards": 1, "session_start_limit": limit})
+        return json_response({"url": self.gateway_url, "shards": 1, "session_start_limit": limit})
 
     async def _put_commands(self, request: web.Request) -> web.Response:
         if request.match_info["app"] != self.application_id:
@@ -318,112 +305,17 @@ class DiscordPeer:
             c | {"id": snowflake(), "application_id": self.application_id, "version": "1"}
             for c in body
         ]
-        return _json(self.commands[scope])
+        return json_response(self.commands[scope])
 
     async def _get_commands(self, request: web.Request) -> web.Response:
-        return _json(self.commands.get(request.match_info.get("guild", ""), []))
-
-    # ---- interactions ----
-    async def _callback_route(self, request: web.Request) -> web.Response:
-        interaction = self.interactions.get(request.match_info["interaction"])
-        if interaction is None or interaction.token != request.match_info["token"]:
-            raise UNKNOWN_INTERACTION
-        return _json(self.callback(interaction, await request.json()))
-
-    def callback(self, interaction: Interaction, body: Json) -> Json:
-        """An interaction's initial response (a POST to /callback, or our HTTP answer)."""
-        if interaction.acknowledged:
-            raise ALREADY_ACKNOWLEDGED
-        if time.monotonic() - interaction.created > CALLBACK_SECONDS:
-            raise UNKNOWN_INTERACTION
-        kind = body.get("type")
-        data = body.get("data") or {}
-        interaction.acknowledged = True
-        interaction.response_type = kind
-        result: Json = {"interaction": {"id": interaction.id, "type": interaction.type,
-                                        "response_message_loading": kind == 5,
-                                        "response_message_ephemeral": bool(
-                                            (data.get("flags") or 0) & EPHEMERAL)}}  # fmt: skip
-        message: Message | None = None
-        if kind in (4, 5):
-            fields = check_message(data, partial=kind == 5) if kind == 4 else {}
-            flags = int(data.get("flags") or 0) | (LOADING if kind == 5 else 0)
-            message = self._post(interaction.channel_id, fields, flags, interaction)
-            interaction.original = message.id
-        elif kind in (6, 7):
-            if interaction.message_id is None:
-                interaction.acknowledged = False
-                raise DiscordError(400, 40004, "Interaction is not a component interaction")
-            message = self.messages[interaction.message_id]
-            interaction.original = message.id
-            if kind == 7:
-                message.apply(check_message(data, partial=True))
-        elif kind == 8:
-            interaction.choices = data.get("choices") or []
-            if len(interaction.choices) > 25:
-                raise DiscordError(400, 50035, "Invalid Form Body", {"choices": "max 25"})
-        elif kind != 9:
-            interaction.acknowledged = False
-            raise DiscordError(400, 50035, "Invalid Form Body", {"type": str(kind)})
-        if message is not None:
-            result["interaction"]["response_message_id"] = message.id
-            result["resource"] = {"type": kind, "message": message.to_json()}
-        self._touch()
-        return result
-
-    def _interaction_by_token(self, request: web.Request) -> Interaction:
-        if request.match_info["app"] != self.application_id:
-            raise UNKNOWN_WEBHOOK
-        for i in self.interactions.values():
-            if i.token == request.match_info["token"]:
-                if not i.acknowledged:
-                    raise UNKNOWN_WEBHOOK
-                if time.monotonic() - i.created > 15 * 60:
-                    raise DiscordError(401, 50027, "Invalid Webhook Token")
-                return i
-        raise UNKNOWN_WEBHOOK
-
-    def _hook_message(self, request: web.Request) -> tuple[Interaction, Message]:
-        interaction = self._interaction_by_token(request)
-        mid = request.match_info["message"]
-        mid = interaction.original if mid == "@original" else mid
-        message = self.messages.get(mid or "")
-        if message is None or (mid != interaction.original and mid not in interaction.followups):
-            raise UNKNOWN_MESSAGE
-        return interaction, message
-
-    async def _followup(self, request: web.Request) -> web.Response:
-        interaction = self._interaction_by_token(request)
-        body = await request.json()
-        fields = check_message(body)
-        message = self._post(interaction.channel_id, fields, int(body.get("flags") or 0),
-                             interaction)  # fmt: skip
-        interaction.followups.append(message.id)
-        return _json(message.to_json())
-
-    async def _get_hook_message(self, request: web.Request) -> web.Response:
-        return _json(self._hook_message(request)[1].to_json())
-
-    async def _edit_hook_message(self, request: web.Request) -> web.Response:
-        _, message = self._hook_message(request)
-        changes = check_message(await request.json(), partial=True)
-        message.flags &= ~LOADING
-        message.apply(changes)
-        if not (message.content.strip() or message.embeds):
-            raise DiscordError(400, 50006, "Cannot send an empty message")
-        return _json(message.to_json())
-
-    async def _delete_hook_message(self, request: web.Request) -> web.Response:
-        _, message = self._hook_message(request)
-        del self.messages[message.id]
-        return web.Response(status=204)
+        return json_response(self.commands.get(request.match_info.get("guild", ""), []))
 
     # ---- channels and messages ----
     async def _open_dm(self, request: web.Request) -> web.Response:
         recipient = str((await request.json()).get("recipient_id"))
         if recipient not in self.users:
             raise DiscordError(400, 50033, "Invalid Recipient(s)")
-        return _json(self.dm_channel(recipient).to_json(self))
+        return json_response(self.dm_channel(recipient).to_json(self))
 
     async def _create_message(self, request: web.Request) -> web.Response:
         channel = self.channels.get(request.match_info["channel"])
@@ -433,14 +325,14 @@ class DiscordPeer:
             raise CANNOT_DM
         body = await request.json()
         message = self._post(channel.id, check_message(body), 0, None)
-        return _json(message.to_json())
+        return json_response(message.to_json())
 
     async def _edit_message(self, request: web.Request) -> web.Response:
         message = self.messages.get(request.match_info["message"])
         if message is None or message.channel_id != request.match_info["channel"]:
             raise UNKNOWN_MESSAGE
         message.apply(check_message(await request.json(), partial=True))
-        return _json(message.to_json())
+        return json_response(message.to_json())
 
     def _post(
         self, channel_id: str, fields: Json, flags: int, interaction: Interaction | None

@@ -4,6 +4,7 @@ limits Discord enforces on what a bot sends (so our bugs fail here, not in produ
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import time
 from dataclasses import dataclass, field
@@ -51,6 +52,17 @@ ALREADY_ACKNOWLEDGED = DiscordError(400, 40060, "Interaction has already been ac
 UNAUTHORIZED = DiscordError(401, 0, "401: Unauthorized")
 
 EPHEMERAL = 1 << 6
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Any:
+    from aiohttp import web
+
+    # exactly "application/json": discord.py compares the whole header (a charset breaks it)
+    return web.Response(
+        body=json.dumps(data).encode(),
+        status=status,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
 
 
 def check_components(rows: Any) -> list[Json]:
