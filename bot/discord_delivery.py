@@ -31,6 +31,7 @@ class DiscordTransport:
     def __init__(self, rest: DiscordRest, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.rest = rest
         self.sessions = sessions
+        self._dms: dict[str, str] = {}  # Discord user -> their DM channel with the bot
 
     async def _identity(self, user_id: int) -> tuple[int, str, str | None] | None:
         async with self.sessions() as s:
@@ -53,13 +54,18 @@ class DiscordTransport:
             return Delivery("unreachable", error="no reachable Discord account")
         identity_id, discord_user, last_channel = target
         body = message(alert_reply(msg.kind, msg.payload, msg.language), alert=True)
-        dm: str | None = None
+        dm: str | None = self._dms.get(discord_user)
         try:
-            dm = await self.rest.open_dm(discord_user)
+            if dm is None:
+                dm = await self.rest.open_dm(discord_user)
+                if len(self._dms) > 50_000:
+                    self._dms.clear()
+                self._dms[discord_user] = dm  # the same channel every time: ask once
             await self.rest.send_message(dm, body)
         except RateLimited as exc:
             return Delivery("retry", exc.retry_after, "discord rate limit")
         except DiscordApiError as exc:
+            self._dms.pop(discord_user, None)
             if exc.code == CANNOT_DM or exc.status in (403, 404):
                 await self._dms_closed(identity_id, discord_user, last_channel, dm, msg.language)
                 return Delivery("unreachable", error=f"discord {exc.code}: {exc.message[:150]}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -43,7 +43,7 @@ class RateLimited(DiscordApiError):
 class _Bucket:
     remaining: int = 1
     resets_at: float = 0.0  # monotonic
-    lock: asyncio.Lock | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class DiscordRest:
@@ -70,7 +70,9 @@ class DiscordRest:
     def _bucket(self, key: str) -> _Bucket:
         bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = self._buckets[key] = _Bucket(lock=asyncio.Lock())
+            if len(self._buckets) > 10_000:  # forget idle buckets (one per DM channel)
+                self._buckets = {k: b for k, b in self._buckets.items() if b.lock.locked()}
+            bucket = self._buckets[key] = _Bucket()
         return bucket
 
     async def request(
@@ -82,7 +84,6 @@ class DiscordRest:
         Discord counts them."""
         path = route.format(**params)
         bucket = self._bucket(f"{method} {route} {major}")
-        assert bucket.lock is not None
         async with bucket.lock:  # one request per bucket at a time: the headers stay true
             for _ in range(5):
                 await self._wait(bucket, bot)
@@ -94,10 +95,10 @@ class DiscordRest:
         raise RateLimited(self.max_wait, False)
 
     async def _wait(self, bucket: _Bucket, bot: bool) -> None:
-        loop_now = time.monotonic
-        while (pause := max(self._paused_until, 0.0) - loop_now()) > 0:  # noqa: ASYNC110
+        # a global 429 pauses everyone; a later one may push the end further: check again
+        while (pause := self._paused_until - time.monotonic()) > 0:  # noqa: ASYNC110
             await asyncio.sleep(pause)
-        if bucket.remaining <= 0 and (wait := bucket.resets_at - loop_now()) > 0:
+        if bucket.remaining <= 0 and (wait := bucket.resets_at - time.monotonic()) > 0:
             if wait > self.max_wait:
                 raise RateLimited(wait, False)
             await asyncio.sleep(wait)
