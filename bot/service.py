@@ -16,6 +16,8 @@ from bot import email_confirm, live_trading, replicas, stripe_webhook, web_walle
 from bot.channels_setup import build_channels, build_subscriptions
 from bot.classifiers import build_classifier
 from bot.console import ConsoleTransport
+from bot.discord_delivery import FirstReachable
+from bot.discord_runtime import start_discord
 from bot.ingestion import schedule_ingestion
 from bot.settings import Settings
 from bot.telegram import TelegramBot, TelegramTransport
@@ -192,6 +194,11 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         await telegram.start(settings.public_url, secret)
         services.bot_username = telegram.bot.username
         transport = TelegramTransport(telegram.bot, sessions)
+    # Discord beside Telegram: one account gets each alert once, in the first app that reaches it
+    discord = await start_discord(settings, handlers, services, sessions)
+    if discord is not None and discord.transport is not None:
+        chats = [transport] if telegram is not None else []
+        transport = FirstReachable([*chats, discord.transport])
     transport = ChannelFanout(transport, sessions)
     channel_dispatcher = build_channels(settings, sessions, services.safe_http)
     dispatcher = Dispatcher(sessions, transport)
@@ -201,6 +208,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         return {
             "open_positions": len(engine.index),  # watched by this replica
             "telegram": telegram is not None,
+            "discord": discord.mode if discord is not None else False,
             **held,
         }
 
@@ -211,7 +219,8 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             health,
             web_wallet.routes(services, settings.telegram_bot_token)
             + email_confirm.routes(services)
-            + (stripe_webhook.routes(services.subscriptions) if services.subscriptions else []),
+            + (stripe_webhook.routes(services.subscriptions) if services.subscriptions else [])
+            + (discord.routes if discord is not None else []),
         ),
         settings.host,
         settings.port,
@@ -265,6 +274,8 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             await web_task
         if telegram is not None:
             await telegram.stop()
+        if discord is not None:
+            await discord.stop()
         await engine.checkpoint()  # trailing peaks survive the restart
         if leases is not None:  # hand our shards and jobs over now, not after a lapse
             with contextlib.suppress(Exception):

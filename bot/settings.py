@@ -6,9 +6,13 @@ import hashlib
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DISCORD_API = "https://discord.com/api/v10"
+DISCORD_GATEWAY = "wss://gateway.discord.gg/"
 
 
 class Settings(BaseSettings):
@@ -92,6 +96,16 @@ class Settings(BaseSettings):
     smtp_from: str = "Maxxit <alerts@localhost>"
     smtp_starttls: bool = True
     smtp_implicit_tls: bool = False
+    # Discord: a token runs the gateway (and sends DM alerts); a public key serves signed HTTP
+    # interactions at PUBLIC_URL/discord/interactions instead (README, "Discord")
+    discord_bot_token: SecretStr | None = None
+    discord_application_id: str | None = Field(default=None, pattern=r"^\d{5,25}$")
+    discord_public_key: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
+    discord_api_url: str = DISCORD_API
+    discord_gateway_url: str | None = Field(default=None, description="the API's host if unset")
+    discord_guild_id: str | None = Field(
+        default=None, pattern=r"^\d{5,25}$", description="commands also here, at once (dev)"
+    )
 
     def webhook_secret(self) -> str | None:
         """Telegram echoes this in every webhook call; several processes must agree on it,
@@ -117,3 +131,13 @@ class Settings(BaseSettings):
         if self.maxxit_master_keys_old:
             env["MAXXIT_MASTER_KEYS_OLD"] = self.maxxit_master_keys_old.get_secret_value()
         return env
+
+    def discord_gateway(self) -> str:
+        """DISCORD_GATEWAY_URL; else Discord's, or the API's own host when it points elsewhere
+        (a proxy or a test server serving both)."""
+        if self.discord_gateway_url:
+            return self.discord_gateway_url
+        api = urlsplit(self.discord_api_url)
+        if self.discord_api_url.rstrip("/") == DISCORD_API:
+            return DISCORD_GATEWAY
+        return f"{'wss' if api.scheme == 'https' else 'ws'}://{api.netloc}/"

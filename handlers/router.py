@@ -11,6 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from handlers import (
+    accounts,
     agents,
     approvals,
     billing,
@@ -55,6 +56,7 @@ COMMANDS: dict[str, Command] = {
     "price": billing.price,
     "email": channels.email,
     "webhook": channels.webhook,
+    "linkaccount": accounts.link_account,
 }
 # shown in the app's command menu (setMyCommands), in this order; /start is implied
 MENU = (
@@ -70,6 +72,7 @@ MENU = (
     "help",
     "cancel",
     "billing",
+    "linkaccount",
 )
 
 BUTTONS: dict[str, ButtonHandler] = {

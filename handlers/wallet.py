@@ -83,6 +83,8 @@ async def _finish_chat_link(ctx: Ctx, data: dict[str, Any]) -> Response:
         return Response(
             [Reply(ctx.t("wallet.refused", reason=ctx.t(f"wallet.reason.{outcome.reason}")))]
         )
+    if outcome.reason == "joined":
+        return Response([Reply(ctx.t("accounts.joined_by_wallet"))])
     return Response([Reply(ctx.t("wallet.linked", address=outcome.address))])
 
 

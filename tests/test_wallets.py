@@ -12,7 +12,7 @@ import pytest
 from eth_account import Account
 from sqlalchemy import select
 
-from storage.models import AgentKey, User, Wallet
+from storage.models import Agent, AgentKey, Identity, User, Wallet
 from tests.chat_helpers import sign_text
 from wallets import siwe_link
 from wallets.vault import (
@@ -115,6 +115,8 @@ async def test_every_refusal_has_its_reason_and_links_nothing(sessions, case, re
 
 async def test_link_token_expires_and_a_taken_address_is_refused(sessions) -> None:
     ann, bob = await user(sessions, "ann"), await user(sessions, "bob")
+    async with sessions() as s, s.begin():  # Bob holds something: he is never merged away
+        s.add(Agent(name="BobsAgent", venue="MULTI", stop_loss_pct=1, creator_user_id=bob))
     wallet = Account.create()
     async with sessions() as s, s.begin():
         token = await siwe_link.start_link(s, ann, NOW)
@@ -128,11 +130,36 @@ async def test_link_token_expires_and_a_taken_address_is_refused(sessions) -> No
     token, message = await message_for(sessions, bob, wallet)
     taken = await verify(sessions, message, sign_text(message, wallet), token)
     assert (taken.ok, taken.reason) == (False, "address_taken")
+    async with sessions() as s:
+        assert (await s.execute(select(Wallet.user_id))).scalar_one() == ann
     # after Ann unlinks, Bob may link it
     async with sessions() as s, s.begin():
         assert await siwe_link.unlink(s, ann, NOW) == wallet.address
     token, message = await message_for(sessions, bob, wallet)
     assert (await verify(sessions, message, sign_text(message, wallet), token)).ok
+
+
+async def test_the_same_wallet_from_an_empty_account_joins_the_two(sessions) -> None:
+    """Ann's Discord account signs for the wallet her Telegram account linked: the signature
+    proves she holds it, and the Discord account (holding nothing) joins the Telegram one."""
+    ann_tg, ann_dc = await user(sessions, "ann"), await user(sessions, "ann")
+    async with sessions() as s, s.begin():
+        s.add(Identity(user_id=ann_tg, platform="telegram", external_id="1", chat_id="1"))
+        s.add(Identity(user_id=ann_dc, platform="discord", external_id="2", chat_id="2"))
+    wallet = Account.create()
+    token, message = await message_for(sessions, ann_tg, wallet)
+    assert (await verify(sessions, message, sign_text(message, wallet), token)).ok
+    token, message = await message_for(sessions, ann_dc, wallet)
+    forged = await verify(sessions, message, sign_text(message, Account.create()), token)
+    assert (forged.ok, forged.reason) == (False, "bad_signature")
+    token, message = await message_for(sessions, ann_dc, wallet)
+    joined = await verify(sessions, message, sign_text(message, wallet), token)
+    assert (joined.ok, joined.reason, joined.user_id) == (True, "joined", ann_tg)
+    async with sessions() as s:
+        owners = (await s.execute(select(Identity.platform, Identity.user_id))).all()
+        wallets = (await s.execute(select(Wallet.user_id, Wallet.unlinked_at))).all()
+    assert sorted(owners) == [("discord", ann_tg), ("telegram", ann_tg)]
+    assert wallets == [(ann_tg, None)]
 
 
 def master() -> str:

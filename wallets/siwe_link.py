@@ -18,6 +18,7 @@ from eth_utils import is_address, to_checksum_address
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import accounts
 from storage.models import SiweNonce, Wallet
 
 with warnings.catch_warnings():  # its ABNF grammar warns about redefined core rules
@@ -190,6 +191,10 @@ async def _link(
         await session.execute(select(Wallet).where(Wallet.address == address))
     ).scalar_one_or_none()
     if existing is not None and existing.unlinked_at is None and existing.user_id != user_id:
+        # the signer proved they hold a wallet another account of theirs linked (Telegram and
+        # Discord, say): this chat account joins that one, if it holds nothing of its own
+        if await accounts.join(session, user_id, existing.user_id) == "joined":
+            return LinkOutcome(True, "joined", existing.user_id, address)
         return LinkOutcome(False, "address_taken", user_id, address)
     # one linked wallet per user: a new link replaces the previous one
     await session.execute(

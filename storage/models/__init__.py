@@ -1,5 +1,6 @@
 """Every table of the domain; importing this module registers them all on `Base.metadata`."""
 
+from storage.models.accounts import AccountLinkCode
 from storage.models.agents import Agent, AgentDailyMetric, Deployment, Source, agent_sources
 from storage.models.base import Base
 from storage.models.billing import (
@@ -26,6 +27,7 @@ from storage.models.users import (
 )
 
 __all__ = [
+    "AccountLinkCode",
     "Agent",
     "AgentDailyMetric",
     "AgentKey",

@@ -1,7 +1,7 @@
 """billing: agent prices (Stripe), subscription payments, subscriptions tied to an agent and
 ordered by Stripe's event time; notification channels (email, webhooks) and their deliveries
 
-Revision ID: 0010_billing
+Revision ID: 0010
 Revises: 0009
 Create Date: 2026-11-29
 """
@@ -13,7 +13,7 @@ from alembic import op
 
 import storage.types
 
-revision = "0010_billing"
+revision = "0010"
 down_revision = "0009"
 branch_labels = None
 depends_on = None

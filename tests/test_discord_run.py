@@ -1,0 +1,92 @@
+"""`maxxit run` starts Discord whenever a token (gateway) or a public key (HTTP interactions)
+is set, beside Telegram, and one account's alerts reach the app where it can be reached."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+from pydantic import SecretStr
+
+from bot.service import run
+from bot.settings import Settings
+from tests.chat_helpers import step
+from tests.peers.discord_api import DiscordPeer
+from tests.peers.discord_users import SimUser
+from tests.peers.telegram_api import TelegramPeer
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[str]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(run(settings, stop))
+    root = f"http://127.0.0.1:{settings.port}"
+    try:
+        async with httpx.AsyncClient() as client:
+            for _ in range(200):
+                if task.done():
+                    task.result()
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(f"{root}/healthz")).status_code == 200:
+                        break
+                await asyncio.sleep(0.05)
+        yield root
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 20)
+
+
+async def start(user: SimUser, expect: str) -> None:
+    interaction = await user.command("start")
+    await user.answer(interaction, expect)
+
+
+async def test_run_with_a_discord_token_answers_through_the_gateway(tmp_path: Path) -> None:
+    async with DiscordPeer() as peer:
+        settings = Settings(
+            data_dir=tmp_path,
+            database_url=None,
+            port=free_port(),
+            discord_bot_token=SecretStr(peer.token),
+            discord_api_url=peer.base_url,  # the gateway: the same host
+        )
+        assert settings.discord_gateway() == peer.gateway_url
+        async with running(settings) as root:
+            assert peer.gateway.identifies == 1
+            assert "deploy" in {c["name"] for c in peer.commands[""]}
+            await start(peer.user(31, "Ann", "ru"), "Maxxit")
+            async with httpx.AsyncClient() as client:
+                health = (await client.get(f"{root}/healthz")).json()
+            assert health["discord"] == "gateway" and health["telegram"] is False
+
+
+async def test_run_with_a_public_key_serves_http_interactions_beside_telegram(
+    tmp_path: Path,
+) -> None:
+    async with DiscordPeer() as peer, TelegramPeer() as tg:
+        settings = Settings(
+            data_dir=tmp_path,
+            database_url=None,
+            port=free_port(),
+            telegram_bot_token=tg.token,
+            telegram_api_url=tg.base_url.removesuffix("/bot"),
+            discord_bot_token=SecretStr(peer.token),
+            discord_public_key=peer.public_key,
+            discord_api_url=peer.base_url,
+        )
+        async with running(settings) as root:
+            peer.mode, peer.interactions_url = "http", f"{root}/discord/interactions"
+            assert peer.gateway.identifies == 0  # Discord posts to us: no gateway session
+            assert "deploy" in {c["name"] for c in peer.commands[""]}
+            await start(peer.user(32, "Ann", "en-US"), "Welcome to Maxxit")
+            await step(tg.user(33, "Bob", "en"), "/start", "Welcome to Maxxit")
