@@ -5,6 +5,7 @@ from storage.models.base import Base
 from storage.models.coordination import InstallationSetting, Lease, SendBudgetSlot
 from storage.models.money import FundingPaymentRow
 from storage.models.ops import AuditLog, OutboxMessage, ProcessedEvent
+from storage.models.ostium import OstiumRequest
 from storage.models.profit_share import ProfitShareClose
 from storage.models.protection import ProtectiveOrder
 from storage.models.signals import ClassificationRow, Post, RoutingDecision, Signal
@@ -34,6 +35,7 @@ __all__ = [
     "Lease",
     "LedgerEntry",
     "Order",
+    "OstiumRequest",
     "OutboxMessage",
     "Position",
     "Post",
