@@ -336,6 +336,37 @@ class OstiumVenue:
         size = s.size if request.action == "open" else (request.size or Decimal(0))
         return Fill(cloid, s.price, size, s.fee, str(order_id), s.at)
 
+    # -- levels on the trade (engine/venues/ostium_protection.py) ---------------------------
+
+    async def open_trades(self, account: str) -> dict[str, dict[str, Any]]:
+        """The account's open trades by market, as the subgraph lists them."""
+        trades, _ = await (await self.reader()).get_open_trades(account.lower())
+        by_id = {p.id: p.market for p in self._pairs.values()}
+        return {by_id[int(t["pair"]["id"])]: t for t in trades if int(t["pair"]["id"]) in by_id}
+
+    async def set_level(self, account: str, market: str, kind: str, price: Decimal) -> None:
+        """The trade's stop loss ("sl") or take profit ("tp"), preflighted, receipt checked."""
+        pair = self._pairs[market]
+        trade = (await self.open_trades(account)).get(market)
+        if trade is None:
+            raise refusal("NoTradeFound", market)
+        index = int(trade["index"])
+        sdk, signer = await self._trader_sdk(account)
+        trading = sdk.ostium.ostium_trading_contract
+        name = "updateSl" if kind == "sl" else "updateTp"
+        inner = trading.encode_abi(name, [pair.id, index, int(price * E18)])
+        call = trading.functions.delegatedAction(account, inner)
+        request = OrderRequest("", account, market, "long", Decimal(0), Decimal(1))
+        async with self._lock(signer.address):
+            await self._preflight(sdk, request, pair, signer, call)
+            if kind == "sl":
+                send = lambda: sdk.ostium.update_sl(pair.id, index, float(price), account)  # noqa: E731
+            else:
+                send = lambda: sdk.ostium.update_tp(pair.id, index, float(price), account)  # noqa: E731
+            receipt = await asyncio.to_thread(send)
+        if receipt["status"] != 1:
+            raise VenueRejected("reverted", f"Ostium reverted the {name} of {market}")
+
     # -- after a crash: what became of an order ------------------------------------------
 
     async def find_order(self, account: str, client_order_id: str) -> Fill | None:

@@ -125,6 +125,7 @@ def default_pairs() -> list[PeerPair]:
 @dataclass
 class Keeper:
     hold: bool = False  # leave orders pending
+    triggers: bool = True  # close trades whose stop loss or take profit the price crossed
     cancel_next: list[int] = field(default_factory=list)  # cancel reasons for the next orders
     filled: list[int] = field(default_factory=list)
     canceled: list[int] = field(default_factory=list)
@@ -255,7 +256,7 @@ class OstiumPeer:
                 is_buy = order[3][8] if trade_id == 0 else not order[3][8]
                 self._gov(ostium.functions.keeperExecute(order_id, self._fill_price(pair, is_buy)))
                 k.filled.append(order_id)
-        for trade in self._open_trades(None):
+        for trade in self._open_trades(None) if k.triggers else []:
             pair = self.pairs[int(trade["pair"]["id"])]
             sl, tp = int(trade["stopLossPrice"]), int(trade["takeProfitPrice"])
             price = int(pair.price * E18)
