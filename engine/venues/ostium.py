@@ -35,6 +35,7 @@ from web3.exceptions import ContractLogicError
 from engine.markets import MarketInfo
 from engine.prices import PriceBook
 from engine.venues.base import Fill, OrderLookup, OrderRequest, OrderState, VenueRejected
+from engine.venues.cost_terms import CostTerms
 from engine.venues.ostium_chain import OstiumChain, Settlement
 from engine.venues.ostium_errors import CANCEL_REASONS, decode, refusal, revert_data
 from engine.venues.ostium_pairs import OstiumPair, parse_pair
@@ -83,6 +84,7 @@ class OstiumVenue:
         self._pairs: dict[str, OstiumPair] = {}
         self._markets: dict[str, MarketInfo] = {}
         self._chain: OstiumChain | None = None
+        self._quotes: dict[str, tuple[Decimal, Decimal, Decimal]] = {}
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -155,7 +157,25 @@ class OstiumVenue:
             market = by_pair.get((row.get("from"), row.get("to")))
             if market is not None and row.get("isMarketOpen", True):
                 out[market] = tuple(Decimal(repr(row[k])) for k in ("bid", "mid", "ask"))
+        self._quotes = out  # type: ignore[assignment]
         return out  # type: ignore[return-value]
+
+    def cost_terms(self, market: str) -> CostTerms | None:
+        """A round trip's cost for routing: the opening fee (Ostium charges no closing fee),
+        rollover per hour, and the spread of the last quote."""
+        pair = self._pairs.get(market)
+        if pair is None:
+            return None
+        bid, mid, ask = self._quotes.get(market, (Decimal(0), Decimal(0), Decimal(0)))
+        return CostTerms(
+            pair.opening_fee_rate(),
+            Decimal(0),
+            pair.rollover_per_hour(),
+            (ask - bid) / mid if mid else Decimal(0),
+            pair.min_position_usd,
+            pair.min_leverage,
+            pair.max_leverage,
+        )
 
     async def mid(self, market: str) -> Decimal:
         price = self.prices.price(market) if self.prices is not None else None
