@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import live_trading, replicas, web_wallet
+from bot import live_trading, ostium_trading, replicas, web_wallet
 from bot.classifiers import build_classifier
 from bot.console import ConsoleTransport
 from bot.ingestion import schedule_ingestion
@@ -149,6 +149,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     engine = build_engine(settings, sessions, prices, leases)
     vault = live_trading.vault_or_none(settings)
     hyperliquid = await attach_hyperliquid(settings, sessions, engine, prices, vault)
+    ostium = await ostium_trading.attach_ostium(settings, sessions, engine, prices, vault)
     background: list[asyncio.Task[None]] = []
     if leases is not None:
         await leases.round()  # our share of the markets and jobs before anything runs
@@ -156,7 +157,9 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         background.append(asyncio.create_task(replicas.sweep(engine, stop, settings.sweep_seconds)))
     await engine.start()
     pump = start_price_feed(settings, engine, hyperliquid)
+    ostium_pump = ostium_trading.start_price_feed(settings, engine, ostium)
     scheduler = live_trading.schedule(settings, engine, hyperliquid)
+    ostium_trading.schedule(settings, scheduler, ostium)
     pollers = schedule_ingestion(scheduler, settings, sessions, engine)
     scheduler.start()
     services = Services(
@@ -164,9 +167,10 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         engine,
         public_url=settings.public_base(),
         siwe_chain_ids=settings.chain_ids(),
-        vault=vault if hyperliquid is not None else None,
+        vault=vault if hyperliquid is not None or ostium is not None else None,
         hyperliquid_url=live_trading.hyperliquid_url(settings) if hyperliquid else None,
         safes=live_trading.safe_gateway(settings),
+        ostium=ostium_trading.delegation_reader(settings) if ostium else None,
     )
     handlers = Bot(services)
 
@@ -247,6 +251,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pump
+        await ostium_trading.stop(ostium_pump)
         web.should_exit = True
         with contextlib.suppress(Exception):
             await web_task

@@ -85,6 +85,9 @@ class Services:
     # Arbitrum: the Safes a wallet owns and the module state of each
     # (wallets/safe_gateway.SafeGateway on an RPC node; None: not configured)
     safes: Any = None
+    # Ostium: the delegation state of a wallet (wallets/ostium_delegation.DelegationReader on
+    # an Arbitrum node; None: Ostium live trading is off)
+    ostium: Any = None
 
     @property
     def hyperliquid_mainnet(self) -> bool:

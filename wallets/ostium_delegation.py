@@ -14,6 +14,7 @@ with the ABIs ostium-python-sdk ships, so it is what Ostium's contracts expect.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -100,3 +101,15 @@ def delegation_state(w3: Web3, contracts: Contracts, trader: str) -> DelegationS
         Decimal(allowance) / USDC_UNIT,
         Decimal(balance) / USDC_UNIT,
     )
+
+
+class DelegationReader:
+    """The delegation state of a wallet on an Arbitrum node, for /wallet and the connect
+    page (reads only; the user's wallet signs every transaction itself)."""
+
+    def __init__(self, rpc_url: str, contracts: Contracts) -> None:
+        self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 10}))
+        self.contracts = contracts
+
+    async def state(self, trader: str) -> DelegationState:
+        return await asyncio.to_thread(delegation_state, self.w3, self.contracts, trader)
