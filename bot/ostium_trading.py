@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from eth_account.signers.local import LocalAccount
@@ -125,9 +126,23 @@ def start_price_feed(
     return asyncio.create_task(pump())
 
 
-def schedule(settings: Settings, scheduler: AsyncIOScheduler, venue: OstiumVenue | None) -> None:
+def schedule(
+    settings: Settings, scheduler: AsyncIOScheduler, engine: Engine, venue: OstiumVenue | None
+) -> None:
+    """The pair list refreshed; reconciliation (trades Ostium's automation closed: stop loss,
+    take profit, liquidation) at start and every RECONCILE_SECONDS."""
     if venue is None:
         return
+
+    async def reconcile() -> None:
+        if not engine.ownership.runs("reconcile"):
+            return  # another replica reconciles
+        try:
+            closed = await engine.reconcile(VENUE)
+            if closed:
+                log.info("reconciliation closed %d position(s) Ostium closed", closed)
+        except Exception:
+            log.exception("Ostium reconciliation failed; next run retries")
 
     async def refresh() -> None:
         try:
@@ -135,12 +150,14 @@ def schedule(settings: Settings, scheduler: AsyncIOScheduler, venue: OstiumVenue
         except Exception:
             log.exception("refreshing Ostium pairs failed; keeping the old list")
 
+    once = {"max_instances": 1, "coalesce": True}
+    scheduler.add_job(refresh, "interval", seconds=settings.markets_refresh_seconds, **once)
     scheduler.add_job(
-        refresh,
+        reconcile,
         "interval",
-        seconds=settings.markets_refresh_seconds,
-        max_instances=1,
-        coalesce=True,
+        seconds=settings.reconcile_seconds,
+        next_run_time=datetime.now(UTC),
+        **once,
     )
 
 

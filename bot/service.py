@@ -159,7 +159,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     pump = start_price_feed(settings, engine, hyperliquid)
     ostium_pump = ostium_trading.start_price_feed(settings, engine, ostium)
     scheduler = live_trading.schedule(settings, engine, hyperliquid)
-    ostium_trading.schedule(settings, scheduler, ostium)
+    ostium_trading.schedule(settings, scheduler, engine, ostium)
     pollers = schedule_ingestion(scheduler, settings, sessions, engine)
     scheduler.start()
     services = Services(

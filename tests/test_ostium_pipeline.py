@@ -231,3 +231,34 @@ async def test_an_agent_key_without_delegation_is_refused_and_the_user_told(
     assert order.status == "rejected" and order.error == "delegation_missing"
     assert alert.kind == "order_failed" and alert.payload["reason"] == "delegation_missing"
     assert ostium.usdc_balance(trader.user.address) == Decimal(1000)
+
+
+async def test_a_stop_ostium_triggered_while_we_were_down_is_closed_in_the_books(
+    sessions, ostium
+) -> None:
+    trader = funded_trader(ostium, usdc="1000")
+    await seed(sessions, [trader])
+    engine, _, prices = await live_engine(sessions, ostium, [trader])
+    prices.update(PriceTick(utcnow(), "XAU", Decimal(2000)))
+    await engine.ingest(IncomingPost("x", "@goldbug", "1", "Long $XAU now", utcnow()))
+    [trade] = ostium.open_trades(trader.user.address)
+    assert Decimal(trade["stopLossPrice"]) / E18 == pytest_approx(Decimal(1940))
+
+    # our process is down; gold falls through the stop resting on the trade, and Ostium's
+    # automation (the keeper here) closes it
+    ostium.set_price("XAU", "1930")
+    await until(lambda: _true(not ostium.open_trades(trader.user.address)))
+
+    restarted, _, prices2 = await live_engine(sessions, ostium, [trader])
+    prices2.update(PriceTick(utcnow(), "XAU", Decimal(1930)))
+    await restarted.start()
+    assert await restarted.reconcile("OSTIUM") == 1
+    async with sessions() as s:
+        pos = (await s.execute(select(Position))).scalar_one()
+    assert pos.status == "closed" and pos.close_reason == "stop_loss"
+    assert pos.exit_price == Decimal(1930)
+    assert pos.realized_pnl == (pos.exit_price - pos.entry_price) * pos.size - pos.open_fee - (
+        pos.close_fee
+    )
+    assert ostium.usdc_balance(trader.user.address) - Decimal(1000) == pos.realized_pnl
+    assert await restarted.reconcile("OSTIUM") == 0  # closed once

@@ -41,6 +41,7 @@ from engine.venues.ostium_errors import CANCEL_REASONS, decode, refusal, revert_
 from engine.venues.ostium_pairs import OstiumPair, parse_pair
 from engine.venues.ostium_recovery import OstiumRecovery
 from engine.venues.ostium_requests import Request, RequestJournal
+from engine.venues.ostium_trades import OstiumTrades
 
 log = logging.getLogger(__name__)
 E18 = Decimal(10**18)
@@ -64,7 +65,7 @@ class OstiumConfig:
     stuck_after: float = 120.0  # seconds pending before the market-timeout call ends it
 
 
-class OstiumVenue(OstiumRecovery):
+class OstiumVenue(OstiumRecovery, OstiumTrades):
     name = "OSTIUM"
 
     def __init__(
@@ -356,34 +357,3 @@ class OstiumVenue(OstiumRecovery):
             raise VenueRejected("not_filled", f"Ostium canceled the order: {words}")
         size = s.size if request.action == "open" else (request.size or Decimal(0))
         return Fill(cloid, s.price, size, s.fee, str(order_id), s.at)
-
-    # -- levels on the trade (engine/venues/ostium_protection.py) ---------------------------
-
-    async def open_trades(self, account: str) -> dict[str, dict[str, Any]]:
-        """The account's open trades by market, as the subgraph lists them."""
-        trades, _ = await (await self.reader()).get_open_trades(account.lower())
-        by_id = {p.id: p.market for p in self._pairs.values()}
-        return {by_id[int(t["pair"]["id"])]: t for t in trades if int(t["pair"]["id"]) in by_id}
-
-    async def set_level(self, account: str, market: str, kind: str, price: Decimal) -> None:
-        """The trade's stop loss ("sl") or take profit ("tp"), preflighted, receipt checked."""
-        pair = self._pairs[market]
-        trade = (await self.open_trades(account)).get(market)
-        if trade is None:
-            raise refusal("NoTradeFound", market)
-        index = int(trade["index"])
-        sdk, signer = await self._trader_sdk(account)
-        trading = sdk.ostium.ostium_trading_contract
-        name = "updateSl" if kind == "sl" else "updateTp"
-        inner = trading.encode_abi(name, [pair.id, index, int(price * E18)])
-        call = trading.functions.delegatedAction(account, inner)
-        request = OrderRequest("", account, market, "long", Decimal(0), Decimal(1))
-        async with self._lock(signer.address):
-            await self._preflight(sdk, request, pair, signer, call)
-            if kind == "sl":
-                send = lambda: sdk.ostium.update_sl(pair.id, index, float(price), account)  # noqa: E731
-            else:
-                send = lambda: sdk.ostium.update_tp(pair.id, index, float(price), account)  # noqa: E731
-            receipt = await asyncio.to_thread(send)
-        if receipt["status"] != 1:
-            raise VenueRejected("reverted", f"Ostium reverted the {name} of {market}")

@@ -31,6 +31,7 @@ CLOSE_FILLED = ("MarketCloseExecutedV2", "MarketCloseExecuted", "LimitCloseExecu
 CANCELED = ("MarketOpenCanceled", "MarketCloseCanceled")
 TIMED_OUT = ("MarketOpenTimeoutExecutedV2", "MarketCloseTimeoutExecutedV2")
 INITIATED = ("MarketOpenOrderInitiated", "MarketCloseOrderInitiatedV2")
+LIMIT_KINDS = {0: "tp", 1: "sl", 2: "liquidation"}  # Ostium's LimitOrder enum: TP, SL, LIQ
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +134,55 @@ class OstiumChain:
                 at=self._time(log),
                 trade_id=int(args["tradeId"]),
             )
+        return None
+
+    def trade_of_open(self, order_id: int, from_block: int = 0) -> int | None:
+        """The trade id an executed open order created (its opening-fee event carries it)."""
+        callbacks = self.callbacks()
+        logs = self.w3.eth.get_logs(
+            {
+                "address": callbacks.address,
+                "fromBlock": from_block,
+                "toBlock": "latest",
+                "topics": [None, order_topic(order_id)],
+            }
+        )
+        for log in logs:
+            receipt = self.w3.eth.get_transaction_receipt(log["transactionHash"])
+            fees = callbacks.events.VaultOpeningFeeCharged().process_receipt(
+                receipt, errors=DISCARD
+            )
+            if fees:
+                return int(fees[0]["args"]["tradeId"])
+        return None
+
+    def close_of_trade(
+        self, trade_id: int, from_block: int = 0
+    ) -> tuple[int, str, Settlement] | None:
+        """How a trade was closed, if it was: (order id, kind, settlement); kind "tp", "sl",
+        "liquidation" for Ostium's automation (LimitCloseExecuted), "market" for a close
+        order."""
+        callbacks = self.callbacks()
+        logs = self.w3.eth.get_logs(
+            {
+                "address": callbacks.address,
+                "fromBlock": from_block,
+                "toBlock": "latest",
+                "topics": [None, None, order_topic(trade_id)],
+            }
+        )
+        for log in logs:
+            name, event = self._decode(callbacks, CLOSE_FILLED, log)
+            if event is None:
+                continue
+            order_id = int(event["args"]["orderId"])
+            settled = self.settlement(order_id, log["blockNumber"])
+            if settled is None:
+                continue
+            kind = "market"
+            if name == "LimitCloseExecuted":
+                kind = LIMIT_KINDS.get(int(event["args"]["orderType"]), "liquidation")
+            return order_id, kind, settled
         return None
 
     def order_of(self, tx_hash: str | bytes) -> int | None:

@@ -19,14 +19,20 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from engine.protection import TriggeredClose
 from engine.reconcile import is_live
-from storage.enums import PositionStatus
-from storage.models import Position
+from storage.enums import CloseReason, PositionStatus
+from storage.models import Order, Position
 
 log = logging.getLogger(__name__)
 E18 = Decimal(10**18)
 # the SDK writes prices through floats: a level within this fraction of ours is ours
 SAME_LEVEL = Decimal("1e-9")
+REASONS = {
+    "sl": CloseReason.STOP_LOSS,
+    "tp": CloseReason.TAKE_PROFIT,
+    "liquidation": CloseReason.LIQUIDATION,
+}
 
 
 def _same(on_chain: Decimal, wanted: Decimal | None) -> bool:
@@ -59,8 +65,53 @@ class OstiumProtection:
     async def follow_stops(self, watched: Iterable[int], namespace: str) -> dict[int, str]:
         return await self._sync(list(watched))
 
-    async def triggered(self, namespace: str) -> list[Any]:
-        return []  # trades Ostium closed reach the books through the venue's settlements
+    async def triggered(self, namespace: str) -> list[TriggeredClose]:
+        """Live positions our books hold open whose trade Ostium's automation closed (its
+        stop loss, take profit or a liquidation, while we were down or before our own close
+        went out): each with the chain's close, for the engine to close at that fill."""
+        async with self.sessions() as s:
+            rows = (
+                await s.execute(
+                    select(Position, Order.venue_order_id)
+                    .join(Order, Order.id == Position.open_order_id)
+                    .where(Position.venue == self.name, Position.status == PositionStatus.OPEN)
+                )
+            ).all()
+        by_account: dict[str, list[tuple[Position, str | None]]] = defaultdict(list)
+        for p, open_order in rows:
+            if is_live(p.account):
+                by_account[p.account].append((p, open_order))
+        out = []
+        for account, held in by_account.items():
+            try:
+                trades = await self.venue.open_trades(account)
+            except Exception as exc:
+                log.warning("ostium protection: trades of %s unavailable: %r", account, exc)
+                continue
+            for p, open_order in held:
+                if p.market in trades or not open_order:
+                    continue
+                found = await self.venue.automated_close(int(open_order))
+                if found is None:
+                    continue
+                order_id, kind, settled = found
+                reason = REASONS[kind]
+                if reason == CloseReason.STOP_LOSS and p.trailing_active:
+                    reason = CloseReason.TRAILING_STOP
+                out.append(
+                    TriggeredClose(
+                        p.id,
+                        kind,
+                        reason,
+                        settled.price,
+                        p.size,
+                        settled.fee,
+                        str(order_id),
+                        "",
+                        settled.at,
+                    )
+                )
+        return out
 
     async def _sync(self, position_ids: list[int]) -> dict[int, str]:
         """Set on each trade the levels our books hold, where they differ."""

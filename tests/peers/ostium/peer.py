@@ -33,7 +33,7 @@ from tests.peers.telegram_api import serve_app
 
 E18 = 10**18
 E6 = 10**6
-STOP_LOSS, TAKE_PROFIT = 3, 2  # the keeper's order types for triggers on a trade
+TAKE_PROFIT, STOP_LOSS = 0, 1  # Ostium's LimitOrder types for triggers on a trade
 
 
 @dataclass

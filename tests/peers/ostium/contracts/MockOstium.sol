@@ -377,7 +377,7 @@ contract MockOstium {
         }
     }
 
-    // a stop loss (orderType 3) or take profit (2) resting on the trade, triggered at price
+    // a take profit (orderType 0) or stop loss (1) resting on the trade, triggered at price
     function keeperTrigger(uint256 tradeId, uint8 orderType, uint192 price) external onlyGov {
         OpenTrade storage o = trades[tradeId];
         require(o.active && !o.closing, "no such open trade");
