@@ -21,7 +21,9 @@ from typing import Any
 
 from ostium_python_sdk.abi.trading_abi import trading_abi
 from ostium_python_sdk.abi.usdc_abi import usdc_abi
-from web3 import Web3
+from web3 import AsyncWeb3, Web3
+
+from wallets.safe import SafeTxRequest, build_safe_call_tx
 
 USDC_UNIT = Decimal(10**6)
 ZERO = "0x" + "0" * 40
@@ -113,3 +115,42 @@ class DelegationReader:
 
     async def state(self, trader: str) -> DelegationState:
         return await asyncio.to_thread(delegation_state, self.w3, self.contracts, trader)
+
+
+async def safe_setup_txs(
+    w3: AsyncWeb3, safe: str, contracts: Contracts, agent: str, usdc: Decimal
+) -> list[SafeTxRequest]:
+    """The same two calls made by a Safe: Safe transactions (consecutive nonces) for its
+    owners to sign in their Safe app; the Safe is then the Ostium trader."""
+    delegate = set_delegate_tx(contracts, agent)
+    approve = approve_usdc_tx(contracts, usdc)
+    address = {"internalType": "address", "type": "address"}
+    return [
+        await build_safe_call_tx(
+            w3,
+            safe,
+            delegate.to,
+            delegate.data,
+            {"inputs": [{**address, "name": "delegate"}], "name": "setDelegate", "payable": False},
+            {"delegate": Web3.to_checksum_address(agent)},
+        ),
+        await build_safe_call_tx(
+            w3,
+            safe,
+            approve.to,
+            approve.data,
+            {
+                "inputs": [
+                    {**address, "name": "spender"},
+                    {"internalType": "uint256", "name": "value", "type": "uint256"},
+                ],
+                "name": "approve",
+                "payable": False,
+            },
+            {
+                "spender": Web3.to_checksum_address(contracts.trading_storage),
+                "value": str(int(usdc * USDC_UNIT)),
+            },
+            nonce_offset=1,
+        ),
+    ]
