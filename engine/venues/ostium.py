@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 E18 = Decimal(10**18)
 CENT = Decimal("0.01")
 FULL_CLOSE = 10_000  # closePercentage x100
+WHOLE = Decimal("0.999")  # a close of at least this share of the trade closes all of it
 
 SignerLookup = Callable[[str], Awaitable[LocalAccount | None]]
 
@@ -268,6 +269,10 @@ class OstiumVenue(OstiumRecovery, OstiumTrades):
             raise refusal("NoTradeFound", order.market)
         trade = mine[0]
         index, size = int(trade["index"]), Decimal(trade["tradeNotional"]) / E18
+        if order.size < size * WHOLE:
+            # our books hold one position per trade: a part-close is not sent (yet), rather
+            # than closing more than the books asked for
+            raise VenueRejected("partial_close_unsupported", "Ostium closes the whole trade")
         price = await self.mid(order.market)
         slippage = order.max_slippage_bps or self.config.default_slippage_bps
         trading = sdk.ostium.ostium_trading_contract
