@@ -161,3 +161,33 @@ async def test_a_keeper_cancel_refunds_and_is_reported(sessions, ostium) -> None
     assert refused.value.reason == "not_filled"
     assert "slippage" in str(refused.value)
     assert ostium.usdc_balance(trader.user.address) == Decimal(1000)
+
+
+async def test_a_crash_after_the_send_before_its_receipt_finds_the_order_by_nonce(
+    sessions, ostium
+) -> None:
+    trader = funded_trader(ostium)
+    venue = venue_for(ostium, sessions, [trader])
+    await venue.refresh_markets()
+    ostium.keeper.hold = True
+    cloid, account = "0x" + "e" * 32, trader.user.address
+    sdk, signer = await venue._trader_sdk(account)
+    request, _call, send = await venue._open_call(
+        sdk, order(account, cloid), venue.pair("XAU"), signer
+    )
+    await venue.journal.write(request)
+    await asyncio.to_thread(send)  # mined; the process dies before recording the receipt
+
+    restarted = venue_for(ostium, sessions, [trader])
+    await restarted.refresh_markets()
+    found = await restarted.look_up(account, cloid)
+    assert found.state == OrderState.OPEN  # found by the signer's nonce, waiting the keeper
+    assert (await restarted.journal.get(cloid)).order_id == 1
+    ostium.keeper.hold = False
+    for _ in range(100):
+        found = await restarted.look_up(account, cloid)
+        if found.state != OrderState.OPEN:
+            break
+        await asyncio.sleep(0.05)
+    assert found.state == OrderState.FILLED and found.fill.venue_order_id == "1"
+    assert ostium.contracts.ostium.functions.orderCounter().call() == 1

@@ -197,7 +197,7 @@ class OstiumChain:
         return None
 
     def mined_with_nonce(
-        self, signer: str, trader: str, nonce: int, from_block: int
+        self, signer: str, trader: str, nonce: int, from_block: int, pair_index: int
     ) -> tuple[bool, int | None]:
         """Whether the signer's transaction with this nonce was mined, and if it asked Ostium
         for an order (found among the trader's order requests since from_block), its id."""
@@ -219,6 +219,9 @@ class OstiumChain:
         for log in logs:
             if trader_topic not in [t.to_0x_hex() for t in log["topics"][1:]]:
                 continue
+            _, event = self._decode(self.trading, INITIATED, log)
+            if event is None or int(event["args"]["pairIndex"]) != pair_index:
+                continue  # another market's order (a replica may share the signer)
             tx = self.w3.eth.get_transaction(log["transactionHash"])
             if tx["from"].lower() == signer.lower() and tx["nonce"] == nonce:
                 return True, self.order_of(log["transactionHash"])

@@ -45,6 +45,7 @@ class OstiumRecovery:
                 request.trader,
                 request.nonce,
                 request.from_block,
+                request.pair_index,
             )
             if not mined:
                 pending = await asyncio.to_thread(chain.pending_nonce, request.signer)
