@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import live_trading, ostium_trading, replicas, web_wallet
+from bot import live_trading, replicas, web_wallet
 from bot.classifiers import build_classifier
 from bot.console import ConsoleTransport
 from bot.ingestion import schedule_ingestion
@@ -139,6 +139,10 @@ async def housekeeping(engine: Engine, dispatcher: Dispatcher) -> None:
 
 
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    # here, not at the top: what only builds an engine (replicas in tests, tools) skips the
+    # Ostium SDK's import (gql, aiohttp)
+    from bot import ostium_trading
+
     stop = stop or asyncio.Event()
     url = resolve_url(settings.database_url, settings.data_dir)
     await upgrade(url)
