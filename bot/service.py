@@ -144,6 +144,10 @@ async def housekeeping(engine: Engine, dispatcher: Dispatcher) -> None:
 
 
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    # here, not at the top: what only builds an engine (replicas in tests, tools) skips the
+    # Ostium SDK's import (gql, aiohttp)
+    from bot import ostium_trading
+
     stop = stop or asyncio.Event()
     url = resolve_url(settings.database_url, settings.data_dir)
     await upgrade(url)
@@ -154,6 +158,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     engine = build_engine(settings, sessions, prices, leases)
     vault = live_trading.vault_or_none(settings)
     hyperliquid = await attach_hyperliquid(settings, sessions, engine, prices, vault)
+    ostium = await ostium_trading.attach_ostium(settings, sessions, engine, prices, vault)
     background: list[asyncio.Task[None]] = []
     if leases is not None:
         await leases.round()  # our share of the markets and jobs before anything runs
@@ -161,7 +166,9 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         background.append(asyncio.create_task(replicas.sweep(engine, stop, settings.sweep_seconds)))
     await engine.start()
     pump = start_price_feed(settings, engine, hyperliquid)
+    ostium_pump = ostium_trading.start_price_feed(settings, engine, ostium)
     scheduler = live_trading.schedule(settings, engine, hyperliquid)
+    ostium_trading.schedule(settings, scheduler, engine, ostium)
     pollers = schedule_ingestion(scheduler, settings, sessions, engine)
     scheduler.start()
     services = Services(
@@ -169,9 +176,10 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         engine,
         public_url=settings.public_base(),
         siwe_chain_ids=settings.chain_ids(),
-        vault=vault if hyperliquid is not None else None,
+        vault=vault if hyperliquid is not None or ostium is not None else None,
         hyperliquid_url=live_trading.hyperliquid_url(settings) if hyperliquid else None,
         safes=live_trading.safe_gateway(settings),
+        ostium=ostium_trading.delegation_reader(settings) if ostium else None,
     )
     # paid agents (Stripe) and alert channels besides chat (email, webhooks): issue 14
     services.safe_http = SafeFetcher()
@@ -269,6 +277,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pump
+        await ostium_trading.stop(ostium_pump)
         web.should_exit = True
         with contextlib.suppress(Exception):
             await web_task

@@ -106,6 +106,18 @@ class Settings(BaseSettings):
     discord_guild_id: str | None = Field(
         default=None, pattern=r"^\d{5,25}$", description="commands also here, at once (dev)"
     )
+    # Ostium live trading (needs MAXXIT_MASTER_KEY and OSTIUM_RPC_URL, an Arbitrum node):
+    # signed transactions always go to OSTIUM_SUBMIT_RPC_URL (else OSTIUM_RPC_URL), never to
+    # the SDK's default (the public Arbitrum sequencer)
+    ostium_network: Literal["testnet", "mainnet"] = "mainnet"
+    ostium_rpc_url: str | None = None
+    ostium_submit_rpc_url: str | None = None
+    ostium_graph_url: str | None = Field(default=None, description="the network's if unset")
+    ostium_price_url: str = "https://metadata-backend.prod.bedrock.ostium.io"
+    ostium_price_feed: bool = False
+    ostium_fill_wait_seconds: float = Field(default=20.0, gt=0)
+    # "usdc=0x..,trading=0x..,tradingStorage=0x..": overrides the network's contracts
+    ostium_contracts: str | None = None
 
     def webhook_secret(self) -> str | None:
         """Telegram echoes this in every webhook call; several processes must agree on it,

@@ -13,7 +13,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from bot.telegram_webapp import validate_init_data
-from handlers import hyperliquid_approval
+from handlers import hyperliquid_approval, ostium_delegation
 from handlers.base import Services
 from handlers.wallet import complete_link, siwe_config
 from storage.models import Identity
@@ -126,7 +126,21 @@ def routes(services: Services, bot_token: str | None = None) -> list[Route]:
             return _refuse(verdict)
         return JSONResponse({"approved": True})
 
+    async def ostium_request(request: Request) -> Response:
+        body = await _json(request)
+        if body is None:
+            return _refuse("bad_request")
+        async with services.sessions() as s:
+            user_id = await siwe_link.token_owner(s, str(body.get("token") or ""), services.clock())
+        if user_id is None:
+            return _refuse("link_expired", 403)
+        requested = await ostium_delegation.request(services, user_id)
+        if isinstance(requested, str):
+            return _refuse(requested)
+        return JSONResponse(requested)
+
     return [
+        Route("/api/ostium/delegation", ostium_request, methods=["POST"]),
         Route("/api/hyperliquid/approval", hl_request, methods=["POST"]),
         Route("/api/hyperliquid/approve", hl_approve, methods=["POST"]),
         Route("/connect", page, methods=["GET"]),

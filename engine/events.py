@@ -52,6 +52,10 @@ class PositionOpened(Event):
     stop_price: Decimal
     take_profit_price: Decimal | None
     rationale: str = ""  # why the model read the post as a call (LLM classifications)
+    # MULTI routed by cost: the next cheapest eligible venue and how much dearer it was
+    # (percent of the notional), for "Ostium: 0.06% cheaper than Hyperliquid for this size"
+    route_runner_up: str = ""
+    route_saving_pct: str = ""
 
     @property
     def dedupe_key(self) -> str:

@@ -28,6 +28,7 @@ from storage.models import (
     Order,
     Position,
     Post,
+    RoutingDecision,
     Signal,
 )
 from storage.types import quantize
@@ -52,6 +53,7 @@ class _SignalInfo:
     agent_name: str
     params: RiskParams
     rationale: str = ""  # the LLM's one-sentence reason, shown in the alert
+    route: tuple[str, str] = ("", "")  # MULTI by cost: (runner-up venue, saving in percent)
 
 
 async def _signal_info(session: AsyncSession, signal_ids: set[int]) -> dict[int, _SignalInfo]:
@@ -61,14 +63,17 @@ async def _signal_info(session: AsyncSession, signal_ids: set[int]) -> dict[int,
             Agent,
             ClassificationRow.classifier,
             ClassificationRow.reason,
+            RoutingDecision.reason,
+            RoutingDecision.candidates,
         )
         .join(Agent, Agent.id == Signal.agent_id)
         .join(Post, Post.id == Signal.post_id)
         .outerjoin(ClassificationRow, ClassificationRow.post_id == Post.id)
+        .outerjoin(RoutingDecision, RoutingDecision.signal_id == Signal.id)
         .where(Signal.id.in_(signal_ids))
     )
     out = {}
-    for sid, agent, classifier, reason in rows:
+    for sid, agent, classifier, reason, route_reason, candidates in rows:
         out[sid] = _SignalInfo(
             agent.name,
             RiskParams(
@@ -78,8 +83,21 @@ async def _signal_info(session: AsyncSession, signal_ids: set[int]) -> dict[int,
                 agent.trailing_distance_pct,
             ),
             (reason or "") if classifier == "llm" else "",
+            route_by_cost(route_reason, candidates),
         )
     return out
+
+
+def route_by_cost(reason: str | None, candidates: list[dict[str, Any]] | None) -> tuple[str, str]:
+    """(runner-up venue, saving in percent) of a MULTI decision taken by cost."""
+    if reason != "cheapest" or not candidates:
+        return ("", "")
+    ranked = sorted(
+        (c for c in candidates if c.get("eligible")), key=lambda c: Decimal(c["cost_pct"])
+    )
+    if len(ranked) < 2:
+        return ("", "")
+    return (ranked[1]["venue"], ranked[0].get("saving_pct", ""))
 
 
 def q(value: Decimal) -> Decimal:
@@ -255,6 +273,7 @@ async def _open_positions(
                 r["stop_price"],
                 r["take_profit_price"],
                 info[r["signal_id"]].rationale,
+                *info[r["signal_id"]].route,
             )
         )
 

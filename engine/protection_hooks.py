@@ -51,6 +51,11 @@ class Protection:
     def name(self) -> str:
         return self.venue.name
 
+    def for_venue(self, name: str) -> Protection | None:
+        """This protection if it is the named venue's (engine/venues/ostium_protection.py's
+        ProtectionSet answers for several venues)."""
+        return self if name == self.name else None
+
     def covers(self, venue: str, account: str) -> bool:
         """A position on this venue with real money: paper positions rest nowhere."""
         return venue == self.venue.name and is_live(account)

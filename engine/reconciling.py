@@ -52,8 +52,9 @@ class Reconciler:
         if venue is None or not hasattr(venue, "user_fills"):
             return 0
         closes: list[reconcile.ExternalClose] = []
-        if engine.protection is not None and engine.protection.name == venue_name:
-            triggered = await engine.protection.triggered(await engine.namespace())
+        protection = None if engine.protection is None else engine.protection.for_venue(venue_name)
+        if protection is not None:
+            triggered = await protection.triggered(await engine.namespace())
             if triggered:
                 sizes = await reconcile.open_sizes(
                     engine.sessions, [t.position_id for t in triggered]

@@ -18,6 +18,7 @@ from engine.execute import active_deployments, write_open_orders
 from engine.notify import write_outbox
 from engine.prices import PriceBook
 from engine.route import decide_venue
+from engine.route_cost import route_by_cost
 from engine.venues.base import Venue
 from storage.bulk import insert_ignore
 from storage.enums import SignalStatus
@@ -75,6 +76,8 @@ async def route_and_write_orders(
             listings,
             signal_price(sig, prices) is not None,
         )
+        if agent.venue == "MULTI":  # the cheapest eligible venue for this size
+            d = await route_by_cost(s, agent, sig.market, venues, d)
         await insert_ignore(
             s,
             RoutingDecision,

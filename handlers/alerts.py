@@ -91,6 +91,14 @@ def render(kind: str, p: dict[str, Any], lang: str = "en") -> str:
     text = t(lang, key, **common, **extra)
     if p.get("rationale"):
         text += "\n" + t(lang, "alert.rationale", rationale=p["rationale"])
+    if p.get("route_runner_up") and p.get("route_saving_pct"):
+        text += "\n" + t(
+            lang,
+            "alert.route_cheaper",
+            venue=p["venue"].title(),
+            pct=f"{Decimal(p['route_saving_pct']):.2f}",
+            other=p["route_runner_up"].title(),
+        )
     return text
 
 

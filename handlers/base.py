@@ -89,6 +89,9 @@ class Services:
     subscriptions: Any = None
     # users' URLs (feeds, webhooks): engine/net/safe_http.SafeFetcher (None: the default one)
     safe_http: Any = None
+    # Ostium: the delegation state of a wallet (wallets/ostium_delegation.DelegationReader on
+    # an Arbitrum node; None: Ostium live trading is off)
+    ostium: Any = None
 
     @property
     def hyperliquid_mainnet(self) -> bool:

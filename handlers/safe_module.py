@@ -3,8 +3,9 @@ enabled on each. Informative only: enabling the module is not offered.
 
 Why: the "module" would be Maxxit's own server key, and a Safe module may make any call from
 the Safe (`execTransactionFromModule`, DELEGATECALL included), so it could move all the Safe's
-funds. Until a module scoped to trading exists, the chat never asks a user to enable it, and
-warns anyone who already did."""
+funds. The module path is removed (wallets/safe.py): a Safe trades on Ostium by delegation
+instead (wallets/ostium_delegation.safe_setup_txs, signed by its owners in the Safe app). The
+chat never asks a user to enable a module, and warns anyone who already did."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.events import WalletLinked
 from engine.notify import write_outbox
-from handlers import callbacks, safe_module, wizard
+from handlers import callbacks, ostium_delegation, safe_module, wizard
 from handlers.base import Button, Reply, Response, Services, UserError
 from handlers.context import Ctx
 from storage.enums import (
@@ -151,7 +151,10 @@ async def wallet(ctx: Ctx, _: str = "") -> Response:
     )
     arb_state, safe_rows = await safe_module.safe_lines(ctx, linked.address)
     text = ctx.t("wallet.view", address=linked.address, hyperliquid=hl_state, arbitrum=arb_state)
-    rows = [*safe_rows, [Button(ctx.t("wallet.unlink"), callbacks.make("wu"))]]
+    ostium_line, ostium_rows = await ostium_delegation.wallet_part(ctx, linked.address)
+    if ostium_line:
+        text += "\n" + ostium_line
+    rows = [*safe_rows, *ostium_rows, [Button(ctx.t("wallet.unlink"), callbacks.make("wu"))]]
     if hl is not None and hl.approved_at is None:
         rows.insert(0, [Button(ctx.t("wallet.check_approval"), callbacks.make("hc"))])
     return Response([Reply(text, rows)])

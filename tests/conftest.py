@@ -17,6 +17,8 @@ from storage.db import create_engine, session_factory, sqlite_url
 from storage.migrate import upgrade_sync
 from storage.models import Base
 from tests.peers.hyperliquid_api import HyperliquidPeer
+from tests.peers.ostium.chain import find_anvil
+from tests.peers.ostium.peer import OstiumPeer
 
 PG_URL = os.environ.get("MAXXIT_TEST_DATABASE_URL") or None
 # as bot/telegram.py does: PTB's timedelta time periods, without a deprecation warning
@@ -93,4 +95,16 @@ async def peer() -> AsyncIterator[HyperliquidPeer]:
     """The Hyperliquid stand-in with ETH at 2000 and BTC at 90000 (a test module that needs
     other prices defines its own `peer`)."""
     async with HyperliquidPeer(mids={"ETH": "2000", "BTC": "90000"}) as p:
+        yield p
+
+
+@pytest.fixture
+async def ostium() -> AsyncIterator[OstiumPeer]:
+    """The local Ostium (anvil + mock contracts + subgraph + price API + keeper). anvil comes
+    from npm (.ci/run installs it); without it the Ostium tests skip, except on CI."""
+    if find_anvil() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("anvil is not installed on CI (.ci/run installs it)")
+        pytest.skip("anvil not installed: run .ci/run once, or set MAXXIT_ANVIL")
+    async with OstiumPeer() as p:
         yield p

@@ -1,6 +1,9 @@
 """wallets/safe.py against the real Safe contracts (the L2 builds safe-eth-py ships) on a
-local py-evm chain: find the user's Safes, enable the Maxxit module the way the user would
-in their Safe app, and trade through it with the module key."""
+local py-evm chain: find the user's Safes, read their module state (a Safe that enabled a
+Maxxit module earlier is warned), and custody for Ostium by delegation: the Safe's owners sign
+Safe transactions that make Maxxit's agent key the Safe's Ostium delegate and approve USDC
+(on the mock Ostium contracts of tests/peers/ostium); the agent key trades for the Safe and
+cannot move its USDC; Maxxit has no module path (a module could make any call)."""
 
 from __future__ import annotations
 
@@ -22,7 +25,6 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", "websockets.legacy", DeprecationWarning)
     from eth_tester.exceptions import TransactionFailed
     from safe_eth.eth.contracts import (
-        get_example_erc20_contract,
         get_proxy_factory_V1_3_0_contract,
         get_proxy_factory_V1_4_1_contract,
         get_proxy_factory_V1_5_0_contract,
@@ -37,9 +39,6 @@ with warnings.catch_warnings():
     from wallets.safe import (
         NULL_ADDRESS,
         SAFE_ABI,
-        ModuleCallFailed,
-        ModuleNotEnabled,
-        ModuleTxPending,
         NotASafe,
         Operation,
         ProxyFactoryIndex,
@@ -48,13 +47,14 @@ with warnings.catch_warnings():
         TransactionServiceIndex,
         build_enable_module_tx,
         encode_enable_module,
-        encode_exec_from_module,
-        exec_module_tx,
         find_owned_safes,
         safe_contract,
         safe_status,
         tx_builder_checksum,
     )
+
+from tests.peers.ostium.chain import artifacts
+from wallets.ostium_delegation import Contracts, safe_setup_txs
 
 ETH = 10**18
 CONTRACTS = {
@@ -132,18 +132,6 @@ async def chain(request: pytest.FixtureRequest) -> Chain:
     return Chain(w3, request.param, addresses[0], addresses[1], funder)
 
 
-# Hand-assembled because there is no compiler here: succeeds only while gasleft() > 200000.
-# GAS PUSH3 200000 LT PUSH1 0x0d JUMPI PUSH1 0 DUP1 REVERT JUMPDEST STOP
-GAS_GATED_RUNTIME = bytes.fromhex("5a62030d4010600d57600080fd5b00")
-
-
-async def deploy_runtime(chain: Chain, runtime: bytes) -> str:
-    # init code: CODECOPY the runtime that follows these 12 bytes and RETURN it
-    init = bytes([0x60, len(runtime), 0x60, 12, 0x60, 0, 0x39, 0x60, len(runtime), 0x60, 0, 0xF3])
-    tx_hash = await chain.w3.eth.send_transaction({"from": chain.funder, "data": init + runtime})
-    return (await chain.mined(tx_hash))["contractAddress"]
-
-
 async def funded_account(chain: Chain, wei: int = ETH) -> LocalAccount:
     account = Account.create()
     await chain.fund(account.address, wei)
@@ -164,7 +152,7 @@ async def enable_module_as_owner(chain: Chain, owner: LocalAccount, request: Saf
     )  # fmt: skip
 
 
-async def test_enable_module_then_trade_through_it(chain: Chain) -> None:
+async def test_find_safes_and_enable_a_module_as_the_safe_app_does(chain: Chain) -> None:
     w3 = chain.w3
     user, module = await funded_account(chain), await funded_account(chain)
     stranger = Account.create()
@@ -200,96 +188,6 @@ async def test_enable_module_then_trade_through_it(chain: Chain) -> None:
     status = await safe_status(w3, mine, module.address)
     assert (status.nonce, status.module_enabled) == (1, True)
 
-    # ETH out of the Safe, signed by the module key alone.
-    await chain.fund(mine, 2 * ETH)
-    recipient = Account.create().address
-    result = await exec_module_tx(w3, mine, module, recipient, ETH // 10)
-    assert await w3.eth.get_balance(recipient) == ETH // 10
-    assert await w3.eth.get_balance(mine) == 2 * ETH - ETH // 10
-    assert (result.safe, result.to, result.value, result.operation) == (
-        mine, recipient, ETH // 10, Operation.CALL
-    )  # fmt: skip
-    assert (await w3.eth.get_transaction(result.tx_hash))["from"] == module.address
-
-    # A token call: the Safe is msg.sender, so it spends its own balance.
-    token_cls = get_example_erc20_contract(w3)
-    tx_hash = await token_cls.constructor("USD Coin", "USDC", 6, mine, 1_000 * 10**6).transact(
-        {"from": chain.funder}
-    )
-    token = get_example_erc20_contract(w3, (await chain.mined(tx_hash))["contractAddress"])
-    transfer = token.encode_abi("transfer", [recipient, 250 * 10**6])
-    await exec_module_tx(w3, mine, module, token.address, 0, transfer)
-    assert await token.functions.balanceOf(recipient).call() == 250 * 10**6
-    assert await token.functions.balanceOf(mine).call() == 750 * 10**6
-
-    # A call that would fail inside the Safe is caught by simulation; nothing is sent.
-    sent = await w3.eth.get_transaction_count(module.address)
-    too_much = token.encode_abi("transfer", [recipient, 10_000 * 10**6])
-    with pytest.raises(ModuleCallFailed) as failed:
-        await exec_module_tx(w3, mine, module, token.address, 0, too_much)
-    assert failed.value.tx_hash is None
-    assert await w3.eth.get_transaction_count(module.address) == sent
-
-    # A call that only succeeds with enough gas: the Safe forwards 63/64 of what is left and
-    # swallows the inner failure, so the outer estimate alone is too low and an on-chain
-    # failure shows only as an event. The default gas budget covers it...
-    gated = await deploy_runtime(chain, GAS_GATED_RUNTIME)
-    outer = safe.functions.execTransactionFromModule(gated, 0, b"", 0)
-    assert await outer.estimate_gas({"from": module.address}) < 200_000
-    await exec_module_tx(w3, mine, module, gated, 0)
-    # ...and a caller's too-small one is reported, with the hash of the mined transaction.
-    with pytest.raises(ModuleCallFailed, match="failed on chain") as failed:
-        await exec_module_tx(w3, mine, module, gated, 0, gas=150_000)
-    receipt = await w3.eth.get_transaction_receipt(failed.value.tx_hash)
-    assert receipt["status"] == 1
-
-
-async def test_module_not_enabled_is_refused(chain: Chain) -> None:
-    w3 = chain.w3
-    user, maxxit, impostor = [await funded_account(chain) for _ in range(3)]
-    safe_address = await chain.create_safe([user.address])
-    await chain.fund(safe_address, ETH)
-    recipient = Account.create().address
-
-    # Raw, as the Safe itself answers a module it does not know.
-    exec_call = safe_contract(w3, safe_address).functions.execTransactionFromModule(
-        recipient, 1, b"", 0
-    )
-    with pytest.raises(ContractLogicError, match="GS104"):
-        await exec_call.call({"from": maxxit.address})
-    with pytest.raises(ModuleNotEnabled):
-        await exec_module_tx(w3, safe_address, maxxit, recipient, 1)
-
-    # Enabling Maxxit's module does not let another key in.
-    await enable_module_as_owner(
-        chain, user, await build_enable_module_tx(w3, safe_address, maxxit.address)
-    )
-    with pytest.raises(ModuleNotEnabled):
-        await exec_module_tx(w3, safe_address, impostor, recipient, 1)
-    assert await w3.eth.get_transaction_count(impostor.address) == 0
-    assert await w3.eth.get_balance(recipient) == 0
-    await exec_module_tx(w3, safe_address, maxxit, recipient, 1)
-    assert await w3.eth.get_balance(recipient) == 1
-
-
-@pytest.mark.parametrize("chain", ["1.4.1"], indirect=True)
-async def test_slow_transaction_is_reported_with_its_hash(chain: Chain) -> None:
-    w3, user, maxxit = chain.w3, await funded_account(chain), await funded_account(chain)
-    safe_address = await chain.create_safe([user.address])
-    await chain.fund(safe_address, ETH)
-    await enable_module_as_owner(
-        chain, user, await build_enable_module_tx(w3, safe_address, maxxit.address)
-    )
-    recipient = Account.create().address
-    tester = w3.provider.ethereum_tester
-    tester.disable_auto_mine_transactions()
-    with pytest.raises(ModuleTxPending) as pending:
-        await exec_module_tx(w3, safe_address, maxxit, recipient, 5, wait_seconds=0.3)
-    tester.mine_blocks()
-    receipt = await w3.eth.get_transaction_receipt(pending.value.tx_hash)
-    assert receipt["status"] == 1
-    assert await w3.eth.get_balance(recipient) == 5
-
 
 @pytest.mark.parametrize("chain", ["1.4.1"], indirect=True)
 async def test_transaction_service_index_is_checked_on_chain(chain: Chain) -> None:
@@ -323,18 +221,16 @@ def test_transaction_service_index_defaults_to_arbitrum() -> None:
 def test_calldata_uses_the_safe_selectors() -> None:
     module = "0x" + "ab" * 20
     assert encode_enable_module(module) == "0x610b5925" + "00" * 12 + "ab" * 20
-    data = encode_exec_from_module(module, 5, b"\x01\x02", Operation.DELEGATECALL)
-    args = abi_encode(["address", "uint256", "bytes", "uint8"], [module, 5, b"\x01\x02", 1])
-    assert data == "0x468721a7" + args.hex()
     selectors = {
         e["name"]: keccak(text=f"{e['name']}({','.join(i['type'] for i in e['inputs'])})")[:4]
         for e in SAFE_ABI
         if e["type"] == "function"
     }
     assert selectors["isModuleEnabled"].hex() == "2d9ad53d"
-    for bad in (1.5, Decimal(1), True, -1):
-        with pytest.raises(TypeError):
-            encode_exec_from_module(module, bad, b"")
+    # Maxxit never calls a Safe as a module any more: nothing here builds that call
+    import wallets.safe
+
+    assert not [n for n in dir(wallets.safe) if "exec" in n.lower() and "module" in n.lower()]
 
 
 def _enable_request() -> SafeTxRequest:
@@ -358,7 +254,8 @@ def _enable_request() -> SafeTxRequest:
 
 
 # Pinned for _enable_request(). The computation itself is checked against the Safe
-# contract's getTransactionHash in test_enable_module_then_trade_through_it, and here
+# contract's getTransactionHash in test_find_safes_and_enable_a_module_as_the_safe_app_does,
+# and here
 # against eth_account's independent EIP-712 encoder.
 SAFE_TX_HASH_VECTOR = "0xb6d7d0dbf5071e80ef5c506ed1802a632971eb92de10e1e7591e3f7f59ee5f14"
 # Produced by a JavaScript transcription of the Transaction Builder's checksum.ts run under
@@ -392,3 +289,59 @@ def test_tx_builder_batch() -> None:
     assert batch["meta"]["checksum"] == TX_BUILDER_CHECKSUM_VECTOR
     renamed = {**batch, "meta": {**batch["meta"], "name": "other"}}
     assert tx_builder_checksum(renamed) == batch["meta"]["checksum"]
+
+
+@pytest.mark.parametrize("chain", ["1.4.1"], indirect=True)
+async def test_a_safe_delegates_on_ostium_and_the_agent_cannot_move_its_usdc(
+    chain: Chain,
+) -> None:
+    w3, e6 = chain.w3, 10**6
+    owner, agent = await funded_account(chain), await funded_account(chain)
+    safe_address = await chain.create_safe([owner.address])
+    safe = safe_contract(w3, safe_address)
+    built = artifacts()["contracts"]
+
+    async def deploy(name: str, *args: Any) -> Any:
+        factory = w3.eth.contract(abi=built[name]["abi"], bytecode=built[name]["bytecode"])
+        tx_hash = await factory.constructor(*args).transact({"from": chain.funder})
+        address = (await chain.mined(tx_hash))["contractAddress"]
+        return w3.eth.contract(address=address, abi=built[name]["abi"])
+
+    usdc = await deploy("MockUSDC")
+    ostium = await deploy("MockOstium", usdc.address)  # trading and trading storage
+    gov = {"from": chain.funder}
+    await chain.mined(await ostium.functions.setPair(2, 100, 10000, 250 * e6, 0, 0).transact(gov))
+    await chain.mined(await usdc.functions.mint(safe_address, 1000 * e6).transact(gov))
+
+    # the owners sign the two Safe transactions in their Safe app
+    where = Contracts(ostium.address, ostium.address, usdc.address)
+    requests = await safe_setup_txs(w3, safe_address, where, agent.address, Decimal(500))
+    assert [(r.to, r.nonce) for r in requests] == [(ostium.address, 0), (usdc.address, 1)]
+    for request in requests:
+        await enable_module_as_owner(chain, owner, request)
+    assert await ostium.functions.delegations(safe_address).call() == agent.address
+    assert await usdc.functions.allowance(safe_address, ostium.address).call() == 500 * e6
+    assert not await safe.functions.isModuleEnabled(agent.address).call()
+
+    # the agent key trades for the Safe: the Safe's USDC becomes the trade's collateral
+    trade = (100 * e6, 2000 * 10**18, 0, 0, agent.address, 500, 2, 0, True, False)
+    opening = ostium.encode_abi("openTrade", [trade, (NULL_ADDRESS, 0), 0, 200])
+    await chain.send_as(agent, ostium.functions.delegatedAction(safe_address, opening))
+    assert await usdc.functions.balanceOf(safe_address).call() == 900 * e6
+
+    # a transfer of the Safe's USDC by the agent key reverts, whichever way it is tried
+    thief = Account.create().address
+    transfer = usdc.encode_abi("transfer", [thief, e6])
+    attempts = [
+        usdc.functions.transferFrom(safe_address, thief, e6),
+        usdc.functions.transfer(thief, e6),
+        ostium.functions.delegatedAction(safe_address, transfer),
+        ostium.functions.delegatedAction(safe_address, ostium.encode_abi("setDelegate", [thief])),
+        # no module path: the Safe refuses a module call from Maxxit's key (GS104)
+        safe.functions.execTransactionFromModule(usdc.address, 0, transfer, 0),
+    ]
+    for attempt in attempts:
+        with pytest.raises(ContractLogicError):
+            await attempt.call({"from": agent.address})
+    assert await usdc.functions.balanceOf(thief).call() == 0
+    assert await usdc.functions.balanceOf(safe_address).call() == 900 * e6

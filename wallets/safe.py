@@ -1,12 +1,17 @@
-"""Safe (safe.global) custody through a Maxxit module, for venues on Arbitrum (Ostium).
+"""Safe (safe.global) custody for Ostium: the Safe itself makes Maxxit's agent key its Ostium
+delegate and approves USDC to Ostium's trading storage, in Safe transactions its owners sign in
+their Safe app (``build_safe_call_tx``; wallets/ostium_delegation.safe_setup_txs). The agent
+key then trades for the Safe through Ostium's ``delegatedAction``, which can open and close
+trades and never withdraw.
 
-Users keep their funds in their own Safe and enable Maxxit's module on it; the engine then
-trades with ``execTransactionFromModule`` signed by the module key, and the user can revoke
-at any time with ``disableModule``.
+There is no Maxxit module any more: a Safe module may make any call from the Safe
+(``execTransactionFromModule``, DELEGATECALL included), so a module holding Maxxit's server
+key could move every asset in the Safe. The module state is still read, to warn a user who
+enabled one earlier and to show them how to remove it (``build_enable_module_tx`` remains for
+the tests that set up such a Safe).
 
-Everything here is async on ``web3.AsyncWeb3``: the engine awaits these calls directly.
-The Safe Transaction Service client of safe-eth-py is blocking (requests), so
-``TransactionServiceIndex`` runs it in a worker thread.
+Everything here is async on ``web3.AsyncWeb3``. The Safe Transaction Service client of
+safe-eth-py is blocking (requests), so ``TransactionServiceIndex`` runs it in a worker thread.
 
 Finding a user's Safes is two steps: a ``SafeIndex`` proposes candidate addresses, and
 ``find_owned_safes`` keeps only those whose on-chain ``getOwners()`` lists the wallet, so a
@@ -28,7 +33,6 @@ from enum import IntEnum
 from typing import Any, Protocol
 
 from eth_abi import encode as abi_encode
-from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress, HexStr
 from eth_utils import keccak, to_checksum_address
 
@@ -42,13 +46,12 @@ with warnings.catch_warnings():
     from safe_eth.safe.api import TransactionServiceApi
     from web3 import AsyncWeb3
     from web3.contract import AsyncContract
-    from web3.exceptions import ContractLogicError, TimeExhausted, Web3Exception
+    from web3.exceptions import ContractLogicError, Web3Exception
 
 NULL_ADDRESS = ChecksumAddress(HexStr("0x" + "00" * 20))
 # Same signatures in 1.3.0-1.5.0; the 1.4.1 L2 artifact is what Arbitrum Safes run.
 SAFE_ABI: list[dict[str, Any]] = load_contract_interface("Safe_V1_4_1.json")["abi"]
 _PROXY_CREATION = keccak(text="ProxyCreation(address,address)")
-_MODULE_SUCCESS = keccak(text="ExecutionFromModuleSuccess(address)")
 TX_BUILDER_VERSION = "1.18.0"
 
 
@@ -71,14 +74,6 @@ class NotASafe(SafeModuleError):
 
 class ModuleNotEnabled(SafeModuleError):
     """The Safe refused the module (revert GS104): it was never enabled or was disabled."""
-
-
-class ModuleCallFailed(SafeModuleError):
-    """The Safe accepted the module but the call failed (caught by simulation if no tx_hash)."""
-
-
-class ModuleTxPending(SafeModuleError):
-    """Sent but not mined in time: follow ``tx_hash``, since sending again could trade twice."""
 
 
 @dataclass(frozen=True)
@@ -166,17 +161,6 @@ class SafeTxRequest:
         }
         batch["meta"]["checksum"] = tx_builder_checksum(batch)
         return batch
-
-
-@dataclass(frozen=True)
-class ModuleTxResult:
-    tx_hash: HexStr
-    block_number: int
-    gas_used: int
-    safe: ChecksumAddress
-    to: ChecksumAddress
-    value: int
-    operation: Operation
 
 
 class SafeIndex(Protocol):
@@ -285,11 +269,36 @@ def encode_enable_module(module: str) -> HexStr:
     return _encode("enableModule", [to_checksum_address(module)])
 
 
-def encode_exec_from_module(
-    to: str, value: int, data: bytes | str, operation: Operation = Operation.CALL
-) -> HexStr:
-    args = [to_checksum_address(to), _wei(value), _bytes(data), int(operation)]
-    return _encode("execTransactionFromModule", args)
+async def build_safe_call_tx(
+    w3: AsyncWeb3,
+    safe: str,
+    to: str,
+    data: str,
+    method: dict[str, Any],
+    method_args: dict[str, str],
+    nonce_offset: int = 0,
+) -> SafeTxRequest:
+    """A plain CALL from the Safe (no value), at its current nonce plus ``nonce_offset`` (for
+    the second of two transactions signed together), for its owners to sign."""
+    contract = safe_contract(w3, safe)
+    try:
+        version, nonce = await asyncio.gather(
+            contract.functions.VERSION().call(), contract.functions.nonce().call()
+        )
+    except (ContractLogicError, Web3Exception) as exc:
+        raise NotASafe(f"{contract.address} is not a Safe: {exc}") from exc
+    return SafeTxRequest(
+        chain_id=await w3.eth.chain_id,
+        safe=contract.address,
+        safe_version=version,
+        to=to_checksum_address(to),
+        value=0,
+        data=HexStr(data),
+        operation=Operation.CALL,
+        nonce=nonce + nonce_offset,
+        method=method,
+        method_args=method_args,
+    )
 
 
 async def build_enable_module_tx(w3: AsyncWeb3, safe: str, module: str) -> SafeTxRequest:
@@ -308,71 +317,6 @@ async def build_enable_module_tx(w3: AsyncWeb3, safe: str, module: str) -> SafeT
         method={"inputs": inputs, "name": "enableModule", "payable": False},
         method_args={"module": status.module},
     )
-
-
-async def exec_module_tx(
-    w3: AsyncWeb3,
-    safe: str,
-    module_account: LocalAccount,
-    to: str,
-    value: int,
-    data: bytes | str = b"",
-    operation: Operation = Operation.CALL,
-    *,
-    gas: int | None = None,
-    nonce: int | None = None,
-    wait_seconds: float = 120,
-) -> ModuleTxResult:
-    """Send ``execTransactionFromModule`` signed by the module key and wait for its receipt.
-
-    Simulates first, so a disabled module (GS104) or a failing inner call costs no gas.
-    Pass ``nonce`` when several module transactions may be in flight at once: the
-    pending-count default is racy across concurrent callers.
-    """
-    contract = safe_contract(w3, safe)
-    to, value, data = to_checksum_address(to), _wei(value), _bytes(data)
-    fn = contract.functions.execTransactionFromModule(to, value, data, int(operation))
-    sender = {"from": module_account.address}
-    try:
-        ok = await fn.call(sender)
-    except ContractLogicError as exc:
-        if "GS104" in str(exc):
-            raise ModuleNotEnabled(
-                f"module {module_account.address} is not enabled on Safe {contract.address}"
-            ) from exc
-        raise ModuleCallFailed(f"execTransactionFromModule reverted: {exc}") from exc
-    if not ok:
-        raise ModuleCallFailed(f"inner call to {to} would fail (simulated)")
-
-    if gas is None:
-        outer = await fn.estimate_gas(sender)
-        if operation is Operation.CALL:
-            # The Safe forwards only 63/64 of the remaining gas and swallows an inner
-            # out-of-gas as a failure event, so an estimate of the outer call alone can
-            # come back too low on some nodes; budget the inner call on top.
-            inner = await w3.eth.estimate_gas(
-                {"from": contract.address, "to": to, "value": value, "data": data}
-            )
-            gas = outer + inner * 64 // 63
-        else:
-            gas = outer * 3 // 2
-    if nonce is None:
-        nonce = await w3.eth.get_transaction_count(module_account.address, "pending")
-    tx = await fn.build_transaction(
-        {**sender, "gas": gas, "nonce": nonce, "chainId": await w3.eth.chain_id}
-    )
-    signed = module_account.sign_transaction(tx)
-    tx_hash = HexStr("0x" + bytes(await w3.eth.send_raw_transaction(signed.raw_transaction)).hex())
-    try:
-        receipt = await w3.eth.wait_for_transaction_receipt(tx_hash, timeout=wait_seconds)
-    except TimeExhausted as exc:
-        raise ModuleTxPending(f"not mined within {wait_seconds}s", tx_hash) from exc
-    if receipt["status"] != 1:
-        raise ModuleCallFailed("execTransactionFromModule reverted on chain", tx_hash)
-    if not _has_event(receipt["logs"], contract.address, _MODULE_SUCCESS):
-        raise ModuleCallFailed(f"inner call to {to} failed on chain", tx_hash)
-    block, gas_used = receipt["blockNumber"], receipt["gasUsed"]
-    return ModuleTxResult(tx_hash, block, gas_used, contract.address, to, value, operation)
 
 
 def tx_builder_checksum(batch: dict[str, Any]) -> HexStr:
@@ -405,15 +349,6 @@ def _encode(fn_name: str, args: Sequence[Any]) -> HexStr:
     types = [i["type"] for i in entry["inputs"]]
     selector = keccak(text=f"{fn_name}({','.join(types)})")[:4]
     return HexStr("0x" + (selector + abi_encode(types, list(args))).hex())
-
-
-def _has_event(logs: Iterable[Any], address: str, topic: bytes) -> bool:
-    return any(
-        log["address"].lower() == address.lower()
-        and log["topics"]
-        and bytes(log["topics"][0]) == topic
-        for log in logs
-    )
 
 
 def _wei(value: int) -> int:

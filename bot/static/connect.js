@@ -105,6 +105,35 @@
   document.getElementById("approve").addEventListener("click", approve);
   if (params.get("hl") === "1" && token) showApproval(token);
 
+  // Ostium delegation: the wallet itself sends setDelegate(agent) and approve(USDC)
+  const ost = document.getElementById("ost");
+  const ostStatus = document.getElementById("oststatus");
+
+  async function delegate() {
+    const delegateButton = document.getElementById("delegate");
+    delegateButton.disabled = true;
+    try {
+      ostStatus.textContent = "Preparing…";
+      const req = await post("/api/ostium/delegation", { token: token });
+      document.getElementById("ostagent").textContent = req.agent;
+      for (const tx of req.transactions) {
+        ostStatus.textContent = "Check your wallet and confirm (" + tx.purpose + ")…";
+        await window.ethereum.request({
+          method: "eth_sendTransaction",
+          params: [{ from: req.account, to: tx.to, data: tx.data, value: tx.value }],
+        });
+      }
+      ostStatus.textContent = "Done. Go back to the chat: /wallet shows the delegation.";
+      ostStatus.className = "ok";
+    } catch (error) {
+      ostStatus.textContent = "Not set up: " + ((error && error.message) || "unknown error");
+      ostStatus.className = "err";
+      delegateButton.disabled = false;
+    }
+  }
+  document.getElementById("delegate").addEventListener("click", delegate);
+  if (params.get("ost") === "1" && token) ost.hidden = false;
+
   if (!token && !initData) {
     say("Open this page from the link the Maxxit bot sent you.", "err");
     button.disabled = true;

@@ -12,6 +12,7 @@ from storage.models.billing import (
 from storage.models.coordination import InstallationSetting, Lease, SendBudgetSlot
 from storage.models.money import FundingPaymentRow
 from storage.models.ops import AuditLog, OutboxMessage, ProcessedEvent
+from storage.models.ostium import OstiumRequest
 from storage.models.profit_share import ProfitShareClose
 from storage.models.protection import ProtectiveOrder
 from storage.models.signals import ClassificationRow, Post, RoutingDecision, Signal
@@ -45,6 +46,7 @@ __all__ = [
     "LedgerEntry",
     "NotificationChannel",
     "Order",
+    "OstiumRequest",
     "OutboxMessage",
     "Position",
     "Post",

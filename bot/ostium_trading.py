@@ -1,0 +1,168 @@
+"""Composition of Ostium live trading: the venue with agent keys from the vault (the delegation
+itself is checked on chain at every order), its protection and price feed next to
+Hyperliquid's, and the market list refreshed. Without MAXXIT_MASTER_KEY or OSTIUM_RPC_URL,
+Ostium stays paper only."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from eth_account.signers.local import LocalAccount
+from ostium_python_sdk.config import NetworkConfig
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.settings import Settings
+from engine.pipeline import Engine
+from engine.prices import PriceBook
+from engine.venues.ostium import OstiumConfig, OstiumVenue
+from engine.venues.ostium_feed import OstiumPriceFeed
+from engine.venues.ostium_protection import OstiumProtection, ProtectionSet
+from engine.venues.ostium_requests import RequestJournal
+from engine.venues.routed import AccountRoutedVenue
+from storage.models import Wallet
+from wallets.ostium_delegation import Contracts, DelegationReader
+from wallets.vault import Vault, load_agent
+
+log = logging.getLogger(__name__)
+VENUE = "OSTIUM"
+
+
+def ostium_config(settings: Settings) -> OstiumConfig | None:
+    if not settings.ostium_rpc_url:
+        return None
+    network = (
+        NetworkConfig.testnet() if settings.ostium_network == "testnet" else NetworkConfig.mainnet()
+    )
+    contracts = dict(network.contracts)
+    for pair in (settings.ostium_contracts or "").split(","):
+        if "=" in pair:
+            name, address = pair.split("=", 1)
+            contracts[name.strip()] = address.strip()
+    return OstiumConfig(
+        rpc_url=settings.ostium_rpc_url,
+        submit_rpc_url=settings.ostium_submit_rpc_url or settings.ostium_rpc_url,
+        graph_url=settings.ostium_graph_url or network.graph_url,
+        price_url=settings.ostium_price_url,
+        contracts=contracts,
+        testnet=settings.ostium_network == "testnet",
+        fill_wait=settings.ostium_fill_wait_seconds,
+    )
+
+
+def signer_lookup(
+    sessions: async_sessionmaker[AsyncSession], vault: Vault
+) -> Callable[[str], Awaitable[LocalAccount | None]]:
+    """Maxxit's Ostium key for the user whose linked wallet this account is."""
+
+    async def signer_for(account: str) -> LocalAccount | None:
+        async with sessions() as s:
+            user_id = (
+                await s.execute(
+                    select(Wallet.user_id).where(
+                        func.lower(Wallet.address) == account.lower(), Wallet.unlinked_at.is_(None)
+                    )
+                )
+            ).scalar()
+            if user_id is None:
+                return None
+            return await load_agent(s, vault, user_id, VENUE)
+
+    return signer_for
+
+
+async def attach_ostium(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    engine: Engine,
+    prices: PriceBook,
+    vault: Vault | None,
+) -> OstiumVenue | None:
+    """Live Ostium next to paper under the same venue name; its levels on the trades join
+    the engine's protection."""
+    config = ostium_config(settings)
+    if vault is None or config is None:
+        return None
+    venue = OstiumVenue(config, signer_lookup(sessions, vault), RequestJournal(sessions), prices)
+    try:
+        await venue.refresh_markets()
+    except Exception as exc:  # unreachable now: the scheduled refresh tries again
+        log.warning("Ostium markets unavailable at start: %r", exc)
+    engine.venues[VENUE] = AccountRoutedVenue(engine.venues[VENUE], venue)
+    protection = OstiumProtection(sessions, venue)
+    members = [engine.protection] if engine.protection is not None else []
+    engine.protection = ProtectionSet([*members, protection])  # type: ignore[assignment]
+    return venue
+
+
+def delegation_reader(settings: Settings) -> DelegationReader | None:
+    """/wallet's view of the delegation, and the transactions the connect page builds."""
+    config = ostium_config(settings)
+    if config is None:
+        return None
+    c = config.contracts
+    return DelegationReader(config.rpc_url, Contracts(c["trading"], c["tradingStorage"], c["usdc"]))
+
+
+def start_price_feed(
+    settings: Settings, engine: Engine, venue: OstiumVenue | None
+) -> asyncio.Task[None] | None:
+    if venue is None or not settings.ostium_price_feed:
+        return None
+    feed = OstiumPriceFeed(venue.quotes)
+
+    async def pump() -> None:
+        async for tick in feed.ticks():
+            try:
+                await engine.on_price(tick)
+            except Exception:
+                log.exception("price tick %s failed", tick)
+
+    return asyncio.create_task(pump())
+
+
+def schedule(
+    settings: Settings, scheduler: AsyncIOScheduler, engine: Engine, venue: OstiumVenue | None
+) -> None:
+    """The pair list refreshed; reconciliation (trades Ostium's automation closed: stop loss,
+    take profit, liquidation) at start and every RECONCILE_SECONDS."""
+    if venue is None:
+        return
+
+    async def reconcile() -> None:
+        if not engine.ownership.runs("reconcile"):
+            return  # another replica reconciles
+        try:
+            closed = await engine.reconcile(VENUE)
+            if closed:
+                log.info("reconciliation closed %d position(s) Ostium closed", closed)
+        except Exception:
+            log.exception("Ostium reconciliation failed; next run retries")
+
+    async def refresh() -> None:
+        try:
+            await venue.refresh_markets()
+        except Exception:
+            log.exception("refreshing Ostium pairs failed; keeping the old list")
+
+    once = {"max_instances": 1, "coalesce": True}
+    scheduler.add_job(refresh, "interval", seconds=settings.markets_refresh_seconds, **once)
+    scheduler.add_job(
+        reconcile,
+        "interval",
+        seconds=settings.reconcile_seconds,
+        next_run_time=datetime.now(UTC),
+        **once,
+    )
+
+
+async def stop(task: asyncio.Task[None] | None) -> None:
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

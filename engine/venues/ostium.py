@@ -1,0 +1,364 @@
+"""Ostium (synthetic perps on Arbitrum) through ostium-python-sdk, unmodified.
+
+Custody by delegation: the user's wallet made Maxxit's agent key its Ostium delegate
+(`setDelegate`) and let Ostium's trading storage take USDC; the agent key signs
+`delegatedAction(trader, ...)`, which runs as the trader, so collateral and profits only ever
+return to the trader (wallets/ostium_delegation.py builds the user's transactions).
+
+A market order is two steps: the transaction asks for a price and gets an order id; a keeper
+fills or cancels it later. `place_order` waits `fill_wait` seconds for the outcome and
+otherwise leaves the order pending (a retryable refusal): the engine looks it up later, and a
+restart adopts the outcome from the journal (engine/venues/ostium_requests.py), never sending
+twice. An order stuck past Ostium's market timeout is ended with the timeout call.
+
+The SDK does not raise on a reverted transaction (receipt status 0, no order id): every call
+is preflighted with eth_call for the revert reason in words, and every receipt is checked.
+Transactions are broadcast to `submit_rpc_url` from our settings (the SDK's default is the
+public Arbitrum sequencer). The SDK is synchronous: its calls run on worker threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import ROUND_DOWN, Decimal
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from ostium_python_sdk import OstiumSDK
+from ostium_python_sdk.config import NetworkConfig
+from web3.exceptions import ContractLogicError
+
+from engine.markets import MarketInfo
+from engine.prices import PriceBook
+from engine.venues.base import Fill, OrderRequest, VenueRejected
+from engine.venues.cost_terms import CostTerms
+from engine.venues.ostium_chain import OstiumChain, Settlement
+from engine.venues.ostium_errors import CANCEL_REASONS, decode, refusal, revert_data
+from engine.venues.ostium_pairs import OstiumPair, parse_pair
+from engine.venues.ostium_recovery import OstiumRecovery
+from engine.venues.ostium_requests import Request, RequestJournal
+from engine.venues.ostium_trades import OstiumTrades
+
+log = logging.getLogger(__name__)
+E18 = Decimal(10**18)
+CENT = Decimal("0.01")
+FULL_CLOSE = 10_000  # closePercentage x100
+WHOLE = Decimal("0.999")  # a close of at least this share of the trade closes all of it
+
+SignerLookup = Callable[[str], Awaitable[LocalAccount | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class OstiumConfig:
+    rpc_url: str
+    submit_rpc_url: str  # where signed transactions go; never left to the SDK's default
+    graph_url: str
+    price_url: str
+    contracts: Mapping[str, str] = field(default_factory=lambda: NetworkConfig.mainnet().contracts)
+    testnet: bool = False
+    fill_wait: float = 20.0  # seconds place_order waits for the keeper before leaving it pending
+    poll_interval: float = 0.25
+    default_slippage_bps: Decimal = Decimal(200)  # the SDK's default 2 %
+    stuck_after: float = 120.0  # seconds pending before the market-timeout call ends it
+
+
+class OstiumVenue(OstiumRecovery, OstiumTrades):
+    name = "OSTIUM"
+
+    def __init__(
+        self,
+        config: OstiumConfig,
+        signer_for: SignerLookup,
+        journal: RequestJournal,
+        prices: PriceBook | None = None,
+    ) -> None:
+        self.config = config
+        self.signer_for = signer_for
+        self.journal = journal
+        self.prices = prices
+        self.network = NetworkConfig(config.graph_url, dict(config.contracts), config.testnet)
+        self._reader: OstiumSDK | None = None
+        self._sdks: dict[str, OstiumSDK] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._pairs: dict[str, OstiumPair] = {}
+        self._markets: dict[str, MarketInfo] = {}
+        self._chain: OstiumChain | None = None
+        self._quotes: dict[str, tuple[Decimal, Decimal, Decimal]] = {}
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _sdk(self, key: str | None) -> OstiumSDK:
+        sdk = OstiumSDK(
+            self.network,
+            key,
+            self.config.rpc_url,
+            use_delegation=True,
+            submit_rpc_url=self.config.submit_rpc_url,
+        )
+        sdk.price.base_url = self.config.price_url.rstrip("/")
+        return sdk
+
+    async def reader(self) -> OstiumSDK:
+        if self._reader is None:
+            self._reader = await asyncio.to_thread(self._sdk, None)
+            self._chain = OstiumChain(self._reader.w3, self._reader.ostium.ostium_trading_contract)
+        return self._reader
+
+    async def chain(self) -> OstiumChain:
+        await self.reader()
+        assert self._chain is not None
+        return self._chain
+
+    async def _trader_sdk(self, account: str) -> tuple[OstiumSDK, LocalAccount]:
+        """The agent key's SDK, once we know the trader made it their delegate."""
+        signer = await self.signer_for(account)
+        if signer is None:
+            raise VenueRejected(
+                "delegation_missing", "no Ostium agent key for this wallet: connect it first"
+            )
+        delegate = await self.delegate_of(account)
+        if delegate is None or delegate.lower() != signer.address.lower():
+            raise refusal("NoDelegate", "")
+        sdk = self._sdks.get(signer.address)
+        if sdk is None:
+            sdk = await asyncio.to_thread(self._sdk, signer.key.to_0x_hex())
+            sdk.ostium.set_slippage_percentage(self.config.default_slippage_bps / 100)
+            self._sdks[signer.address] = sdk
+        return sdk, signer
+
+    async def delegate_of(self, trader: str) -> str | None:
+        trading = (await self.reader()).ostium.ostium_trading_contract
+        found = await asyncio.to_thread(trading.functions.delegations(trader).call)
+        return None if int(found, 16) == 0 else found
+
+    # -- listing and prices --------------------------------------------------------------
+
+    async def refresh_markets(self) -> dict[str, MarketInfo]:
+        raw = await (await self.reader()).subgraph.get_pairs()
+        pairs = [parse_pair(p) for p in raw]
+        self._pairs = {p.market: p for p in pairs}
+        self._markets = {p.market: p.market_info() for p in pairs}
+        return self._markets
+
+    def markets(self) -> Mapping[str, MarketInfo]:
+        return self._markets
+
+    def pair(self, market: str) -> OstiumPair | None:
+        return self._pairs.get(market)
+
+    async def quotes(self) -> dict[str, tuple[Decimal, Decimal, Decimal]]:
+        """(bid, mid, ask) per market from Ostium's price API (floats there: read back by
+        their shortest repr, which is what the API sent)."""
+        rows = await (await self.reader()).price.get_latest_prices()
+        by_pair = {(p.base, p.quote): p.market for p in self._pairs.values()}
+        out = {}
+        for row in rows:
+            market = by_pair.get((row.get("from"), row.get("to")))
+            if market is not None and row.get("isMarketOpen", True):
+                out[market] = tuple(Decimal(repr(row[k])) for k in ("bid", "mid", "ask"))
+        self._quotes = out  # type: ignore[assignment]
+        return out  # type: ignore[return-value]
+
+    def cost_terms(self, market: str) -> CostTerms | None:
+        """A round trip's cost for routing: the opening fee (Ostium charges no closing fee),
+        rollover per hour, and the spread of the last quote."""
+        pair = self._pairs.get(market)
+        if pair is None:
+            return None
+        bid, mid, ask = self._quotes.get(market, (Decimal(0), Decimal(0), Decimal(0)))
+        return CostTerms(
+            pair.opening_fee_rate(),
+            Decimal(0),
+            pair.rollover_per_hour(),
+            (ask - bid) / mid if mid else Decimal(0),
+            pair.min_position_usd,
+            pair.min_leverage,
+            pair.max_leverage,
+        )
+
+    async def mid(self, market: str) -> Decimal:
+        price = self.prices.price(market) if self.prices is not None else None
+        if price is None:
+            quote = (await self.quotes()).get(market)
+            if quote is None:
+                raise VenueRejected("no_price", f"no Ostium price for {market}", retryable=True)
+            price = quote[1]
+        return price
+
+    # -- orders --------------------------------------------------------------------------
+
+    def _lock(self, signer: str) -> asyncio.Lock:
+        # one transaction of a signer at a time: the journal's nonce is the one the SDK uses
+        return self._locks.setdefault(signer, asyncio.Lock())
+
+    async def place_order(self, order: OrderRequest) -> Fill:
+        pair = self._pairs.get(order.market)
+        if pair is None:
+            raise VenueRejected("not_listed", f"{order.market} is not listed on Ostium")
+        sdk, signer = await self._trader_sdk(order.account)
+        async with self._lock(signer.address):
+            if order.reduce_only:
+                request, call, send = await self._close_call(sdk, order, pair, signer)
+            else:
+                request, call, send = await self._open_call(sdk, order, pair, signer)
+            await self._preflight(sdk, order, pair, signer, call)
+            await self.journal.write(request)
+            result = await asyncio.to_thread(send)
+            receipt = result["receipt"]
+            tx_hash = receipt["transactionHash"].to_0x_hex()
+            await self.journal.sent(order.client_order_id, tx_hash, result.get("order_id"))
+            if receipt["status"] != 1 or result.get("order_id") is None:
+                # mined and reverted: the SDK does not raise; the reason from a replay
+                await self._preflight(sdk, order, pair, signer, call)
+                raise VenueRejected("reverted", f"Ostium reverted the transaction {tx_hash}")
+        order_id = int(result["order_id"])
+        settled = await self._await_settlement(order_id, request.from_block)
+        if settled is None:
+            raise VenueRejected(
+                "pending", f"order {order_id} waits for Ostium's keeper", retryable=True
+            )
+        return self._fill(order.client_order_id, order_id, settled, request)
+
+    async def _open_call(
+        self, sdk: OstiumSDK, order: OrderRequest, pair: OstiumPair, signer: LocalAccount
+    ) -> tuple[Request, Any, Callable[[], Any]]:
+        price = await self.mid(order.market)
+        leverage = max(Decimal(1), order.leverage.to_integral_value(rounding=ROUND_DOWN))
+        if not pair.min_leverage <= leverage <= pair.max_leverage:
+            raise self._refusal("WrongLeverage", pair, leverage)
+        collateral = (order.size * price / leverage).quantize(CENT, rounding=ROUND_DOWN)
+        if collateral * leverage < pair.min_position_usd:
+            raise self._refusal("BelowMinLevPos", pair, leverage)
+        slippage = order.max_slippage_bps or self.config.default_slippage_bps
+        params = {
+            "collateral": float(collateral),
+            "leverage": int(leverage),
+            "asset_type": pair.id,
+            "direction": order.side == "long",
+            "order_type": "MARKET",
+            "trader_address": order.account,
+        }
+        trading = sdk.ostium.ostium_trading_contract
+        trade = (
+            int(collateral * 10**6),
+            int(price.quantize(Decimal("0.00001")) * E18),
+            0,
+            0,
+            signer.address,
+            int(leverage * 100),
+            pair.id,
+            0,
+            order.side == "long",
+            False,
+        )
+        inner = trading.encode_abi("openTrade", [trade, ("0x" + "0" * 40, 0), 0, int(slippage)])
+        call = trading.functions.delegatedAction(order.account, inner)
+        request = await self._request(order, "open", pair, signer)
+        return request, call, lambda: sdk.ostium.perform_trade(params, float(price))
+
+    async def _close_call(
+        self, sdk: OstiumSDK, order: OrderRequest, pair: OstiumPair, signer: LocalAccount
+    ) -> tuple[Request, Any, Callable[[], Any]]:
+        trades, _ = await sdk.get_open_trades(order.account.lower())
+        mine = [t for t in trades if int(t["pair"]["id"]) == pair.id]
+        if not mine:
+            raise refusal("NoTradeFound", order.market)
+        trade = mine[0]
+        index, size = int(trade["index"]), Decimal(trade["tradeNotional"]) / E18
+        if order.size < size * WHOLE:
+            # our books hold one position per trade: a part-close is not sent (yet), rather
+            # than closing more than the books asked for
+            raise VenueRejected("partial_close_unsupported", "Ostium closes the whole trade")
+        price = await self.mid(order.market)
+        slippage = order.max_slippage_bps or self.config.default_slippage_bps
+        trading = sdk.ostium.ostium_trading_contract
+        inner = trading.encode_abi(
+            "closeTradeMarket",
+            [
+                pair.id,
+                index,
+                FULL_CLOSE,
+                int(price.quantize(Decimal("0.00001")) * E18),
+                int(slippage),
+            ],
+        )
+        call = trading.functions.delegatedAction(order.account, inner)
+        request = await self._request(order, "close", pair, signer, index, size)
+        return (
+            request,
+            call,
+            lambda: sdk.ostium.close_trade(pair.id, index, float(price), 100, order.account),
+        )
+
+    async def _request(
+        self,
+        order: OrderRequest,
+        action: str,
+        pair: OstiumPair,
+        signer: LocalAccount,
+        trade_index: int = 0,
+        size: Decimal | None = None,
+    ) -> Request:
+        w3 = (await self.reader()).w3
+
+        def read() -> tuple[int, int]:
+            return w3.eth.get_transaction_count(signer.address), w3.eth.block_number
+
+        nonce, block = await asyncio.to_thread(read)
+        return Request(
+            order.client_order_id,
+            action,
+            order.account,
+            signer.address,
+            nonce,
+            block,
+            pair.id,
+            trade_index,
+            size,
+        )
+
+    async def _preflight(
+        self,
+        sdk: OstiumSDK,
+        order: OrderRequest,
+        pair: OstiumPair,
+        signer: LocalAccount,
+        call: Any,
+    ) -> None:
+        """eth_call of the exact call: a revert comes back with its reason, in words."""
+        try:
+            await asyncio.to_thread(call.call, {"from": signer.address})
+        except ContractLogicError as exc:
+            leverage = max(Decimal(1), order.leverage.to_integral_value(rounding=ROUND_DOWN))
+            raise self._refusal(decode(revert_data(exc)), pair, leverage) from None
+
+    def _refusal(self, error: str, pair: OstiumPair, leverage: Decimal) -> VenueRejected:
+        return refusal(
+            error,
+            pair.market,
+            pair.min_position_usd,
+            leverage,
+            (pair.min_leverage, pair.max_leverage),
+        )
+
+    async def _await_settlement(self, order_id: int, from_block: int) -> Settlement | None:
+        chain = await self.chain()
+        deadline = time.monotonic() + self.config.fill_wait
+        while True:
+            settled = await asyncio.to_thread(chain.settlement, order_id, from_block)
+            if settled is not None or time.monotonic() >= deadline:
+                return settled
+            await asyncio.sleep(self.config.poll_interval)
+
+    def _fill(self, cloid: str, order_id: int, s: Settlement, request: Request) -> Fill:
+        if not s.filled:
+            if s.timed_out:
+                raise VenueRejected("not_filled", f"order {order_id} timed out on Ostium")
+            words = CANCEL_REASONS.get(s.cancel_reason or 0, f"reason {s.cancel_reason}")
+            raise VenueRejected("not_filled", f"Ostium canceled the order: {words}")
+        size = s.size if request.action == "open" else (request.size or Decimal(0))
+        return Fill(cloid, s.price, size, s.fee, str(order_id), s.at)
