@@ -21,6 +21,9 @@ from storage.bulk import executemany, insert_ignore
 from storage.enums import OrderPurpose, OrderStatus, PositionStatus
 from storage.models import Order, Position
 
+# ids per statement: a tick closing thousands stays under PostgreSQL's 32,767 bind parameters
+CHUNK = 5000
+
 
 def next_close_cloid(previous_cloid: str, close_seq: int) -> str:
     """The client order id of close attempt `close_seq` (>= 1), from the attempt before it:
@@ -34,25 +37,24 @@ async def latest_close_orders(
     session: AsyncSession, keys: list[tuple[int, int]]
 ) -> dict[tuple[int, int], Any]:
     """The newest close attempt of each (signal, deployment): close_seq, status, cloid."""
-    if not keys:
-        return {}
-    rows = await session.execute(
-        select(
-            Order.signal_id,
-            Order.deployment_id,
-            Order.close_seq,
-            Order.status,
-            Order.client_order_id,
-        ).where(
-            Order.purpose == OrderPurpose.CLOSE,
-            tuple_(Order.signal_id, Order.deployment_id).in_(keys),
-        )
-    )
     latest: dict[tuple[int, int], Any] = {}
-    for r in rows:
-        key = (r.signal_id, r.deployment_id)
-        if key not in latest or r.close_seq > latest[key].close_seq:
-            latest[key] = r
+    for start in range(0, len(keys), CHUNK):
+        rows = await session.execute(
+            select(
+                Order.signal_id,
+                Order.deployment_id,
+                Order.close_seq,
+                Order.status,
+                Order.client_order_id,
+            ).where(
+                Order.purpose == OrderPurpose.CLOSE,
+                tuple_(Order.signal_id, Order.deployment_id).in_(keys[start : start + CHUNK]),
+            )
+        )
+        for r in rows:
+            key = (r.signal_id, r.deployment_id)
+            if key not in latest or r.close_seq > latest[key].close_seq:
+                latest[key] = r
     return latest
 
 
@@ -75,21 +77,27 @@ async def write_close_orders(
 ) -> list[int]:
     """Close orders for the open positions among `reasons` (position id -> close reason);
     returns the signal ids they belong to."""
-    positions = (
-        await session.execute(
-            select(
-                Position.id,
-                Position.signal_id,
-                Position.deployment_id,
-                Position.venue,
-                Position.account,
-                Position.market,
-                Position.side,
-                Position.size,
-                Position.leverage,
-            ).where(Position.id.in_(list(reasons)), Position.status == PositionStatus.OPEN)
-        )
-    ).all()
+    ids = sorted(reasons)
+    positions = []
+    for start in range(0, len(ids), CHUNK):
+        positions += (
+            await session.execute(
+                select(
+                    Position.id,
+                    Position.signal_id,
+                    Position.deployment_id,
+                    Position.venue,
+                    Position.account,
+                    Position.market,
+                    Position.side,
+                    Position.size,
+                    Position.leverage,
+                ).where(
+                    Position.id.in_(ids[start : start + CHUNK]),
+                    Position.status == PositionStatus.OPEN,
+                )
+            )
+        ).all()
     latest = await latest_close_orders(session, [(p.signal_id, p.deployment_id) for p in positions])
     rows = []
     for p in positions:

@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.events import Event, OrderFailed, PositionClosed, PositionOpened
@@ -359,23 +359,31 @@ async def release_waiting_opens(
 
 
 async def _open_positions_of(
-    session: AsyncSession, keys: dict[tuple[int, int], Outcome]
+    session: AsyncSession, keys: dict[tuple[int, int], Outcome], chunk: int = 1000
 ) -> list[Position]:
-    positions = (
-        (
-            await session.execute(
-                select(Position)
-                .where(
-                    Position.signal_id.in_({k[0] for k in keys}),
-                    Position.status == PositionStatus.OPEN,
+    """The open positions these closes are for, found by their unique (signal, deployment)
+    key: a close reads its own position, whatever the number of followers of its signal.
+    Chunked, so a tick closing thousands stays under PostgreSQL's bind-parameter limit."""
+    wanted = sorted(keys)
+    positions: list[Position] = []
+    for start in range(0, len(wanted), chunk):
+        part = wanted[start : start + chunk]
+        positions += (
+            (
+                await session.execute(
+                    select(Position)
+                    .where(
+                        tuple_(Position.signal_id, Position.deployment_id).in_(part),
+                        Position.status == PositionStatus.OPEN,
+                    )
+                    # locked (PostgreSQL), in id order as `transition` locks: a funding accrual
+                    # or fee settlement alongside waits, and what is read here stays true
+                    .order_by(Position.id)
+                    .with_for_update(key_share=True)
                 )
-                # locked (PostgreSQL), in id order as `transition` locks: a funding accrual or
-                # fee settlement alongside waits, and what is read here stays true
-                .order_by(Position.id)
-                .with_for_update(key_share=True)
             )
+            .scalars()
+            .all()
         )
-        .scalars()
-        .all()
-    )
-    return [p for p in positions if (p.signal_id, p.deployment_id) in keys]
+    positions.sort(key=lambda p: p.id)
+    return positions

@@ -88,6 +88,9 @@ class _Book:
         self.live = 0
         self.dead = 0  # closed positions still referenced from the lists
         self.activated: list[int] = []  # shared with the index: trailing stops just started
+        # shared with the index: groups whose trailing stops may have moved since the last
+        # checkpoint (a new peak, a member joined), so a checkpoint reads only those
+        self.moved: set[_Group] = set()
 
     def add(self, p: _Pos, peak_x: Decimal) -> None:
         self.live += 1
@@ -111,6 +114,7 @@ class _Book:
             self.stack.insert(pos, g)
         insort(g.items, (p.distance or Decimal(0), next(_seq), p), key=_key)
         p.group = g
+        self.moved.add(g)  # a restored trail: its stored stop may lag behind its peak
         self._push_level(g)
 
     def _push_level(self, g: _Group) -> None:
@@ -223,6 +227,7 @@ class _Book:
             items.sort(key=_key)
         base.peak = x
         base.alive = True
+        self.moved.add(base)
         stack.append(base)
         self._push_level(base)
 
@@ -235,6 +240,7 @@ class PositionIndex:
         self._pos: dict[int, tuple[_Book, _Pos]] = {}
         # positions whose trailing stop started since the caller last took this list
         self.activated: list[int] = []
+        self._moved: set[_Group] = set()
 
     def __len__(self) -> int:
         return len(self._pos)
@@ -261,6 +267,7 @@ class PositionIndex:
         if books is None:
             books = self._books[market] = (_Book(True), _Book(False))
             books[0].activated = books[1].activated = self.activated
+            books[0].moved = books[1].moved = self._moved
         book = books[0 if long else 1]
         book.add(p, sign * levels.peak)
         self._pos[position_id] = (book, p)
@@ -281,6 +288,22 @@ class PositionIndex:
         for t in out:
             self._pos.pop(t.position_id, None)
         return out
+
+    def take_moved(self) -> list[int]:
+        """Positions whose trailing stop may have moved since the last call (each trailing
+        position of a group that made a new peak or took a member): what a checkpoint saves,
+        without looking at the positions whose stops stood still."""
+        groups, self._moved = self._moved, set()
+        for books in self._books.values():
+            books[0].moved = books[1].moved = self._moved
+        return sorted({e[2].id for g in groups if g.alive for e in g.items if e[2].id in self._pos})
+
+    def mark_moved(self, position_ids: list[int]) -> None:
+        """Positions a checkpoint could not save: taken again by the next `take_moved`."""
+        for pid in position_ids:
+            entry = self._pos.get(pid)
+            if entry is not None and entry[1].group is not None:
+                self._moved.add(entry[1].group)
 
     def state(self, position_id: int) -> tuple[Decimal, Decimal | None, bool] | None:
         """(current stop, peak, trailing active) in real prices, for display and checkpoints."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -23,16 +24,47 @@ from storage.models import Position
 log = logging.getLogger(__name__)
 
 
-def levels_of(p: Position) -> RiskLevels:
+# what the monitor and the paper books need of an open position: columns, not ORM objects
+# (100,000 of those took seconds to build and kilobytes each to hold)
+WATCH_COLUMNS = (
+    Position.id,
+    Position.market,
+    Position.venue,
+    Position.account,
+    Position.size,
+    Position.leverage,
+    Position.side,
+    Position.entry_price,
+    Position.stop_price,
+    Position.take_profit_price,
+    Position.trailing_activation_price,
+    Position.trailing_distance_pct,
+    Position.peak_price,
+    Position.trailing_active,
+)
+# ids per statement (PostgreSQL takes at most 32,767 bind parameters)
+CHUNK = 5000
+
+
+class _Shared(dict[object, object]):
+    """One object per distinct value: the followers of a signal share entry, stop and target,
+    so 100,000 positions hold a few thousand Decimals, not half a million."""
+
+    def __missing__(self, value: object) -> object:
+        self[value] = value
+        return value
+
+
+def _levels(row: Any, shared: _Shared) -> RiskLevels:
     return RiskLevels(
-        p.side,
-        p.entry_price,
-        p.stop_price,
-        p.take_profit_price,
-        p.trailing_activation_price,
-        p.trailing_distance_pct,
-        p.peak_price,
-        p.trailing_active,
+        shared[row.side],  # type: ignore[arg-type]
+        shared[row.entry_price],  # type: ignore[arg-type]
+        shared[row.stop_price],  # type: ignore[arg-type]
+        shared[row.take_profit_price],  # type: ignore[arg-type]
+        shared[row.trailing_activation_price],  # type: ignore[arg-type]
+        shared[row.trailing_distance_pct],  # type: ignore[arg-type]
+        shared[row.peak_price],  # type: ignore[arg-type]
+        bool(row.trailing_active),
     )
 
 
@@ -69,12 +101,18 @@ class Watch:
             self.index.remove(pid)
             self.watched.pop(pid, None)
 
-    async def _open_rows(self, *where: object) -> list[Position]:
+    async def _open_rows(self, *where: object) -> list[Any]:
         async with self.sessions() as s:
             rows = await s.execute(
-                select(Position).where(Position.status == PositionStatus.OPEN, *where)
+                select(*WATCH_COLUMNS).where(Position.status == PositionStatus.OPEN, *where)
             )
-            return list(rows.scalars().all())
+            return list(rows.all())
+
+    async def _open_rows_by_id(self, ids: list[int]) -> list[Any]:
+        rows = []
+        for start in range(0, len(ids), CHUNK):
+            rows += await self._open_rows(Position.id.in_(ids[start : start + CHUNK]))
+        return rows
 
     async def load_all(self, restore_paper: bool) -> None:
         """At start: every open position of our markets under the monitor, trailing state as
@@ -90,9 +128,10 @@ class Watch:
                 restore = getattr(self.venues.get(name), "restore", None)
                 if restore is not None:
                     restore(positions)
+        shared = _Shared()
         for p in rows:
             if self.ownership.owns(p.market):
-                self._add(p.id, p.market, levels_of(p))
+                self._add(p.id, p.market, _levels(p, shared))
 
     async def sync(self) -> set[str]:
         """Replicas, after each ownership round: watch what is open in our markets (opened by
@@ -118,8 +157,9 @@ class Watch:
         missing = [pid for pid in ours if pid not in self.index]
         added: set[str] = set()
         if missing:
-            for p in await self._open_rows(Position.id.in_(missing)):
-                self._add(p.id, p.market, levels_of(p))
+            shared = _Shared()
+            for p in await self._open_rows_by_id(sorted(missing)):
+                self._add(p.id, p.market, _levels(p, shared))
                 added.add(p.market)
             log.info("now watching %d more position(s)", len(missing))
         return added

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint, false
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.enums import OrderStatus, PositionStatus
@@ -70,7 +70,11 @@ class Position(CreatedAt, Base):
     `closed_gross_pnl` (price PnL, before fees) and `close_fee` (engine/money/books.py)."""
 
     __tablename__ = "positions"
-    __table_args__ = (UniqueConstraint("signal_id", "deployment_id"),)
+    __table_args__ = (
+        UniqueConstraint("signal_id", "deployment_id"),
+        # a user's open positions without walking everyone's (migration 0010_perf_indexes)
+        Index("ix_positions_deployment_status", "deployment_id", "status"),
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"), index=True)
     signal_id: Mapped[int] = mapped_column(ForeignKey("signals.id"))
