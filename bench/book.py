@@ -8,18 +8,25 @@ measurement reads the same rows it would in production."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.client_ids import client_order_id
 from engine.levels import RiskLevels, RiskParams
 from storage.bulk import insert_rows
+from storage.db import create_engine, sqlite_url
 from storage.enums import OrderPurpose, OrderStatus, PositionStatus, SignalStatus
 from storage.models import Agent, Deployment, Identity, Order, Position, Post, Signal, Source, User
 from storage.models import agent_sources as agent_sources_table
@@ -232,3 +239,30 @@ async def seed_open_positions(
             await _insert(s, Position, positions)
         await _advance_sequences(s, ["posts", "signals", "orders", "positions"])
     return opened
+
+
+@asynccontextmanager
+async def clone_of(template_url: str) -> AsyncIterator[str]:
+    """A throwaway copy of a seeded database: a file copy on SQLite, CREATE DATABASE ...
+    TEMPLATE on PostgreSQL (seconds, where seeding 100,000 positions again takes minutes)."""
+    url = make_url(template_url)
+    if not url.drivername.startswith("postgresql"):
+        source = Path(url.database or "")
+        with tempfile.TemporaryDirectory(prefix="maxxit-bench-") as tmp:
+            target = Path(tmp) / "clone.db"
+            shutil.copy(source, target)
+            yield sqlite_url(target)
+        return
+    name = f"maxxit_clone_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(
+        url.set(database="postgres").render_as_string(hide_password=False),
+        isolation_level="AUTOCOMMIT",
+    )
+    try:
+        async with admin.connect() as c:
+            await c.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{url.database}"'))
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as c:
+            await c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
