@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import count
 from operator import itemgetter
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from engine.levels import RiskLevels
 
@@ -241,6 +241,14 @@ class PositionIndex:
         # positions whose trailing stop started since the caller last took this list
         self.activated: list[int] = []
         self._moved: set[_Group] = set()
+        # the last levels added and their x-space values (see `add`)
+        self._x_levels: tuple[RiskLevels | None, Any, Any, Any, Any] = (
+            None,
+            None,
+            None,
+            None,
+            None,
+        )
 
     def __len__(self) -> int:
         return len(self._pos)
@@ -253,13 +261,26 @@ class PositionIndex:
             return  # already watched (a second start(), a re-added refused close)
         long = levels.side == "long"
         sign = ONE if long else -ONE
+        x = self._x_levels
+        source = (levels.stop, levels.take_profit, levels.activation, levels.peak)
+        if x[0] is not levels or any(a is not b for a, b in zip(x[5], source, strict=True)):
+            # followers of one signal are added with one RiskLevels: their x-space levels
+            # are computed once and shared (memory: one Decimal each, not one per position)
+            x = self._x_levels = (
+                levels,
+                # a restored trailing position's stored stop includes the trail: a safe floor
+                sign * levels.stop,
+                None if levels.take_profit is None else sign * levels.take_profit,
+                None if levels.activation is None else sign * levels.activation,
+                sign * levels.peak,
+                source,  # what they were computed from (a RiskLevels is mutable)
+            )
         p = _Pos(
             id=position_id,
             long=long,
-            # a restored trailing position's stored stop includes the trail: a safe static floor
-            stop=sign * levels.stop,
-            tp=None if levels.take_profit is None else sign * levels.take_profit,
-            activation=None if levels.activation is None else sign * levels.activation,
+            stop=x[1],
+            tp=x[2],
+            activation=x[3],
             distance=levels.distance,
             active=levels.trailing_active,
         )
@@ -269,7 +290,7 @@ class PositionIndex:
             books[0].activated = books[1].activated = self.activated
             books[0].moved = books[1].moved = self._moved
         book = books[0 if long else 1]
-        book.add(p, sign * levels.peak)
+        book.add(p, x[4])
         self._pos[position_id] = (book, p)
 
     def remove(self, position_id: int) -> None:

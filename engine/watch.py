@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import String, cast, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.checkpoint import save_trailing_starts
@@ -25,47 +25,73 @@ log = logging.getLogger(__name__)
 
 
 # what the monitor and the paper books need of an open position: columns, not ORM objects
-# (100,000 of those took seconds to build and kilobytes each to hold)
+# (100,000 of those took seconds to build and kilobytes each to hold); amounts as their text,
+# which hashes fast, so equal amounts become one shared Decimal (`_Amounts`)
+MONEY_COLUMNS = (
+    "size",
+    "leverage",
+    "entry_price",
+    "stop_price",
+    "take_profit_price",
+    "trailing_activation_price",
+    "trailing_distance_pct",
+    "peak_price",
+)
 WATCH_COLUMNS = (
     Position.id,
     Position.market,
     Position.venue,
     Position.account,
-    Position.size,
-    Position.leverage,
     Position.side,
-    Position.entry_price,
-    Position.stop_price,
-    Position.take_profit_price,
-    Position.trailing_activation_price,
-    Position.trailing_distance_pct,
-    Position.peak_price,
     Position.trailing_active,
+    *(cast(getattr(Position, c), String).label(c) for c in MONEY_COLUMNS),
 )
 # ids per statement (PostgreSQL takes at most 32,767 bind parameters)
 CHUNK = 5000
 
 
-class _Shared(dict[object, object]):
-    """One object per distinct value: the followers of a signal share entry, stop and target,
-    so 100,000 positions hold a few thousand Decimals, not half a million."""
+class _Amounts(dict[str | None, Decimal | None]):
+    """Stored amount text -> one shared Decimal: the followers of a signal share entry, stop
+    and targets, so 100,000 positions hold a few thousand Decimals, not 800,000."""
 
-    def __missing__(self, value: object) -> object:
-        self[value] = value
+    def __missing__(self, text: str | None) -> Decimal | None:
+        value = None if text is None else Decimal(text)
+        self[text] = value
         return value
 
 
-def _levels(row: Any, shared: _Shared) -> RiskLevels:
-    return RiskLevels(
-        shared[row.side],  # type: ignore[arg-type]
-        shared[row.entry_price],  # type: ignore[arg-type]
-        shared[row.stop_price],  # type: ignore[arg-type]
-        shared[row.take_profit_price],  # type: ignore[arg-type]
-        shared[row.trailing_activation_price],  # type: ignore[arg-type]
-        shared[row.trailing_distance_pct],  # type: ignore[arg-type]
-        shared[row.peak_price],  # type: ignore[arg-type]
-        bool(row.trailing_active),
-    )
+class _LevelsMemo(dict[tuple[Any, ...], RiskLevels]):
+    """Equal stored levels -> one RiskLevels (the index only reads them when adding)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.amounts = _Amounts()
+
+    def of(self, row: Any) -> RiskLevels:
+        key = (
+            row.side,
+            row.entry_price,
+            row.stop_price,
+            row.take_profit_price,
+            row.trailing_activation_price,
+            row.trailing_distance_pct,
+            row.peak_price,
+            bool(row.trailing_active),
+        )
+        levels = self.get(key)
+        if levels is None:
+            a = self.amounts
+            levels = self[key] = RiskLevels(
+                row.side,
+                a[row.entry_price],  # type: ignore[arg-type]
+                a[row.stop_price],  # type: ignore[arg-type]
+                a[row.take_profit_price],
+                a[row.trailing_activation_price],
+                a[row.trailing_distance_pct],
+                a[row.peak_price],  # type: ignore[arg-type]
+                key[-1],
+            )
+        return levels
 
 
 class Watch:
@@ -118,20 +144,21 @@ class Watch:
         """At start: every open position of our markets under the monitor, trailing state as
         stored; venues that keep no state of their own (paper) rebuilt from our books."""
         rows = await self._open_rows()
+        memo = _LevelsMemo()
         if restore_paper:
-            books: dict[str, list[tuple[str, str, str, Decimal, Decimal, Decimal]]] = {}
+            a = memo.amounts
+            books: dict[str, list[tuple[str, str, str, Any, Any, Any]]] = {}
             for p in rows:
                 books.setdefault(p.venue, []).append(
-                    (p.account, p.market, p.side, p.size, p.entry_price, p.leverage)
+                    (p.account, p.market, p.side, a[p.size], a[p.entry_price], a[p.leverage])
                 )
             for name, positions in books.items():
                 restore = getattr(self.venues.get(name), "restore", None)
                 if restore is not None:
                     restore(positions)
-        shared = _Shared()
         for p in rows:
             if self.ownership.owns(p.market):
-                self._add(p.id, p.market, _levels(p, shared))
+                self._add(p.id, p.market, memo.of(p))
 
     async def sync(self) -> set[str]:
         """Replicas, after each ownership round: watch what is open in our markets (opened by
@@ -157,9 +184,9 @@ class Watch:
         missing = [pid for pid in ours if pid not in self.index]
         added: set[str] = set()
         if missing:
-            shared = _Shared()
+            memo = _LevelsMemo()
             for p in await self._open_rows_by_id(sorted(missing)):
-                self._add(p.id, p.market, _levels(p, shared))
+                self._add(p.id, p.market, memo.of(p))
                 added.add(p.market)
             log.info("now watching %d more position(s)", len(missing))
         return added
