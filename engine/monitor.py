@@ -81,8 +81,10 @@ class _Book:
 
     def __init__(self, long: bool) -> None:
         self.long = long
-        self.stops: list[tuple[Decimal, int, _Pos]] = []  # ascending; hit: stop >= x
-        self.ups: list[tuple[Decimal, int, _Pos, bool]] = []  # ascending; hit: level <= x
+        # (level, position) sorted by level with `key`, so equal levels need no tie-breaker
+        # (a sequence number per entry cost 36 bytes a position)
+        self.stops: list[tuple[Decimal, _Pos]] = []  # ascending; hit: stop >= x
+        self.ups: list[tuple[Decimal, _Pos, bool]] = []  # ascending; hit: level <= x
         self.stack: list[_Group] = []  # peaks decrease towards the top
         self.levels: list[tuple[Decimal, int, _Group, int]] = []  # heap of (-nearest stop)
         self.live = 0
@@ -94,13 +96,13 @@ class _Book:
 
     def add(self, p: _Pos, peak_x: Decimal) -> None:
         self.live += 1
-        insort(self.stops, (p.stop, next(_seq), p), key=_key)
+        insort(self.stops, (p.stop, p), key=_key)
         if p.tp is not None:
-            insort(self.ups, (p.tp, next(_seq), p, True), key=_key)
+            insort(self.ups, (p.tp, p, True), key=_key)
         if p.active:
             self._join(p, peak_x)
         elif p.activation is not None:
-            insort(self.ups, (p.activation, next(_seq), p, False), key=_key)
+            insort(self.ups, (p.activation, p, False), key=_key)
 
     def _join(self, p: _Pos, peak_x: Decimal) -> None:
         # restored positions may carry a peak that is not the top's; keep the stack ordered
@@ -145,8 +147,8 @@ class _Book:
             self._compact()
 
     def _compact(self) -> None:
-        self.stops = [e for e in self.stops if not e[2].closed]
-        self.ups = [e for e in self.ups if not e[2].closed]
+        self.stops = [e for e in self.stops if not e[1].closed]
+        self.ups = [e for e in self.ups if not e[1].closed]
         for g in self.stack:
             g.items = [e for e in g.items if not e[2].closed]
         self.dead = 0
@@ -157,7 +159,7 @@ class _Book:
         if ups and ups[0][0] <= x:
             i = bisect_right(ups, x, key=_key)
             activated = []
-            for _, _, p, is_tp in ups[:i]:
+            for _, p, is_tp in ups[:i]:
                 if p.closed:
                     continue
                 if is_tp:
@@ -172,7 +174,7 @@ class _Book:
         stops = self.stops
         if stops and stops[-1][0] >= x:
             i = bisect_left(stops, x, key=_key)
-            for _, _, p in stops[i:]:
+            for _, p in stops[i:]:
                 if not p.closed:
                     p.closed = True
                     out.append(_trigger(p.id, "trailing_stop" if p.active else "stop_loss"))

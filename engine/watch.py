@@ -48,6 +48,7 @@ WATCH_COLUMNS = (
 )
 # ids per statement (PostgreSQL takes at most 32,767 bind parameters)
 CHUNK = 5000
+LOAD_PAGE = 10_000  # open positions read per statement at start
 
 
 class _Amounts(dict[str | None, Decimal | None]):
@@ -60,12 +61,19 @@ class _Amounts(dict[str | None, Decimal | None]):
         return value
 
 
+class _Names(dict[str, str]):
+    def __missing__(self, name: str) -> str:
+        self[name] = name
+        return name
+
+
 class _LevelsMemo(dict[tuple[Any, ...], RiskLevels]):
     """Equal stored levels -> one RiskLevels (the index only reads them when adding)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.amounts = _Amounts()
+        self.names = _Names()  # one string per market name, not one per row
 
     def of(self, row: Any) -> RiskLevels:
         key = (
@@ -127,12 +135,14 @@ class Watch:
             self.index.remove(pid)
             self.watched.pop(pid, None)
 
-    async def _open_rows(self, *where: object) -> list[Any]:
+    async def _open_rows(
+        self, *where: Any, order_by: Any = None, limit: int | None = None
+    ) -> list[Any]:
+        stmt = select(*WATCH_COLUMNS).where(Position.status == PositionStatus.OPEN, *where)
+        if order_by is not None:
+            stmt = stmt.order_by(order_by)
         async with self.sessions() as s:
-            rows = await s.execute(
-                select(*WATCH_COLUMNS).where(Position.status == PositionStatus.OPEN, *where)
-            )
-            return list(rows.all())
+            return list((await s.execute(stmt.limit(limit))).all())
 
     async def _open_rows_by_id(self, ids: list[int]) -> list[Any]:
         rows = []
@@ -143,22 +153,34 @@ class Watch:
     async def load_all(self, restore_paper: bool) -> None:
         """At start: every open position of our markets under the monitor, trailing state as
         stored; venues that keep no state of their own (paper) rebuilt from our books."""
-        rows = await self._open_rows()
         memo = _LevelsMemo()
-        if restore_paper:
-            a = memo.amounts
-            books: dict[str, list[tuple[str, str, str, Any, Any, Any]]] = {}
+        a, names = memo.amounts, memo.names
+        books: dict[str, list[tuple[str, str, str, Any, Any, Any]]] = {}
+        after = None
+        while True:
+            # in pages by id: the rows of 100,000 positions never sit in memory at once
+            # (the process keeps the memory it peaked at)
+            rows = await self._open_rows(
+                *(() if after is None else (Position.id > after,)),
+                order_by=Position.id,
+                limit=LOAD_PAGE,
+            )
+            if not rows:
+                break
+            after = rows[-1].id
             for p in rows:
-                books.setdefault(p.venue, []).append(
-                    (p.account, p.market, p.side, a[p.size], a[p.entry_price], a[p.leverage])
-                )
-            for name, positions in books.items():
-                restore = getattr(self.venues.get(name), "restore", None)
-                if restore is not None:
-                    restore(positions)
-        for p in rows:
-            if self.ownership.owns(p.market):
-                self._add(p.id, p.market, memo.of(p))
+                market = names[p.market]
+                if restore_paper:
+                    books.setdefault(p.venue, []).append(
+                        (p.account, market, p.side, a[p.size], a[p.entry_price], a[p.leverage])
+                    )
+                if self.ownership.owns(market):
+                    self._add(p.id, market, memo.of(p))
+            del rows
+        for name, positions in books.items():
+            restore = getattr(self.venues.get(name), "restore", None)
+            if restore is not None:
+                restore(positions)
 
     async def sync(self) -> set[str]:
         """Replicas, after each ownership round: watch what is open in our markets (opened by
