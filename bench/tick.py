@@ -7,7 +7,8 @@ database: the bare writes of those closes through the driver's fastest path (ben
 read the positions, insert the close orders, update them with their fills, update the
 positions, insert the alerts.
 
-    python -m bench.tick [--closing 1000 10000] [--trials 3] [--database-url URL]
+    python -m bench.tick [--followers 1000] [--closing 1000 10000] [--trials 3]
+                         [--database-url URL]
 """
 
 from __future__ import annotations
@@ -150,12 +151,14 @@ async def _check(sessions: Any, closing: int) -> None:
 
 
 async def main_async(args: argparse.Namespace) -> None:
+    global FOLLOWERS
+    FOLLOWERS = args.followers
     tune_gc()
     backend = "postgresql" if args.database_url else "sqlite"
     async with seeded(args.database_url) as template:
-        for closing in args.closing:
+        for closing in args.closing or [FOLLOWERS, FOLLOWERS * ON_ETH]:
             market = "ETH" if closing == FOLLOWERS * ON_ETH else "M11"
-            assert closing in (FOLLOWERS, FOLLOWERS * ON_ETH), "1000 or 10000"
+            assert closing in (FOLLOWERS, FOLLOWERS * ON_ETH), "one signal's followers or ten"
             drop = PRICES[market] * Decimal("0.96")  # through the 3% stop
             runs = []
             for i in range(args.trials):
@@ -165,7 +168,10 @@ async def main_async(args: argparse.Namespace) -> None:
                         step = _engine_tick if name == "engine" else _bare_closes
                         out[name] = await step(url, market, drop, closing)
                 runs.append((out["engine"], out["bare"]))
-            print(f"backend={backend} open=100000 closing={closing} trials={args.trials}")
+            print(
+                f"backend={backend} open={FOLLOWERS * AGENTS} closing={closing}"
+                f" trials={args.trials}"
+            )
             med_e = statistics.median(r[0] for r in runs)
             med_b = statistics.median(r[1] for r in runs)
             print(f"  median: tick {med_e * 1000:.0f} ms, bare writes {med_b * 1000:.0f} ms")
@@ -179,7 +185,8 @@ async def main_async(args: argparse.Namespace) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--closing", type=int, nargs="+", default=[1000, 10_000])
+    ap.add_argument("--followers", type=int, default=FOLLOWERS, help="per agent (100 agents)")
+    ap.add_argument("--closing", type=int, nargs="+", default=None, help="followers x 1 or 10")
     ap.add_argument("--trials", type=int, default=3)
     ap.add_argument("--database-url", default=None)
     asyncio.run(main_async(ap.parse_args()))

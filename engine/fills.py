@@ -82,9 +82,19 @@ async def _signal_info(session: AsyncSession, signal_ids: set[int]) -> dict[int,
     return out
 
 
+_STORED: dict[Decimal, Decimal] = {}
+
+
 def q(value: Decimal) -> Decimal:
-    """Money as stored (18 decimals), so events and rows agree to the last digit."""
-    return quantize(value)
+    """Money as stored (18 decimals), so events and rows agree to the last digit. Equal
+    amounts give the same object: a fan-out's ten thousand fills at one price are quantized
+    once, and the bulk write binds that object once (storage/types.py remembers by identity)."""
+    stored = _STORED.get(value)
+    if stored is None:
+        if len(_STORED) >= 4096:
+            _STORED.clear()
+        stored = _STORED[value] = quantize(value)
+    return stored
 
 
 async def record(session: AsyncSession, outcomes: Sequence[Outcome], now: datetime) -> Recorded:
