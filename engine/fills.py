@@ -11,9 +11,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from engine.close import key_chunks
 from engine.events import Event, OrderFailed, PositionClosed, PositionOpened
 from engine.levels import RiskLevels, RiskParams
 from engine.orders import Outcome
@@ -355,12 +356,22 @@ async def release_waiting_opens(
     """Opens that waited for these positions to close (position policy "flip": close first,
     then open, so the venue's one net position and our books move together) may go now: they
     become pending, and are claimed and sent like any order. Returns their ids."""
+    # first through the index on after_position_id (almost always: none), then the guarded
+    # update by id; one statement filtering on the status walked every order on SQLite
+    waiting = (
+        await session.execute(
+            select(Order.id).where(
+                Order.after_position_id.in_(closed_position_ids),
+                Order.status == OrderStatus.WAITING,
+            )
+        )
+    ).scalars()
+    ids = list(waiting)
+    if not ids:
+        return []
     rows = await session.execute(
         update(Order)
-        .where(
-            Order.status == OrderStatus.WAITING,
-            Order.after_position_id.in_(closed_position_ids),
-        )
+        .where(Order.id.in_(ids), Order.status == OrderStatus.WAITING)
         .values(status=OrderStatus.PENDING, updated_at=now)
         .returning(Order.id)
         .execution_options(synchronize_session=False)
@@ -369,21 +380,20 @@ async def release_waiting_opens(
 
 
 async def _open_positions_of(
-    session: AsyncSession, keys: dict[tuple[int, int], Outcome], chunk: int = 1000
+    session: AsyncSession, keys: dict[tuple[int, int], Outcome]
 ) -> list[Position]:
-    """The open positions these closes are for, found by their unique (signal, deployment)
-    key: a close reads its own position, whatever the number of followers of its signal.
-    Chunked, so a tick closing thousands stays under PostgreSQL's bind-parameter limit."""
-    wanted = sorted(keys)
+    """The open positions these closes are for, found through their unique (signal,
+    deployment) key: a close reads its own position, whatever the number of followers of its
+    signal or of open positions in all."""
     positions: list[Position] = []
-    for start in range(0, len(wanted), chunk):
-        part = wanted[start : start + chunk]
+    for signal_ids, deployment_ids in key_chunks(list(keys)):
         positions += (
             (
                 await session.execute(
                     select(Position)
                     .where(
-                        tuple_(Position.signal_id, Position.deployment_id).in_(part),
+                        Position.signal_id.in_(signal_ids),
+                        Position.deployment_id.in_(deployment_ids),
                         Position.status == PositionStatus.OPEN,
                     )
                     # locked (PostgreSQL), in id order as `transition` locks: a funding accrual
@@ -396,4 +406,4 @@ async def _open_positions_of(
             .all()
         )
     positions.sort(key=lambda p: p.id)
-    return positions
+    return [p for p in positions if (p.signal_id, p.deployment_id) in keys]
