@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_left, bisect_right, insort
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import count
@@ -93,9 +94,21 @@ class _Book:
         # shared with the index: groups whose trailing stops may have moved since the last
         # checkpoint (a new peak, a member joined), so a checkpoint reads only those
         self.moved: set[_Group] = set()
+        self.deferred = False  # adding many: lists sorted once when done
 
     def add(self, p: _Pos, peak_x: Decimal) -> None:
         self.live += 1
+        if self.deferred:
+            # many at once (PositionIndex.add_many): appended now, sorted once at the end; an
+            # insort each moved half the list every time (quadratic in a book of thousands)
+            self.stops.append((p.stop, p))
+            if p.tp is not None:
+                self.ups.append((p.tp, p, True))
+            if p.active:
+                self._join(p, peak_x)
+            elif p.activation is not None:
+                self.ups.append((p.activation, p, False))
+            return
         insort(self.stops, (p.stop, p), key=_key)
         if p.tp is not None:
             insort(self.ups, (p.tp, p, True), key=_key)
@@ -103,6 +116,12 @@ class _Book:
             self._join(p, peak_x)
         elif p.activation is not None:
             insort(self.ups, (p.activation, p, False), key=_key)
+
+    def sort_deferred(self) -> None:
+        # stable: among equal levels, earlier entries stay first, as insort_right keeps them
+        self.stops.sort(key=_key)
+        self.ups.sort(key=_key)
+        self.deferred = False
 
     def _join(self, p: _Pos, peak_x: Decimal) -> None:
         # restored positions may carry a peak that is not the top's; keep the stack ordered
@@ -286,14 +305,32 @@ class PositionIndex:
             distance=levels.distance,
             active=levels.trailing_active,
         )
+        book = self._books_of(market)[0 if long else 1]
+        book.add(p, x[4])
+        self._pos[position_id] = (book, p)
+
+    def add_many(self, positions: Iterable[tuple[int, str, RiskLevels]]) -> None:
+        """`add` for many positions (a start-up, a fan-out's fills): each book's lists are
+        sorted once at the end instead of kept sorted on every insert."""
+        touched: list[_Book] = []
+        try:
+            for position_id, market, levels in positions:
+                books = self._books_of(market)
+                if not books[0].deferred:
+                    books[0].deferred = books[1].deferred = True
+                    touched += books
+                self.add(position_id, market, levels)
+        finally:
+            for book in touched:
+                book.sort_deferred()
+
+    def _books_of(self, market: str) -> tuple[_Book, _Book]:
         books = self._books.get(market)
         if books is None:
             books = self._books[market] = (_Book(True), _Book(False))
             books[0].activated = books[1].activated = self.activated
             books[0].moved = books[1].moved = self._moved
-        book = books[0 if long else 1]
-        book.add(p, x[4])
-        self._pos[position_id] = (book, p)
+        return books
 
     def remove(self, position_id: int) -> None:
         entry = self._pos.pop(position_id, None)

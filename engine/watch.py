@@ -119,16 +119,15 @@ class Watch:
     def __len__(self) -> int:
         return len(self.watched)
 
-    def _add(self, position_id: int, market: str, levels: RiskLevels) -> None:
-        self.index.add(position_id, market, levels)
-        self.watched[position_id] = market
+    def _add_many(self, positions: list[tuple[int, str, RiskLevels]]) -> None:
+        self.index.add_many(positions)
+        for pid, market, _ in positions:
+            self.watched[pid] = market
 
     def opened(self, opened: Iterable[tuple[int, str, RiskLevels]]) -> None:
         """Positions this process just opened: watched here when their market is ours, else
         the replica that owns it picks them up on its next sync."""
-        for pid, market, levels in opened:
-            if self.ownership.owns(market):
-                self._add(pid, market, levels)
+        self._add_many([o for o in opened if self.ownership.owns(o[1])])
 
     def closed(self, position_ids: Iterable[int]) -> None:
         for pid in position_ids:
@@ -168,6 +167,7 @@ class Watch:
             if not rows:
                 break
             after = rows[-1].id
+            watch = []
             for p in rows:
                 market = names[p.market]
                 if restore_paper:
@@ -175,8 +175,9 @@ class Watch:
                         (p.account, market, p.side, a[p.size], a[p.entry_price], a[p.leverage])
                     )
                 if self.ownership.owns(market):
-                    self._add(p.id, market, memo.of(p))
-            del rows
+                    watch.append((p.id, market, memo.of(p)))
+            self._add_many(watch)
+            del rows, watch
         for name, positions in books.items():
             restore = getattr(self.venues.get(name), "restore", None)
             if restore is not None:
@@ -207,9 +208,9 @@ class Watch:
         added: set[str] = set()
         if missing:
             memo = _LevelsMemo()
-            for p in await self._open_rows_by_id(sorted(missing)):
-                self._add(p.id, p.market, memo.of(p))
-                added.add(p.market)
+            rows = await self._open_rows_by_id(sorted(missing))
+            self._add_many([(p.id, p.market, memo.of(p)) for p in rows])
+            added.update(p.market for p in rows)
             log.info("now watching %d more position(s)", len(missing))
         return added
 

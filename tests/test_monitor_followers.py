@@ -40,11 +40,16 @@ def _walk(seed: int, ticks: int = 200) -> tuple[int, int]:
     for _ in range(ticks):
         if rng.random() < 0.15:
             levels = RiskLevels.initial(rng.choice(["long", "short"]), price, _params(rng))
-            for _ in range(rng.randint(1, 6)):  # followers: one RiskLevels for all of them
-                index.add(next_id, "ETH", levels)
-                reference[next_id] = copy.copy(levels)
-                saved[next_id] = levels.stop
-                next_id += 1
+            followers = list(range(next_id, next_id + rng.randint(1, 6)))
+            next_id += len(followers)
+            if rng.random() < 0.5:  # one by one, or all at once as a fan-out's fills are
+                for pid in followers:  # followers: one RiskLevels for all of them
+                    index.add(pid, "ETH", levels)
+            else:
+                index.add_many([(pid, "ETH", levels) for pid in followers])
+            for pid in followers:
+                reference[pid] = copy.copy(levels)
+                saved[pid] = levels.stop
         step = D(rng.choice([-3, -2, -1, 0, 1, 2, 3])) / D(4)
         if rng.random() < 0.05:
             step *= 8
