@@ -69,8 +69,8 @@ def build(n: int, markets: int, seed: int) -> Book:
     last: dict[str, D] = {}
     quantum = D("0.000001")
     followers = 50
-    # about half the signals opened survive the walk: open twice what should remain
-    per_step = 2 * n / (markets * followers * STEPS)
+    # about a third of the signals opened survive the walk: open what leaves about n
+    per_step = 2.75 * n / (markets * followers * STEPS)
     next_id = 1
     for m in range(markets):
         name = f"M{m}"
