@@ -1,6 +1,12 @@
-"""Fan-out benchmark: one signal to N active deployments on the paper venue, timed until
-every order and position (and every alert) is persisted; next to the floor, the same order
-and position rows bulk-inserted alone, in the same database, in the same run.
+"""Fan-out benchmark: one post to N followers of an agent on the paper venue, timed until every
+order, position and "position opened" alert is committed; against two floors measured in the
+same trial, in the same database, through the driver's fastest path (bench/bare.py):
+
+- bare writes: every write the fan-out must make and nothing else: read the deployments,
+  insert the orders, update them with their fills, insert the positions, insert the alerts;
+- orders + positions: the two inserts alone.
+
+Trials interleave the three (their order rotates), each on a freshly seeded database.
 
     python -m bench.fanout [--deployments 10000] [--trials 3] [--database-url URL]
 """
@@ -9,141 +15,198 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 import time
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, text
 
+from bench.bare import Bare
+from bench.book import NOW, PARAMS, seed_followers
 from bot.runtime import tune_gc
 from engine.classify.rules import RulesClassifier
+from engine.client_ids import client_order_id
 from engine.ingest import IncomingPost
+from engine.levels import RiskLevels
 from engine.markets import hyperliquid_markets
 from engine.pipeline import Engine
 from engine.prices import PriceBook, PriceTick
 from engine.replay.runner import fresh_database
 from engine.venues.paper import PaperVenue
-from storage.bulk import insert_rows
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
-from storage.models import Agent, Deployment, Order, OutboxMessage, Position, Source, User
-from storage.models import agent_sources as agent_sources_table
+from storage.models import Order, OutboxMessage, Position, Post, Signal
 
-NOW = datetime(2026, 11, 20, 10, tzinfo=UTC)
+ETH = Decimal("3000")
+BARE_SIGNAL = 1_000_000  # the floors' own post and signal, apart from the fan-out's
+BARE_IDS = 10_000_000  # the floors write explicit ids (no read-back): the cheapest possible
+
+ORDER_COLUMNS = (
+    "id", "signal_id", "deployment_id", "purpose", "client_order_id", "venue", "account",
+    "market", "side", "reduce_only", "isolated_margin", "size", "leverage", "collateral_usd",
+    "reference_price", "status", "send_attempts", "close_seq", "created_at", "updated_at",
+)  # fmt: skip
+FILL_COLUMNS = ("status", "fill_price", "filled_size", "fee", "venue_order_id", "updated_at")
+POSITION_COLUMNS = (
+    "id", "deployment_id", "signal_id", "open_order_id", "venue", "account", "market", "side",
+    "size", "leverage", "entry_price", "open_fee", "stop_price", "take_profit_price",
+    "trailing_activation_price", "trailing_distance_pct", "trailing_active", "peak_price",
+    "status", "opened_at", "created_at",
+)  # fmt: skip
+ALERT_COLUMNS = ("user_id", "kind", "payload", "dedupe_key", "status", "attempts", "created_at")
+
+DEPLOYMENTS_SQL = (
+    "SELECT d.id, d.user_id, d.account, d.collateral_usd, d.leverage, u.settings"
+    " FROM deployments d JOIN users u ON u.id = d.user_id"
+    " WHERE d.agent_id = {p} AND d.status = 'active' ORDER BY d.id"
+)
 
 
-async def _seed(sessions: Any, n: int) -> None:
+async def _fan_out(sessions: Any, trial: int) -> float:
+    prices = PriceBook()
+    prices.update(PriceTick(NOW, "ETH", ETH))
+    venue = PaperVenue("HYPERLIQUID", hyperliquid_markets(), prices)
+    engine = Engine(sessions, {"HYPERLIQUID": venue}, prices, RulesClassifier(), clock=lambda: NOW)
+    post = IncomingPost("x", "@hawk", f"fan-{trial}", "Long $ETH, breakout", NOW)
+    t0 = time.perf_counter()
+    await engine.ingest(post)
+    return time.perf_counter() - t0
+
+
+async def _bare(sessions: Any, n: int, everything: bool) -> float:
+    levels = RiskLevels.initial("long", ETH, PARAMS)
     async with sessions() as s, s.begin():
-        await s.execute(insert(Source), [{"id": 1, "kind": "x", "handle": "@hawk"}])
-        await s.execute(
-            insert(Agent),
-            [
-                {
-                    "id": 1,
-                    "name": "Hawk",
-                    "venue": "HYPERLIQUID",
-                    "venue_preference": [],
-                    "leverage": Decimal(5),
-                    "stop_loss_pct": Decimal("0.03"),
-                    "take_profit_pct": Decimal("0.1"),
-                    "trailing_activation_pct": Decimal("0.02"),
-                    "trailing_distance_pct": Decimal("0.01"),
-                    "min_confidence": Decimal("0.3"),
-                }
-            ],
-        )
-        await s.execute(agent_sources_table.insert(), [{"agent_id": 1, "source_id": 1}])
-        await s.execute(
-            insert(User),
-            [{"id": i, "display_name": f"u{i}", "settings": {}} for i in range(1, n + 1)],
-        )
-        await s.execute(
-            insert(Deployment),
-            [
-                {
-                    "id": i,
-                    "user_id": i,
-                    "agent_id": 1,
-                    "collateral_usd": Decimal(100 + i % 50),
-                    "leverage": Decimal(3),
-                    "account": f"paper:{i}",
-                }
-                for i in range(1, n + 1)
-            ],
-        )
+        bare = await Bare.of(await s.connection())
+        m, t = bare.money, bare.time(NOW)
+        fee, stop, tp = m(Decimal("0.15")), m(levels.stop), m(levels.take_profit)
+        act, dist = m(levels.activation), m(levels.distance)
+        lev, entry, no = m(Decimal(3)), m(ETH), False
+        t0 = time.perf_counter()
+        if everything:
+            deployments = await bare.fetch(
+                DEPLOYMENTS_SQL.format(p="?"), DEPLOYMENTS_SQL.format(p="$1"), 1
+            )
+        else:  # the inserts alone: the deployments' values as the seed wrote them
+            deployments = [(d, d, f"paper:{d}:1", 100 + d % 50) for d in range(1, n + 1)]
+        sized = {c: m((Decimal(c) * 3 / ETH).quantize(Decimal("0.0001"))) for c in range(100, 150)}
+        orders, positions, fills, alerts = [], [], [], []
+        for i, (did, uid, account, collateral, *_) in enumerate(deployments):
+            oid = BARE_IDS + i
+            size = sized[int(collateral)]
+            cloid = client_order_id("bare", BARE_SIGNAL, did, "open")
+            status = "pending" if everything else "filled"
+            orders.append(
+                (oid, BARE_SIGNAL, did, "open", cloid, "HYPERLIQUID", account, "ETH", "long",
+                 no, no, size, lev, m(Decimal(collateral)), entry, status, 1, 0, t, t)
+            )  # fmt: skip
+            positions.append(
+                (oid, did, BARE_SIGNAL, oid, "HYPERLIQUID", account, "ETH", "long", size, lev,
+                 entry, fee, stop, tp, act, dist, no, entry, "open", t, t)
+            )  # fmt: skip
+            if everything:
+                fills.append((oid, "filled", entry, size, fee, f"paper-{oid}", t))
+                payload = json.dumps({"position_id": oid, "market": "ETH", "size": str(size)})
+                alerts.append((uid, "position_opened", payload, f"o:{oid}", "pending", 0, t))
+        await bare.insert("orders", ORDER_COLUMNS, orders)
+        if everything:
+            await bare.update("orders", FILL_COLUMNS, fills)
+        await bare.insert("positions", POSITION_COLUMNS, positions)
+        if everything:
+            await bare.insert("outbox", ALERT_COLUMNS, alerts)
+    return time.perf_counter() - t0
 
 
-async def trial(database_url: str | None, n: int) -> tuple[float, float]:
+async def _clear(sessions: Any) -> None:
+    async with sessions() as s, s.begin():
+        await s.execute(delete(OutboxMessage))
+        await s.execute(delete(Position))
+        await s.execute(delete(Order))
+
+
+async def trial(database_url: str | None, n: int, number: int) -> dict[str, float]:
     async with fresh_database(database_url) as url:
         await upgrade(url)
         db = create_engine(url)
         try:
             sessions = session_factory(db)
-            await _seed(sessions, n)
-            prices = PriceBook()
-            prices.update(PriceTick(NOW, "ETH", Decimal("3000")))
-            venue = PaperVenue("HYPERLIQUID", hyperliquid_markets(), prices)
-            engine = Engine(
-                sessions, {"HYPERLIQUID": venue}, prices, RulesClassifier(), clock=lambda: NOW
-            )
-            post = IncomingPost("x", "@hawk", "1", "Long $ETH, breakout", NOW)
-            t0 = time.perf_counter()
-            await engine.ingest(post)
-            fanout = time.perf_counter() - t0
-            async with sessions() as s:
-                orders = [_row(o, Order) for o in (await s.execute(select(Order))).scalars()]
-                positions = [
-                    _row(p, Position) for p in (await s.execute(select(Position))).scalars()
-                ]
-                assert len(orders) == len(positions) == n, (len(orders), len(positions))
-                alerts = len((await s.execute(select(OutboxMessage.id))).all())
-                assert alerts == n
+            await seed_followers(sessions, n)
             async with sessions() as s, s.begin():
-                await s.execute(delete(Position))
-                await s.execute(delete(Order))
-            t0 = time.perf_counter()
-            async with sessions() as s, s.begin():
-                # the fastest bulk path we have (the one the engine itself uses)
-                await insert_rows(s, Order, orders)
-                await insert_rows(s, Position, positions)
-            floor = time.perf_counter() - t0
-            return fanout, floor
+                await s.execute(
+                    insert(Post),
+                    [{"id": BARE_SIGNAL, "source_id": 1, "external_id": "bare", "text": "-",
+                      "posted_at": NOW, "content_hash": "bare"}],
+                )  # fmt: skip
+                await s.execute(
+                    insert(Signal),
+                    [{"id": BARE_SIGNAL, "agent_id": 1, "post_id": BARE_SIGNAL, "market": "ETH",
+                      "side": "long", "confidence": Decimal(1), "status": "executed",
+                      "signal_at": NOW - timedelta(days=1)}],
+                )  # fmt: skip
+            if db.dialect.name == "sqlite":
+                async with db.begin() as c:
+                    await c.execute(text("ANALYZE"))
+            steps: dict[str, Callable[[], Awaitable[float]]] = {
+                "fan-out": lambda: _fan_out(sessions, number),
+                "bare writes": lambda: _bare(sessions, n, everything=True),
+                "orders+positions": lambda: _bare(sessions, n, everything=False),
+            }
+            names = list(steps)
+            names = names[number % 3 :] + names[: number % 3]  # rotate the order per trial
+            out = {}
+            for name in names:
+                out[name] = await steps[name]()
+                await _check(sessions, name, n)
+                await _clear(sessions)
+            return out
         finally:
             await db.dispose()
 
 
-def _row(obj: Any, model: Any) -> dict[str, Any]:
-    return {c.key: getattr(obj, c.key) for c in model.__table__.columns}
+async def _check(sessions: Any, name: str, n: int) -> None:
+    async with sessions() as s:
+        positions = len((await s.execute(select(Position.id))).all())
+        alerts = len((await s.execute(select(OutboxMessage.id))).all())
+    assert positions == n, (name, positions)
+    assert alerts == (0 if name == "orders+positions" else n), (name, alerts)
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    if not args.default_gc:
-        tune_gc()  # as every maxxit command runs
-    runs = [await trial(args.database_url, args.deployments) for _ in range(args.trials)]
-    fanout = statistics.median(r[0] for r in runs)
-    floor = statistics.median(r[1] for r in runs)
+    tune_gc()  # as every maxxit command runs
     backend = "postgresql" if args.database_url else "sqlite"
-    print(
-        f"backend={backend} deployments={args.deployments} trials={args.trials}"
-        f" gc={'python default' if args.default_gc else 'maxxit (bot/runtime.py)'}"
-    )
-    print(f"fan-out (orders + positions + alerts persisted): {fanout * 1000:.0f} ms")
-    print(f"floor (same orders + positions bulk-inserted alone): {floor * 1000:.0f} ms")
-    print(f"ratio: {fanout / floor:.2f}x")
-    print(
-        "trials (fan-out / floor, ms): "
-        + ", ".join(f"{a * 1000:.0f}/{b * 1000:.0f}" for a, b in runs)
-    )
+    for n in args.deployments:
+        runs = []
+        for i in range(args.trials):
+            runs.append(await trial(args.database_url, n, i))
+        fan = [r["fan-out"] for r in runs]
+        bare = [r["bare writes"] for r in runs]
+        op = [r["orders+positions"] for r in runs]
+        print(f"backend={backend} followers={n} trials={args.trials}")
+        print(
+            f"  median: fan-out {statistics.median(fan) * 1000:.0f} ms, bare writes"
+            f" {statistics.median(bare) * 1000:.0f} ms, orders+positions"
+            f" {statistics.median(op) * 1000:.0f} ms;"
+            f" per follower {statistics.median(fan) / n * 1e6:.1f} us"
+        )
+        print(
+            "  per trial (fan-out / bare = ratio; / orders+positions = ratio): "
+            + "; ".join(
+                f"{f * 1000:.0f}/{b * 1000:.0f} = {f / b:.2f}x, /{o * 1000:.0f} = {f / o:.2f}x"
+                for f, b, o in zip(fan, bare, op, strict=True)
+            )
+        )
+        ratios = sorted(f / b for f, b in zip(fan, bare, strict=True))
+        print(f"  median ratio to bare writes: {statistics.median(ratios):.2f}x", flush=True)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--deployments", type=int, default=10_000)
+    ap.add_argument("--deployments", type=int, nargs="+", default=[10_000])
     ap.add_argument("--trials", type=int, default=3)
     ap.add_argument("--database-url", default=None)
-    ap.add_argument("--default-gc", action="store_true", help="CPython's GC thresholds")
     asyncio.run(main_async(ap.parse_args()))
 
 

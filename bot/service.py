@@ -42,9 +42,12 @@ from handlers.base import Services
 from handlers.router import Bot
 from storage.db import create_engine, resolve_url, session_factory
 from storage.migrate import upgrade
+from storage.statistics import refresh_statistics
 from wallets.vault import Vault
 
 log = logging.getLogger(__name__)
+# how often planner statistics are refreshed as the book grows (storage/statistics.py)
+STATISTICS_SECONDS = 600.0
 
 
 def paper_markets(settings: Settings) -> dict[str, dict[str, MarketInfo]]:
@@ -152,6 +155,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     url = resolve_url(settings.database_url, settings.data_dir)
     await upgrade(url)
     db = create_engine(url)
+    await refresh_statistics(db)  # the planner's view of the data (storage/statistics.py)
     sessions = session_factory(db)
     prices = PriceBook()
     leases = replicas.shard_leases(settings, url, sessions)
@@ -246,7 +250,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         ("webhook" if settings.public_url else "polling") if telegram else "off",
         settings.port,
     )
-    last_checkpoint = loop.time()
+    last_checkpoint = last_statistics = loop.time()
     try:
         while not stop.is_set():
             if web_task.done():  # the port was taken, say: no silent half-running service
@@ -257,6 +261,10 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
                 if leases is None:  # replicas sweep in their own loop, more often
                     await engine.resume_pending()  # orders a venue error or a crash left open
                 last_checkpoint = loop.time()
+            if loop.time() - last_statistics >= STATISTICS_SECONDS:
+                with contextlib.suppress(Exception):  # stale statistics are no reason to stop
+                    await refresh_statistics(db)
+                last_statistics = loop.time()
             try:
                 await housekeeping(engine, dispatcher)
                 if engine.ownership.runs("outbox"):

@@ -44,8 +44,30 @@ async def save_trailing_starts(
         await update_by_id(s, Position, updates)
 
 
+# ids per statement (PostgreSQL takes at most 32,767 bind parameters)
+CHUNK = 5000
+
+
 async def checkpoint(
     sessions: async_sessionmaker[AsyncSession], index: PositionIndex
+) -> list[StopMoved]:
+    """Save the trailing stops that moved since the last checkpoint and alert their owners.
+    Only positions whose trail may have moved are read (the index knows them), in chunks,
+    each its own short transaction: the cost follows the stops that moved, not the book, and
+    a tick waits at most for one chunk."""
+    candidates = index.take_moved()
+    events: list[StopMoved] = []
+    try:
+        for start in range(0, len(candidates), CHUNK):
+            events += await _save_chunk(sessions, index, candidates[start : start + CHUNK])
+    except BaseException:
+        index.mark_moved(candidates)  # not saved: the next checkpoint tries them again
+        raise
+    return events
+
+
+async def _save_chunk(
+    sessions: async_sessionmaker[AsyncSession], index: PositionIndex, ids: list[int]
 ) -> list[StopMoved]:
     async with sessions() as s, s.begin():
         rows = (
@@ -58,10 +80,7 @@ async def checkpoint(
                     Deployment.user_id,
                 )
                 .join(Deployment, Deployment.id == Position.deployment_id)
-                .where(
-                    Position.status == PositionStatus.OPEN,
-                    Position.trailing_activation_price.is_not(None),  # has a trail
-                )
+                .where(Position.id.in_(ids), Position.status == PositionStatus.OPEN)
             )
         ).all()
         updates, events = [], []

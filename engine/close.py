@@ -13,13 +13,31 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, tuple_, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.client_ids import client_order_id
 from storage.bulk import executemany, insert_ignore
 from storage.enums import OrderPurpose, OrderStatus, PositionStatus
 from storage.models import Order, Position
+
+# ids per statement: a tick closing thousands stays under PostgreSQL's 32,767 bind parameters
+CHUNK = 5000
+
+
+def key_chunks(keys: list[tuple[int, int]]) -> list[tuple[list[int], list[int]]]:
+    """(signal ids, deployment ids) to look (signal, deployment) keys up by: two IN lists the
+    unique (signal_id, deployment_id, ...) indexes serve, where SQLite scans the whole table
+    for a row-value IN. Their product may hold pairs not asked for: callers filter. Chunked
+    by signal, then by deployment, under PostgreSQL's 32,767 bind parameters."""
+    by_signal: dict[int, list[int]] = {}
+    for signal_id, deployment_id in keys:
+        by_signal.setdefault(signal_id, []).append(deployment_id)
+    out = []
+    for signal_id, deployments in sorted(by_signal.items()):
+        ids = sorted(set(deployments))
+        out += [([signal_id], ids[i : i + CHUNK]) for i in range(0, len(ids), CHUNK)]
+    return out
 
 
 def next_close_cloid(previous_cloid: str, close_seq: int) -> str:
@@ -34,25 +52,28 @@ async def latest_close_orders(
     session: AsyncSession, keys: list[tuple[int, int]]
 ) -> dict[tuple[int, int], Any]:
     """The newest close attempt of each (signal, deployment): close_seq, status, cloid."""
-    if not keys:
-        return {}
-    rows = await session.execute(
-        select(
-            Order.signal_id,
-            Order.deployment_id,
-            Order.close_seq,
-            Order.status,
-            Order.client_order_id,
-        ).where(
-            Order.purpose == OrderPurpose.CLOSE,
-            tuple_(Order.signal_id, Order.deployment_id).in_(keys),
-        )
-    )
     latest: dict[tuple[int, int], Any] = {}
-    for r in rows:
-        key = (r.signal_id, r.deployment_id)
-        if key not in latest or r.close_seq > latest[key].close_seq:
-            latest[key] = r
+    wanted = set(keys)
+    for signal_ids, deployment_ids in key_chunks(keys):
+        rows = await session.execute(
+            select(
+                Order.signal_id,
+                Order.deployment_id,
+                Order.close_seq,
+                Order.status,
+                Order.client_order_id,
+            ).where(
+                Order.signal_id.in_(signal_ids),
+                Order.deployment_id.in_(deployment_ids),
+                Order.purpose == OrderPurpose.CLOSE,
+            )
+        )
+        for r in rows:
+            key = (r.signal_id, r.deployment_id)
+            if key not in wanted:
+                continue
+            if key not in latest or r.close_seq > latest[key].close_seq:
+                latest[key] = r
     return latest
 
 
@@ -75,21 +96,27 @@ async def write_close_orders(
 ) -> list[int]:
     """Close orders for the open positions among `reasons` (position id -> close reason);
     returns the signal ids they belong to."""
-    positions = (
-        await session.execute(
-            select(
-                Position.id,
-                Position.signal_id,
-                Position.deployment_id,
-                Position.venue,
-                Position.account,
-                Position.market,
-                Position.side,
-                Position.size,
-                Position.leverage,
-            ).where(Position.id.in_(list(reasons)), Position.status == PositionStatus.OPEN)
-        )
-    ).all()
+    ids = sorted(reasons)
+    positions = []
+    for start in range(0, len(ids), CHUNK):
+        positions += (
+            await session.execute(
+                select(
+                    Position.id,
+                    Position.signal_id,
+                    Position.deployment_id,
+                    Position.venue,
+                    Position.account,
+                    Position.market,
+                    Position.side,
+                    Position.size,
+                    Position.leverage,
+                ).where(
+                    Position.id.in_(ids[start : start + CHUNK]),
+                    Position.status == PositionStatus.OPEN,
+                )
+            )
+        ).all()
     latest = await latest_close_orders(session, [(p.signal_id, p.deployment_id) for p in positions])
     rows = []
     for p in positions:

@@ -87,14 +87,21 @@ class OpenOrders:
     close_signal_ids: list[int] = field(default_factory=list)
 
 
+def _accounts_of(agent_id: int) -> Any:
+    # a subquery, not a list of the accounts: one bind parameter whatever the number of
+    # followers (PostgreSQL refuses a statement with more than 32,767)
+    return select(Deployment.account).where(
+        Deployment.agent_id == agent_id, Deployment.status == DeploymentStatus.ACTIVE
+    )
+
+
 async def _market_state(
-    session: AsyncSession, signal: Signal, venue: str, accounts: set[str]
+    session: AsyncSession, signal: Signal, venue: str, agent_id: int
 ) -> tuple[dict[str, list[Held]], set[int]]:
-    """The open positions in the signal's market per account, and the deployments with an
-    order in that market not settled yet (another signal's open, written and not filled)."""
+    """The open positions in the signal's market per account of the agent's followers, and
+    the deployments with an order in that market not settled yet (another signal's open,
+    written and not filled)."""
     held: dict[str, list[Held]] = {}
-    if not accounts:
-        return held, set()
     rows = await session.execute(
         select(
             Position.account,
@@ -109,7 +116,7 @@ async def _market_state(
             Position.status == PositionStatus.OPEN,
             Position.venue == venue,
             Position.market == signal.market,
-            Position.account.in_(accounts),
+            Position.account.in_(_accounts_of(agent_id)),
         )
         .order_by(Position.id)
     )
@@ -120,7 +127,7 @@ async def _market_state(
             Order.purpose == OrderPurpose.OPEN,
             Order.venue == venue,
             Order.market == signal.market,
-            Order.account.in_(accounts),
+            Order.account.in_(_accounts_of(agent_id)),
             Order.signal_id != signal.id,
             Order.status.in_(IN_FLIGHT_STATUSES),
         )
@@ -144,7 +151,9 @@ async def write_open_orders(
     caller's transaction: closes of held positions are written before the opens, so they
     are claimed (and sent, one at a time per account and market) first."""
     deployments = await active_deployments(session, agent.id)
-    held, busy = await _market_state(session, signal, venue, {d.account for d in deployments})
+    if not deployments:
+        return OpenOrders()
+    held, busy = await _market_state(session, signal, venue, agent.id)
     decisions = {
         d.id: decide(
             agent.position_policy or PositionPolicy.IGNORE,

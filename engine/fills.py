@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from engine.close import key_chunks
 from engine.events import Event, OrderFailed, PositionClosed, PositionOpened
 from engine.levels import RiskLevels, RiskParams
 from engine.orders import Outcome
@@ -100,9 +101,19 @@ def route_by_cost(reason: str | None, candidates: list[dict[str, Any]] | None) -
     return (ranked[1]["venue"], ranked[0].get("saving_pct", ""))
 
 
+_STORED: dict[Decimal, Decimal] = {}
+
+
 def q(value: Decimal) -> Decimal:
-    """Money as stored (18 decimals), so events and rows agree to the last digit."""
-    return quantize(value)
+    """Money as stored (18 decimals), so events and rows agree to the last digit. Equal
+    amounts give the same object: a fan-out's ten thousand fills at one price are quantized
+    once, and the bulk write binds that object once (storage/types.py remembers by identity)."""
+    stored = _STORED.get(value)
+    if stored is None:
+        if len(_STORED) >= 4096:
+            _STORED.clear()
+        stored = _STORED[value] = quantize(value)
+    return stored
 
 
 async def record(session: AsyncSession, outcomes: Sequence[Outcome], now: datetime) -> Recorded:
@@ -364,12 +375,22 @@ async def release_waiting_opens(
     """Opens that waited for these positions to close (position policy "flip": close first,
     then open, so the venue's one net position and our books move together) may go now: they
     become pending, and are claimed and sent like any order. Returns their ids."""
+    # first through the index on after_position_id (almost always: none), then the guarded
+    # update by id; one statement filtering on the status walked every order on SQLite
+    waiting = (
+        await session.execute(
+            select(Order.id).where(
+                Order.after_position_id.in_(closed_position_ids),
+                Order.status == OrderStatus.WAITING,
+            )
+        )
+    ).scalars()
+    ids = list(waiting)
+    if not ids:
+        return []
     rows = await session.execute(
         update(Order)
-        .where(
-            Order.status == OrderStatus.WAITING,
-            Order.after_position_id.in_(closed_position_ids),
-        )
+        .where(Order.id.in_(ids), Order.status == OrderStatus.WAITING)
         .values(status=OrderStatus.PENDING, updated_at=now)
         .returning(Order.id)
         .execution_options(synchronize_session=False)
@@ -380,21 +401,28 @@ async def release_waiting_opens(
 async def _open_positions_of(
     session: AsyncSession, keys: dict[tuple[int, int], Outcome]
 ) -> list[Position]:
-    positions = (
-        (
-            await session.execute(
-                select(Position)
-                .where(
-                    Position.signal_id.in_({k[0] for k in keys}),
-                    Position.status == PositionStatus.OPEN,
+    """The open positions these closes are for, found through their unique (signal,
+    deployment) key: a close reads its own position, whatever the number of followers of its
+    signal or of open positions in all."""
+    positions: list[Position] = []
+    for signal_ids, deployment_ids in key_chunks(list(keys)):
+        positions += (
+            (
+                await session.execute(
+                    select(Position)
+                    .where(
+                        Position.signal_id.in_(signal_ids),
+                        Position.deployment_id.in_(deployment_ids),
+                        Position.status == PositionStatus.OPEN,
+                    )
+                    # locked (PostgreSQL), in id order as `transition` locks: a funding accrual
+                    # or fee settlement alongside waits, and what is read here stays true
+                    .order_by(Position.id)
+                    .with_for_update(key_share=True)
                 )
-                # locked (PostgreSQL), in id order as `transition` locks: a funding accrual or
-                # fee settlement alongside waits, and what is read here stays true
-                .order_by(Position.id)
-                .with_for_update(key_share=True)
             )
+            .scalars()
+            .all()
         )
-        .scalars()
-        .all()
-    )
+    positions.sort(key=lambda p: p.id)
     return [p for p in positions if (p.signal_id, p.deployment_id) in keys]

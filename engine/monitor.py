@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_left, bisect_right, insort
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import count
 from operator import itemgetter
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from engine.levels import RiskLevels
 
@@ -81,23 +82,46 @@ class _Book:
 
     def __init__(self, long: bool) -> None:
         self.long = long
-        self.stops: list[tuple[Decimal, int, _Pos]] = []  # ascending; hit: stop >= x
-        self.ups: list[tuple[Decimal, int, _Pos, bool]] = []  # ascending; hit: level <= x
+        # (level, position) sorted by level with `key`, so equal levels need no tie-breaker
+        # (a sequence number per entry cost 36 bytes a position)
+        self.stops: list[tuple[Decimal, _Pos]] = []  # ascending; hit: stop >= x
+        self.ups: list[tuple[Decimal, _Pos, bool]] = []  # ascending; hit: level <= x
         self.stack: list[_Group] = []  # peaks decrease towards the top
         self.levels: list[tuple[Decimal, int, _Group, int]] = []  # heap of (-nearest stop)
         self.live = 0
         self.dead = 0  # closed positions still referenced from the lists
         self.activated: list[int] = []  # shared with the index: trailing stops just started
+        # shared with the index: groups whose trailing stops may have moved since the last
+        # checkpoint (a new peak, a member joined), so a checkpoint reads only those
+        self.moved: set[_Group] = set()
+        self.deferred = False  # adding many: lists sorted once when done
 
     def add(self, p: _Pos, peak_x: Decimal) -> None:
         self.live += 1
-        insort(self.stops, (p.stop, next(_seq), p), key=_key)
+        if self.deferred:
+            # many at once (PositionIndex.add_many): appended now, sorted once at the end; an
+            # insort each moved half the list every time (quadratic in a book of thousands)
+            self.stops.append((p.stop, p))
+            if p.tp is not None:
+                self.ups.append((p.tp, p, True))
+            if p.active:
+                self._join(p, peak_x)
+            elif p.activation is not None:
+                self.ups.append((p.activation, p, False))
+            return
+        insort(self.stops, (p.stop, p), key=_key)
         if p.tp is not None:
-            insort(self.ups, (p.tp, next(_seq), p, True), key=_key)
+            insort(self.ups, (p.tp, p, True), key=_key)
         if p.active:
             self._join(p, peak_x)
         elif p.activation is not None:
-            insort(self.ups, (p.activation, next(_seq), p, False), key=_key)
+            insort(self.ups, (p.activation, p, False), key=_key)
+
+    def sort_deferred(self) -> None:
+        # stable: among equal levels, earlier entries stay first, as insort_right keeps them
+        self.stops.sort(key=_key)
+        self.ups.sort(key=_key)
+        self.deferred = False
 
     def _join(self, p: _Pos, peak_x: Decimal) -> None:
         # restored positions may carry a peak that is not the top's; keep the stack ordered
@@ -111,6 +135,7 @@ class _Book:
             self.stack.insert(pos, g)
         insort(g.items, (p.distance or Decimal(0), next(_seq), p), key=_key)
         p.group = g
+        self.moved.add(g)  # a restored trail: its stored stop may lag behind its peak
         self._push_level(g)
 
     def _push_level(self, g: _Group) -> None:
@@ -141,8 +166,8 @@ class _Book:
             self._compact()
 
     def _compact(self) -> None:
-        self.stops = [e for e in self.stops if not e[2].closed]
-        self.ups = [e for e in self.ups if not e[2].closed]
+        self.stops = [e for e in self.stops if not e[1].closed]
+        self.ups = [e for e in self.ups if not e[1].closed]
         for g in self.stack:
             g.items = [e for e in g.items if not e[2].closed]
         self.dead = 0
@@ -153,7 +178,7 @@ class _Book:
         if ups and ups[0][0] <= x:
             i = bisect_right(ups, x, key=_key)
             activated = []
-            for _, _, p, is_tp in ups[:i]:
+            for _, p, is_tp in ups[:i]:
                 if p.closed:
                     continue
                 if is_tp:
@@ -168,7 +193,7 @@ class _Book:
         stops = self.stops
         if stops and stops[-1][0] >= x:
             i = bisect_left(stops, x, key=_key)
-            for _, _, p in stops[i:]:
+            for _, p in stops[i:]:
                 if not p.closed:
                     p.closed = True
                     out.append(_trigger(p.id, "trailing_stop" if p.active else "stop_loss"))
@@ -223,6 +248,7 @@ class _Book:
             items.sort(key=_key)
         base.peak = x
         base.alive = True
+        self.moved.add(base)
         stack.append(base)
         self._push_level(base)
 
@@ -235,6 +261,15 @@ class PositionIndex:
         self._pos: dict[int, tuple[_Book, _Pos]] = {}
         # positions whose trailing stop started since the caller last took this list
         self.activated: list[int] = []
+        self._moved: set[_Group] = set()
+        # the last levels added and their x-space values (see `add`)
+        self._x_levels: tuple[RiskLevels | None, Any, Any, Any, Any] = (
+            None,
+            None,
+            None,
+            None,
+            None,
+        )
 
     def __len__(self) -> int:
         return len(self._pos)
@@ -247,23 +282,55 @@ class PositionIndex:
             return  # already watched (a second start(), a re-added refused close)
         long = levels.side == "long"
         sign = ONE if long else -ONE
+        x = self._x_levels
+        source = (levels.stop, levels.take_profit, levels.activation, levels.peak)
+        if x[0] is not levels or any(a is not b for a, b in zip(x[5], source, strict=True)):
+            # followers of one signal are added with one RiskLevels: their x-space levels
+            # are computed once and shared (memory: one Decimal each, not one per position)
+            x = self._x_levels = (
+                levels,
+                # a restored trailing position's stored stop includes the trail: a safe floor
+                sign * levels.stop,
+                None if levels.take_profit is None else sign * levels.take_profit,
+                None if levels.activation is None else sign * levels.activation,
+                sign * levels.peak,
+                source,  # what they were computed from (a RiskLevels is mutable)
+            )
         p = _Pos(
             id=position_id,
             long=long,
-            # a restored trailing position's stored stop includes the trail: a safe static floor
-            stop=sign * levels.stop,
-            tp=None if levels.take_profit is None else sign * levels.take_profit,
-            activation=None if levels.activation is None else sign * levels.activation,
+            stop=x[1],
+            tp=x[2],
+            activation=x[3],
             distance=levels.distance,
             active=levels.trailing_active,
         )
+        book = self._books_of(market)[0 if long else 1]
+        book.add(p, x[4])
+        self._pos[position_id] = (book, p)
+
+    def add_many(self, positions: Iterable[tuple[int, str, RiskLevels]]) -> None:
+        """`add` for many positions (a start-up, a fan-out's fills): each book's lists are
+        sorted once at the end instead of kept sorted on every insert."""
+        touched: list[_Book] = []
+        try:
+            for position_id, market, levels in positions:
+                books = self._books_of(market)
+                if not books[0].deferred:
+                    books[0].deferred = books[1].deferred = True
+                    touched += books
+                self.add(position_id, market, levels)
+        finally:
+            for book in touched:
+                book.sort_deferred()
+
+    def _books_of(self, market: str) -> tuple[_Book, _Book]:
         books = self._books.get(market)
         if books is None:
             books = self._books[market] = (_Book(True), _Book(False))
             books[0].activated = books[1].activated = self.activated
-        book = books[0 if long else 1]
-        book.add(p, sign * levels.peak)
-        self._pos[position_id] = (book, p)
+            books[0].moved = books[1].moved = self._moved
+        return books
 
     def remove(self, position_id: int) -> None:
         entry = self._pos.pop(position_id, None)
@@ -281,6 +348,22 @@ class PositionIndex:
         for t in out:
             self._pos.pop(t.position_id, None)
         return out
+
+    def take_moved(self) -> list[int]:
+        """Positions whose trailing stop may have moved since the last call (each trailing
+        position of a group that made a new peak or took a member): what a checkpoint saves,
+        without looking at the positions whose stops stood still."""
+        groups, self._moved = self._moved, set()
+        for books in self._books.values():
+            books[0].moved = books[1].moved = self._moved
+        return sorted({e[2].id for g in groups if g.alive for e in g.items if e[2].id in self._pos})
+
+    def mark_moved(self, position_ids: list[int]) -> None:
+        """Positions a checkpoint could not save: taken again by the next `take_moved`."""
+        for pid in position_ids:
+            entry = self._pos.get(pid)
+            if entry is not None and entry[1].group is not None:
+                self._moved.add(entry[1].group)
 
     def state(self, position_id: int) -> tuple[Decimal, Decimal | None, bool] | None:
         """(current stop, peak, trailing active) in real prices, for display and checkpoints."""

@@ -8,8 +8,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import String, cast, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.checkpoint import save_trailing_starts
@@ -23,17 +24,82 @@ from storage.models import Position
 log = logging.getLogger(__name__)
 
 
-def levels_of(p: Position) -> RiskLevels:
-    return RiskLevels(
-        p.side,
-        p.entry_price,
-        p.stop_price,
-        p.take_profit_price,
-        p.trailing_activation_price,
-        p.trailing_distance_pct,
-        p.peak_price,
-        p.trailing_active,
-    )
+# what the monitor and the paper books need of an open position: columns, not ORM objects
+# (100,000 of those took seconds to build and kilobytes each to hold); amounts as their text,
+# which hashes fast, so equal amounts become one shared Decimal (`_Amounts`)
+MONEY_COLUMNS = (
+    "size",
+    "leverage",
+    "entry_price",
+    "stop_price",
+    "take_profit_price",
+    "trailing_activation_price",
+    "trailing_distance_pct",
+    "peak_price",
+)
+WATCH_COLUMNS = (
+    Position.id,
+    Position.market,
+    Position.venue,
+    Position.account,
+    Position.side,
+    Position.trailing_active,
+    *(cast(getattr(Position, c), String).label(c) for c in MONEY_COLUMNS),
+)
+# ids per statement (PostgreSQL takes at most 32,767 bind parameters)
+CHUNK = 5000
+LOAD_PAGE = 10_000  # open positions read per statement at start
+
+
+class _Amounts(dict[str | None, Decimal | None]):
+    """Stored amount text -> one shared Decimal: the followers of a signal share entry, stop
+    and targets, so 100,000 positions hold a few thousand Decimals, not 800,000."""
+
+    def __missing__(self, text: str | None) -> Decimal | None:
+        value = None if text is None else Decimal(text)
+        self[text] = value
+        return value
+
+
+class _Names(dict[str, str]):
+    def __missing__(self, name: str) -> str:
+        self[name] = name
+        return name
+
+
+class _LevelsMemo(dict[tuple[Any, ...], RiskLevels]):
+    """Equal stored levels -> one RiskLevels (the index only reads them when adding)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.amounts = _Amounts()
+        self.names = _Names()  # one string per market name, not one per row
+
+    def of(self, row: Any) -> RiskLevels:
+        key = (
+            row.side,
+            row.entry_price,
+            row.stop_price,
+            row.take_profit_price,
+            row.trailing_activation_price,
+            row.trailing_distance_pct,
+            row.peak_price,
+            bool(row.trailing_active),
+        )
+        levels = self.get(key)
+        if levels is None:
+            a = self.amounts
+            levels = self[key] = RiskLevels(
+                row.side,
+                a[row.entry_price],  # type: ignore[arg-type]
+                a[row.stop_price],  # type: ignore[arg-type]
+                a[row.take_profit_price],
+                a[row.trailing_activation_price],
+                a[row.trailing_distance_pct],
+                a[row.peak_price],  # type: ignore[arg-type]
+                key[-1],
+            )
+        return levels
 
 
 class Watch:
@@ -53,46 +119,69 @@ class Watch:
     def __len__(self) -> int:
         return len(self.watched)
 
-    def _add(self, position_id: int, market: str, levels: RiskLevels) -> None:
-        self.index.add(position_id, market, levels)
-        self.watched[position_id] = market
+    def _add_many(self, positions: list[tuple[int, str, RiskLevels]]) -> None:
+        self.index.add_many(positions)
+        for pid, market, _ in positions:
+            self.watched[pid] = market
 
     def opened(self, opened: Iterable[tuple[int, str, RiskLevels]]) -> None:
         """Positions this process just opened: watched here when their market is ours, else
         the replica that owns it picks them up on its next sync."""
-        for pid, market, levels in opened:
-            if self.ownership.owns(market):
-                self._add(pid, market, levels)
+        self._add_many([o for o in opened if self.ownership.owns(o[1])])
 
     def closed(self, position_ids: Iterable[int]) -> None:
         for pid in position_ids:
             self.index.remove(pid)
             self.watched.pop(pid, None)
 
-    async def _open_rows(self, *where: object) -> list[Position]:
+    async def _open_rows(
+        self, *where: Any, order_by: Any = None, limit: int | None = None
+    ) -> list[Any]:
+        stmt = select(*WATCH_COLUMNS).where(Position.status == PositionStatus.OPEN, *where)
+        if order_by is not None:
+            stmt = stmt.order_by(order_by)
         async with self.sessions() as s:
-            rows = await s.execute(
-                select(Position).where(Position.status == PositionStatus.OPEN, *where)
-            )
-            return list(rows.scalars().all())
+            return list((await s.execute(stmt.limit(limit))).all())
+
+    async def _open_rows_by_id(self, ids: list[int]) -> list[Any]:
+        rows = []
+        for start in range(0, len(ids), CHUNK):
+            rows += await self._open_rows(Position.id.in_(ids[start : start + CHUNK]))
+        return rows
 
     async def load_all(self, restore_paper: bool) -> None:
         """At start: every open position of our markets under the monitor, trailing state as
         stored; venues that keep no state of their own (paper) rebuilt from our books."""
-        rows = await self._open_rows()
-        if restore_paper:
-            books: dict[str, list[tuple[str, str, str, Decimal, Decimal, Decimal]]] = {}
+        memo = _LevelsMemo()
+        a, names = memo.amounts, memo.names
+        books: dict[str, list[tuple[str, str, str, Any, Any, Any]]] = {}
+        after = None
+        while True:
+            # in pages by id: the rows of 100,000 positions never sit in memory at once
+            # (the process keeps the memory it peaked at)
+            rows = await self._open_rows(
+                *(() if after is None else (Position.id > after,)),
+                order_by=Position.id,
+                limit=LOAD_PAGE,
+            )
+            if not rows:
+                break
+            after = rows[-1].id
+            watch = []
             for p in rows:
-                books.setdefault(p.venue, []).append(
-                    (p.account, p.market, p.side, p.size, p.entry_price, p.leverage)
-                )
-            for name, positions in books.items():
-                restore = getattr(self.venues.get(name), "restore", None)
-                if restore is not None:
-                    restore(positions)
-        for p in rows:
-            if self.ownership.owns(p.market):
-                self._add(p.id, p.market, levels_of(p))
+                market = names[p.market]
+                if restore_paper:
+                    books.setdefault(p.venue, []).append(
+                        (p.account, market, p.side, a[p.size], a[p.entry_price], a[p.leverage])
+                    )
+                if self.ownership.owns(market):
+                    watch.append((p.id, market, memo.of(p)))
+            self._add_many(watch)
+            del rows, watch
+        for name, positions in books.items():
+            restore = getattr(self.venues.get(name), "restore", None)
+            if restore is not None:
+                restore(positions)
 
     async def sync(self) -> set[str]:
         """Replicas, after each ownership round: watch what is open in our markets (opened by
@@ -118,9 +207,10 @@ class Watch:
         missing = [pid for pid in ours if pid not in self.index]
         added: set[str] = set()
         if missing:
-            for p in await self._open_rows(Position.id.in_(missing)):
-                self._add(p.id, p.market, levels_of(p))
-                added.add(p.market)
+            memo = _LevelsMemo()
+            rows = await self._open_rows_by_id(sorted(missing))
+            self._add_many([(p.id, p.market, memo.of(p)) for p in rows])
+            added.update(p.market for p in rows)
             log.info("now watching %d more position(s)", len(missing))
         return added
 

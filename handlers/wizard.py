@@ -107,6 +107,15 @@ async def _save(ctx: Ctx, flow: str, step: str, data: dict[str, Any]) -> None:
 
 
 async def clear(ctx: Ctx) -> bool:
+    mine = (
+        Conversation.identity_id == ctx.identity_id,
+        Conversation.chat_id == ctx.request.chat_id,
+    )
+    async with ctx.services.sessions() as s:
+        # most commands find no wizard to clear: a read, not a write transaction (on SQLite
+        # every write waits for the one writer, so a DELETE per command capped the bot)
+        if (await s.execute(select(Conversation.id).where(*mine).limit(1))).first() is None:
+            return False
     async with ctx.services.sessions() as s, s.begin():
         gone = await s.execute(
             delete(Conversation).where(

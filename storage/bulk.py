@@ -72,10 +72,14 @@ async def executemany(session: AsyncSession, stmt: Insert | Update, rows: Sequen
         if missing:
             raise KeyError(f"rows differ in keys: {missing}")
         rows = [{**fixed, **r} for r in rows]
-    procs = [compiled.binds[n].type._cached_bind_processor(dialect) for n in names]
-    pairs = list(zip(names, procs, strict=True))
-    params = [tuple(p(r[n]) if p else r[n] for n, p in pairs) for r in rows]
-    await conn.exec_driver_sql(compiled.string, params)
+    # column by column: one comprehension per column runs its bind processor over every row
+    # (a tuple per row built by zip), instead of a generator per row; several times faster
+    columns = []
+    for n in names:
+        proc = compiled.binds[n].type._cached_bind_processor(dialect)
+        values = [r[n] for r in rows]
+        columns.append([proc(v) for v in values] if proc else values)
+    await conn.exec_driver_sql(compiled.string, list(zip(*columns, strict=True)))
 
 
 def _insert(session: AsyncSession, table: Table) -> Any:

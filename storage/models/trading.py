@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint, false
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.enums import OrderStatus, PositionStatus
@@ -21,7 +30,16 @@ class Order(CreatedAt, Base):
     refuses one it has seen. Opens, and a position's first close, have `close_seq` 0."""
 
     __tablename__ = "orders"
-    __table_args__ = (UniqueConstraint("signal_id", "deployment_id", "purpose", "close_seq"),)
+    __table_args__ = (
+        UniqueConstraint("signal_id", "deployment_id", "purpose", "close_seq"),
+        # the opens waiting for a position's close (migration 0013)
+        Index(
+            "ix_orders_after_position_id",
+            "after_position_id",
+            sqlite_where=text("after_position_id IS NOT NULL"),
+            postgresql_where=text("after_position_id IS NOT NULL"),
+        ),
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     signal_id: Mapped[int] = mapped_column(ForeignKey("signals.id"))
     deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"), index=True)
@@ -70,7 +88,11 @@ class Position(CreatedAt, Base):
     `closed_gross_pnl` (price PnL, before fees) and `close_fee` (engine/money/books.py)."""
 
     __tablename__ = "positions"
-    __table_args__ = (UniqueConstraint("signal_id", "deployment_id"),)
+    __table_args__ = (
+        UniqueConstraint("signal_id", "deployment_id"),
+        # a user's open positions without walking everyone's (migration 0013)
+        Index("ix_positions_deployment_status", "deployment_id", "status"),
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"), index=True)
     signal_id: Mapped[int] = mapped_column(ForeignKey("signals.id"))

@@ -1,0 +1,188 @@
+"""Costs that must not grow with the number of followers or open positions (issue 12), held
+by what the code reads and how it asks, not by timings (those are in bench/ and
+docs/benchmarks.md): a close reads its own position only, start-up builds no ORM objects,
+a checkpoint reads only the stops that moved, a user's /positions is found through an index,
+and a fan-out to more followers than PostgreSQL takes bind parameters works."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import event, func, select
+
+from bench.book import NOW, seed_followers, seed_open_positions
+from engine.classify.rules import RulesClassifier
+from engine.ingest import IncomingPost
+from engine.markets import hyperliquid_markets
+from engine.pipeline import Engine
+from engine.prices import PriceBook, PriceTick
+from engine.venues.paper import PaperVenue
+from handlers.base import Request, Services
+from handlers.router import Bot
+from storage.enums import CloseReason, PositionStatus
+from storage.models import Order, OutboxMessage, Position
+from storage.statistics import refresh_statistics
+from tests.replay_helpers import PG_URL
+
+D = Decimal
+ETH, BTC = D("2000"), D("90000")
+
+
+@contextmanager
+def positions_loaded() -> Iterator[list[int]]:
+    """Ids of the Position ORM objects built while the block runs."""
+    loaded: list[int] = []
+
+    def on_load(target: Position, _context: object) -> None:
+        loaded.append(target.id)
+
+    event.listen(Position, "load", on_load)
+    try:
+        yield loaded
+    finally:
+        event.remove(Position, "load", on_load)
+
+
+@contextmanager
+def statements(sessions) -> Iterator[list[tuple[str, object]]]:  # type: ignore[no-untyped-def]
+    seen: list[tuple[str, object]] = []
+    sync = sessions.kw["bind"].sync_engine
+
+    def before(_conn, _cursor, statement, parameters, _context, _many) -> None:  # type: ignore[no-untyped-def]
+        seen.append((statement, parameters))
+
+    event.listen(sync, "before_cursor_execute", before)
+    try:
+        yield seen
+    finally:
+        event.remove(sync, "before_cursor_execute", before)
+
+
+def _engine(sessions) -> Engine:  # type: ignore[no-untyped-def]
+    prices = PriceBook()
+    prices.update(PriceTick(NOW, "ETH", ETH))
+    prices.update(PriceTick(NOW, "BTC", BTC))
+    venue = PaperVenue("HYPERLIQUID", hyperliquid_markets(), prices)
+    return Engine(sessions, {"HYPERLIQUID": venue}, prices, RulesClassifier(), clock=lambda: NOW)
+
+
+async def _open_count(sessions) -> int:  # type: ignore[no-untyped-def]
+    async with sessions() as s:
+        stmt = select(func.count()).where(Position.status == PositionStatus.OPEN)
+        return (await s.execute(stmt)).scalar_one()
+
+
+async def test_a_close_reads_only_its_own_position_among_many_followers(sessions) -> None:
+    book = await seed_followers(sessions, users=300)
+    await seed_open_positions(sessions, book, ["ETH"], {"ETH": ETH})
+    engine = _engine(sessions)
+    await engine.start()
+    assert len(engine.index) == 300
+    mine = book.deployment_id(1, 7)
+    with positions_loaded() as loaded:
+        await engine.close_positions({mine: CloseReason.MANUAL})
+    # the signal has 300 followers; the close built one position: its own
+    assert loaded == [mine]
+    async with sessions() as s:
+        closed = await s.get_one(Position, mine)
+    assert closed.status == PositionStatus.CLOSED and closed.close_reason == CloseReason.MANUAL
+    assert await _open_count(sessions) == 299
+    assert mine not in engine.index and len(engine.index) == 299
+
+
+async def test_start_up_watches_every_open_position_without_building_orm_objects(
+    sessions,
+) -> None:
+    book = await seed_followers(sessions, users=250, agents=2)
+    opened = await seed_open_positions(sessions, book, ["ETH", "BTC"], {"ETH": ETH, "BTC": BTC})
+    engine = _engine(sessions)
+    with positions_loaded() as loaded:
+        await engine.start()
+    assert loaded == []
+    assert len(engine.index) == 500
+    for pid, (_market, levels) in list(opened.items())[::37]:
+        assert engine.index.state(pid) == (levels.stop, None, False)
+    # the monitor acts on what it loaded: BTC through its stop closes BTC's 250, not ETH's
+    closed = await engine.on_price(PriceTick(NOW, "BTC", BTC * D("0.96")))
+    assert closed == 250
+    assert await _open_count(sessions) == 250
+
+
+async def test_a_checkpoint_reads_only_the_positions_whose_stop_moved(sessions) -> None:
+    book = await seed_followers(sessions, users=120, agents=2)
+    await seed_open_positions(sessions, book, ["ETH", "BTC"], {"ETH": ETH, "BTC": BTC})
+    engine = _engine(sessions)
+    await engine.start()
+    # ETH rallies past the trailing activation (+2%) and on: its 120 stops trail; BTC is flat
+    for px in ("2050", "2100", "2150"):
+        await engine.on_price(PriceTick(NOW, "ETH", D(px)))
+    await engine.on_price(PriceTick(NOW, "BTC", BTC))
+    with statements(sessions) as seen:
+        moved = await engine.checkpoint()
+    assert len(moved) == 120
+    assert all(e.market == "ETH" and e.stop_price == D("2128.5") for e in moved)
+    read = [p for sql, p in seen if sql.lstrip().upper().startswith("SELECT")]
+    btc_ids = {book.deployment_id(2, u) for u in range(1, 121)}
+    for params in read:  # BTC's positions were never asked for
+        assert not btc_ids & set(_flat(params)), params
+    async with sessions() as s:
+        stored = (
+            await s.execute(select(Position.stop_price).where(Position.market == "ETH"))
+        ).scalars()
+        assert set(stored) == {D("2128.5")}
+    # nothing moved since: the next checkpoint reads nothing and alerts nobody
+    with statements(sessions) as seen:
+        assert await engine.checkpoint() == []
+    assert seen == []
+
+
+def _flat(params: object) -> list[object]:
+    if isinstance(params, (list, tuple)):
+        return [x for p in params for x in _flat(p)]
+    if isinstance(params, dict):
+        return list(params.values())
+    return [params]
+
+
+@pytest.mark.skipif(bool(PG_URL), reason="SQLite's planner is the one that needed it")
+async def test_positions_reads_the_users_rows_through_an_index_not_every_open_one(
+    sessions,
+) -> None:
+    book = await seed_followers(sessions, users=400, agents=3, chat=True)
+    await seed_open_positions(
+        sessions, book, ["ETH", "BTC", "SOL"], {"ETH": ETH, "BTC": BTC, "SOL": D("150")}
+    )
+    await refresh_statistics(sessions.kw["bind"])
+    engine = _engine(sessions)
+    await engine.start()
+    bot = Bot(Services(sessions, engine, clock=lambda: NOW))
+    with statements(sessions) as seen:
+        response = await bot.handle(Request("console", "42", "42", text="/positions"))
+    assert "3" in response.replies[0].text  # the header counts the user's 3 open positions
+    assert len(response.replies) == 4
+    query = [(sql, p) for sql, p in seen if "FROM positions" in sql and "deployments" in sql]
+    assert query, [sql for sql, _ in seen]
+    async with sessions() as s:
+        conn = await s.connection()
+        for sql, params in query:
+            plan = (await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params)).all()
+            steps = " | ".join(str(r[-1]) for r in plan)
+            assert "SCAN positions" not in steps, steps
+
+
+@pytest.mark.skipif(not PG_URL, reason="PostgreSQL's limit of 32,767 bind parameters")
+async def test_a_fan_out_to_100000_followers_works_on_postgresql(sessions) -> None:
+    await seed_followers(sessions, users=100_000)
+    engine = _engine(sessions)
+    outcome = await engine.ingest(IncomingPost("x", "@hawk", "1", "Long $ETH, breakout", NOW))
+    assert outcome.signals and outcome.signals[0].venue == "HYPERLIQUID"
+    async with sessions() as s:
+        orders = (await s.execute(select(func.count()).select_from(Order))).scalar_one()
+        alerts = (await s.execute(select(func.count()).select_from(OutboxMessage))).scalar_one()
+    assert orders == 100_000
+    assert await _open_count(sessions) == 100_000
+    assert alerts == 100_000
+    assert len(engine.index) == 100_000
