@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import live_trading, replicas, web_wallet
+from bot import abuse, live_trading, replicas, web_wallet
 from bot.classifiers import build_classifier
 from bot.console import ConsoleTransport
 from bot.ingestion import schedule_ingestion
@@ -158,7 +158,9 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     pump = start_price_feed(settings, engine, hyperliquid)
     scheduler = live_trading.schedule(settings, engine, hyperliquid)
     pollers = schedule_ingestion(scheduler, settings, sessions, engine)
+    abuse.schedule_purge(scheduler, settings, sessions, engine)
     scheduler.start()
+    limit_storage = abuse.limit_storage(settings)
     services = Services(
         sessions,
         engine,
@@ -167,6 +169,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         vault=vault if hyperliquid is not None else None,
         hyperliquid_url=live_trading.hyperliquid_url(settings) if hyperliquid else None,
         safes=live_trading.safe_gateway(settings),
+        limits=abuse.chat_limits(settings, limit_storage),
     )
     handlers = Bot(services)
 
@@ -201,7 +204,9 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             telegram.feed if telegram and settings.public_url else None,
             secret,
             health,
-            web_wallet.routes(services, settings.telegram_bot_token),
+            web_wallet.routes(
+                services, settings.telegram_bot_token, abuse.web_limits(settings, limit_storage)
+            ),
         ),
         settings.host,
         settings.port,

@@ -85,6 +85,8 @@ class Services:
     # Arbitrum: the Safes a wallet owns and the module state of each
     # (wallets/safe_gateway.SafeGateway on an RPC node; None: not configured)
     safes: Any = None
+    # per-user, per-chat and per-agent /call limits (handlers/limits.ChatLimits; None: none)
+    limits: Any = None
 
     @property
     def hyperliquid_mainnet(self) -> bool:

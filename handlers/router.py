@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from handlers import (
     agents,
     approvals,
+    audit,
     callbacks,
     create,
     deploy,
@@ -28,6 +29,7 @@ from handlers.base import MAX_TEXT, Reply, Request, Response, Services, UserErro
 from handlers.calls import call
 from handlers.context import Ctx, resolve
 from handlers.i18n import t
+from handlers.limits import Admission, slow_down
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,7 @@ COMMANDS: dict[str, Command] = {
     "link": wallet.link,
     "wallet": wallet.wallet,
     "unlink": wallet.unlink,
+    "audit": audit.audit,
 }
 # shown in the app's command menu (setMyCommands), in this order; /start is implied
 MENU = (
@@ -63,6 +66,7 @@ MENU = (
     "settings",
     "help",
     "cancel",
+    "audit",
 )
 
 BUTTONS: dict[str, ButtonHandler] = {
@@ -102,6 +106,11 @@ class Bot:
 
     async def handle(self, req: Request) -> Response:
         lang = "en"
+        limits = self.services.limits
+        if limits is not None:  # before the database: a flood costs a counter, nothing more
+            admission = await limits.admit(req.platform, req.user_id, req.chat_id)
+            if admission is not Admission.OK:
+                return slow_down(req, admission)
         try:
             async with self.services.sessions() as s, s.begin():
                 ctx = await resolve(s, self.services, req)

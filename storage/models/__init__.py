@@ -3,6 +3,7 @@
 from storage.models.agents import Agent, AgentDailyMetric, Deployment, Source, agent_sources
 from storage.models.base import Base
 from storage.models.coordination import InstallationSetting, Lease, SendBudgetSlot
+from storage.models.key_rotation import AgentKeyRotation
 from storage.models.money import FundingPaymentRow
 from storage.models.ops import AuditLog, OutboxMessage, ProcessedEvent
 from storage.models.profit_share import ProfitShareClose
@@ -23,6 +24,7 @@ __all__ = [
     "Agent",
     "AgentDailyMetric",
     "AgentKey",
+    "AgentKeyRotation",
     "AuditLog",
     "Base",
     "ClassificationRow",
