@@ -201,3 +201,38 @@ async def test_the_purge_removes_expired_nonces_and_tokens_only(site: Site) -> N
     site.world.advance(timedelta(minutes=16).total_seconds())
     assert await abuse.purge(site.world.sessions, site.world.engine) == 2
     assert await nonce_rows(site, current) == 0
+
+
+class _NotOurs:
+    """Another replica holds every singleton job."""
+
+    replica_id = "other"
+
+    def runs(self, job: str) -> bool:
+        return False
+
+
+async def test_the_purge_is_a_scheduled_singleton_job(site: Site) -> None:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    from bot.replicas import SINGLETON_JOBS
+    from bot.settings import Settings
+
+    assert abuse.PURGE_JOB in SINGLETON_JOBS
+    scheduler = AsyncIOScheduler()
+    settings = Settings(_env_file=None, purge_seconds=120)  # type: ignore[call-arg]
+    abuse.schedule_purge(scheduler, settings, site.world.sessions, site.world.engine)
+    job = scheduler.get_job(abuse.PURGE_JOB)
+    assert job is not None and job.trigger.interval == timedelta(seconds=120)
+
+    token = await link_token(site)
+    site.world.advance(siwe_link.LINK_TTL.total_seconds() + 1)
+    engine = site.world.engine
+    mine = engine.ownership
+    engine.ownership = _NotOurs()  # type: ignore[assignment]
+    try:
+        assert await abuse.purge(site.world.sessions, engine) == 0  # another replica purges
+    finally:
+        engine.ownership = mine
+    assert await nonce_rows(site, token) == 1
+    assert await abuse.purge(site.world.sessions, engine) == 1
