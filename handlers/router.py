@@ -108,7 +108,11 @@ class Bot:
         lang = "en"
         limits = self.services.limits
         if limits is not None:  # before the database: a flood costs a counter, nothing more
-            admission = await limits.admit(req.platform, req.user_id, req.chat_id)
+            try:
+                admission = await limits.admit(req.platform, req.user_id, req.chat_id)
+            except Exception:  # the counters' store (Redis) is away: serve, do not go silent
+                log.exception("chat limits unavailable; request let through")
+                admission = Admission.OK
             if admission is not Admission.OK:
                 return slow_down(req, admission)
         try:
