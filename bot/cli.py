@@ -36,8 +36,13 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--llm", action="store_true", help="evaluate the LLM classifier (needs a key)")
     v = sub.add_parser("vault", help="agent-key vault maintenance")
     v.add_argument(
-        "action", choices=["rotate"], help="re-encrypt agent keys under MAXXIT_MASTER_KEY"
+        "action",
+        choices=["rotate", "rotate-agent-key"],
+        help="rotate: re-encrypt agent keys under MAXXIT_MASTER_KEY; rotate-agent-key USER "
+        "VENUE: a new agent key for one user, approved by them, the old one revoked",
     )
+    v.add_argument("user", nargs="?", help="rotate-agent-key: user id, or telegram:<user id>")
+    v.add_argument("venue", nargs="?", help="rotate-agent-key: hyperliquid")
     db = sub.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"])
     return p
@@ -79,6 +84,7 @@ async def _stats(settings: Settings) -> int:
 
 
 async def _rotate(settings: Settings) -> int:
+    from storage.audit import write_audit
     from storage.db import create_engine, session_factory
     from wallets.vault import Vault, VaultError, rotate
 
@@ -93,6 +99,10 @@ async def _rotate(settings: Settings) -> int:
     try:
         async with session_factory(db)() as s, s.begin():
             result = await rotate(s, vault)
+            await write_audit(
+                s, None, "vault_rotate", "cli", "vault", rotated=result.rotated,
+                under=vault.current.key_id, unreadable=result.unreadable,
+            )  # fmt: skip
     finally:
         await db.dispose()
     print(f"re-encrypted {result.rotated} agent key(s) under {vault.current.key_id}")
@@ -134,6 +144,10 @@ def main(argv: list[str] | None = None) -> int:
         from bot.eval_classifier import run_eval
 
         return asyncio.run(run_eval(settings, args.data, args.llm))
+    if args.command == "vault" and args.action == "rotate-agent-key":
+        from bot.key_rotation import rotate_agent_key
+
+        return asyncio.run(rotate_agent_key(settings, args.user, args.venue))
     if args.command == "vault":
         return asyncio.run(_rotate(settings))
     if args.command == "db":

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 # jobs that must run on exactly one replica at a time: the pollers (one poll, not N), the
 # reconciliation, the approval expiry, and alert delivery (so Telegram's 30 messages a second
 # overall and one a second per chat hold across all replicas together)
-SINGLETON_JOBS = ("poll_x", "poll_feeds", "reconcile", "approvals", "outbox")
+SINGLETON_JOBS = ("poll_x", "poll_feeds", "reconcile", "approvals", "outbox", "purge")
 
 
 def shard_leases(

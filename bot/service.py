@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import email_confirm, live_trading, replicas, stripe_webhook, web_wallet
+from bot import abuse, email_confirm, live_trading, replicas, stripe_webhook, web_wallet
 from bot.channels_setup import build_channels, build_subscriptions
 from bot.classifiers import build_classifier
 from bot.console import ConsoleTransport
@@ -174,7 +174,9 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     scheduler = live_trading.schedule(settings, engine, hyperliquid)
     ostium_trading.schedule(settings, scheduler, engine, ostium)
     pollers = schedule_ingestion(scheduler, settings, sessions, engine)
+    abuse.schedule_purge(scheduler, settings, sessions, engine)
     scheduler.start()
+    limit_storage = abuse.limit_storage(settings)
     services = Services(
         sessions,
         engine,
@@ -184,6 +186,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         hyperliquid_url=live_trading.hyperliquid_url(settings) if hyperliquid else None,
         safes=live_trading.safe_gateway(settings),
         ostium=ostium_trading.delegation_reader(settings) if ostium else None,
+        limits=abuse.chat_limits(settings, limit_storage),
     )
     # paid agents (Stripe) and alert channels besides chat (email, webhooks): issue 14
     services.safe_http = SafeFetcher()
@@ -229,7 +232,9 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             telegram.feed if telegram and settings.public_url else None,
             secret,
             health,
-            web_wallet.routes(services, settings.telegram_bot_token)
+            web_wallet.routes(
+                services, settings.telegram_bot_token, abuse.web_limits(settings, limit_storage)
+            )
             + email_confirm.routes(services)
             + (stripe_webhook.routes(services.subscriptions) if services.subscriptions else [])
             + (discord.routes if discord is not None else []),

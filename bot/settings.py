@@ -118,6 +118,17 @@ class Settings(BaseSettings):
     ostium_fill_wait_seconds: float = Field(default=20.0, gt=0)
     # "usdc=0x..,trading=0x..,tradingStorage=0x..": overrides the network's contracts
     ostium_contracts: str | None = None
+    # abuse limits (`limits` rate strings): chat updates per user and per chat, the quiet
+    # period after "slow down", /call per agent, web calls per client IP and per link token;
+    # counters live in memory, or in Redis (shared by replicas) when REDIS_URL is set
+    redis_url: SecretStr | None = None
+    limit_per_user: str = "20 per 10 seconds"
+    limit_per_chat: str = "40 per 10 seconds"
+    limit_quiet: str = "1 per 60 seconds"
+    call_rate: str = "6 per hour"
+    web_limit_per_ip: str = "60 per minute"
+    web_limit_per_token: str = "10 per 10 minutes"
+    purge_seconds: int = Field(default=600, ge=10, description="expired sign-in rows purged")
 
     def webhook_secret(self) -> str | None:
         """Telegram echoes this in every webhook call; several processes must agree on it,

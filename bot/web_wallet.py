@@ -8,14 +8,17 @@ from importlib import resources
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from bot.telegram_webapp import validate_init_data
+from bot.web_limits import WebLimits
 from handlers import hyperliquid_approval, ostium_delegation
 from handlers.base import Services
 from handlers.wallet import complete_link, siwe_config
+from storage.db import is_transient_conflict
 from storage.models import Identity
 from wallets import siwe_link
 
@@ -38,7 +41,28 @@ def _refuse(reason: str, status: int = 400) -> JSONResponse:
     return JSONResponse({"error": "refused", "reason": reason}, status_code=status)
 
 
-def routes(services: Services, bot_token: str | None = None) -> list[Route]:
+async def verify_once(
+    services: Services, message: str, signature: str, token: str | None
+) -> siwe_link.LinkOutcome:
+    """One verify in its own transaction. Two verifies of one link race on the link row; on
+    SQLite the loser's stale snapshot may be refused with "database is locked" instead of
+    waiting: run it again, and it sees the link spent."""
+    for attempt in range(3):
+        try:
+            async with services.sessions() as s, s.begin():
+                return await complete_link(s, services, message, signature, token)
+        except DBAPIError as exc:
+            if attempt == 2 or not is_transient_conflict(exc):
+                raise
+    raise AssertionError("unreachable")
+
+
+def routes(
+    services: Services, bot_token: str | None = None, limits: WebLimits | None = None
+) -> list[Route]:
+    async def limited(request: Request, route: str, token: str = "") -> Response | None:
+        return None if limits is None else await limits.refuse(request, route, token)
+
     async def page(_: Request) -> Response:
         return HTMLResponse(_static("connect.html"), headers={"Cache-Control": "no-store"})
 
@@ -68,6 +92,8 @@ def routes(services: Services, bot_token: str | None = None) -> list[Route]:
         if body is None:
             return _refuse("bad_request")
         token = str(body.get("token") or "")
+        if (refused := await limited(request, "nonce", token)) is not None:
+            return refused
         if not token and body.get("initData"):
             token = await token_from_mini_app(str(body["initData"])) or ""
             if not token:
@@ -91,19 +117,26 @@ def routes(services: Services, bot_token: str | None = None) -> list[Route]:
             return _refuse("bad_request")
         message, signature = str(body.get("message") or ""), str(body.get("signature") or "")
         token = str(body.get("token") or "") or None
-        async with services.sessions() as s, s.begin():
-            outcome = await complete_link(s, services, message, signature, token)
-        if not outcome.ok:
+        if (refused := await limited(request, "verify", token or "")) is not None:
+            return refused
+        outcome = await verify_once(services, message, signature, token)
+        if not outcome.ok or outcome.user_id is None:
             log.info("wallet link refused: %s", outcome.reason)
             return _refuse(outcome.reason)
-        return JSONResponse({"address": outcome.address})
+        # the link token is spent: the page's next step (agent approval) gets its own
+        async with services.sessions() as s, s.begin():
+            fresh = await siwe_link.start_link(s, outcome.user_id, services.clock())
+        return JSONResponse({"address": outcome.address, "token": fresh})
 
     async def hl_request(request: Request) -> Response:
         body = await _json(request)
         if body is None:
             return _refuse("bad_request")
+        token = str(body.get("token") or "")
+        if (refused := await limited(request, "hl", token)) is not None:
+            return refused
         async with services.sessions() as s:
-            user_id = await siwe_link.token_owner(s, str(body.get("token") or ""), services.clock())
+            user_id = await siwe_link.token_owner(s, token, services.clock())
         if user_id is None:
             return _refuse("link_expired", 403)
         requested = await hyperliquid_approval.request(services, user_id)
@@ -115,23 +148,31 @@ def routes(services: Services, bot_token: str | None = None) -> list[Route]:
         body = await _json(request)
         if body is None or not isinstance(body.get("action"), dict):
             return _refuse("bad_request")
+        token = str(body.get("token") or "")
+        if (refused := await limited(request, "hl", token)) is not None:
+            return refused
         async with services.sessions() as s:
-            user_id = await siwe_link.token_owner(s, str(body.get("token") or ""), services.clock())
+            user_id = await siwe_link.token_owner(s, token, services.clock())
         if user_id is None:
             return _refuse("link_expired", 403)
         verdict = await hyperliquid_approval.submit(
-            services, user_id, body["action"], str(body.get("signature") or "")
+            services, user_id, body["action"], str(body.get("signature") or ""), "web"
         )
         if verdict != "approved":
             return _refuse(verdict)
+        async with services.sessions() as s, s.begin():  # done: the link authorises no more
+            await siwe_link.spend_token(s, token, services.clock())
         return JSONResponse({"approved": True})
 
     async def ostium_request(request: Request) -> Response:
         body = await _json(request)
         if body is None:
             return _refuse("bad_request")
+        token = str(body.get("token") or "")
+        if (refused := await limited(request, "ostium", token)) is not None:
+            return refused
         async with services.sessions() as s:
-            user_id = await siwe_link.token_owner(s, str(body.get("token") or ""), services.clock())
+            user_id = await siwe_link.token_owner(s, token, services.clock())
         if user_id is None:
             return _refuse("link_expired", 403)
         requested = await ostium_delegation.request(services, user_id)

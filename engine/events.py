@@ -200,3 +200,16 @@ class SourceFailing(Event):
     @property
     def dedupe_key(self) -> str:
         return f"source_failing:{self.handle}:{self.user_id}"
+
+
+@dataclass(slots=True)
+class AgentKeyRotating(Event):
+    """An operator started rotating the user's agent key: the user approves the new one."""
+
+    kind: ClassVar[str] = "agent_key_rotating"
+    agent: str
+    url: str
+
+    @property
+    def dedupe_key(self) -> str:
+        return f"agent_key_rotating:{self.user_id}:{self.agent}"

@@ -83,7 +83,8 @@ async def _signal_info(session: AsyncSession, signal_ids: set[int]) -> dict[int,
                 agent.trailing_activation_pct,
                 agent.trailing_distance_pct,
             ),
-            (reason or "") if classifier == "llm" else "",
+            # an LLM reading, or a creator call with its rate (handlers/calls.py)
+            (reason or "") if classifier in ("llm", "creator") else "",
             route_by_cost(route_reason, candidates),
         )
     return out

@@ -42,6 +42,7 @@ from engine.routing_step import route_and_write_orders, unfinished_signals
 from engine.signals import known_classification, make_signals, save_classification
 from engine.venues.base import Venue
 from engine.watch import Watch
+from storage.audit import write_audit
 from storage.db import is_transient_conflict
 from storage.enums import CloseReason, OrderPurpose, OrderStatus
 from storage.models import Order
@@ -349,11 +350,15 @@ class Engine:
     # -- manual approval -----------------------------------------------------------------
 
     async def decide_approval(
-        self, order_id: int, user_id: int, approve: bool
+        self, order_id: int, user_id: int, approve: bool, transport: str = ""
     ) -> approvals.ApprovalOutcome:
-        """The owner's Confirm or Skip on a held order; a confirmed order is sent at once."""
+        """The owner's Confirm or Skip on a held order; a confirmed order is sent at once.
+        The decision is on the audit trail, in the transaction that records it."""
         async with self.sessions() as s, s.begin():
             outcome = await approvals.decide(s, order_id, user_id, approve, self.clock())
+            if outcome.verdict in ("go", "skipped"):
+                action = "approve_order" if approve else "skip_order"
+                await write_audit(s, user_id, action, transport, f"order:{order_id}")
         if outcome.verdict != "go":
             return outcome
         await self._send_claimed(Order.id == order_id)

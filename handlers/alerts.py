@@ -77,6 +77,9 @@ def render(kind: str, p: dict[str, Any], lang: str = "en") -> str:
     elif kind == "agent_approved":
         key = "alert.agent_approved"
         extra = {"address": p["agent"]}
+    elif kind == "agent_key_rotating":
+        key = "alert.agent_key_rotating"
+        extra = {"address": p["agent"], "url": p["url"]}
     elif kind == "wallet_linked":
         key = "alert.wallet_linked"
         extra = {"address": p["address"]}

@@ -10,7 +10,9 @@ from handlers.context import Ctx
 
 
 async def _decide(ctx: Ctx, cb: callbacks.Callback, approve: bool) -> Response:
-    outcome = await ctx.services.engine.decide_approval(cb.int_arg(), ctx.user_id, approve)
+    outcome = await ctx.services.engine.decide_approval(
+        cb.int_arg(), ctx.user_id, approve, ctx.request.platform
+    )
     v = outcome.verdict
     if v in ("not_yours", "not_found"):
         return ctx.not_yours()

@@ -92,6 +92,8 @@ class Services:
     # Ostium: the delegation state of a wallet (wallets/ostium_delegation.DelegationReader on
     # an Arbitrum node; None: Ostium live trading is off)
     ostium: Any = None
+    # per-user, per-chat and per-agent /call limits (handlers/limits.ChatLimits; None: none)
+    limits: Any = None
 
     @property
     def hyperliquid_mainnet(self) -> bool:

@@ -41,7 +41,7 @@ async def call(ctx: Ctx, args: str) -> Response:
     async with ctx.services.sessions() as s:
         agents = (
             await s.execute(
-                select(Agent.name, Source.handle)
+                select(Agent.id, Agent.name, Source.handle)
                 .join(Source, Source.id == Agent.own_source_id)
                 .where(Agent.creator_user_id == ctx.user_id, Agent.status == "active")
                 .order_by(Agent.id)
@@ -52,7 +52,23 @@ async def call(ctx: Ctx, args: str) -> Response:
     now = ctx.services.clock()
     text = f"{side.upper()} ${market}" + (f" — {note}" if note else "")
     lines = []
-    for name, handle in agents:
+    for agent_id, name, handle in agents:
+        reason = "creator call"
+        if ctx.services.limits is not None:  # each call trades for every follower: a rate
+            rate = await ctx.services.limits.call(agent_id)
+            window = ctx.t(f"rate_window.{rate.unit}", n=rate.per)
+            if not rate.allowed:
+                minutes = max(1, -(-rate.retry_after // 60))
+                lines.append(
+                    ctx.t("call.throttled", agent=name, limit=rate.limit, window=window,
+                          minutes=minutes)
+                )  # fmt: skip
+                continue
+            # followers' alerts show it: this call is n of the agent's allowed calls
+            reason = f"creator call {rate.used}/{rate.limit} per {rate.window}"
+            lines.append(
+                ctx.t("call.rate", agent=name, used=rate.used, limit=rate.limit, window=window)
+            )  # fmt: skip
         # one id per (creator, second, call): a double-sent /call is one post, not two
         digest = hashlib.sha256(f"{ctx.user_id}:{now:%Y%m%d%H%M%S}:{text}".encode()).hexdigest()
         post = IncomingPost(
@@ -61,7 +77,7 @@ async def call(ctx: Ctx, args: str) -> Response:
             f"call-{digest[:24]}",
             text,
             now,
-            Classification(True, market, side, Decimal(1), "creator", "creator call"),  # type: ignore[arg-type]
+            Classification(True, market, side, Decimal(1), "creator", reason),  # type: ignore[arg-type]
         )
         outcome = await ctx.services.engine.ingest(post)
         for sig in outcome.signals:

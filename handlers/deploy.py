@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine import liquidation, subscriptions
 from engine.sizing import effective_leverage
-from handlers import billing, callbacks, hyperliquid_approval, inputs, wizard
+from handlers import audit, billing, callbacks, hyperliquid_approval, inputs, wizard
 from handlers.agents import find_agent
 from handlers.base import Button, Reply, Response, UserError
 from handlers.context import Ctx
@@ -150,7 +150,9 @@ async def _summary(ctx: Ctx, data: dict[str, Any]) -> str:
 async def _finish(ctx: Ctx, data: dict[str, Any]) -> Response:
     if data.get("mode") == "live":
         # live only once Hyperliquid itself lists Maxxit's agent for this account
-        verdict = await hyperliquid_approval.confirm(ctx.services, ctx.user_id)
+        verdict = await hyperliquid_approval.confirm(
+            ctx.services, ctx.user_id, ctx.request.platform
+        )
         if verdict != "approved":
             return await _ask_approval(ctx, verdict)
     async with ctx.services.sessions() as s, s.begin():
@@ -191,6 +193,17 @@ async def _finish(ctx: Ctx, data: dict[str, Any]) -> Response:
         s.add(dep)
         await s.flush()
         dep_id = dep.id
+        await audit.record(
+            s,
+            ctx,
+            "go_live" if live else "deploy",
+            f"deployment:{dep_id}",
+            agent=agent.name,
+            account=account,
+            collateral_usd=dep.collateral_usd,
+            leverage=dep.leverage,
+            manual_approval=dep.manual_approval,
+        )
     if unpaid and price is not None:
         pay = await billing.pay_reply(ctx, int(data["agent_id"]), data["agent"], price, dep_id)
         pay.edit = True
@@ -409,11 +422,16 @@ async def _set_status(ctx: Ctx, cb: callbacks.Callback, frm: set[str], to: str) 
     if dep.status not in frm:
         return Response(notice=ctx.t("deployments.unchanged", status=ctx.t(f"status.{dep.status}")))
     async with ctx.services.sessions() as s, s.begin():
-        await s.execute(
+        changed = await s.execute(
             update(Deployment)
             .where(Deployment.id == dep.id, Deployment.status.in_(frm))
             .values(status=to)
         )
+        if changed.rowcount:  # type: ignore[attr-defined]
+            await audit.record(
+                s, ctx, _STATUS_ACTION[to], f"deployment:{dep.id}", agent=name,
+                before=dep.status, after=to,
+            )  # fmt: skip
         dep = await s.get_one(Deployment, dep.id)
     text = await _line(ctx, dep, name)
     if to == DeploymentStatus.STOPPED:
@@ -422,6 +440,13 @@ async def _set_status(ctx: Ctx, cb: callbacks.Callback, frm: set[str], to: str) 
         [Reply(text, [_buttons(ctx, dep.id, dep.status)], edit=True)],
         notice=ctx.t(f"status.{to}"),
     )
+
+
+_STATUS_ACTION = {
+    DeploymentStatus.PAUSED: "pause",
+    DeploymentStatus.ACTIVE: "resume",
+    DeploymentStatus.STOPPED: "stop",
+}
 
 
 async def pause_button(ctx: Ctx, cb: callbacks.Callback) -> Response:

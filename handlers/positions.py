@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from engine.liquidation import liquidation_price
 from engine.markets import MarketInfo
-from handlers import callbacks
+from handlers import audit, callbacks
 from handlers.base import Button, Reply, Response
 from handlers.context import Ctx
 from handlers.format import lev, price, signed_money
@@ -152,6 +152,10 @@ async def close_confirm_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
         owned = await _owned_position(ctx, p.id)
         assert owned is not None
         p = owned[0]
+        await audit.record_after(
+            ctx, "close", f"position:{p.id}", market=p.market, side=p.side, size=p.size,
+            venue=p.venue, outcome=p.status, exit_price=p.exit_price,
+        )  # fmt: skip
     if p.status != PositionStatus.OPEN:
         return Response(
             [Reply(_closed_text(ctx, p, agent), edit=True)], notice=ctx.t("positions.closed_notice")

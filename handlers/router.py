@@ -14,6 +14,7 @@ from handlers import (
     accounts,
     agents,
     approvals,
+    audit,
     billing,
     callbacks,
     channels,
@@ -31,6 +32,7 @@ from handlers.base import MAX_TEXT, Reply, Request, Response, Services, UserErro
 from handlers.calls import call
 from handlers.context import Ctx, resolve
 from handlers.i18n import t
+from handlers.limits import Admission, slow_down
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,7 @@ COMMANDS: dict[str, Command] = {
     "email": channels.email,
     "webhook": channels.webhook,
     "linkaccount": accounts.link_account,
+    "audit": audit.audit,
 }
 # shown in the app's command menu (setMyCommands), in this order; /start is implied
 MENU = (
@@ -73,6 +76,7 @@ MENU = (
     "cancel",
     "billing",
     "linkaccount",
+    "audit",
 )
 
 BUTTONS: dict[str, ButtonHandler] = {
@@ -114,6 +118,15 @@ class Bot:
 
     async def handle(self, req: Request) -> Response:
         lang = "en"
+        limits = self.services.limits
+        if limits is not None:  # before the database: a flood costs a counter, nothing more
+            try:
+                admission = await limits.admit(req.platform, req.user_id, req.chat_id)
+            except Exception:  # the counters' store (Redis) is away: serve, do not go silent
+                log.exception("chat limits unavailable; request let through")
+                admission = Admission.OK
+            if admission is not Admission.OK:
+                return slow_down(req, admission)
         try:
             async with self.services.sessions() as s, s.begin():
                 ctx = await resolve(s, self.services, req)

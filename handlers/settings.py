@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from engine.notify import ALERT_DEFAULTS, wants
-from handlers import callbacks, inputs, wizard
+from handlers import audit, callbacks, inputs, wizard
 from handlers.base import Button, Reply, Response
 from handlers.context import Ctx
 from handlers.format import lev, money
@@ -84,6 +84,11 @@ async def _store(ctx: Ctx, **changes: Any) -> None:
         if language:
             values["language"] = language
         await s.execute(update(User).where(User.id == ctx.user_id).values(**values))
+        for key in changes.keys() & LIMITS.keys():  # personal risk limits are on the record
+            await audit.record(
+                s, ctx, "risk_setting", f"setting:{key}", before=current.get(key) if current
+                else None, after=changes[key],
+            )  # fmt: skip
     ctx.settings = merged
     if language:
         ctx.language = language

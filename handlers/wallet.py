@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.events import WalletLinked
 from engine.notify import write_outbox
-from handlers import callbacks, ostium_delegation, safe_module, wizard
+from handlers import audit, callbacks, ostium_delegation, safe_module, wizard
 from handlers.base import Button, Reply, Response, Services, UserError
 from handlers.context import Ctx
 from storage.enums import (
@@ -285,7 +285,10 @@ async def _unlink_if_clear(
         if open_live or await _opens_in_flight(s, ctx.user_id, wallet.address):
             return False, 0, open_live
         paused = await _pause_live(s, ctx.user_id)
-        await siwe_link.unlink(s, ctx.user_id, ctx.services.clock())
+        address = await siwe_link.unlink(s, ctx.user_id, ctx.services.clock())
+        await audit.record(
+            s, ctx, "unlink", f"wallet:{wallet.id}", address=address, live_paused=paused
+        )
     return True, paused, []
 
 
@@ -318,6 +321,11 @@ async def unlink_close_all_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
     if open_live:
         await ctx.services.engine.close_positions({p.id: CloseReason.MANUAL for p, _ in open_live})
     unlinked, also_paused, still_open = await _unlink_if_clear(ctx, wallet)
+    await audit.record_after(
+        ctx, "close_all", f"wallet:{wallet.id}", live_paused=paused,
+        closed=[p.id for p, _ in open_live if p.id not in {q.id for q, _ in still_open}],
+        still_open=[p.id for p, _ in still_open],
+    )  # fmt: skip
     paused += also_paused
     closed = len(open_live) - len(still_open)
     done = ctx.t("wallet.unlink_closed", count=closed) if closed else ""

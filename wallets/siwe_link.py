@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from eth_utils import is_address, to_checksum_address
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import accounts
@@ -64,30 +64,52 @@ async def start_link(session: AsyncSession, user_id: int, now: datetime) -> str:
     return token
 
 
+async def _link_row(session: AsyncSession, token: str | None) -> SiweNonce | None:
+    """The row /link wrote for this token (the first of its rows); its `used_at` is the
+    token's one-time state, and it expires with the token."""
+    if not token or len(token) > 64:
+        return None
+    return (
+        await session.execute(
+            select(SiweNonce).where(SiweNonce.link_token == token).order_by(SiweNonce.id).limit(1)
+        )
+    ).scalar_one_or_none()
+
+
 async def _token_spent(session: AsyncSession, token: str | None) -> bool:
     """A link is one-time: once a wallet was linked through it, it links nothing more."""
-    if not token:
-        return False
-    used = await session.execute(
-        select(SiweNonce.id).where(SiweNonce.link_token == token, SiweNonce.used_at.is_not(None))
-    )
-    return used.first() is not None
+    row = await _link_row(session, token)
+    return row is not None and row.used_at is not None
 
 
 async def token_owner(session: AsyncSession, token: str, now: datetime) -> int | None:
-    """The user a link token belongs to, while it is valid."""
-    if not token or len(token) > 64:
-        return None
-    row = (
-        await session.execute(
-            select(SiweNonce.user_id, SiweNonce.expires_at)
-            .where(SiweNonce.link_token == token)
-            .order_by(SiweNonce.id)
-        )
-    ).first()
-    if row is None or row.expires_at <= now:
+    """The user a link token belongs to, while it is valid: unexpired and never used."""
+    row = await _link_row(session, token)
+    if row is None or row.expires_at <= now or row.used_at is not None:
         return None
     return row.user_id
+
+
+async def spend_token(session: AsyncSession, token: str, now: datetime) -> int | None:
+    """Use the link token: one atomic transition (unused -> used) that exactly one caller
+    wins, whatever the timing; the user it was for, or None for the losers and for a token
+    that expired. The row lock (PostgreSQL) or the write lock (SQLite) orders the racers."""
+    link = await _link_row(session, token)
+    if link is None:
+        return None
+    won = await session.execute(
+        update(SiweNonce)
+        .where(SiweNonce.id == link.id, SiweNonce.used_at.is_(None), SiweNonce.expires_at > now)
+        .values(used_at=now)
+        .returning(SiweNonce.user_id)
+    )
+    return won.scalar()
+
+
+async def purge_expired(session: AsyncSession, now: datetime) -> int:
+    """Delete nonces and link tokens past their expiry (they authorise nothing any more)."""
+    gone = await session.execute(delete(SiweNonce).where(SiweNonce.expires_at <= now))
+    return int(gone.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def build_message(
@@ -116,11 +138,12 @@ async def issue_message(
     now: datetime,
 ) -> tuple[str, str] | str:
     """(nonce, message to sign) for the token's user, or a refusal reason."""
-    user_id = await token_owner(session, token, now)
-    if user_id is None:
+    link = await _link_row(session, token)
+    if link is None or link.expires_at <= now:
         return "link_expired"
-    if await _token_spent(session, token):
+    if link.used_at is not None:
         return "link_used"
+    user_id = link.user_id
     if not is_address(address):
         return "bad_address"
     if chain_id not in config.chain_ids:
@@ -148,6 +171,8 @@ async def verify_and_link(
         return LinkOutcome(False, "malformed")
     if parsed.domain != config.domain:
         return LinkOutcome(False, "wrong_domain")
+    if parsed.uri != config.uri:  # signed for another page: not our connect page's message
+        return LinkOutcome(False, "wrong_uri")
     if parsed.chain_id not in config.chain_ids:
         return LinkOutcome(False, "wrong_chain")
     row = (
@@ -173,6 +198,8 @@ async def verify_and_link(
         return LinkOutcome(False, "unknown_nonce")
     except Exception:  # InvalidSignature, or a signature that is not even hex
         return LinkOutcome(False, "bad_signature")
+    if row.link_token is None or await spend_token(session, row.link_token, now) is None:
+        return LinkOutcome(False, "link_used")  # a concurrent verify of this link won
     used = await session.execute(
         update(SiweNonce)
         .where(SiweNonce.id == row.id, SiweNonce.used_at.is_(None))

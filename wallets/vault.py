@@ -62,7 +62,8 @@ class MasterKey:
         return cls(hashlib.sha256(b"maxxit-master-key:" + raw).hexdigest()[:16], raw)
 
 
-def _aad(user_id: int, venue: str, address: str) -> bytes:
+def agent_aad(user_id: int, venue: str, address: str) -> bytes:
+    """What binds a sealed agent key to its row: the same key copied elsewhere fails."""
     return f"maxxit-agent-key:{user_id}:{venue}:{address.lower()}".encode()
 
 
@@ -108,7 +109,7 @@ async def ensure_agent_key(session: AsyncSession, vault: Vault, user_id: int, ve
     if found is not None:
         return found
     account = Account.create()
-    blob, key_id = vault.seal(bytes(account.key), _aad(user_id, venue, account.address))
+    blob, key_id = vault.seal(bytes(account.key), agent_aad(user_id, venue, account.address))
     await insert_ignore(
         session,
         AgentKey,
@@ -140,7 +141,7 @@ async def load_agent(
     ).scalar_one_or_none()
     if row is None:
         return None
-    secret = vault.open(row.ciphertext, row.master_key_id, _aad(user_id, venue, row.address))
+    secret = vault.open(row.ciphertext, row.master_key_id, agent_aad(user_id, venue, row.address))
     account: LocalAccount = Account.from_key(secret)
     if account.address != row.address:
         raise VaultError(f"agent key of user {user_id} on {venue} does not match its address")
@@ -166,7 +167,7 @@ async def rotate(session: AsyncSession, vault: Vault) -> Rotation:
     )
     unreadable = []
     for row in rows:
-        aad = _aad(row.user_id, row.venue, row.address)
+        aad = agent_aad(row.user_id, row.venue, row.address)
         try:
             secret = vault.open(row.ciphertext, row.master_key_id, aad)
         except VaultError:

@@ -63,7 +63,8 @@
         token: issued.token, message: issued.message, signature,
       });
       say("Linked " + done.address + ". You can go back to the chat.", "ok");
-      if (params.get("hl") === "1") showApproval(issued.token);
+      // the link token is spent now: the approval goes on with the fresh one verify gave
+      if (params.get("hl") === "1") showApproval(done.token);
     } catch (error) {
       const reason = error && error.message;
       say(reasons[reason] || "Not linked: " + (reason || "unknown error"), "err");

@@ -10,6 +10,7 @@ from storage.models.billing import (
     SubscriptionPayment,
 )
 from storage.models.coordination import InstallationSetting, Lease, SendBudgetSlot
+from storage.models.key_rotation import AgentKeyRotation
 from storage.models.money import FundingPaymentRow
 from storage.models.ops import AuditLog, OutboxMessage, ProcessedEvent
 from storage.models.ostium import OstiumRequest
@@ -32,6 +33,7 @@ __all__ = [
     "Agent",
     "AgentDailyMetric",
     "AgentKey",
+    "AgentKeyRotation",
     "AgentPrice",
     "AuditLog",
     "Base",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.enums import OutboxStatus
@@ -29,12 +29,19 @@ class OutboxMessage(CreatedAt, Base):
 
 
 class AuditLog(CreatedAt, Base):
+    """One action that moved or risked money or custody: who (actor_user_id; None for an
+    operator at the command line), when (created_at), where from (transport: telegram,
+    discord, console, web, cli), what (action, target) and what changed (details). Never a
+    secret: addresses and ids, not keys or tokens."""
+
     __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_actor", "actor_user_id", "id"),)
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str] = mapped_column(String(128), default="")
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    transport: Mapped[str] = mapped_column(String(16), default="")
 
 
 class ProcessedEvent(CreatedAt, Base):
