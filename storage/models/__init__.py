@@ -1,6 +1,7 @@
 """Every table of the domain; importing this module registers them all on `Base.metadata`."""
 
 from storage.models.agents import Agent, AgentDailyMetric, Deployment, Source, agent_sources
+from storage.models.analytics import AnalyticsProgress, DeploymentDailyMetric
 from storage.models.base import Base
 from storage.models.coordination import InstallationSetting, Lease, SendBudgetSlot
 from storage.models.money import FundingPaymentRow
@@ -23,11 +24,13 @@ __all__ = [
     "Agent",
     "AgentDailyMetric",
     "AgentKey",
+    "AnalyticsProgress",
     "AuditLog",
     "Base",
     "ClassificationRow",
     "Conversation",
     "Deployment",
+    "DeploymentDailyMetric",
     "FundingPaymentRow",
     "Identity",
     "InstallationSetting",
