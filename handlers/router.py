@@ -17,6 +17,7 @@ from handlers import (
     create,
     deploy,
     hyperliquid_approval,
+    performance,
     positions,
     safe_module,
     settings,
@@ -43,12 +44,13 @@ COMMANDS: dict[str, Command] = {
     "deployments": deploy.list_deployments,
     "positions": positions.positions,
     "history": positions.history,
-    "pnl": positions.pnl,
+    "pnl": performance.pnl,
     "call": call,
     "settings": settings.settings,
     "link": wallet.link,
     "wallet": wallet.wallet,
     "unlink": wallet.unlink,
+    "daily": performance.daily,
 }
 # shown in the app's command menu (setMyCommands), in this order; /start is implied
 MENU = (
@@ -59,6 +61,7 @@ MENU = (
     "positions",
     "history",
     "pnl",
+    "daily",
     "call",
     "settings",
     "help",
@@ -93,6 +96,7 @@ BUTTONS: dict[str, ButtonHandler] = {
     "wuy": wallet.unlink_confirm_button,
     "wuc": wallet.unlink_close_all_button,
     "wun": wallet.unlink_keep_button,
+    "dy": performance.daily_button,
 }
 
 

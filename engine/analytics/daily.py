@@ -184,31 +184,49 @@ async def _fingerprint(session: AsyncSession, since: datetime) -> str:
     return f"{count}:{total}"[:100]
 
 
-async def _progress(session: AsyncSession) -> AnalyticsProgress:
-    """The progress row, locked for this transaction on PostgreSQL (one refresher at a time;
-    SQLite serialises writers by itself)."""
-    await insert_ignore(session, AnalyticsProgress, [{"name": PROGRESS}])
+async def _progress(session: AsyncSession, lock: bool) -> AnalyticsProgress | None:
     query = select(AnalyticsProgress).where(AnalyticsProgress.name == PROGRESS)
-    if session.bind.dialect.name == "postgresql":
+    if lock and session.bind.dialect.name == "postgresql":
+        # one refresher at a time across replicas (SQLite serialises writers by itself)
         query = query.with_for_update()
-    return (await session.execute(query.execution_options(populate_existing=True))).scalar_one()
+    return (
+        await session.execute(query.execution_options(populate_existing=True))
+    ).scalar_one_or_none()
+
+
+async def _locked_progress(session: AsyncSession) -> AnalyticsProgress:
+    await insert_ignore(session, AnalyticsProgress, [{"name": PROGRESS}])
+    progress = await _progress(session, lock=True)
+    assert progress is not None
+    return progress
+
+
+async def _unchanged(
+    session: AsyncSession, progress: AnalyticsProgress | None, now: datetime
+) -> bool:
+    """Nothing to do: the closes in the last refresh's window are what they were, and that
+    window is still the one to watch. Reads only, so readers of /agents do not write."""
+    if progress is None or progress.closed_through is None or progress.window_start is None:
+        return False
+    if progress.window_start != day_start((now - LOOKBACK).date()):
+        return False
+    return await _fingerprint(session, progress.window_start) == progress.fingerprint
 
 
 async def refresh_daily(session: AsyncSession, now: datetime) -> bool:
     """Bring the daily rows up to date (inside the caller's transaction); True if it rolled
     anything up, False when nothing closed or changed since the last refresh."""
-    progress = await _progress(session)
-    if progress.closed_through is None:
+    if await _unchanged(session, await _progress(session, lock=False), now):
+        return False
+    progress = await _locked_progress(session)
+    if progress.closed_through is None or progress.window_start is None:
         await _write_days(session, None)
         changed = True
     else:
         # from the last refresh's window: it covers every close since then, late ones too
-        window = progress.window_start or day_start(
-            (min(progress.closed_through, now) - LOOKBACK).date()
-        )
-        changed = await _fingerprint(session, window) != progress.fingerprint
+        changed = await _fingerprint(session, progress.window_start) != progress.fingerprint
         if changed:
-            await _write_days(session, window)
+            await _write_days(session, progress.window_start)
     await _remember(session, progress, now)
     return changed
 
@@ -224,6 +242,6 @@ async def _remember(session: AsyncSession, progress: AnalyticsProgress, now: dat
 
 async def rebuild_daily(session: AsyncSession, now: datetime) -> None:
     """Every day again from all closed positions (after a correction older than LOOKBACK)."""
-    progress = await _progress(session)
+    progress = await _locked_progress(session)
     await _write_days(session, None)
     await _remember(session, progress, now)

@@ -10,11 +10,12 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.analytics.figures import ZERO, DayTotals, Figures, figures
-from storage.models import AgentDailyMetric
+from storage.enums import DeploymentStatus
+from storage.models import AgentDailyMetric, Deployment
 from storage.models.analytics import DeploymentDailyMetric
 
 
@@ -136,3 +137,16 @@ def open_book(
         upnl += (mark - entry) * size * sign + (funding or ZERO)
         exposure += mark * size
     return OpenBook(count, upnl, margin, exposure, unpriced)
+
+
+async def followers(session: AsyncSession, agent_ids: Iterable[int]) -> dict[int, int]:
+    """People running each agent now (paused included, stopped not)."""
+    rows = await session.execute(
+        select(Deployment.agent_id, func.count(func.distinct(Deployment.user_id)))
+        .where(
+            Deployment.agent_id.in_(list(agent_ids)),
+            Deployment.status != DeploymentStatus.STOPPED,
+        )
+        .group_by(Deployment.agent_id)
+    )
+    return {agent_id: int(count) for agent_id, count in rows.all()}
