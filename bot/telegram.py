@@ -32,7 +32,7 @@ from telegram.ext import (
 
 from bot.telegram_limits import ChatRateLimiter, retry_seconds
 from engine.notify import Delivery, OutgoingMessage
-from handlers.alerts import alert_reply
+from handlers.alerts import alert_with_picture
 from handlers.base import Reply, Request, Response
 from handlers.i18n import SUPPORTED, t
 from handlers.router import MENU, Bot
@@ -233,7 +233,7 @@ class TelegramTransport:
         if target is None:
             return Delivery("unreachable", error="no reachable Telegram chat")
         identity_id, chat_id = target
-        reply = alert_reply(message.kind, message.payload, message.language)
+        reply = await alert_with_picture(message.kind, message.payload, message.language)
         try:
             await send(self.bot, int(chat_id), reply)
         except RetryAfter as exc:

@@ -49,7 +49,7 @@ def _record_lines(ctx: Ctx, standing: Standing) -> list[str]:
             ctx.t(
                 "agents.live_record",
                 days=WINDOW_DAYS,
-                ret=signed_pct(f.return_on_collateral),
+                ret=signed_pct(f.cumulative_return),
                 sharpe=ratio(f.sharpe),
                 drawdown=pct_short(f.max_drawdown),
                 win=pct_short(f.win_rate) if f.win_rate is not None else "-",
@@ -63,7 +63,7 @@ def _record_lines(ctx: Ctx, standing: Standing) -> list[str]:
         lines.append(
             ctx.t(
                 "agents.paper_record",
-                ret=signed_pct(f.return_on_collateral),
+                ret=signed_pct(f.cumulative_return),
                 win=pct_short(f.win_rate) if f.win_rate is not None else "-",
                 trades=f.trades,
             )
@@ -232,16 +232,17 @@ async def _routing_line(ctx: Ctx, agent_id: int) -> str:
 async def _curve(ctx: Ctx, agent: Agent, standing: Standing) -> bytes | None:
     """The agent's equity curve over the window: live if it has traded live, else paper."""
     mode, rec = ("live", standing.live) if standing.live else ("paper", standing.paper)
-    if rec is None or len(rec.days) < 2:
+    if rec is None:
         return None
     f = rec.figures
+    # the curve starts at 0 the day before the first close, and ends at the cumulative return
     equity = equity_index(list(f.daily_returns))
-    dates = [rec.first_day + timedelta(days=i) for i in range(len(rec.days))]
+    dates = [rec.first_day + timedelta(days=i - 1) for i in range(len(equity))]
     labels = CurveLabels(
         title=ctx.t("chart.agent_title", name=agent.name, mode=ctx.t(f"mode.{mode}")),
         subtitle=ctx.t(
             "chart.agent_subtitle",
-            ret=signed_pct(f.return_on_collateral),
+            ret=signed_pct(f.cumulative_return),
             sharpe=ratio(f.sharpe),
             trades=f.trades,
         ),
@@ -250,8 +251,8 @@ async def _curve(ctx: Ctx, agent: Agent, standing: Standing) -> bytes | None:
         empty=ctx.t("chart.empty"),
         gain=f.realized_pnl >= 0,
     )
-    values = [e - 1 for e in equity[1:]]
-    return await render(equity_curve, dates, values, drawdowns(equity)[1:], labels, False)
+    values = [e - 1 for e in equity]
+    return await render(equity_curve, dates, values, drawdowns(equity), labels, False)
 
 
 async def details_button(ctx: Ctx, cb: callbacks.Callback) -> Response:

@@ -96,17 +96,18 @@ def _mode_block(ctx: Ctx, mode: str, days: dict[date, DayTotals], book: OpenBook
 
 async def equity_picture(ctx: Ctx, mode: str, days: dict[date, DayTotals]) -> bytes | None:
     """Cumulative realized PnL per day since the first close, with the drawdown of the
-    compounded daily returns on collateral; None before there are two days to draw."""
+    compounded daily returns on collateral; None before the first close."""
     series = calendar(days, None, today(ctx))
-    if len(series) < 2:
+    if not series:
         return None
-    first = min(days)
-    dates = [first + timedelta(days=i) for i in range(len(series))]
-    cumulative, running = [], Decimal(0)
+    # from 0 the day before the first close
+    first = min(days) - timedelta(days=1)
+    dates = [first + timedelta(days=i) for i in range(len(series) + 1)]
+    cumulative, running = [Decimal(0)], Decimal(0)
     for t in series:
         running += t.realized_pnl
         cumulative.append(running)
-    drawdown = drawdowns(equity_index([t.return_on_margin for t in series]))[1:]
+    drawdown = drawdowns(equity_index([t.return_on_margin for t in series]))
     total = window_totals(days, None, today(ctx))
     labels = CurveLabels(
         title=ctx.t("chart.pnl_title", mode=ctx.t(f"mode.{mode}")),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -35,9 +36,19 @@ DPI = 135
 P = ParamSpec("P")
 
 
+# drawing is CPU under the GIL: a burst of close alerts draws two at a time, leaving the
+# event loop (and the other worker threads) room to run
+_DRAWING = threading.BoundedSemaphore(2)
+
+
 async def render(draw: Callable[P, bytes], *args: P.args, **kwargs: P.kwargs) -> bytes:
     """Draw off the event loop: a chart takes tens of milliseconds of CPU."""
-    return await asyncio.to_thread(draw, *args, **kwargs)
+
+    def bounded() -> bytes:
+        with _DRAWING:
+            return draw(*args, **kwargs)
+
+    return await asyncio.to_thread(bounded)
 
 
 def _png(fig: Figure) -> bytes:

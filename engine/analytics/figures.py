@@ -7,6 +7,7 @@ Conventions (stated once, used everywhere and by the tests):
 - Sharpe is mean / sample standard deviation (n - 1) x sqrt(365), risk-free rate 0;
 - Sortino is mean / downside deviation x sqrt(365), the downside deviation being
   sqrt(sum(min(r, 0)^2) / n) over all n days;
+- the cumulative return compounds the daily returns (where the equity curve ends);
 - the maximum drawdown is the largest fall of the compounded equity index prod(1 + r) from
   its running peak, as a fraction of that peak.
 """
@@ -136,6 +137,11 @@ class Figures:
     @property
     def average_loss(self) -> Decimal | None:
         return self.totals.loss_pnl / self.totals.losses if self.totals.losses else None
+
+    @property
+    def cumulative_return(self) -> Decimal:
+        """The daily returns compounded: where the equity curve ends (1 -> 1 + this)."""
+        return equity_index(self.daily_returns)[-1] - ONE
 
     @property
     def apr(self) -> Decimal | None:

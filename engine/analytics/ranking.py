@@ -41,7 +41,7 @@ def _order(s: Standing) -> tuple:
         score = s.score
         # ranked first, best score first; a record with no variation (no Sharpe) after those
         # with one, by its return
-        return (0, score is None, -(score or 0), -s.live.figures.return_on_collateral, s.agent_id)
+        return (0, score is None, -(score or 0), -s.live.figures.cumulative_return, s.agent_id)
     return (1, -s.live_trades, -s.followers, s.agent_id)
 
 
