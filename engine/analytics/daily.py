@@ -3,8 +3,10 @@ agent, mode and day, so every figure over weeks reads a few rows per scope, not 
 
 Incremental: each refresh recomputes whole days from a little before the last refresh (closes
 committed late, fees settled after the close) and skips the work when the closes in that
-window have not changed since (their count and PnL sum). `rebuild_daily` recomputes all days;
-the tests check both give the same rows."""
+window have not changed since (their count and PnL sum). A close recorded with a time before
+that window (a replay, a backfill) makes it recompute every day. A correction of an older
+close's PnL is not seen: `rebuild_daily` recomputes all days (the tests check both ways give
+the same rows)."""
 
 from __future__ import annotations
 
@@ -174,6 +176,8 @@ async def _write_days(session: AsyncSession, since: datetime | None) -> None:
 
 
 async def _fingerprint(session: AsyncSession, since: datetime) -> str:
+    """The closes from `since` (count and PnL sum) and the count of all closes: a close
+    recorded with a time before the window shows as a change of the second alone."""
     count, total = (
         await session.execute(
             select(func.count(), func.sum(Position.realized_pnl)).where(
@@ -181,7 +185,20 @@ async def _fingerprint(session: AsyncSession, since: datetime) -> str:
             )
         )
     ).one()
-    return f"{count}:{total}"[:100]
+    everything = (
+        await session.execute(select(func.count()).where(Position.status == PositionStatus.CLOSED))
+    ).scalar_one()
+    return f"{count}:{total}:{everything}"[:100]
+
+
+def _only_inside(before: str | None, after: str) -> bool:
+    """Every close added since `before` is inside the window (so recomputing the window
+    suffices); False when some landed before it (then every day is recomputed)."""
+    if before is None:
+        return False
+    old_count, _, old_all = before.split(":")
+    new_count, _, new_all = after.split(":")
+    return int(new_all) - int(old_all) == int(new_count) - int(old_count)
 
 
 async def _progress(session: AsyncSession, lock: bool) -> AnalyticsProgress | None:
@@ -224,9 +241,11 @@ async def refresh_daily(session: AsyncSession, now: datetime) -> bool:
         changed = True
     else:
         # from the last refresh's window: it covers every close since then, late ones too
-        changed = await _fingerprint(session, progress.window_start) != progress.fingerprint
+        now_print = await _fingerprint(session, progress.window_start)
+        changed = now_print != progress.fingerprint
         if changed:
-            await _write_days(session, progress.window_start)
+            inside = _only_inside(progress.fingerprint, now_print)
+            await _write_days(session, progress.window_start if inside else None)
     await _remember(session, progress, now)
     return changed
 
