@@ -17,6 +17,7 @@ from telegram import (
     BotCommand,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputFile,
     Message,
     Update,
 )
@@ -98,9 +99,9 @@ async def send(
                 raise
             # too old or deleted: say it in a new message instead
     if reply.photo is not None:
-        return await bot.send_photo(
-            chat_id, reply.photo, caption=reply.text[:1024], reply_markup=markup
-        )
+        # named, so it goes up as image/png rather than anonymous bytes
+        photo = InputFile(reply.photo, filename="maxxit.png")
+        return await bot.send_photo(chat_id, photo, caption=reply.text[:1024], reply_markup=markup)
     return await bot.send_message(chat_id, reply.text, reply_markup=markup)
 
 
