@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from engine.analytics.charts import CurveLabels, equity_curve, render
-from engine.analytics.figures import drawdowns, equity_index
+from engine.analytics.figures import Figures, drawdowns, equity_index
 from engine.analytics.ranking import MIN_TRADES, Standing, rank
 from engine.analytics.records import agent_records, followers
 from engine.analytics.routing import routing_stats
@@ -17,7 +17,7 @@ from handlers import callbacks
 from handlers.alerts import reason_text
 from handlers.base import Button, Reply, Response, UserError
 from handlers.context import Ctx
-from handlers.format import lev, pct, pct_short, ratio, signed_pct
+from handlers.format import lev, pct, pct_short, ratio, signed_money, signed_pct
 from handlers.performance import refresh
 from storage.models import Agent, Source, User, agent_sources
 
@@ -203,11 +203,23 @@ async def agent_card(ctx: Ctx, ref: str) -> Reply:
     )
     place = "" if not standing.ranked else f"#{await _place(ctx, agent.id)}"
     parts = [_card(ctx, agent, standing, sources, creator, place), risk]
+    if standing.live is not None:
+        parts.insert(1, _more_stats(ctx, standing.live.figures))
     routing = await _routing_line(ctx, agent.id)
     if routing:
         parts.append(routing)
     deploy = Button(ctx.t("agents.deploy", name=agent.name[:20]), callbacks.make("dp", agent.id))
     return Reply("\n".join(parts), [[deploy]], photo=await _curve(ctx, agent, standing))
+
+
+def _more_stats(ctx: Ctx, f: Figures) -> str:
+    return ctx.t(
+        "agents.more_stats",
+        apr=signed_pct(f.apr) if f.apr is not None else "-",
+        sortino=ratio(f.sortino),
+        avg_win=signed_money(f.average_win) if f.average_win is not None else "-",
+        avg_loss=signed_money(f.average_loss) if f.average_loss is not None else "-",
+    )
 
 
 async def _place(ctx: Ctx, agent_id: int) -> int:

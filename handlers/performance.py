@@ -11,11 +11,18 @@ from sqlalchemy import select
 from engine.analytics.charts import CurveLabels, equity_curve, render
 from engine.analytics.daily import refresh_daily
 from engine.analytics.figures import DayTotals, drawdowns, equity_index
-from engine.analytics.records import OpenBook, calendar, open_book, user_days, window_totals
+from engine.analytics.records import (
+    OpenBook,
+    calendar,
+    open_book,
+    record,
+    user_days,
+    window_totals,
+)
 from handlers import callbacks
 from handlers.base import Button, Reply, Response
 from handlers.context import Ctx
-from handlers.format import signed_money, signed_pct
+from handlers.format import pct_short, ratio, signed_money, signed_pct
 from storage.enums import DeploymentMode, PositionStatus
 from storage.models import Agent, Deployment, Position
 
@@ -81,6 +88,20 @@ def _mode_block(ctx: Ctx, mode: str, days: dict[date, DayTotals], book: OpenBook
     lines = [ctx.t("pnl.mode_header", mode=ctx.t(f"mode.{mode}"))]
     for key, since in windows:
         lines.append(ctx.t(key) + ": " + money_and_pct(ctx, window_totals(days, since, end)))
+    rec = record(days, None, end)
+    if rec is not None:
+        f = rec.figures
+        lines.append(
+            ctx.t(
+                "pnl.stats",
+                win=pct_short(f.win_rate) if f.win_rate is not None else "-",
+                avg_win=signed_money(f.average_win) if f.average_win is not None else "-",
+                avg_loss=signed_money(f.average_loss) if f.average_loss is not None else "-",
+                drawdown=pct_short(f.max_drawdown),
+                sharpe=ratio(f.sharpe),
+                sortino=ratio(f.sortino),
+            )
+        )
     if book.positions:
         lines.append(
             ctx.t(

@@ -120,6 +120,8 @@ async def test_pnl_shows_windows_in_money_and_percent_with_the_equity_curve(worl
     assert "30 days: +$17.50 (+3.50%) · trades: 5" in live
     assert "All time: +$17.50 (+3.50%) · trades: 5" in live
     assert "Today: +$50.00 (+25.00%) · trades: 1" in paper
+    # all time, live: 4 of 5 won ($10, $6, $3, $2.50), one lost $4 (a 4% fall from the peak)
+    assert "Win rate 80.0% · average win +$5.38 / loss -$4.00 · max drawdown 4.0%" in live
     assert "UTC" in text
     # the picture is the live curve (live money comes first), in a reply of its own
     assert len(r.replies) == 2 and r.replies[0].photo is None
@@ -155,6 +157,7 @@ async def test_agent_details_carry_the_equity_curve(world: World) -> None:
     r = await bob.press(f"ad:{hawk}")
     card = r.replies[0]
     assert "Hawk" in card.text and "Live, 30 days:" in card.text
+    assert "average win +$5.38 / loss -$4.00" in card.text and "APR +" in card.text
     assert len(card.text) <= 1024  # a photo caption
     assert_picture(card.photo)
 
