@@ -87,14 +87,16 @@ def _card(
     return "\n".join([head, *_record_lines(ctx, standing), tail])
 
 
-async def _standings(ctx: Ctx, agents: list[Agent]) -> list[Standing]:
-    """Agents in marketplace order, from the daily roll-up (refreshed first)."""
+async def _standings(ctx: Ctx, agents: list[Agent], every: bool = False) -> list[Standing]:
+    """Agents in marketplace order, from the daily roll-up (refreshed first); `every`: these
+    are all the active agents (read without a list of ids)."""
     await refresh(ctx)
     last = ctx.services.clock().date()
     ids = [a.id for a in agents]
     async with ctx.services.sessions() as s:
-        records = await agent_records(s, ids, last - timedelta(days=WINDOW_DAYS - 1), last)
-        people = await followers(s, ids)
+        since = last - timedelta(days=WINDOW_DAYS - 1)
+        records = await agent_records(s, None if every else ids, since, last)
+        people = await followers(s, None if every else ids)
     return rank(ids, records, people)
 
 
@@ -103,7 +105,7 @@ async def _ranked(ctx: Ctx) -> tuple[dict[int, Agent], list[Standing]]:
         agents = list(
             (await s.execute(select(Agent).where(Agent.status == "active"))).scalars().all()
         )
-    return {a.id: a for a in agents}, await _standings(ctx, agents)
+    return {a.id: a for a in agents}, await _standings(ctx, agents, every=True)
 
 
 async def _page(ctx: Ctx, page: int, edit: bool) -> Response:

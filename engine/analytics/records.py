@@ -45,15 +45,17 @@ def calendar(days: dict[date, DayTotals], first: date | None, last: date) -> lis
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """One scope's days (oldest first) over a window, with its figures."""
+    """One scope's days (oldest first) over a window, with its figures (computed once: the
+    marketplace sorts thousands of records by them)."""
 
     first_day: date
     last_day: date
     days: tuple[DayTotals, ...]
+    figures: Figures
 
-    @property
-    def figures(self) -> Figures:
-        return figures(self.days)
+
+def make_record(first_day: date, last_day: date, days: list[DayTotals]) -> Record:
+    return Record(first_day, last_day, tuple(days), figures(days))
 
 
 def record(days: dict[date, DayTotals], first: date | None, last: date) -> Record | None:
@@ -63,22 +65,35 @@ def record(days: dict[date, DayTotals], first: date | None, last: date) -> Recor
     if not inside:
         return None
     start = min(inside)
-    return Record(start, last, tuple(calendar(inside, start, last)))
+    return make_record(start, last, calendar(inside, start, last))
 
 
 async def agent_records(
     session: AsyncSession, agent_ids: Iterable[int] | None, since: date | None, last: date
 ) -> dict[tuple[int, str], Record]:
-    """Per (agent, mode): the agent's own trades over [since, last] (None: all time)."""
-    query = select(AgentDailyMetric).where(AgentDailyMetric.day <= last)
+    """Per (agent, mode): the agent's own trades over [since, last] (None: all time); all
+    agents with None (the marketplace: no list of thousands of ids in the query)."""
+    m = AgentDailyMetric
+    query = select(
+        m.agent_id,
+        m.mode,
+        m.day,
+        m.trades,
+        m.wins,
+        m.losses,
+        m.realized_pnl,
+        m.win_pnl,
+        m.loss_pnl,
+        m.margin,
+        m.fees,
+    ).where(m.day <= last, m.trades > 0)
     if since is not None:
-        query = query.where(AgentDailyMetric.day >= since)
+        query = query.where(m.day >= since)
     if agent_ids is not None:
-        query = query.where(AgentDailyMetric.agent_id.in_(list(agent_ids)))
+        query = query.where(m.agent_id.in_(list(agent_ids)))
     per: dict[tuple[int, str], dict[date, DayTotals]] = defaultdict(dict)
-    for row in (await session.execute(query)).scalars():
-        if row.trades:
-            per[(row.agent_id, row.mode)][row.day] = totals_of(row)
+    for row in (await session.execute(query)).all():
+        per[(row.agent_id, row.mode)][row.day] = totals_of(row)
     out = {}
     for key, days in per.items():
         rec = record(days, None, last)
@@ -139,14 +154,14 @@ def open_book(
     return OpenBook(count, upnl, margin, exposure, unpriced)
 
 
-async def followers(session: AsyncSession, agent_ids: Iterable[int]) -> dict[int, int]:
-    """People running each agent now (paused included, stopped not)."""
-    rows = await session.execute(
+async def followers(session: AsyncSession, agent_ids: Iterable[int] | None) -> dict[int, int]:
+    """People running each agent now (paused included, stopped not); None: every agent."""
+    query = (
         select(Deployment.agent_id, func.count(func.distinct(Deployment.user_id)))
-        .where(
-            Deployment.agent_id.in_(list(agent_ids)),
-            Deployment.status != DeploymentStatus.STOPPED,
-        )
+        .where(Deployment.status != DeploymentStatus.STOPPED)
         .group_by(Deployment.agent_id)
     )
+    if agent_ids is not None:
+        query = query.where(Deployment.agent_id.in_(list(agent_ids)))
+    rows = await session.execute(query)
     return {agent_id: int(count) for agent_id, count in rows.all()}
