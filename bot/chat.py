@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from decimal import Decimal, InvalidOperation
 from functools import cache
 from importlib import resources
+from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -22,7 +23,7 @@ from engine.notify import Delivery, Dispatcher, OutgoingMessage
 from engine.prices import PriceBook, PriceTick
 from engine.replay.runner import seed_agents
 from engine.replay.scenario import Scenario, parse_scenario
-from handlers.alerts import alert_reply
+from handlers.alerts import alert_with_picture
 from handlers.base import Button, Reply, Request, Services
 from handlers.router import Bot
 from storage.db import create_engine, resolve_url, session_factory
@@ -38,14 +39,23 @@ HELP = (
 
 
 class Screen:
-    """Prints replies and remembers the last buttons shown, so #N can press one."""
+    """Prints replies and remembers the last buttons shown, so #N can press one. A terminal
+    shows no pictures: each is saved as a PNG in `pictures` and its path printed."""
 
-    def __init__(self, write: Callable[[str], None]) -> None:
+    def __init__(self, write: Callable[[str], None], pictures: Path | None = None) -> None:
         self.write = write
         self.buttons: list[Button] = []
+        self.pictures = pictures or Path("data") / "pictures"
+        self.saved = 0
 
     def show(self, reply: Reply, prefix: str = "") -> None:
         self.write(prefix + reply.text)
+        if reply.photo is not None:
+            self.pictures.mkdir(parents=True, exist_ok=True)
+            self.saved += 1
+            path = self.pictures / f"{utcnow():%Y%m%d-%H%M%S}-{self.saved}.png"
+            path.write_bytes(reply.photo)
+            self.write(f"🖼 picture saved to {path}")
         labels = []
         for row in reply.buttons:
             for b in row:
@@ -67,7 +77,8 @@ class ScreenTransport:
         self.screen = screen
 
     async def deliver(self, message: OutgoingMessage) -> Delivery:
-        self.screen.show(alert_reply(message.kind, message.payload, message.language), "🔔 ")
+        reply = await alert_with_picture(message.kind, message.payload, message.language)
+        self.screen.show(reply, "🔔 ")
         return Delivery("sent")
 
 
@@ -117,7 +128,7 @@ async def chat(
         engine = build_engine(settings, sessions, demo_prices())
         await engine.start()
         bot = Bot(Services(sessions, engine))
-        screen = Screen(write)
+        screen = Screen(write, Path(settings.data_dir) / "pictures")
         dispatcher = Dispatcher(sessions, ScreenTransport(screen))
         write(HELP)
         async for line in lines:

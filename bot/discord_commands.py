@@ -43,6 +43,7 @@ OPTIONS: dict[str, tuple[Option, ...]] = {
     ),
     "email": (Option("address", word=True),),
     "webhook": (Option("url", word=True),),
+    "daily": (Option("days", word=True),),
 }
 
 

@@ -17,6 +17,7 @@ from telegram import (
     BotCommand,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputFile,
     Message,
     Update,
 )
@@ -32,7 +33,7 @@ from telegram.ext import (
 
 from bot.telegram_limits import ChatRateLimiter, retry_seconds
 from engine.notify import Delivery, OutgoingMessage
-from handlers.alerts import alert_reply
+from handlers.alerts import alert_with_picture
 from handlers.base import Reply, Request, Response
 from handlers.i18n import SUPPORTED, t
 from handlers.router import MENU, Bot
@@ -98,9 +99,9 @@ async def send(
                 raise
             # too old or deleted: say it in a new message instead
     if reply.photo is not None:
-        return await bot.send_photo(
-            chat_id, reply.photo, caption=reply.text[:1024], reply_markup=markup
-        )
+        # named, so it goes up as image/png rather than anonymous bytes
+        photo = InputFile(reply.photo, filename="maxxit.png")
+        return await bot.send_photo(chat_id, photo, caption=reply.text[:1024], reply_markup=markup)
     return await bot.send_message(chat_id, reply.text, reply_markup=markup)
 
 
@@ -233,7 +234,7 @@ class TelegramTransport:
         if target is None:
             return Delivery("unreachable", error="no reachable Telegram chat")
         identity_id, chat_id = target
-        reply = alert_reply(message.kind, message.payload, message.language)
+        reply = await alert_with_picture(message.kind, message.payload, message.language)
         try:
             await send(self.bot, int(chat_id), reply)
         except RetryAfter as exc:

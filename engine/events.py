@@ -76,6 +76,8 @@ class PositionClosed(Event):
     close_reason: str
     fees: Decimal
     realized_pnl: Decimal
+    # for the closed-trade card's return on margin (None in alerts written before it)
+    leverage: Decimal | None = None
 
     @property
     def dedupe_key(self) -> str:

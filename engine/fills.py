@@ -364,6 +364,7 @@ async def _close_positions(
                 reason,
                 p.open_fee + last.values["close_fee"],
                 pnl,
+                p.leverage,
             )
         )
     await update_by_id(session, Position, pos_updates)

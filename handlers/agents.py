@@ -1,4 +1,6 @@
-"""The marketplace: /agents (cards sorted by 30-day return, paged) and an agent's details."""
+"""The marketplace: /agents (paged) ranked by live results over 30 days, risk-adjusted, once an
+agent has enough live trades of its own (engine/analytics/ranking.py); paper results shown
+apart; an agent's details with its equity curve and routing statistics."""
 
 from __future__ import annotations
 
@@ -6,14 +8,20 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from engine.analytics import AgentStats, agent_stats
+from engine.analytics.charts import CurveLabels, equity_curve, render
+from engine.analytics.figures import Figures, drawdowns, equity_index
+from engine.analytics.ranking import MIN_TRADES, Standing, rank
+from engine.analytics.records import agent_records, followers
+from engine.analytics.routing import routing_stats
 from handlers import callbacks
+from handlers.alerts import reason_text
 from handlers.base import Button, Reply, Response, UserError
 from handlers.context import Ctx
-from handlers.format import lev, pct, signed_pct
+from handlers.format import lev, pct, pct_short, ratio, signed_money, signed_pct
+from handlers.performance import refresh
 from storage.models import Agent, Source, User, agent_sources
 
-WINDOW = timedelta(days=30)
+WINDOW_DAYS = 30
 
 
 async def _sources(ctx: Ctx, agent_ids: list[int]) -> dict[int, list[str]]:
@@ -32,46 +40,93 @@ async def _sources(ctx: Ctx, agent_ids: list[int]) -> dict[int, list[str]]:
     return out
 
 
-def _card(ctx: Ctx, agent: Agent, stats: AgentStats, sources: list[str], creator: str) -> str:
-    win = pct(stats.win_rate) if stats.win_rate is not None else "-"
-    return ctx.t(
-        "agents.card",
-        name=agent.name,
-        venue=agent.venue,
+def _record_lines(ctx: Ctx, standing: Standing) -> list[str]:
+    """Live first (what ranks), paper apart; how far an unranked agent is from a rank."""
+    lines = []
+    if standing.live is not None:
+        f = standing.live.figures
+        lines.append(
+            ctx.t(
+                "agents.live_record",
+                days=WINDOW_DAYS,
+                ret=signed_pct(f.cumulative_return),
+                sharpe=ratio(f.sharpe),
+                drawdown=pct_short(f.max_drawdown),
+                win=pct_short(f.win_rate) if f.win_rate is not None else "-",
+                trades=f.trades,
+            )
+        )
+    else:
+        lines.append(ctx.t("agents.no_live", days=WINDOW_DAYS))
+    if standing.paper is not None:
+        f = standing.paper.figures
+        lines.append(
+            ctx.t(
+                "agents.paper_record",
+                ret=signed_pct(f.cumulative_return),
+                win=pct_short(f.win_rate) if f.win_rate is not None else "-",
+                trades=f.trades,
+            )
+        )
+    if not standing.ranked:
+        lines.append(ctx.t("agents.unranked", trades=standing.live_trades, needed=MIN_TRADES))
+    return lines
+
+
+def _card(
+    ctx: Ctx, agent: Agent, standing: Standing, sources: list[str], creator: str, place: str
+) -> str:
+    head = ctx.t("agents.card_name", place=place, name=agent.name, venue=agent.venue).strip()
+    tail = ctx.t(
+        "agents.card_people",
         sources=", ".join(sources[:5]) + (" …" if len(sources) > 5 else "") or "-",
-        ret=signed_pct(stats.return_pct),
-        win=win,
-        trades=stats.trades,
-        subs=stats.subscribers,
+        subs=standing.followers,
         share=pct(agent.creator_share_pct if agent.creator_user_id else 0),
         creator=creator or "-",
     )
+    return "\n".join([head, *_record_lines(ctx, standing), tail])
 
 
-async def _ranked(ctx: Ctx) -> tuple[list[Agent], dict[int, AgentStats]]:
-    since = ctx.services.clock() - WINDOW
+async def _standings(ctx: Ctx, agents: list[Agent], every: bool = False) -> list[Standing]:
+    """Agents in marketplace order, from the daily roll-up (refreshed first); `every`: these
+    are all the active agents (read without a list of ids)."""
+    await refresh(ctx)
+    last = ctx.services.clock().date()
+    ids = [a.id for a in agents]
+    async with ctx.services.sessions() as s:
+        since = last - timedelta(days=WINDOW_DAYS - 1)
+        records = await agent_records(s, None if every else ids, since, last)
+        people = await followers(s, None if every else ids)
+    return rank(ids, records, people)
+
+
+async def _ranked(ctx: Ctx) -> tuple[dict[int, Agent], list[Standing]]:
     async with ctx.services.sessions() as s:
         agents = list(
             (await s.execute(select(Agent).where(Agent.status == "active"))).scalars().all()
         )
-        stats = await agent_stats(s, [a.id for a in agents], since)
-    agents.sort(key=lambda a: (-stats[a.id].return_pct, -stats[a.id].subscribers, a.id))
-    return agents, stats
+    return {a.id: a for a in agents}, await _standings(ctx, agents, every=True)
 
 
 async def _page(ctx: Ctx, page: int, edit: bool) -> Response:
-    agents, stats = await _ranked(ctx)
+    agents, standings = await _ranked(ctx)
     if not agents:
         return Response([Reply(ctx.t("agents.none"), edit=edit)])
     size = ctx.services.page_size
-    pages = (len(agents) + size - 1) // size
+    pages = (len(standings) + size - 1) // size
     page = min(max(page, 0), pages - 1)
-    shown = agents[page * size : (page + 1) * size]
-    sources = await _sources(ctx, [a.id for a in shown])
-    creators = await _creators(ctx, shown)
+    first = page * size
+    shown = standings[first : first + size]
+    ranked_before = sum(1 for st in standings[:first] if st.ranked)
+    sources = await _sources(ctx, [st.agent_id for st in shown])
+    creators = await _creators(ctx, [agents[st.agent_id] for st in shown])
     cards, rows = [], []
-    for i, a in enumerate(shown, start=page * size + 1):
-        cards.append(f"{i}. " + _card(ctx, a, stats[a.id], sources[a.id], creators.get(a.id, "")))
+    for st in shown:
+        a = agents[st.agent_id]
+        if st.ranked:
+            ranked_before += 1
+        place = f"{ranked_before}." if st.ranked else "•"
+        cards.append(_card(ctx, a, st, sources[a.id], creators.get(a.id, ""), place))
         rows.append(
             [
                 Button(ctx.t("agents.deploy", name=a.name[:20]), callbacks.make("dp", a.id)),
@@ -85,7 +140,9 @@ async def _page(ctx: Ctx, page: int, edit: bool) -> Response:
         nav.append(Button(ctx.t("nav.next"), callbacks.make("ap", page + 1)))
     if nav:
         rows.append(nav)
-    header = ctx.t("agents.header", page=page + 1, pages=pages)
+    header = ctx.t(
+        "agents.ranked_header", page=page + 1, pages=pages, days=WINDOW_DAYS, needed=MIN_TRADES
+    )
     return Response([Reply("\n\n".join([header, *cards]), rows, edit=edit)])
 
 
@@ -132,8 +189,7 @@ async def find_agent(ctx: Ctx, ref: str) -> Agent:
 
 async def agent_card(ctx: Ctx, ref: str) -> Reply:
     agent = await find_agent(ctx, ref)
-    async with ctx.services.sessions() as s:
-        stats = (await agent_stats(s, [agent.id], ctx.services.clock() - WINDOW))[agent.id]
+    standing = (await _standings(ctx, [agent]))[0]
     sources = (await _sources(ctx, [agent.id]))[agent.id]
     creator = (await _creators(ctx, [agent])).get(agent.id, "")
     risk = ctx.t(
@@ -147,11 +203,70 @@ async def agent_card(ctx: Ctx, ref: str) -> Reply:
             else "-"
         ),
     )
-    text = _card(ctx, agent, stats, sources, creator) + "\n" + risk
-    return Reply(
-        text,
-        [[Button(ctx.t("agents.deploy", name=agent.name[:20]), callbacks.make("dp", agent.id))]],
+    place = "" if not standing.ranked else f"#{await _place(ctx, agent.id)}"
+    parts = [_card(ctx, agent, standing, sources, creator, place), risk]
+    if standing.live is not None:
+        parts.insert(1, _more_stats(ctx, standing.live.figures))
+    routing = await _routing_line(ctx, agent.id)
+    if routing:
+        parts.append(routing)
+    deploy = Button(ctx.t("agents.deploy", name=agent.name[:20]), callbacks.make("dp", agent.id))
+    return Reply("\n".join(parts), [[deploy]], photo=await _curve(ctx, agent, standing))
+
+
+def _more_stats(ctx: Ctx, f: Figures) -> str:
+    return ctx.t(
+        "agents.more_stats",
+        apr=signed_pct(f.apr) if f.apr is not None else "-",
+        sortino=ratio(f.sortino),
+        avg_win=signed_money(f.average_win) if f.average_win is not None else "-",
+        avg_loss=signed_money(f.average_loss) if f.average_loss is not None else "-",
     )
+
+
+async def _place(ctx: Ctx, agent_id: int) -> int:
+    _, standings = await _ranked(ctx)
+    ranked = [st.agent_id for st in standings if st.ranked]
+    return ranked.index(agent_id) + 1 if agent_id in ranked else 0
+
+
+async def _routing_line(ctx: Ctx, agent_id: int) -> str:
+    since = ctx.services.clock() - timedelta(days=WINDOW_DAYS)
+    async with ctx.services.sessions() as s:
+        stats = await routing_stats(s, agent_id, since)
+    if not stats.routed and not stats.rejected:
+        return ""
+    venues = ", ".join(f"{v} {n}" for v, n in stats.venues.most_common(3)) or "-"
+    refused = ", ".join(
+        f"{reason_text(ctx.language, r)} {n}" for r, n in stats.rejections.most_common(3)
+    )
+    return ctx.t("agents.routing", venues=venues, refused=refused or "-")
+
+
+async def _curve(ctx: Ctx, agent: Agent, standing: Standing) -> bytes | None:
+    """The agent's equity curve over the window: live if it has traded live, else paper."""
+    mode, rec = ("live", standing.live) if standing.live else ("paper", standing.paper)
+    if rec is None:
+        return None
+    f = rec.figures
+    # the curve starts at 0 the day before the first close, and ends at the cumulative return
+    equity = equity_index(list(f.daily_returns))
+    dates = [rec.first_day + timedelta(days=i - 1) for i in range(len(equity))]
+    labels = CurveLabels(
+        title=ctx.t("chart.agent_title", name=agent.name, mode=ctx.t(f"mode.{mode}")),
+        subtitle=ctx.t(
+            "chart.agent_subtitle",
+            ret=signed_pct(f.cumulative_return),
+            sharpe=ratio(f.sharpe),
+            trades=f.trades,
+        ),
+        value_axis=ctx.t("chart.return_axis"),
+        drawdown_axis=ctx.t("chart.drawdown_axis"),
+        empty=ctx.t("chart.empty"),
+        gain=f.realized_pnl >= 0,
+    )
+    values = [e - 1 for e in equity]
+    return await render(equity_curve, dates, values, drawdowns(equity), labels, False)
 
 
 async def details_button(ctx: Ctx, cb: callbacks.Callback) -> Response:

@@ -1,16 +1,22 @@
 """What an alert says, in the user's language, and the buttons it carries (`alert_reply`):
-Close on an opened position, Confirm / Skip on an approval request."""
+Close on an opened position, Confirm / Skip on an approval request; `alert_with_picture` adds
+the closed-trade card."""
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
+from engine.analytics.charts import TradeCard, trade_card
+from engine.analytics.charts import render as draw
 from handlers import callbacks
 from handlers.base import Button, Reply
 from handlers.i18n import catalogue, pick_language, t
 
 BILLING_ALERTS = ("subscription_active", "subscription_lapsed", "channel_disabled")
+log = logging.getLogger(__name__)
 
 
 def _money(value: Any) -> str:
@@ -121,3 +127,42 @@ def alert_reply(kind: str, p: dict[str, Any], lang: str = "en") -> Reply:
             ],
         )
     return Reply(text)
+
+
+def _trade_card(p: dict[str, Any], lang: str) -> TradeCard:
+    side = p["side"]
+    entry, size, pnl = Decimal(p["entry_price"]), Decimal(p["size"]), Decimal(p["realized_pnl"])
+    leverage = Decimal(p.get("leverage") or 1)
+    margin = entry * size / leverage if leverage > 0 else entry * size
+    return TradeCard(
+        agent=p.get("agent") or "",
+        market=p["market"],
+        side_label=t(lang, f"side.{side}") if side in ("long", "short") else side,
+        is_long=side == "long",
+        return_pct=pnl / margin if margin else Decimal(0),
+        pnl=pnl,
+        entry_label=t(lang, "card.entry"),
+        entry=_price(entry),
+        exit_label=t(lang, "card.exit"),
+        exit=_price(p["exit_price"]),
+        footer=f"{reason_text(lang, p['close_reason'])} · {p.get('venue', '')}".strip(" ·"),
+        leverage=f"{leverage:g}x",
+    )
+
+
+@lru_cache(maxsize=256)
+def _card_png(card: TradeCard) -> bytes:
+    # followers of one agent with the same stake get the same card: drawn once
+    return trade_card(card)
+
+
+async def alert_with_picture(kind: str, p: dict[str, Any], lang: str = "en") -> Reply:
+    """`alert_reply`, with a picture where one helps: a closed trade's card. A picture that
+    cannot be drawn never holds the alert back."""
+    reply = alert_reply(kind, p, lang)
+    if kind == "position_closed":
+        try:
+            reply.photo = await draw(_card_png, _trade_card(p, lang))
+        except Exception:
+            log.exception("closed-trade card for position %s not drawn", p.get("position_id"))
+    return reply

@@ -31,3 +31,13 @@ def signed_pct(fraction: Any) -> str:
 
 def lev(value: Any) -> str:
     return f"{Decimal(value).normalize():f}x"
+
+
+def pct_short(fraction: Any) -> str:
+    """0.123456 -> '12.3%': a statistic, not an amount."""
+    return f"{Decimal(fraction) * 100:.1f}%"
+
+
+def ratio(value: Any) -> str:
+    """A Sharpe or Sortino ratio, or '-' when it has no value (too few days, no variation)."""
+    return "-" if value is None else f"{Decimal(value):.2f}"

@@ -1,4 +1,4 @@
-"""/positions (with Close, confirmed), /history (paged) and /pnl."""
+"""/positions (with Close, confirmed) and /history (paged); /pnl is in handlers/performance.py."""
 
 from __future__ import annotations
 
@@ -202,74 +202,3 @@ async def history(ctx: Ctx, _: str = "") -> Response:
 
 async def history_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
     return await _history(ctx, cb.int_arg(), edit=True)
-
-
-async def pnl(ctx: Ctx, _: str = "") -> Response:
-    async with ctx.services.sessions() as s:
-        deps = (
-            await s.execute(
-                select(Deployment.id, Agent.name, Deployment.status)
-                .join(Agent, Agent.id == Deployment.agent_id)
-                .where(Deployment.user_id == ctx.user_id)
-                .order_by(Deployment.id)
-            )
-        ).all()
-        rows = (
-            (
-                await s.execute(
-                    select(Position)
-                    .join(Deployment, Deployment.id == Position.deployment_id)
-                    .where(Deployment.user_id == ctx.user_id)
-                )
-            )
-            .scalars()
-            .all()
-        )
-    if not deps:
-        return Response([Reply(ctx.t("pnl.none"))])
-    per: dict[int, list] = {d.id: [Decimal(0), Decimal(0), 0, 0, 0] for d in deps}
-    prices = ctx.services.engine.prices
-    # funding the venues paid (> 0) or charged: in the realized PnL of closed positions, and
-    # counted with the unrealized PnL of open ones (engine/money/funding.py)
-    funding = Decimal(0)
-    for p in rows:
-        acc = per[p.deployment_id]
-        funding += p.funding_usd or Decimal(0)
-        if p.status == PositionStatus.CLOSED:
-            pnl_value = p.realized_pnl or Decimal(0)
-            acc[0] += pnl_value
-            acc[2] += 1
-            acc[3] += pnl_value > 0
-        else:
-            acc[1] += (unrealized(p, prices.price(p.market)) or Decimal(0)) + (
-                p.funding_usd or Decimal(0)
-            )
-            acc[4] += 1
-    lines = []
-    total_r, total_u = Decimal(0), Decimal(0)
-    for dep_id, agent, status in deps:
-        realized, unreal, closed, wins, open_ = per[dep_id]
-        total_r += realized
-        total_u += unreal
-        lines.append(
-            ctx.t(
-                "pnl.line",
-                id=dep_id,
-                agent=agent,
-                status=ctx.t(f"status.{status}"),
-                realized=signed_money(realized),
-                unrealized=signed_money(unreal),
-                closed=closed,
-                wins=wins,
-                open=open_,
-            )
-        )
-    total = ctx.t(
-        "pnl.total",
-        realized=signed_money(total_r),
-        unrealized=signed_money(total_u),
-        net=signed_money(total_r + total_u),
-    )
-    if funding:
-        total += "\n" + ctx.t("pnl.funding", funding=signed_money(funding))
-    return Response([Reply("\n\n".join([ctx.t("pnl.header"), *lines, total]))])

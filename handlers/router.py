@@ -21,6 +21,7 @@ from handlers import (
     create,
     deploy,
     hyperliquid_approval,
+    performance,
     positions,
     safe_module,
     settings,
@@ -48,7 +49,7 @@ COMMANDS: dict[str, Command] = {
     "deployments": deploy.list_deployments,
     "positions": positions.positions,
     "history": positions.history,
-    "pnl": positions.pnl,
+    "pnl": performance.pnl,
     "call": call,
     "settings": settings.settings,
     "link": wallet.link,
@@ -60,6 +61,7 @@ COMMANDS: dict[str, Command] = {
     "webhook": channels.webhook,
     "linkaccount": accounts.link_account,
     "audit": audit.audit,
+    "daily": performance.daily,
 }
 # shown in the app's command menu (setMyCommands), in this order; /start is implied
 MENU = (
@@ -70,6 +72,7 @@ MENU = (
     "positions",
     "history",
     "pnl",
+    "daily",
     "call",
     "settings",
     "help",
@@ -109,6 +112,7 @@ BUTTONS: dict[str, ButtonHandler] = {
     "wun": wallet.unlink_keep_button,
     "ct": channels.toggle_button,
     "cx": channels.remove_button,
+    "dy": performance.daily_button,
 }
 
 

@@ -43,7 +43,9 @@ def clean_words(values: dict[str, Any], names: list[str], words: set[str]) -> li
 @given(
     name=st.sampled_from(sorted(OPTIONS)),
     values=st.dictionaries(
-        st.sampled_from(["agent", "ticker", "side", "note", "code", "amount", "address", "url"]),
+        st.sampled_from(
+            ["agent", "ticker", "side", "note", "code", "amount", "address", "url", "days"]
+        ),
         VALUE,
     ),
 )

@@ -2,6 +2,7 @@
 
 from storage.models.accounts import AccountLinkCode
 from storage.models.agents import Agent, AgentDailyMetric, Deployment, Source, agent_sources
+from storage.models.analytics import AnalyticsProgress, DeploymentDailyMetric
 from storage.models.base import Base
 from storage.models.billing import (
     AgentPrice,
@@ -35,12 +36,14 @@ __all__ = [
     "AgentKey",
     "AgentKeyRotation",
     "AgentPrice",
+    "AnalyticsProgress",
     "AuditLog",
     "Base",
     "ChannelDelivery",
     "ClassificationRow",
     "Conversation",
     "Deployment",
+    "DeploymentDailyMetric",
     "FundingPaymentRow",
     "Identity",
     "InstallationSetting",

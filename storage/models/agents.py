@@ -107,11 +107,22 @@ class Deployment(CreatedAt, Base):
 
 
 class AgentDailyMetric(Base):
+    """The agent's own trades closed on one UTC day, live and paper apart (engine/analytics):
+    followers' manual closes are not the agent's trades and are counted apart."""
+
     __tablename__ = "agent_daily_metrics"
     agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"), primary_key=True)
+    mode: Mapped[str] = mapped_column(String(8), primary_key=True)  # DeploymentMode
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     trades: Mapped[int] = mapped_column(Integer, default=0)
     wins: Mapped[int] = mapped_column(Integer, default=0)
+    losses: Mapped[int] = mapped_column(Integer, default=0)
     realized_pnl: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+    win_pnl: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+    loss_pnl: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+    margin: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+    fees: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+    # realized PnL over margin of the day's trades: the day's return on collateral
     return_pct: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+    manual_closes: Mapped[int] = mapped_column(Integer, default=0)
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

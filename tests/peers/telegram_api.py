@@ -349,6 +349,7 @@ class TelegramPeer:
                                "first_name": "Maxxit", "username": bot_username}  # fmt: skip
         self.base_url = self.base_file_url = ""
         self.calls: list[Call] = []
+        self.uploads: list[bytes] = []  # every uploaded file's bytes, in arrival order
         self.webhook: Json | None = None
         self.commands: dict[str, list[Json]] = {}
         self.undelivered: list[Json] = []  # updates the webhook refused on every attempt
@@ -506,8 +507,10 @@ class TelegramPeer:
         async with request.form(max_part_size=10 * 2**20) as form:
             for key, value in [*request.query_params.multi_items(), *form.multi_items()]:
                 if isinstance(value, UploadFile):
-                    size, mime = len(await value.read()), value.content_type
+                    data = await value.read()
+                    size, mime = len(data), value.content_type
                     params[key] = {"file_name": value.filename, "size": size, "mime_type": mime}
+                    self.uploads.append(data)
                 else:
                     params[key] = value if key in _STRING_PARAMS else _json_or(value)
         return params

@@ -1,0 +1,284 @@
+"""/pnl (today, 7 days, 30 days, all time; live and paper apart; an equity curve) and /daily
+(day by day), read from the daily roll-up (engine/analytics), refreshed first."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from engine.analytics.charts import CurveLabels, equity_curve, render
+from engine.analytics.daily import refresh_daily
+from engine.analytics.figures import DayTotals, drawdowns, equity_index
+from engine.analytics.records import (
+    OpenBook,
+    calendar,
+    open_book,
+    record,
+    user_days,
+    window_totals,
+)
+from handlers import callbacks
+from handlers.base import Button, Reply, Response
+from handlers.context import Ctx
+from handlers.format import pct_short, ratio, signed_money, signed_pct
+from storage.enums import DeploymentMode, PositionStatus
+from storage.models import Agent, Deployment, Position
+
+MODES = (DeploymentMode.LIVE.value, DeploymentMode.PAPER.value)
+DAILY_DEFAULT, DAILY_MAX = 7, 31
+
+
+async def refresh(ctx: Ctx) -> None:
+    async with ctx.services.sessions() as s, s.begin():
+        await refresh_daily(s, ctx.services.clock())
+
+
+def today(ctx: Ctx) -> date:
+    return ctx.services.clock().date()
+
+
+def pct_of(t: DayTotals) -> str:
+    return signed_pct(t.return_on_margin) if t.margin else "-"
+
+
+def money_and_pct(ctx: Ctx, t: DayTotals) -> str:
+    return ctx.t("pnl.amount", pnl=signed_money(t.realized_pnl), pct=pct_of(t), trades=t.trades)
+
+
+async def _open_books(ctx: Ctx) -> dict[str, OpenBook]:
+    async with ctx.services.sessions() as s:
+        rows = (
+            await s.execute(
+                select(Deployment.mode, Position)
+                .join(Deployment, Deployment.id == Position.deployment_id)
+                .where(Deployment.user_id == ctx.user_id, Position.status == PositionStatus.OPEN)
+            )
+        ).all()
+    prices = ctx.services.engine.prices
+    out = {}
+    for mode in MODES:
+        out[mode] = open_book(
+            [
+                (
+                    p.market,
+                    Decimal(1 if p.side == "long" else -1),
+                    p.size,
+                    p.entry_price,
+                    p.funding_usd,
+                    p.leverage,
+                )
+                for m, p in rows
+                if m == mode
+            ],
+            prices.price,
+        )
+    return out
+
+
+def _mode_block(ctx: Ctx, mode: str, days: dict[date, DayTotals], book: OpenBook) -> str:
+    end = today(ctx)
+    windows = (
+        ("pnl.today", end),
+        ("pnl.week", end - timedelta(days=6)),
+        ("pnl.month", end - timedelta(days=29)),
+        ("pnl.all_time", None),
+    )
+    lines = [ctx.t("pnl.mode_header", mode=ctx.t(f"mode.{mode}"))]
+    for key, since in windows:
+        lines.append(ctx.t(key) + ": " + money_and_pct(ctx, window_totals(days, since, end)))
+    rec = record(days, None, end)
+    if rec is not None:
+        f = rec.figures
+        lines.append(
+            ctx.t(
+                "pnl.stats",
+                win=pct_short(f.win_rate) if f.win_rate is not None else "-",
+                avg_win=signed_money(f.average_win) if f.average_win is not None else "-",
+                avg_loss=signed_money(f.average_loss) if f.average_loss is not None else "-",
+                drawdown=pct_short(f.max_drawdown),
+                sharpe=ratio(f.sharpe),
+                sortino=ratio(f.sortino),
+            )
+        )
+    if book.positions:
+        lines.append(
+            ctx.t(
+                "pnl.open_book",
+                count=book.positions,
+                unrealized=signed_money(book.unrealized_pnl),
+                exposure=f"${book.exposure:,.2f}",
+                margin=f"${book.margin:,.2f}",
+            )
+        )
+    return "\n".join(lines)
+
+
+async def equity_picture(ctx: Ctx, mode: str, days: dict[date, DayTotals]) -> bytes | None:
+    """Cumulative realized PnL per day since the first close, with the drawdown of the
+    compounded daily returns on collateral; None before the first close."""
+    series = calendar(days, None, today(ctx))
+    if not series:
+        return None
+    # from 0 the day before the first close
+    first = min(days) - timedelta(days=1)
+    dates = [first + timedelta(days=i) for i in range(len(series) + 1)]
+    cumulative, running = [Decimal(0)], Decimal(0)
+    for t in series:
+        running += t.realized_pnl
+        cumulative.append(running)
+    drawdown = drawdowns(equity_index([t.return_on_margin for t in series]))
+    total = window_totals(days, None, today(ctx))
+    labels = CurveLabels(
+        title=ctx.t("chart.pnl_title", mode=ctx.t(f"mode.{mode}")),
+        subtitle=ctx.t("chart.pnl_subtitle", pnl=signed_money(running), trades=total.trades),
+        value_axis=ctx.t("chart.pnl_axis"),
+        drawdown_axis=ctx.t("chart.drawdown_axis"),
+        empty=ctx.t("chart.empty"),
+        gain=running >= 0,
+    )
+    return await render(equity_curve, dates, cumulative, drawdown, labels, True)
+
+
+async def _deployment_lines(ctx: Ctx) -> tuple[list[str], Decimal]:
+    """Per deployment: realized and unrealized PnL, trades, wins; and the funding the venues
+    paid (> 0) or charged, in the realized PnL of closed positions and counted with the
+    unrealized PnL of open ones (engine/money/funding.py)."""
+    async with ctx.services.sessions() as s:
+        deps = (
+            await s.execute(
+                select(Deployment.id, Agent.name, Deployment.status, Deployment.mode)
+                .join(Agent, Agent.id == Deployment.agent_id)
+                .where(Deployment.user_id == ctx.user_id)
+                .order_by(Deployment.id)
+            )
+        ).all()
+        rows = (
+            (
+                await s.execute(
+                    select(Position)
+                    .join(Deployment, Deployment.id == Position.deployment_id)
+                    .where(Deployment.user_id == ctx.user_id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+    prices = ctx.services.engine.prices
+    per: dict[int, list] = {d.id: [Decimal(0), Decimal(0), 0, 0, 0] for d in deps}
+    funding = Decimal(0)
+    for p in rows:
+        acc = per[p.deployment_id]
+        funding += p.funding_usd or Decimal(0)
+        if p.status == PositionStatus.CLOSED:
+            acc[0] += p.realized_pnl or Decimal(0)
+            acc[2] += 1
+            acc[3] += (p.realized_pnl or 0) > 0
+        else:
+            book = open_book(
+                [(p.market, Decimal(1 if p.side == "long" else -1), p.size, p.entry_price,
+                  p.funding_usd, p.leverage)],
+                prices.price,
+            )  # fmt: skip
+            acc[1] += book.unrealized_pnl
+            acc[4] += 1
+    lines = [
+        ctx.t(
+            "pnl.line",
+            id=dep_id,
+            agent=f"{agent} · {ctx.t(f'mode.{mode}')}",
+            status=ctx.t(f"status.{status}"),
+            realized=signed_money(per[dep_id][0]),
+            unrealized=signed_money(per[dep_id][1]),
+            closed=per[dep_id][2],
+            wins=per[dep_id][3],
+            open=per[dep_id][4],
+        )
+        for dep_id, agent, status, mode in deps
+    ]
+    return lines, funding
+
+
+async def pnl(ctx: Ctx, _: str = "") -> Response:
+    lines, funding = await _deployment_lines(ctx)
+    if not lines:
+        return Response([Reply(ctx.t("pnl.none"))])
+    await refresh(ctx)
+    async with ctx.services.sessions() as s:
+        per_mode = await user_days(s, ctx.user_id)
+    books = await _open_books(ctx)
+    blocks = [
+        _mode_block(ctx, mode, per_mode.get(mode, {}), books[mode])
+        for mode in MODES
+        if per_mode.get(mode) or books[mode].positions
+    ]
+    total_r = sum((t.realized_pnl for d in per_mode.values() for t in d.values()), Decimal(0))
+    total_u = sum((b.unrealized_pnl for b in books.values()), Decimal(0))
+    total = ctx.t(
+        "pnl.total",
+        realized=signed_money(total_r),
+        unrealized=signed_money(total_u),
+        net=signed_money(total_r + total_u),
+    )
+    if funding:
+        total += "\n" + ctx.t("pnl.funding", funding=signed_money(funding))
+    text = "\n\n".join([ctx.t("pnl.header"), *blocks, *lines, total, ctx.t("pnl.utc_note")])
+    daily = Button(ctx.t("pnl.daily_button"), callbacks.make("dy", DAILY_DEFAULT))
+    replies = [Reply(text, [[daily]])]
+    # the curve of the money that matters most: live if there is any, else paper
+    for mode in MODES:
+        if per_mode.get(mode):
+            picture = await equity_picture(ctx, mode, per_mode[mode])
+            if picture is not None:
+                total_mode = window_totals(per_mode[mode], None, today(ctx))
+                caption = ctx.t(
+                    "pnl.chart_caption",
+                    mode=ctx.t(f"mode.{mode}"),
+                    pnl=signed_money(total_mode.realized_pnl),
+                    pct=pct_of(total_mode),
+                )
+                replies.append(Reply(caption, photo=picture))
+            break
+    return Response(replies)
+
+
+async def _daily(ctx: Ctx, count: int, edit: bool = False) -> Response:
+    await refresh(ctx)
+    end = today(ctx)
+    first = end - timedelta(days=count - 1)
+    async with ctx.services.sessions() as s:
+        per_mode = await user_days(s, ctx.user_id, first)
+    if not per_mode:
+        return Response([Reply(ctx.t("daily.none", days=count), edit=edit)])
+    blocks = []
+    for mode in MODES:
+        days = per_mode.get(mode)
+        if not days:
+            continue
+        lines = [ctx.t("daily.header", mode=ctx.t(f"mode.{mode}"), days=count)]
+        for i in range(count):
+            day = end - timedelta(days=i)  # newest first, as a trader reads a journal
+            t = days.get(day)
+            label = day.strftime("%Y-%m-%d")
+            if t is None or not t.trades:
+                lines.append(ctx.t("daily.quiet", day=label))
+            else:
+                lines.append(f"{label}: " + money_and_pct(ctx, t))
+        in_all = window_totals(days, first, end)
+        lines.append(ctx.t("daily.total") + ": " + money_and_pct(ctx, in_all))
+        blocks.append("\n".join(lines))
+    buttons = [
+        Button(ctx.t("daily.days", days=n), callbacks.make("dy", n)) for n in (7, 30) if n != count
+    ]
+    return Response([Reply("\n\n".join([*blocks, ctx.t("pnl.utc_note")]), [buttons], edit=edit)])
+
+
+async def daily(ctx: Ctx, arg: str = "") -> Response:
+    arg = arg.strip()
+    count = int(arg) if arg.isdigit() and len(arg) < 4 else DAILY_DEFAULT
+    return await _daily(ctx, min(max(count, 1), DAILY_MAX))
+
+
+async def daily_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
+    return await _daily(ctx, min(max(cb.int_arg(), 1), DAILY_MAX))
