@@ -23,7 +23,6 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from bot import discord_flow
-from bot.discord_commands import definitions
 from bot.discord_http import WebhookResponder
 from bot.discord_render import Json
 from bot.discord_rest import DiscordRest
@@ -133,12 +132,3 @@ class DiscordGatewayBot:
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-
-
-async def register_commands(rest: DiscordRest, application_id: str, guild: str = "") -> None:
-    """Every command, globally (Discord may take a while to show them everywhere) and, for
-    development, in one server where they appear at once."""
-    commands = definitions()
-    await rest.put_commands(application_id, commands)
-    if guild:
-        await rest.put_commands(application_id, commands, guild)
