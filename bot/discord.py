@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
 
 import discord
 import yarl
@@ -94,7 +93,6 @@ class DiscordGatewayBot:
         )
         self.client.event(self.on_interaction)
         self._task: asyncio.Task[None] | None = None
-        self._pending: set[asyncio.Task[Any]] = set()
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         payload = payload_of(interaction)
