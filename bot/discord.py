@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
 
 import discord
 import yarl
@@ -23,7 +22,6 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from bot import discord_flow
-from bot.discord_commands import definitions
 from bot.discord_http import WebhookResponder
 from bot.discord_render import Json
 from bot.discord_rest import DiscordRest
@@ -95,7 +93,6 @@ class DiscordGatewayBot:
         )
         self.client.event(self.on_interaction)
         self._task: asyncio.Task[None] | None = None
-        self._pending: set[asyncio.Task[Any]] = set()
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         payload = payload_of(interaction)
@@ -133,12 +130,3 @@ class DiscordGatewayBot:
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-
-
-async def register_commands(rest: DiscordRest, application_id: str, guild: str = "") -> None:
-    """Every command, globally (Discord may take a while to show them everywhere) and, for
-    development, in one server where they appear at once."""
-    commands = definitions()
-    await rest.put_commands(application_id, commands)
-    if guild:
-        await rest.put_commands(application_id, commands, guild)

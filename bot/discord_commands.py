@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from bot.discord_rest import DiscordRest
 from handlers.i18n import SUPPORTED, catalogue, t
 from handlers.router import COMMANDS
 
@@ -149,3 +150,12 @@ def focused(data: dict[str, Any]) -> tuple[str, str] | None:
         if isinstance(o, dict) and o.get("focused"):
             return str(o.get("name")), str(o.get("value") or "")
     return None
+
+
+async def register_commands(rest: DiscordRest, application_id: str, guild: str = "") -> None:
+    """Every command, globally (Discord may take a while to show them everywhere) and, for
+    development, in one server where they appear at once."""
+    commands = definitions()
+    await rest.put_commands(application_id, commands)
+    if guild:
+        await rest.put_commands(application_id, commands, guild)

@@ -79,7 +79,7 @@ class DiscordRest:
         self, method: str, route: str, major: str = "", json: Any = None, bot: bool = True,
         **params: str,
     ) -> Any:  # fmt: skip
-        """`route` is the path template ("/channels/{channel_id}/messages"); `params` fill it.
+        """`route` is the path template ("/channels/{channel}/messages"); `params` fill it.
         The bucket is the route with its major parameter (channel, webhook token), as
         Discord counts them."""
         path = route.format(**params)

@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.routing import Route
 
-from bot.discord import DiscordGatewayBot, register_commands
+from bot.discord_commands import register_commands
 from bot.discord_delivery import DiscordTransport
 from bot.discord_http import interactions_route
 from bot.discord_rest import DiscordApiError, DiscordRest
 from bot.settings import Settings
 from handlers.base import Services
 from handlers.router import Bot
+
+if TYPE_CHECKING:
+    from bot.discord import DiscordGatewayBot
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +55,9 @@ async def start_discord(
         runtime = DiscordRuntime(rest, "http", routes=[route])
     else:
         assert token is not None
+        # discord.py is imported only when the gateway runs (it is slow to import)
+        from bot.discord import DiscordGatewayBot
+
         gateway = DiscordGatewayBot(
             token, handlers, services, rest, settings.discord_api_url, settings.discord_gateway()
         )

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from starlette.applications import Starlette
 
-from bot.discord import DiscordGatewayBot, register_commands
+from bot.discord import DiscordGatewayBot
+from bot.discord_commands import register_commands
 from bot.discord_delivery import DiscordTransport
 from bot.discord_http import interactions_route
 from bot.discord_rest import DiscordRest

@@ -5,45 +5,46 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 from pydantic import SecretStr
 
-from bot.service import run
+from bot import service
 from bot.settings import Settings
+from bot.web import EmbeddedServer, bound_port, server
 from tests.chat_helpers import step
 from tests.peers.discord_api import DiscordPeer
 from tests.peers.discord_users import SimUser
 from tests.peers.telegram_api import TelegramPeer
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[str]:
+async def running(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[str]:
+    """`maxxit run` on a port the system picks (PORT=0); yields the web server's root."""
+    servers: list[EmbeddedServer] = []
+
+    def keep(app: Any, host: str, port: int) -> EmbeddedServer:
+        servers.append(server(app, host, port))
+        return servers[-1]
+
+    monkeypatch.setattr(service, "server", keep)
     stop = asyncio.Event()
-    task = asyncio.create_task(run(settings, stop))
-    root = f"http://127.0.0.1:{settings.port}"
+    task = asyncio.create_task(service.run(settings, stop))
     try:
-        async with httpx.AsyncClient() as client:
-            for _ in range(200):
-                if task.done():
-                    task.result()
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get(f"{root}/healthz")).status_code == 200:
-                        break
-                await asyncio.sleep(0.05)
-        yield root
+        for _ in range(600):
+            if task.done():
+                task.result()
+            if servers and servers[0].started:
+                break
+            await asyncio.sleep(0.05)
+        yield f"http://127.0.0.1:{bound_port(servers[0])}"
     finally:
         stop.set()
-        await asyncio.wait_for(task, 20)
+        await asyncio.wait_for(task, 30)
 
 
 async def start(user: SimUser, expect: str) -> None:
@@ -51,17 +52,20 @@ async def start(user: SimUser, expect: str) -> None:
     await user.answer(interaction, expect)
 
 
-async def test_run_with_a_discord_token_answers_through_the_gateway(tmp_path: Path) -> None:
+async def test_run_with_a_discord_token_answers_through_the_gateway(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async with DiscordPeer() as peer:
         settings = Settings(
             data_dir=tmp_path,
             database_url=None,
-            port=free_port(),
+            host="127.0.0.1",
+            port=0,
             discord_bot_token=SecretStr(peer.token),
             discord_api_url=peer.base_url,  # the gateway: the same host
         )
         assert settings.discord_gateway() == peer.gateway_url
-        async with running(settings) as root:
+        async with running(settings, monkeypatch) as root:
             assert peer.gateway.identifies == 1
             assert "deploy" in {c["name"] for c in peer.commands[""]}
             await start(peer.user(31, "Ann", "ru"), "Maxxit")
@@ -71,20 +75,21 @@ async def test_run_with_a_discord_token_answers_through_the_gateway(tmp_path: Pa
 
 
 async def test_run_with_a_public_key_serves_http_interactions_beside_telegram(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with DiscordPeer() as peer, TelegramPeer() as tg:
         settings = Settings(
             data_dir=tmp_path,
             database_url=None,
-            port=free_port(),
+            host="127.0.0.1",
+            port=0,
             telegram_bot_token=tg.token,
             telegram_api_url=tg.base_url.removesuffix("/bot"),
             discord_bot_token=SecretStr(peer.token),
             discord_public_key=peer.public_key,
             discord_api_url=peer.base_url,
         )
-        async with running(settings) as root:
+        async with running(settings, monkeypatch) as root:
             peer.mode, peer.interactions_url = "http", f"{root}/discord/interactions"
             assert peer.gateway.identifies == 0  # Discord posts to us: no gateway session
             assert "deploy" in {c["name"] for c in peer.commands[""]}
