@@ -42,10 +42,12 @@ from __future__ import annotations
 import unicodedata
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from decimal import ROUND_HALF_UP, Decimal
 
 from engine.classify import not_a_call
 from engine.classify.base import Classification, Side
+from engine.classify.call_levels import read_levels
 from engine.classify.catalog import MarketCatalog
 from engine.classify.lexicon import (
     APOSTROPHES,
@@ -175,6 +177,10 @@ class RulesClassifier:
         if why is not None:
             # "closed my ETH long", "thinking about longing", "sure, short BTC 🙄"
             return Classification(False, None, None, ZERO, self.name, why, result.markets_mentioned)
+        if result.is_signal:
+            levels = read_levels(unicodedata.normalize("NFKC", own))
+            if levels:  # "sl 94000, tp 100000": used when the position opens
+                return replace(result, details={**result.details, "call_levels": levels})
         return result
 
     # --- scanning ------------------------------------------------------------------------------
