@@ -52,6 +52,11 @@ class PositionOpened(Event):
     stop_price: Decimal
     take_profit_price: Decimal | None
     rationale: str = ""  # why the model read the post as a call (LLM classifications)
+    call_entry: Decimal | None = None  # the entry the call stated, when it stated one
+    # which levels came from the call ("entry,stop_loss,take_profit") and which the agent's
+    # risk limit refused; empty when the agent's own percentages set them
+    levels_from_call: str = ""
+    levels_refused: str = ""
 
     @property
     def dedupe_key(self) -> str:
