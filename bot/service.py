@@ -20,6 +20,7 @@ from bot.settings import Settings
 from bot.telegram import TelegramBot, TelegramTransport
 from bot.telegram_limits import ChatRateLimiter
 from bot.web import make_app, server
+from engine.classify.catalog import MarketCatalog
 from engine.classify.rules import RulesClassifier
 from engine.coordination.ownership import Ownership
 from engine.coordination.send_budget import SharedSendBudget
@@ -70,7 +71,8 @@ def build_engine(
         timedelta(seconds=settings.pending_open_ttl_seconds),
         timedelta(seconds=settings.order_lease_seconds),
     )
-    classifier = build_classifier(settings, RulesClassifier())
+    # the venues' listings (recorded defaults until a live venue plugs in its own)
+    classifier = build_classifier(settings, RulesClassifier(markets=MarketCatalog()))
     return Engine(sessions, venues, prices, classifier, config, ownership=ownership)
 
 
@@ -91,6 +93,9 @@ async def attach_hyperliquid(
     except Exception as exc:  # unreachable now: the scheduled refresh tries again
         log.warning("Hyperliquid markets unavailable at start: %r", exc)
     engine.venues["HYPERLIQUID"] = AccountRoutedVenue(engine.venues["HYPERLIQUID"], venue)
+    catalog = getattr(engine.classifier, "catalog", None)
+    if isinstance(catalog, MarketCatalog):
+        catalog.plug("HYPERLIQUID", venue)  # its live meta universe, as it refreshes
     # live positions' stop loss and take profit rest on Hyperliquid too (issue 19, item 6)
     engine.protection = Protection(
         sessions,

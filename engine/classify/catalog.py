@@ -24,6 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 log = logging.getLogger(__name__)
 
 RECORDED_META = "recorded/hyperliquid_meta.json"
+REREAD_SECONDS = 5.0
 
 
 @runtime_checkable
@@ -95,9 +96,20 @@ class MarketCatalog:
         self._ttl = ttl_seconds
         self._clock = clock
         self._refreshed_at: float | None = None
-        self.version = 0
+        self._read_at = clock()
+        self._version = 0
         self._names: frozenset[str] = frozenset()
         self._rebuild()
+
+    @property
+    def version(self) -> int:
+        """Changes when the names change. A live venue updates its listing on its own
+        schedule; the union is re-read from the sources at most every REREAD_SECONDS."""
+        now = self._clock()
+        if now - self._read_at >= REREAD_SECONDS:
+            self._read_at = now
+            self._rebuild()
+        return self._version
 
     @classmethod
     def of(cls, names: Iterable[str]) -> MarketCatalog:
@@ -110,6 +122,7 @@ class MarketCatalog:
         self._rebuild()
 
     def names(self) -> frozenset[str]:
+        self.version  # noqa: B018 - re-reads the sources when due
         return self._names
 
     def by_venue(self) -> dict[str, list[str]]:
@@ -129,7 +142,7 @@ class MarketCatalog:
         names = frozenset(n for venue in self._venues() for n in self._venue_names(venue))
         if names != self._names:
             self._names = names
-            self.version += 1
+            self._version += 1
 
     async def refresh(self, force: bool = False) -> bool:
         """Re-read the live listings when the cache is older than the TTL; True if the names

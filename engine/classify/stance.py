@@ -52,20 +52,21 @@ CLOSE_CUES = _words(
     "partials partial unwound"
 )
 WITHDRAW_CUES = _words(
-    "cancel cancelling canceling cancelled canceled scratch scrap drop dropping withdraw "
-    "withdrawing withdrawn retract retracting retracted pulling invalid invalidated forget "
-    "skipping skip"
+    "cancel cancelling canceling cancelled canceled scratch scrap scrapping scrapped drop "
+    "dropping withdraw withdrawing withdrawn retract retracting retracted pulling invalid "
+    "invalidated forget skipping skip"
 )
 # "took/taking profit|off|half ...": an exit; "took a long": an entry
 TAKE_WORDS = _words("took taking take")
 TAKE_EXIT = _words("profit profits off half some partial partials gains win quarter third money")
+TAKE_OFF = _words("off profit profits gains partials")
 OUT_BEFORE = _words("i'm im already now get got getting stopped scaled and am was")
 OUT_AFTER = _words("of at for")
 OLD_SIDE = _words("my from the our his")  # the side a flip leaves
 HYPOTHETICAL = _words("if would i'd id i'll will unless once wouldn't gonna")
 OTHERS = _words(
-    "everyone everybody everyone's people crowd ct they they're they'll retail influencer "
-    "influencers bears bulls whales nobody someone herd tourists"
+    "everyone everybody everyone's everybody's timeline people crowd ct they they're they'll "
+    "retail influencer influencers bears bulls whales nobody someone herd tourists"
 )
 POSITION_NOUNS = _words("longs shorts")  # "shorts are crowded": other traders
 NOUN_VERBS = _words(
@@ -155,10 +156,12 @@ class StanceModel:
             elif w in TAKE_WORDS:
                 following = tokens[i + 1 : i + 5]
                 ahead = {x.low for x in following if x.sent == t.sent}
-                if following and following[0].low in ("a", "an"):
-                    cues[i] = "open"  # "took a quarter-size short"
-                elif w == "take" and _names_a_level(following):
+                if w == "take" and _names_a_level(following):
                     continue  # "take profit 0.18": a level, not an exit
+                if ahead & TAKE_OFF:
+                    cues[i] = "close"  # "took a third off", "took profit"
+                elif following and following[0].low in ("a", "an"):
+                    cues[i] = "open"  # "took a quarter-size short"
                 elif ahead & TAKE_EXIT:
                     cues[i] = "close"
             elif w == "out":
@@ -254,6 +257,8 @@ class StanceModel:
             return Reading("others", False)
         if self._is_hypothetical(d):
             return Reading("hypothetical", False)
+        if self.cues.get(d.idx) in ("open", "flip"):
+            return Reading("open", True)  # "going long": the word is its own action
         found = self._nearest_cue(d)
         if found is None:
             return Reading("close" if self._closed_later(d) else "open", False)
