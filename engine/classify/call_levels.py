@@ -38,6 +38,7 @@ _CALL_PRICE = re.compile(
 )
 
 NAMES = ("entry", "stop_loss", "take_profit")
+READ_CHARS = 2_000
 
 
 def _number(digits: str, suffix: str | None) -> Decimal | None:
@@ -57,7 +58,9 @@ def _first(pattern: re.Pattern[str], text: str) -> Decimal | None:
 
 def read_levels(text: str) -> dict[str, str]:
     """{"entry"|"stop_loss"|"take_profit": price as exact text} for the levels the text
-    states; empty when it states none."""
+    states; empty when it states none. Levels sit next to the call: the first READ_CHARS
+    characters are read."""
+    text = text[:READ_CHARS]
     found = {
         "stop_loss": _first(_STOP, text),
         "take_profit": _first(_TARGET, text),

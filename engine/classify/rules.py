@@ -40,7 +40,6 @@ Decisions for ambiguous posts (pinned by tests/test_classify_rules.py):
 from __future__ import annotations
 
 import unicodedata
-from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from decimal import ROUND_HALF_UP, Decimal
@@ -49,6 +48,7 @@ from engine.classify import not_a_call
 from engine.classify.base import Classification, Side
 from engine.classify.call_levels import read_levels
 from engine.classify.catalog import MarketCatalog
+from engine.classify.grammar import attach, is_negated, is_question, question_clauses
 from engine.classify.lexicon import (
     APOSTROPHES,
     AT_PRICE_RE,
@@ -60,9 +60,7 @@ from engine.classify.lexicon import (
     LONG,
     MAX_PHRASE,
     NUM,
-    QUESTION_OPENERS,
     SHORT,
-    STRONG_OPENERS,
     WORD,
     Attached,
     Dir,
@@ -117,7 +115,6 @@ CENT = Decimal("0.01")
 # Only the first MAX_CHARS characters are read (before and after NFKC, which can expand a
 # character up to 18-fold): far beyond any post, and a bound on the work for hostile input.
 MAX_CHARS = 50_000
-NEGATION_WINDOW = 4  # words between a negator and the direction word it cancels
 MAJORITY = 2  # a side wins a two-sided market only with this many more mentions
 
 
@@ -290,73 +287,6 @@ class RulesClassifier:
 
     # --- deciding ------------------------------------------------------------------------------
 
-    def _question_clauses(self, scan: Scan) -> tuple[set[int], set[int]]:
-        """(sentences that are questions as a whole, clauses that are questions)."""
-        whole: set[int] = set()
-        clauses: set[int] = set()
-        for sid, s in enumerate(scan.sentences):
-            if (
-                s.first in STRONG_OPENERS
-                or s.has_ru_particle
-                or (s.ends_with_question and s.first in QUESTION_OPENERS)
-            ):
-                whole.add(sid)
-            elif s.ends_with_question:
-                clauses.add(s.last_clause)
-        return whole, clauses
-
-    def _is_question(self, d: Dir, scan: Scan, whole: set[int], clauses: set[int]) -> bool:
-        if d.sent in whole or d.clause in clauses:
-            return True
-        opened = scan.sentences[d.sent].question_from
-        return opened is not None and d.clause >= opened
-
-    def _is_negated(self, d: Dir, scan: Scan) -> bool:
-        tokens = scan.tokens
-        for k in range(max(0, d.idx - NEGATION_WINDOW), d.idx):
-            if (
-                k in scan.negated_at
-                and tokens[k].clause == d.clause
-                and not any(tokens[m].low == "more" for m in range(k + 1, d.idx))
-            ):
-                return True
-        return False
-
-    def _attach(self, scan: Scan, live: list[Dir]) -> list[Attached]:
-        mentions = scan.mentions
-        positions = [m.idx for m in mentions]
-        by_clause: dict[int, set[str]] = {}
-        by_sent: dict[int, set[str]] = {}
-        for m in mentions:
-            by_clause.setdefault(m.clause, set()).add(m.symbol)
-            by_sent.setdefault(m.sent, set()).add(m.symbol)
-        everywhere = {m.symbol for m in mentions}
-        attached: list[Attached] = []
-        for d in live:
-            j = bisect_left(positions, d.idx)
-            around = [k for k in (j - 1, j) if 0 <= k < len(mentions)]
-            scopes = (
-                (lambda m, d=d: m.clause == d.clause, by_clause.get(d.clause, set())),
-                (lambda m, d=d: m.sent == d.sent, by_sent.get(d.sent, set())),
-                (lambda m: True, everywhere),
-            )
-            for in_scope, symbols in scopes:
-                candidates = [mentions[k] for k in around if in_scope(mentions[k])]
-                if not candidates:
-                    continue
-                # a call verb takes the market after it, a sentiment word the one before it
-                prefer_after = d.strength == CALL
-                best = min(
-                    candidates,
-                    key=lambda m, d=d, pa=prefer_after: (
-                        abs(m.idx - d.idx),
-                        (m.idx < d.idx) if pa else (m.idx > d.idx),
-                    ),
-                )
-                attached.append(Attached(d, best.symbol, symbols))
-                break
-        return attached
-
     def _decide(self, scan: Scan) -> Classification:
         mentioned = tuple(dict.fromkeys(m.symbol for m in scan.mentions))
         unknown = [m.symbol for m in scan.mentions if not m.tradable]
@@ -369,11 +299,11 @@ class RulesClassifier:
         if not scan.dirs:
             tradable = any(m.tradable for m in scan.mentions)
             return no("no direction" if tradable else f"unknown ticker {unknown[0]}")
-        whole, q_clauses = self._question_clauses(scan)
-        asked = [d for d in scan.dirs if not self._is_question(d, scan, whole, q_clauses)]
+        whole, q_clauses = question_clauses(scan)
+        asked = [d for d in scan.dirs if not is_question(d, scan, whole, q_clauses)]
         if not asked:
             return no("question")
-        live = [d for d in asked if not self._is_negated(d, scan)]
+        live = [d for d in asked if not is_negated(d, scan)]
         if not live:
             return no("negated")
         stance = post_stance(scan.text)
@@ -392,7 +322,7 @@ class RulesClassifier:
         scan.explicit = {d.idx for d in opened if readings[d.idx].explicit}
 
         per_market: dict[str, list[Attached]] = {}
-        for a in self._attach(scan, live):
+        for a in attach(scan, live):
             per_market.setdefault(a.symbol, []).append(a)
         tradable_symbols = {m.symbol for m in scan.mentions if m.tradable}
 

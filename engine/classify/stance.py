@@ -109,7 +109,11 @@ class PostStance:
     sarcastic: bool
 
 
+READ_CHARS = 4_000  # the post-wide phrases are looked for in a post's first characters
+
+
 def post_stance(text: str) -> PostStance:
+    text = text[:READ_CHARS]
     return PostStance(
         bool(_NO_POSITION.search(text)), bool(_UNDECIDED.search(text)), bool(_SARCASM.search(text))
     )
@@ -127,7 +131,9 @@ class StanceModel:
     def __init__(self, tokens: Sequence[Tok], dirs: Sequence[Dir], text_of_sentence: list[str]):
         self.tokens = tokens
         self.dir_positions = sorted(d.idx for d in dirs)
-        self.past_sentences = {i for i, s in enumerate(text_of_sentence) if _PAST.search(s)}
+        self.past_sentences = {
+            i for i, s in enumerate(text_of_sentence) if _PAST.search(s[:READ_CHARS])
+        }
         self.cues = self._cues()
         # indexes, so that reading every direction stays linear in the post's length
         self.cues_by_clause: dict[int, list[int]] = {}
