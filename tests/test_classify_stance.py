@@ -24,6 +24,7 @@ NOT_CALLS = [
     ("Bullish $AVAX long term, no position at the moment", "sentiment without a position"),
     ("The whole timeline is long $SUI here, they'll get wrecked", "someone else"),
     ("Imagine shorting $HYPE at these levels", "sarcasm"),
+    ("Sold the $ETH long at 3500, thanks for the ride", "exit"),
 ]
 
 CALLS = [
@@ -36,6 +37,7 @@ CALLS = [
     ("selling $BNB into the ATH, short from 720", "BNB", "short"),
     ("$SEI longies loaded", "SEI", "long"),
     ("took a small $INJ long at 22", "INJ", "long"),
+    ("Sold the rip on $ETH, short from 3500", "ETH", "short"),
 ]
 
 

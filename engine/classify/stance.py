@@ -59,6 +59,7 @@ WITHDRAW_CUES = _words(
 # "took/taking profit|off|half ...": an exit; "took a long": an entry
 TAKE_WORDS = _words("took taking take")
 TAKE_EXIT = _words("profit profits off half some partial partials gains win quarter third money")
+HOLDINGS = _words("long longs position positions bag bags spot")
 TAKE_OFF = _words("off profit profits gains partials")
 OUT_BEFORE = _words("i'm im already now get got getting stopped scaled and am was")
 OUT_AFTER = _words("of at for")
@@ -96,6 +97,16 @@ _SARCASM = re.compile(
     r"(?:oh\s+)?yes,?\s+let'?s|they\s+said|said\s+every)\b",
     re.IGNORECASE,
 )
+
+
+def _ends_a_holding(following: Sequence[Tok]) -> bool:
+    """ "sold my OP", "sold all", "sold the long": a holding sold; "sold the rip": a short."""
+    if not following:
+        return False
+    first = following[0].low
+    if first in ("my", "our", "all", "half", "whole"):
+        return True
+    return first == "the" and any(t.low in HOLDINGS for t in following[1:])
 
 
 def _names_a_level(following: Sequence[Tok]) -> bool:
@@ -177,11 +188,7 @@ class StanceModel:
                     continue
                 if before in OUT_BEFORE or after in OUT_AFTER:
                     cues[i] = "close"
-            elif (
-                w in ("sold", "selling", "sell")
-                and i + 1 < len(tokens)
-                and tokens[i + 1].low in ("my", "our", "the", "all", "half", "whole")
-            ):
+            elif w in ("sold", "selling", "sell") and _ends_a_holding(tokens[i + 1 : i + 5]):
                 cues[i] = "close"  # "sold my long": the end of a position
         return cues
 
