@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from bot.settings import Settings
 from engine.classify.base import Classifier
+from engine.classify.catalog import MarketCatalog
 from engine.classify.llm import LLMClassifier
-from engine.markets import default_markets
 
 
 def llm_classifier(settings: Settings, fallback: Classifier) -> LLMClassifier | None:
@@ -21,7 +21,8 @@ def llm_classifier(settings: Settings, fallback: Classifier) -> LLMClassifier | 
         timeout=settings.llm_timeout_seconds,
         max_retries=1,
     )
-    markets = sorted({m for venue in default_markets().values() for m in venue})
+    # the rules' catalog when they have one: both read the same venue listings
+    markets = getattr(fallback, "catalog", None) or MarketCatalog()
     return LLMClassifier(
         client,
         settings.llm_model,

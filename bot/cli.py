@@ -34,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval-classifier", help="precision/recall of a classifier on labelled posts")
     e.add_argument("--data", type=Path, default=None, help="labelled JSONL (default: bundled set)")
     e.add_argument("--llm", action="store_true", help="evaluate the LLM classifier (needs a key)")
+    e.add_argument("--json", action="store_true", help="per-post decisions and figures as JSON")
     v = sub.add_parser("vault", help="agent-key vault maintenance")
     v.add_argument(
         "action",
@@ -143,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "eval-classifier":
         from bot.eval_classifier import run_eval
 
-        return asyncio.run(run_eval(settings, args.data, args.llm))
+        return asyncio.run(run_eval(settings, args.data, args.llm, as_json=args.json))
     if args.command == "vault" and args.action == "rotate-agent-key":
         from bot.key_rotation import rotate_agent_key
 

@@ -24,6 +24,7 @@ from bot.telegram import TelegramBot, TelegramTransport
 from bot.telegram_limits import ChatRateLimiter
 from bot.web import make_app, server
 from engine.channels.dispatch import ChannelFanout
+from engine.classify.catalog import MarketCatalog
 from engine.classify.rules import RulesClassifier
 from engine.coordination.ownership import Ownership
 from engine.coordination.send_budget import SharedSendBudget
@@ -78,7 +79,8 @@ def build_engine(
         timedelta(seconds=settings.pending_open_ttl_seconds),
         timedelta(seconds=settings.order_lease_seconds),
     )
-    classifier = build_classifier(settings, RulesClassifier())
+    # the venues' listings (recorded defaults until a live venue plugs in its own)
+    classifier = build_classifier(settings, RulesClassifier(markets=MarketCatalog()))
     return Engine(sessions, venues, prices, classifier, config, ownership=ownership)
 
 
@@ -99,6 +101,9 @@ async def attach_hyperliquid(
     except Exception as exc:  # unreachable now: the scheduled refresh tries again
         log.warning("Hyperliquid markets unavailable at start: %r", exc)
     engine.venues["HYPERLIQUID"] = AccountRoutedVenue(engine.venues["HYPERLIQUID"], venue)
+    catalog = getattr(engine.classifier, "catalog", None)
+    if isinstance(catalog, MarketCatalog):
+        catalog.plug("HYPERLIQUID", venue)  # its live meta universe, as it refreshes
     # live positions' stop loss and take profit rest on Hyperliquid too (issue 19, item 6)
     engine.protection = Protection(
         sessions,
@@ -163,6 +168,9 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     vault = live_trading.vault_or_none(settings)
     hyperliquid = await attach_hyperliquid(settings, sessions, engine, prices, vault)
     ostium = await ostium_trading.attach_ostium(settings, sessions, engine, prices, vault)
+    catalog = getattr(engine.classifier, "catalog", None)
+    if ostium is not None and isinstance(catalog, MarketCatalog):
+        catalog.plug("OSTIUM", ostium)  # its live pairs from the subgraph, as they refresh
     background: list[asyncio.Task[None]] = []
     if leases is not None:
         await leases.round()  # our share of the markets and jobs before anything runs

@@ -56,6 +56,11 @@ class PositionOpened(Event):
     # (percent of the notional), for "Ostium: 0.06% cheaper than Hyperliquid for this size"
     route_runner_up: str = ""
     route_saving_pct: str = ""
+    call_entry: Decimal | None = None  # the entry the call stated, when it stated one
+    # which levels came from the call ("entry,stop_loss,take_profit") and which the agent's
+    # risk limit refused; empty when the agent's own percentages set them
+    levels_from_call: str = ""
+    levels_refused: str = ""
 
     @property
     def dedupe_key(self) -> str:

@@ -14,9 +14,11 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from engine.classify.call_levels import levels_of
 from engine.close import key_chunks
 from engine.events import Event, OrderFailed, PositionClosed, PositionOpened
 from engine.levels import RiskLevels, RiskParams
+from engine.levels_from_call import CallLevels, LevelsFromCall, initial_levels
 from engine.orders import Outcome
 from engine.partial_close import final_piece, record_partial_closes
 from engine.profit_share import ClosedTrade, record_profit_share
@@ -55,6 +57,7 @@ class _SignalInfo:
     params: RiskParams
     rationale: str = ""  # the LLM's one-sentence reason, shown in the alert
     route: tuple[str, str] = ("", "")  # MULTI by cost: (runner-up venue, saving in percent)
+    call: CallLevels | None = None  # levels the call stated (engine/levels_from_call.py)
 
 
 async def _signal_info(session: AsyncSession, signal_ids: set[int]) -> dict[int, _SignalInfo]:
@@ -66,6 +69,7 @@ async def _signal_info(session: AsyncSession, signal_ids: set[int]) -> dict[int,
             ClassificationRow.reason,
             RoutingDecision.reason,
             RoutingDecision.candidates,
+            ClassificationRow.details,
         )
         .join(Agent, Agent.id == Signal.agent_id)
         .join(Post, Post.id == Signal.post_id)
@@ -74,7 +78,7 @@ async def _signal_info(session: AsyncSession, signal_ids: set[int]) -> dict[int,
         .where(Signal.id.in_(signal_ids))
     )
     out = {}
-    for sid, agent, classifier, reason, route_reason, candidates in rows:
+    for sid, agent, classifier, reason, route_reason, candidates, details in rows:
         out[sid] = _SignalInfo(
             agent.name,
             RiskParams(
@@ -86,6 +90,7 @@ async def _signal_info(session: AsyncSession, signal_ids: set[int]) -> dict[int,
             # an LLM reading, or a creator call with its rate (handlers/calls.py)
             (reason or "") if classifier in ("llm", "creator") else "",
             route_by_cost(route_reason, candidates),
+            CallLevels.of(levels_of(details)),
         )
     return out
 
@@ -221,16 +226,19 @@ async def _open_positions(
     rows, levels = [], []
     # a fan-out fills thousands of orders at one price: derive each distinct level set once
     # (the monitor only reads them)
-    memo: dict[tuple[str, Decimal, RiskParams], RiskLevels] = {}
+    memo: dict[tuple[str, Decimal, RiskParams, CallLevels | None], LevelsFromCall] = {}
+    from_call: list[LevelsFromCall] = []
     for o in opens:
         od, f = o.order, o.fill
         assert f is not None
         entry = q(f.price)
-        key = (od.side, entry, info[od.signal_id].params)
-        lv = memo.get(key)
-        if lv is None:
-            lv = memo[key] = RiskLevels.initial(*key)
+        key = (od.side, entry, info[od.signal_id].params, info[od.signal_id].call)
+        decided = memo.get(key)
+        if decided is None:
+            decided = memo[key] = initial_levels(*key)
+        lv = decided.levels
         levels.append(lv)
+        from_call.append(decided)
         rows.append(
             {
                 "deployment_id": od.deployment_id,
@@ -267,7 +275,8 @@ async def _open_positions(
             )
         ).all()
     )
-    for r, lv in zip(rows, levels, strict=True):
+    for r, lv, decided in zip(rows, levels, from_call, strict=True):
+        call = info[r["signal_id"]].call
         pid = ids[r["open_order_id"]]
         done.opened.append((pid, r["market"], lv))
         done.events.append(
@@ -286,6 +295,9 @@ async def _open_positions(
                 r["take_profit_price"],
                 info[r["signal_id"]].rationale,
                 *info[r["signal_id"]].route,
+                _optional(call.entry) if call is not None and "entry" in decided.used else None,
+                ",".join(decided.used),
+                ",".join(decided.refused),
             )
         )
 

@@ -98,6 +98,8 @@ def render(kind: str, p: dict[str, Any], lang: str = "en") -> str:
     else:
         return f"{kind}: {p}"
     text = t(lang, key, **common, **extra)
+    if kind == "position_opened":
+        text += _levels_from_call(p, lang)
     if p.get("rationale"):
         text += "\n" + t(lang, "alert.rationale", rationale=p["rationale"])
     if p.get("route_runner_up") and p.get("route_saving_pct"):
@@ -109,6 +111,27 @@ def render(kind: str, p: dict[str, Any], lang: str = "en") -> str:
             other=p["route_runner_up"].title(),
         )
     return text
+
+
+def _levels_from_call(p: dict[str, Any], lang: str) -> str:
+    """Which levels the call itself stated and were used, and which the agent refused."""
+    prices = {
+        "entry": p.get("call_entry"),
+        "stop_loss": p.get("stop_price"),
+        "take_profit": p.get("take_profit_price"),
+    }
+    used = [n for n in (p.get("levels_from_call") or "").split(",") if n in prices]
+    refused = [n for n in (p.get("levels_refused") or "").split(",") if n in prices]
+    out = ""
+    if used:
+        levels = ", ".join(
+            t(lang, f"level.{n}", price=_price(prices[n])) for n in used if prices[n] is not None
+        )
+        out += "\n" + t(lang, "alert.levels_from_call", levels=levels)
+    if refused:
+        names = ", ".join(t(lang, f"level.name.{n}") for n in refused)
+        out += "\n" + t(lang, "alert.levels_refused", levels=names)
+    return out
 
 
 def alert_reply(kind: str, p: dict[str, Any], lang: str = "en") -> Reply:

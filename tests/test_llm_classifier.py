@@ -25,8 +25,15 @@ from tests.chat_helpers import NOW, make_world
 from tests.peers.openai_api import OpenAIPeer
 
 DATA = Path(__file__).parent / "data" / "posts_labeled.jsonl"
-LABELS = {r["text"]: r for r in map(json.loads, DATA.read_text().splitlines())}
+HELDOUT = Path(__file__).parent / "data" / "posts_heldout.jsonl"
+LABELS = {
+    r["text"]: r for path in (DATA, HELDOUT) for r in map(json.loads, path.read_text().splitlines())
+}
 MARKETS = ["BTC", "ETH", "SOL", "XAU", "kPEPE"]
+
+
+def _level(label: dict, name: str) -> float | None:
+    return float(label[name]) if label.get(name) is not None else None
 
 
 def model(messages: list[dict], schema: dict | None) -> dict:
@@ -40,7 +47,8 @@ def model(messages: list[dict], schema: dict | None) -> dict:
     return {
         "is_signal": label["is_signal"], "market": label["market"], "side": label["side"],
         "confidence": 0.9 if label["is_signal"] else 0.1, "timeframe": "swing",
-        "take_profit": 2400.5 if label["is_signal"] else None, "stop_loss": None,
+        "entry": _level(label, "entry"), "stop_loss": _level(label, "stop_loss"),
+        "take_profit": (_level(label, "take_profit") or 2400.5) if label["is_signal"] else None,
         "rationale": "Author opens a position." if label["is_signal"] else "No trade call.",
     }  # fmt: skip
 
@@ -144,11 +152,22 @@ def test_eval_classifier_with_llm_against_a_compatible_server(tmp_path: Path) ->
             [sys.executable, "-m", "bot", "eval-classifier", "--llm", "--data", str(DATA)],
             capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env,
         )  # fmt: skip
+        # no --data: development and held-out, each with the levels the calls state
+        both = subprocess.run(
+            [sys.executable, "-m", "bot", "eval-classifier", "--llm", "--json"],
+            capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env,
+        )  # fmt: skip
     finally:
         stop.set()
         thread.join(10)
     assert out.returncode == 0, out.stderr
     assert "classifier: llm" in out.stdout and "is_signal precision 1.000" in out.stdout
+    assert both.returncode == 0, both.stderr
+    figures = {name: part["figures"] for name, part in json.loads(both.stdout).items()}
+    assert set(figures) == {"development", "held_out"}
+    assert figures["held_out"]["precision"] == 1.0 and figures["held_out"]["recall"] == 1.0
+    assert figures["held_out"]["levels_checked"] >= 10
+    assert figures["held_out"]["levels_right"] == figures["held_out"]["levels_checked"]
     no_key = subprocess.run(
         [sys.executable, "-m", "bot", "eval-classifier", "--llm", "--data", str(DATA)],
         capture_output=True, text=True, timeout=120, cwd=tmp_path,

@@ -19,7 +19,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from engine.classify.base import Classification, Classifier
-from engine.classify.tickers import TickerResolver
+from engine.classify.catalog import MarketCatalog
+from engine.classify.tickers import ALIASES, TickerResolver
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ class LLMAnswer(BaseModel):
     side: Literal["long", "short"] | None
     confidence: float = Field(ge=0, le=1)
     timeframe: str | None
+    entry: float | None = None
     take_profit: float | None
     stop_loss: float | None
     rationale: str = Field(max_length=400)
@@ -44,6 +46,7 @@ SCHEMA: dict[str, Any] = {
         "side",
         "confidence",
         "timeframe",
+        "entry",
         "take_profit",
         "stop_loss",
         "rationale",
@@ -54,6 +57,7 @@ SCHEMA: dict[str, Any] = {
         "side": {"type": ["string", "null"], "enum": ["long", "short", None]},
         "confidence": {"type": "number", "minimum": 0, "maximum": 1},
         "timeframe": {"type": ["string", "null"]},
+        "entry": {"type": ["number", "null"]},
         "take_profit": {"type": ["number", "null"]},
         "stop_loss": {"type": ["number", "null"]},
         "rationale": {"type": "string"},
@@ -79,19 +83,29 @@ class LLMClassifier:
         client: Any,  # openai.AsyncOpenAI (or anything with its chat.completions.create)
         model: str,
         fallback: Classifier,
-        markets: list[str],
+        markets: list[str] | MarketCatalog,
         timeout: float = 20.0,
         concurrency: int = 4,
     ) -> None:
         self.client = client
         self.model = model
         self.fallback = fallback
-        self.system = prompt(markets)
+        # the same market list as the rules: the venues' listings (a catalog) or fixed names
+        self.catalog = markets if isinstance(markets, MarketCatalog) else MarketCatalog.of(markets)
+        self._version = -1
+        self._follow_catalog()
         self.timeout = timeout
         self._gate = asyncio.Semaphore(concurrency)
-        self._resolver = TickerResolver(frozenset(markets), {})
+
+    def _follow_catalog(self) -> None:
+        if self.catalog.version != self._version:
+            self._version = self.catalog.version
+            names = self.catalog.names()
+            self.system = prompt(list(names))
+            self._resolver = TickerResolver(names, ALIASES)
 
     async def classify(self, text: str) -> Classification:
+        self._follow_catalog()
         try:
             async with self._gate:
                 response = await asyncio.wait_for(self._ask(text), self.timeout)
@@ -130,12 +144,20 @@ class LLMClassifier:
         usage = getattr(response, "usage", None)
         tokens_in = int(getattr(usage, "prompt_tokens", 0) or 0)
         tokens_out = int(getattr(usage, "completion_tokens", 0) or 0)
-        details = {
+        details: dict[str, Any] = {
             "model": self.model,
             "timeframe": answer.timeframe,
             "take_profit": _decimal(answer.take_profit),
             "stop_loss": _decimal(answer.stop_loss),
         }
+        levels = {
+            "entry": _decimal(answer.entry),
+            "stop_loss": _decimal(answer.stop_loss),
+            "take_profit": _decimal(answer.take_profit),
+        }
+        levels = {k: v for k, v in levels.items() if v is not None and Decimal(v) > 0}
+        if levels and answer.is_signal:
+            details["call_levels"] = levels  # the same shape the rules give
         if not answer.is_signal or not answer.market or not answer.side:
             return Classification(
                 False,
@@ -150,7 +172,7 @@ class LLMClassifier:
                 tokens_out,
             )
         raw = answer.market.strip().lstrip("$")
-        market = self._resolver.known(raw) or raw.upper()
+        market = self._resolver.normalize(raw) or raw.upper()
         confidence = Decimal(repr(answer.confidence)).quantize(Decimal("0.01"))
         return Classification(
             True,

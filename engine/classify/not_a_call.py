@@ -20,7 +20,8 @@ def _any(*patterns: str) -> re.Pattern[str]:
 EXIT = _any(
     r"\b(?:clos(?:ed|ing)|exit(?:ed|ing)?|cut|cutting|trimm(?:ed|ing)|flat(?:tened)?)\s+"
     r"(?:(?:my|the|our|this|that|all|half|some)\s+)*\S*\s*(?:long|short|position|trade)s?\b",
-    r"\b(?:took|taking|take)\s+(?:some\s+|partial\s+)?profits?\b",
+    # "take profit 0.18" names a level; "took profit", "take some profits here" end a trade
+    r"\b(?:took|taking|take)\s+(?:some\s+|partial\s+)?profits?\b(?!\s*(?:at\s*|@\s*)?\$?\d)",
     r"\bstopped\s+out\b",
     r"\b(?:tp\d?|sl|target|stop)\s+(?:\d\s+)?(?:hit|filled|reached)\b",
     r"\bclosed\s+\d+\s*%",
@@ -117,13 +118,17 @@ def author_text(text: str) -> str:
     return text[: m.start()] if m else text
 
 
-def reason(text: str, markets_mentioned: int) -> str | None:
-    """Why this post is not a call although its words read like one, or None."""
-    if EXIT.search(text) or (markets_mentioned <= 1 and SOLD_MY.search(text)):
+def reason(text: str, markets_mentioned: int, opened_now: bool = False) -> str | None:
+    """Why this post is not a call although its words read like one, or None.
+
+    `opened_now`: the stance model found a verb that opens the called side now ("closed the
+    short and went long", "flipped long"), so the exit and intent patterns do not apply."""
+    exit_words = EXIT.search(text) or (markets_mentioned <= 1 and SOLD_MY.search(text))
+    if exit_words and not opened_now:
         return "exit: closing a position, not a new call"
     if SARCASM.search(text):
         return "sarcasm: mocking a call, not making one"
-    if INTENT.search(text):
+    if INTENT.search(text) and not opened_now:
         return "intent: not in the trade yet"
     if TARGET_ONLY.search(text) and not CALL_VERB.search(text):
         return "price target without a trade"

@@ -39,22 +39,59 @@ Decisions for ambiguous posts (pinned by tests/test_classify_rules.py):
 
 from __future__ import annotations
 
-import re
 import unicodedata
-from bisect import bisect_left
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import replace
 from decimal import ROUND_HALF_UP, Decimal
 
 from engine.classify import not_a_call
 from engine.classify.base import Classification, Side
+from engine.classify.call_levels import read_levels
+from engine.classify.catalog import MarketCatalog
+from engine.classify.grammar import attach, is_negated, is_question, question_clauses
+from engine.classify.lexicon import (
+    APOSTROPHES,
+    AT_PRICE_RE,
+    CALL,
+    CASH,
+    EMOJI,
+    LEVERAGE_RE,
+    LEXICON,
+    LONG,
+    MAX_PHRASE,
+    NUM,
+    SHORT,
+    WORD,
+    Attached,
+    Dir,
+    Mention,
+    Scan,
+    tokenize,
+)
+from engine.classify.stance import StanceModel, post_stance
 from engine.classify.tickers import (
     ALIASES,
-    AMBIGUOUS_TICKERS,
+    CASHTAG_ONLY,
     DEFAULT_MARKETS,
     PAIR_SUFFIXES,
     TickerResolver,
 )
+
+ROLE_REASONS = {
+    "close": "exit: a position ended or an idea withdrawn, not a new call",
+    "past": "past: an old call or trade recalled",
+    "hypothetical": "conditional: a trade it would take, not one it holds",
+    "others": "someone else's position, not the author's",
+    "open": "no call",
+}
+
+
+def _sentences_text(scan: Scan) -> list[str]:
+    words: list[list[str]] = [[] for _ in scan.sentences]
+    for t in scan.tokens:
+        words[t.sent].append(t.low)
+    return [" ".join(w) for w in words]
+
 
 # --- confidence weights ------------------------------------------------------------------------
 
@@ -78,206 +115,45 @@ CENT = Decimal("0.01")
 # Only the first MAX_CHARS characters are read (before and after NFKC, which can expand a
 # character up to 18-fold): far beyond any post, and a bound on the work for hostile input.
 MAX_CHARS = 50_000
-NEGATION_WINDOW = 4  # words between a negator and the direction word it cancels
 MAJORITY = 2  # a side wins a two-sided market only with this many more mentions
-
-# --- lexicon -----------------------------------------------------------------------------------
-
-LONG: Side = "long"
-SHORT: Side = "short"
-CALL = "call"
-SENTIMENT = "sentiment"
-
-_LONG_CALLS = (
-    "long|longs|longing|longed|going long|go long|buy|buys|buying|bought|bid|bids|bidding|"
-    "accumulate|accumulating|accumulated|aping|aped|apeing|buy the dip|loading|loading up|"
-    "loaded up|largo|largos|comprar|compro|comprando|compra|compré|"
-    "лонг|лонги|лонгую|лонгуем|лонганул|покупаю|покупка|покупать|купил|закупаю|закупился"
-)
-_LONG_SENTIMENT = (
-    "bullish|moon|mooning|to the moon|send it|sending it|breakout|breaking out|going higher|"
-    "go higher|goes higher|heading higher|up only|calls|short squeeze|alcista|alcistas|"
-    "бычий|бычья|бычье|бычьи|🚀|📈|🟢|🐂"
-)
-_SHORT_CALLS = (
-    "short|shorts|shorting|shorted|going short|go short|sell|sells|selling|sold|fade|fading|"
-    "faded|corto|cortos|vender|vendo|vendiendo|venta|"
-    "шорт|шорты|шортю|шорчу|шортим|шортить|шортанул|продаю|продажа|продал|продавать"
-)
-_SHORT_SENTIMENT = (
-    "bearish|dump|dumping|dumped|puke|puking|breakdown|breaking down|going lower|go lower|"
-    "goes lower|heading lower|puts|sell off|selloff|bajista|bajistas|"
-    "медвежий|медвежья|медвежье|медвежьи|📉|🔴|🐻"
-)
-_NEGATORS = (
-    "not|no|never|don't|dont|won't|wont|wouldn't|wouldnt|isn't|isnt|aren't|arent|ain't|"
-    "avoid|avoiding|stay away|can't|cant|cannot|shouldn't|shouldnt|didn't|didnt|doesn't|"
-    "doesnt|couldn't|couldnt|wasn't|wasnt|nunca|ni|не|ни|нет"
-)
-# Phrases that contain a direction word or a negator but are neither.
-_NEUTRAL = (
-    "long term|long time|long run|long story|long story short|long wick|long way|as long as|"
-    "how long|so long|before long|too long|short term|short time|short while|short of|"
-    "largo plazo|corto plazo|no brainer|no doubt|no matter|no wonder|not only|not just|"
-    "not financial advice|nfa|no longer"
-)
-_HEDGES = (
-    "maybe|might|could|probably|perhaps|possibly|potentially|considering|thinking about|"
-    "thinking of|not sure|idk|tal vez|quizás|quizas|quizá|quiza|возможно|может|наверное"
-)
-_STRONG = "strongly|conviction|high conviction|all in|aggressively|heavily|уверенно"
-_LEVELS = {
-    "entry": "entry|entries|entry zone|entrada|вход",
-    "target": "tp|tp1|tp2|tp3|target|targets|tgt|take profit|objetivo|цель|тейк",
-    "stop": "sl|stop|stops|stop loss|stoploss|invalidation|стоп",
-}
-_LEVERAGE_WORDS = "leverage|lev|плечо|apalancamiento"
-
-
-def _wordset(words: str) -> frozenset[str]:
-    return frozenset(words.split())
-
-
-_CLAUSE_WORDS = _wordset("but however though although while whereas pero aunque но однако зато")
-# Sentence openers that make a "?" sentence a question as a whole ...
-_QUESTION_OPENERS = _wordset(
-    "should shall is are do does did would can could will what which who when where why how "
-    "anyone anybody wdyt thoughts стоит"
-)
-# ... and those that make a question even without "?".
-_STRONG_OPENERS = _wordset("should shall anyone anybody wdyt")
-_RU_QUESTION = "ли"
-
-
-def _lexicon() -> dict[tuple[str, ...], tuple[str, object]]:
-    table: dict[tuple[str, ...], tuple[str, object]] = {}
-
-    def add(words: str, kind: str, payload: object = None) -> None:
-        for phrase in words.split("|"):
-            table[tuple(phrase.split())] = (kind, payload)
-
-    add(_NEGATORS, "neg")
-    add(_HEDGES, "hedge")
-    add(_STRONG, "strong")
-    for category, words in _LEVELS.items():
-        add(words, "level", category)
-    add(_LEVERAGE_WORDS, "lev")
-    add(_LONG_CALLS, "dir", (LONG, CALL))
-    add(_LONG_SENTIMENT, "dir", (LONG, SENTIMENT))
-    add(_SHORT_CALLS, "dir", (SHORT, CALL))
-    add(_SHORT_SENTIMENT, "dir", (SHORT, SENTIMENT))
-    add(_NEUTRAL, "skip")
-    return table
-
-
-LEXICON = _lexicon()
-_MAX_PHRASE = 3
-
-# --- tokeniser ---------------------------------------------------------------------------------
-
-_EMOJI = "🚀📈🟢🐂📉🔴🐻"
-_TOKEN_RE = re.compile(
-    r"(?P<cash>\$[A-Za-z][A-Za-z0-9]{0,19}(?![A-Za-z0-9]))"
-    r"|(?P<num>\d+(?:[.,]\d+)*[A-Za-z%]*)"
-    r"|(?P<word>[^\W\d_][\w'&/\-]*)"
-    rf"|(?P<emoji>[{_EMOJI}])"
-    r"|(?P<stop>[.!?\n\r…¿¡。]+)"
-    r"|(?P<clause>[,;:()\[\]{}|/\\\-–—]+)"
-)
-_SENTENCE_END = frozenset(".!?\n\r…。")
-_LEVERAGE_RE = re.compile(r"(?:\d+(?:\.\d+)?x|x\d+)")
-_AT_PRICE_RE = re.compile(r"@ ?\d")
-_SPLIT_RE = re.compile(r"[/\-]+")
-_APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'"})
-
-WORD, NUM, CASH, EMOJI = "word", "num", "cash", "emoji"
-
-
-@dataclass(slots=True)
-class _Tok:
-    text: str
-    low: str
-    kind: str
-    clause: int
-    sent: int
-
-
-@dataclass(slots=True)
-class _Sentence:
-    first: str | None = None  # lowercased first word
-    ends_with_question: bool = False
-    last_clause: int = -1
-    question_from: int | None = None  # clause id where a "¿" opened a question
-    has_ru_particle: bool = False
-
-
-@dataclass(slots=True)
-class _Dir:
-    idx: int
-    side: Side
-    strength: str
-    clause: int
-    sent: int
-
-
-@dataclass(slots=True)
-class _Mention:
-    idx: int
-    symbol: str
-    tradable: bool
-    clause: int
-    sent: int
-
-
-@dataclass(slots=True)
-class _Attached:
-    direction: _Dir
-    symbol: str
-    scope: set[str]  # the markets it could have belonged to (its clause, sentence or post)
-
-
-@dataclass(slots=True)
-class _Scan:
-    tokens: list[_Tok]
-    sentences: list[_Sentence]
-    mentions: list[_Mention]
-    dirs: list[_Dir]
-    negated_at: set[int] = field(default_factory=set)  # token indices of negators
-    levels: set[str] = field(default_factory=set)  # "entry", "target", "stop"
-    hedges: int = 0
-    strong: int = 0
-    leverage: bool = False
-
-
-def _split_word(word: str) -> list[str]:
-    word = word.rstrip("'&/-_")
-    if word.endswith("'s"):
-        word = word[:-2]
-    return [word] if word else []
 
 
 class RulesClassifier:
     """Keyword/grammar rules; the embedded default classifier (see module docstring).
 
-    `known_markets` (default `tickers.DEFAULT_MARKETS`) are the tradable canonical tickers;
-    `aliases` (default `tickers.ALIASES`) replaces, not extends, the alias table: pass
-    `{**ALIASES, "word": "TICKER"}` to extend it. Aliases naming an unknown market are ignored.
+    `markets` is a `MarketCatalog` (the venues' listings, refreshed by its owner) or a fixed
+    collection of canonical tickers (`known_markets`, the older name); default: the recorded
+    venue listings (`tickers.DEFAULT_MARKETS`). `aliases` (default `tickers.ALIASES`)
+    replaces, not extends, the alias table: pass `{**ALIASES, "word": "TICKER"}` to extend it.
+    Aliases naming an unknown market are ignored.
     """
 
     name = "rules"
 
     def __init__(
         self,
-        known_markets: Iterable[str] | None = None,
+        known_markets: Iterable[str] | MarketCatalog | None = None,
         aliases: Mapping[str, str] | None = None,
+        *,
+        markets: MarketCatalog | None = None,
     ) -> None:
-        self.known_markets: frozenset[str] = (
-            DEFAULT_MARKETS if known_markets is None else frozenset(known_markets)
-        )
-        self._resolver = TickerResolver(self.known_markets, ALIASES if aliases is None else aliases)
-        self._ambiguous = frozenset(
-            m.upper() for m in self.known_markets if m.upper() in AMBIGUOUS_TICKERS or len(m) <= 2
-        )
+        if isinstance(known_markets, MarketCatalog):
+            markets, known_markets = known_markets, None
+        self.catalog = markets
+        self._aliases = ALIASES if aliases is None else aliases
+        self._version = -1
+        self._use(DEFAULT_MARKETS if known_markets is None else frozenset(known_markets))
+        self._follow_catalog()
+
+    def _use(self, names: frozenset[str]) -> None:
+        self.known_markets: frozenset[str] = names
+        self._resolver = TickerResolver(names, self._aliases)
+
+    def _follow_catalog(self) -> None:
+        """Rebuild the lookup tables when the venues' listings changed (cheap check)."""
+        if self.catalog is not None and self.catalog.version != self._version:
+            self._version = self.catalog.version
+            self._use(self.catalog.names())
 
     async def classify(self, text: str) -> Classification:
         return self.classify_sync(text)
@@ -286,12 +162,22 @@ class RulesClassifier:
         """The same answer as `classify`, for callers outside an event loop."""
         if not isinstance(text, str):
             text = "" if text is None else str(text)
+        self._follow_catalog()
         own = not_a_call.author_text(text[:MAX_CHARS])
-        result = self._decide(self._scan(own))
-        why = not_a_call.reason(own, len(result.markets_mentioned)) if result.is_signal else None
+        scan = self._scan(own)
+        result = self._decide(scan)
+        why = (
+            not_a_call.reason(own, len(result.markets_mentioned), opened_now=bool(scan.explicit))
+            if result.is_signal
+            else None
+        )
         if why is not None:
             # "closed my ETH long", "thinking about longing", "sure, short BTC 🙄"
             return Classification(False, None, None, ZERO, self.name, why, result.markets_mentioned)
+        if result.is_signal:
+            levels = read_levels(unicodedata.normalize("NFKC", own))
+            if levels:  # "sl 94000, tp 100000": used when the position opens
+                return replace(result, details={**result.details, "call_levels": levels})
         return result
 
     # --- scanning ------------------------------------------------------------------------------
@@ -303,73 +189,20 @@ class RulesClassifier:
             return hit
         canonical = self._resolver.known(word)
         if canonical is not None:
-            if canonical.upper() in self._ambiguous and not (word == canonical or word.isupper()):
-                return None  # "op", "ape", "sui", "link": English words unless shouted
+            # bare words: "LINK" or "kPEPE" but not "link"; never "NOT", "ME" (tickers.py)
+            shouted = word == canonical or (word.isupper() and len(word) > 1)
+            if canonical.upper() in CASHTAG_ONLY or not shouted:
+                return None
             return canonical
         if any(c in word for c in "/-_") or low.endswith(PAIR_SUFFIXES):
             return self._resolver.normalize(word)  # pair notation is explicit whatever the case
         return None
 
-    def _tokenize(self, text: str) -> tuple[list[_Tok], list[_Sentence]]:
-        tokens: list[_Tok] = []
-        sentences = [_Sentence()]
-        clause = 0
-        length = len(text)
-
-        def push(tok_text: str, kind: str) -> None:
-            sentence = sentences[-1]
-            low = tok_text.lower()
-            if sentence.first is None:
-                sentence.first = low
-            if low == _RU_QUESTION:
-                sentence.has_ru_particle = True
-            tokens.append(_Tok(tok_text, low, kind, clause, len(sentences) - 1))
-
-        for match in _TOKEN_RE.finditer(text):
-            kind = match.lastgroup
-            value = match.group()
-            if kind == "word":
-                if value.lower() in _CLAUSE_WORDS:
-                    clause += 1
-                    continue
-                parts = _split_word(value)
-                if (
-                    parts
-                    and ("/" in parts[0] or "-" in parts[0])
-                    and self._word_market(parts[0]) is None
-                ):
-                    parts = [p for p in _SPLIT_RE.split(parts[0]) if p]
-                for part in parts:
-                    push(part, WORD)
-            elif kind == "cash":
-                push(value, CASH)
-            elif kind == "num":
-                push(value, NUM)
-            elif kind == "emoji":
-                push(value, EMOJI)
-            elif kind == "clause":
-                clause += 1
-            else:  # sentence punctuation
-                end = match.end()
-                if set(value) <= {"."} and end < length and not text[end].isspace():
-                    continue  # "BTC.D", "e.g.x": not a sentence end
-                sentence = sentences[-1]
-                if "?" in value:
-                    sentence.ends_with_question = True
-                if any(c in _SENTENCE_END for c in value):
-                    sentence.last_clause = clause
-                    sentences.append(_Sentence())
-                clause += 1
-                if "¿" in value:
-                    sentences[-1].question_from = clause
-        sentences[-1].last_clause = clause
-        return tokens, sentences
-
-    def _scan(self, raw: str) -> _Scan:
-        text = unicodedata.normalize("NFKC", raw[:MAX_CHARS])[:MAX_CHARS].translate(_APOSTROPHES)
-        tokens, sentences = self._tokenize(text)
-        scan = _Scan(tokens, sentences, [], [])
-        if _AT_PRICE_RE.search(text):
+    def _scan(self, raw: str) -> Scan:
+        text = unicodedata.normalize("NFKC", raw[:MAX_CHARS])[:MAX_CHARS].translate(APOSTROPHES)
+        tokens, sentences = tokenize(text, lambda w: self._word_market(w) is not None)
+        scan = Scan(tokens, sentences, [], [], text=text)
+        if AT_PRICE_RE.search(text):
             scan.levels.add("entry")
         n = len(tokens)
         i = 0
@@ -378,10 +211,10 @@ class RulesClassifier:
             if tok.kind == CASH:
                 symbol = self._resolver.normalize(tok.text)
                 if symbol is not None:
-                    scan.mentions.append(_Mention(i, symbol, True, tok.clause, tok.sent))
+                    scan.mentions.append(Mention(i, symbol, True, tok.clause, tok.sent))
                 else:
                     unknown = tok.text[1:].upper()
-                    scan.mentions.append(_Mention(i, unknown, False, tok.clause, tok.sent))
+                    scan.mentions.append(Mention(i, unknown, False, tok.clause, tok.sent))
                 i += 1
                 continue
             if tok.kind == EMOJI:
@@ -399,22 +232,22 @@ class RulesClassifier:
             elif tok.kind == WORD:
                 symbol = self._word_market(tok.text)
                 if symbol is not None:
-                    scan.mentions.append(_Mention(i, symbol, True, tok.clause, tok.sent))
+                    scan.mentions.append(Mention(i, symbol, True, tok.clause, tok.sent))
             elif tok.kind == NUM:
-                if _LEVERAGE_RE.fullmatch(tok.low):
+                if LEVERAGE_RE.fullmatch(tok.low):
                     scan.leverage = True
                 elif not tok.low.isdigit() and tok.low[-1:].isalpha():
                     symbol = self._resolver.normalize(tok.low)  # 1000PEPE
                     if symbol is not None:
-                        scan.mentions.append(_Mention(i, symbol, True, tok.clause, tok.sent))
+                        scan.mentions.append(Mention(i, symbol, True, tok.clause, tok.sent))
             i += 1
         return scan
 
-    def _match_phrase(self, scan: _Scan, i: int) -> int:
+    def _match_phrase(self, scan: Scan, i: int) -> int:
         """Longest multi-word lexicon entry or alias starting at token i; its length or 0."""
         tokens = scan.tokens
         clause = tokens[i].clause
-        for size in range(_MAX_PHRASE, 1, -1):
+        for size in range(MAX_PHRASE, 1, -1):
             if i + size > len(tokens) or tokens[i + size - 1].clause != clause:
                 continue
             key = tuple(t.low for t in tokens[i : i + size])
@@ -425,16 +258,16 @@ class RulesClassifier:
             symbol = self._resolver.alias(" ".join(key))
             if symbol is not None:
                 tok = tokens[i]
-                scan.mentions.append(_Mention(i, symbol, True, tok.clause, tok.sent))
+                scan.mentions.append(Mention(i, symbol, True, tok.clause, tok.sent))
                 return size
         return 0
 
-    def _record(self, scan: _Scan, entry: tuple[str, object], i: int, size: int) -> None:
+    def _record(self, scan: Scan, entry: tuple[str, object], i: int, size: int) -> None:
         kind, payload = entry
         tok = scan.tokens[i]
         if kind == "dir":
             side, strength = payload  # type: ignore[misc]
-            scan.dirs.append(_Dir(i, side, strength, tok.clause, tok.sent))
+            scan.dirs.append(Dir(i, side, strength, tok.clause, tok.sent))
         elif kind == "neg":
             scan.negated_at.add(i + size - 1)
         elif kind == "hedge":
@@ -454,74 +287,7 @@ class RulesClassifier:
 
     # --- deciding ------------------------------------------------------------------------------
 
-    def _question_clauses(self, scan: _Scan) -> tuple[set[int], set[int]]:
-        """(sentences that are questions as a whole, clauses that are questions)."""
-        whole: set[int] = set()
-        clauses: set[int] = set()
-        for sid, s in enumerate(scan.sentences):
-            if (
-                s.first in _STRONG_OPENERS
-                or s.has_ru_particle
-                or (s.ends_with_question and s.first in _QUESTION_OPENERS)
-            ):
-                whole.add(sid)
-            elif s.ends_with_question:
-                clauses.add(s.last_clause)
-        return whole, clauses
-
-    def _is_question(self, d: _Dir, scan: _Scan, whole: set[int], clauses: set[int]) -> bool:
-        if d.sent in whole or d.clause in clauses:
-            return True
-        opened = scan.sentences[d.sent].question_from
-        return opened is not None and d.clause >= opened
-
-    def _is_negated(self, d: _Dir, scan: _Scan) -> bool:
-        tokens = scan.tokens
-        for k in range(max(0, d.idx - NEGATION_WINDOW), d.idx):
-            if (
-                k in scan.negated_at
-                and tokens[k].clause == d.clause
-                and not any(tokens[m].low == "more" for m in range(k + 1, d.idx))
-            ):
-                return True
-        return False
-
-    def _attach(self, scan: _Scan, live: list[_Dir]) -> list[_Attached]:
-        mentions = scan.mentions
-        positions = [m.idx for m in mentions]
-        by_clause: dict[int, set[str]] = {}
-        by_sent: dict[int, set[str]] = {}
-        for m in mentions:
-            by_clause.setdefault(m.clause, set()).add(m.symbol)
-            by_sent.setdefault(m.sent, set()).add(m.symbol)
-        everywhere = {m.symbol for m in mentions}
-        attached: list[_Attached] = []
-        for d in live:
-            j = bisect_left(positions, d.idx)
-            around = [k for k in (j - 1, j) if 0 <= k < len(mentions)]
-            scopes = (
-                (lambda m, d=d: m.clause == d.clause, by_clause.get(d.clause, set())),
-                (lambda m, d=d: m.sent == d.sent, by_sent.get(d.sent, set())),
-                (lambda m: True, everywhere),
-            )
-            for in_scope, symbols in scopes:
-                candidates = [mentions[k] for k in around if in_scope(mentions[k])]
-                if not candidates:
-                    continue
-                # a call verb takes the market after it, a sentiment word the one before it
-                prefer_after = d.strength == CALL
-                best = min(
-                    candidates,
-                    key=lambda m, d=d, pa=prefer_after: (
-                        abs(m.idx - d.idx),
-                        (m.idx < d.idx) if pa else (m.idx > d.idx),
-                    ),
-                )
-                attached.append(_Attached(d, best.symbol, symbols))
-                break
-        return attached
-
-    def _decide(self, scan: _Scan) -> Classification:
+    def _decide(self, scan: Scan) -> Classification:
         mentioned = tuple(dict.fromkeys(m.symbol for m in scan.mentions))
         unknown = [m.symbol for m in scan.mentions if not m.tradable]
 
@@ -533,20 +299,34 @@ class RulesClassifier:
         if not scan.dirs:
             tradable = any(m.tradable for m in scan.mentions)
             return no("no direction" if tradable else f"unknown ticker {unknown[0]}")
-        whole, q_clauses = self._question_clauses(scan)
-        asked = [d for d in scan.dirs if not self._is_question(d, scan, whole, q_clauses)]
+        whole, q_clauses = question_clauses(scan)
+        asked = [d for d in scan.dirs if not is_question(d, scan, whole, q_clauses)]
         if not asked:
             return no("question")
-        live = [d for d in asked if not self._is_negated(d, scan)]
+        live = [d for d in asked if not is_negated(d, scan)]
         if not live:
             return no("negated")
+        stance = post_stance(scan.text)
+        if stance.undecided:
+            return no("both ways: scenarios, not a position")
+        if stance.sarcastic:
+            return no("sarcasm: mocking a call, not making one")
+        model = StanceModel(scan.tokens, live, _sentences_text(scan))
+        readings = {d.idx: model.read(d) for d in live}
+        opened = [d for d in live if readings[d.idx].role == "open"]
+        if not opened:
+            return no(ROLE_REASONS[readings[live[0].idx].role])
+        if stance.no_position and all(d.strength != CALL for d in opened):
+            return no("sentiment without a position")
+        live = opened
+        scan.explicit = {d.idx for d in opened if readings[d.idx].explicit}
 
-        per_market: dict[str, list[_Attached]] = {}
-        for a in self._attach(scan, live):
+        per_market: dict[str, list[Attached]] = {}
+        for a in attach(scan, live):
             per_market.setdefault(a.symbol, []).append(a)
         tradable_symbols = {m.symbol for m in scan.mentions if m.tradable}
 
-        calls: list[tuple[int, str, Side, list[_Attached], bool]] = []
+        calls: list[tuple[int, str, Side, list[Attached], bool]] = []
         for symbol, items in per_market.items():
             longs = [a for a in items if a.direction.side == LONG]
             shorts = [a for a in items if a.direction.side == SHORT]

@@ -17,66 +17,148 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
-# Hyperliquid crypto perps (names as the venue spells them; note the lowercase k of kPEPE).
-CRYPTO_MARKETS: tuple[str, ...] = (
-    "BTC",
-    "ETH",
-    "SOL",
-    "ATOM",
-    "MATIC",
-    "DYDX",
-    "AVAX",
-    "BNB",
-    "APE",
-    "OP",
-    "LTC",
-    "ARB",
-    "DOGE",
-    "INJ",
-    "SUI",
-    "kPEPE",
-    "CRV",
-    "LDO",
-    "LINK",
-    "STX",
-    "RNDR",
-    "CFX",
-    "FTM",
-    "GMX",
-    "SNX",
-    "XRP",
-    "BCH",
-    "APT",
-    "HYPE",
-    "WIF",
-    "TIA",
-    "SEI",
-)
+from engine.classify.catalog import recorded_hyperliquid_names, recorded_ostium_names
 
-# Ostium forex, commodities and indices.
-OSTIUM_MARKETS: tuple[str, ...] = ("EURUSD", "GBPUSD", "USDJPY", "XAU", "XAG", "CL", "SPX", "NDX")
+# The tradable names when no venue has answered yet: Hyperliquid's recorded `meta` universe
+# (delisted perps left out) and Ostium's default pairs. The live lists replace them through
+# `engine.classify.catalog.MarketCatalog`.
+DEFAULT_MARKETS: frozenset[str] = frozenset(recorded_hyperliquid_names() + recorded_ostium_names())
 
-DEFAULT_MARKETS: frozenset[str] = frozenset(CRYPTO_MARKETS + OSTIUM_MARKETS)
-
-# Tickers that are also ordinary words (English, Spanish, Italian, slang) or too short to be
-# safe: written bare they only count in UPPERCASE ("OP", not "op"/"Op"); as a cashtag ($op),
-# in pair notation (op/usdt) or through an alias they always count.
+# How a bare word (no "$", no pair notation) is read as a ticker:
+# - lowercase words count only through ALIASES ("btc", "avax", "bitcoin"), never because a
+#   venue lists a market of that name ("near", "dot", "pump", "not" are English first);
+# - a word written as the venue spells it or in UPPERCASE counts ("LINK", "OP", "kPEPE"),
+#   except the CASHTAG_ONLY ones, which are common words even in capitals ("NOT", "ME", "MOVE",
+#   "PUMP", "S", "GOAT") and count only as a cashtag ($MOVE) or in pair notation (MOVE/USDT).
+# AMBIGUOUS_TICKERS are kept for readers of the old rule (uppercase needed); every name now
+# needs it when bare.
 AMBIGUOUS_TICKERS: frozenset[str] = frozenset(
-    {
-        "OP",
-        "APE",
-        "SUI",
-        "CL",
-        "STX",
-        "ARB",
-        "APT",
-        "LINK",
-        "HYPE",
-        "WIF",
-        "TIA",
-        "SEI",
-    }
+    ["OP", "APE", "SUI", "CL", "STX", "ARB", "APT", "LINK", "HYPE", "WIF", "TIA", "SEI"]
 )
+CASHTAG_ONLY: frozenset[str] = frozenset(
+    [
+        "ME",
+        "IP",
+        "S",
+        "W",
+        "AI",
+        "IO",
+        "OM",
+        "CC",
+        "AR",
+        "ZK",
+        "NOT",
+        "MOVE",
+        "BABY",
+        "HYPER",
+        "SKY",
+        "INIT",
+        "MET",
+        "NIL",
+        "ALT",
+        "PEOPLE",
+        "SUPER",
+        "GAS",
+        "MEME",
+        "ACE",
+        "LIT",
+        "PUMP",
+        "STABLE",
+        "ONE",
+        "LAYER",
+        "PROVE",
+        "MEGA",
+        "BIO",
+        "MON",
+        "DASH",
+        "ETC",
+        "GOAT",
+        "TRUMP",
+        "JELLY",
+        "VINE",
+        "ANIME",
+        "PROMPT",
+        "APEX",
+        "BANANA",
+        "CAKE",
+        "SAND",
+        "GRASS",
+        "PURR",
+        "USUAL",
+        "VIRTUAL",
+        "BLAST",
+        "SAGA",
+        "REZ",
+        "SCR",
+        "TST",
+        "ZEN",
+        "NEO",
+        "IOTA",
+        "ALGO",
+        "ARK",
+        "BLUR",
+    ]
+)
+
+# Coin names people write in lowercase (their tickers; only these count bare and lowercase).
+_LOWERCASE_TICKERS = [
+    "btc",
+    "eth",
+    "sol",
+    "doge",
+    "xrp",
+    "ltc",
+    "bch",
+    "bnb",
+    "avax",
+    "inj",
+    "crv",
+    "ldo",
+    "gmx",
+    "snx",
+    "dydx",
+    "cfx",
+    "atom",
+    "aave",
+    "uni",
+    "ena",
+    "ondo",
+    "tao",
+    "fet",
+    "pendle",
+    "jup",
+    "pyth",
+    "jto",
+    "eigen",
+    "ethfi",
+    "hbar",
+    "xlm",
+    "trx",
+    "ada",
+    "fil",
+    "icp",
+    "xmr",
+    "zec",
+    "wld",
+    "strk",
+    "imx",
+    "rune",
+    "kaito",
+    "bera",
+    "pengu",
+    "fartcoin",
+    "popcat",
+    "moodeng",
+    "aero",
+    "comp",
+    "zro",
+    "kas",
+    "ordi",
+    "bonk",
+    "shib",
+    "floki",
+    "render",
+]
 
 # Lowercased word/phrase -> canonical ticker. Multi-word phrases use single spaces.
 ALIASES: Mapping[str, str] = {
@@ -120,13 +202,31 @@ ALIASES: Mapping[str, str] = {
     "aptos": "APT",
     "celestia": "TIA",
     "injective": "INJ",
-    "fantom": "FTM",
     "hyperliquid": "HYPE",
     "dogwifhat": "WIF",
     "apecoin": "APE",
     "lido": "LDO",
     "synthetix": "SNX",
-    "polygon": "MATIC",
+    "polygon": "POL",
+    "matic": "POL",
+    "rndr": "RENDER",
+    "ethena": "ENA",
+    "bittensor": "TAO",
+    "ondo finance": "ONDO",
+    "jupiter": "JUP",
+    "toncoin": "TON",
+    "cardano": "ADA",
+    "polkadot": "DOT",
+    "near protocol": "NEAR",
+    "monero": "XMR",
+    "zcash": "ZEC",
+    "stellar": "XLM",
+    "tron": "TRX",
+    "uniswap": "UNI",
+    "worldcoin": "WLD",
+    "berachain": "BERA",
+    "pudgy penguins": "PENGU",
+    "ethereum classic": "ETC",
     "conflux": "CFX",
     "binance coin": "BNB",
     # commodities
@@ -207,6 +307,13 @@ class TickerResolver:
         self._known: dict[str, str] = {k.upper(): k for k in known}
         source = ALIASES if aliases is None else aliases
         self._aliases: dict[str, str] = {}
+        for word in _LOWERCASE_TICKERS:
+            canonical = self._known.get(word.upper()) or self._known.get("K" + word.upper())
+            if canonical is not None:
+                self._aliases[word] = canonical
+        for name in self._known.values():
+            if name[:1] == "k" and name[1:].isupper():  # kPEPE, kBONK: 1000 units of PEPE
+                self._aliases.setdefault(name[1:].lower(), name)
         for word, target in source.items():
             canonical = self._known.get(target.upper())
             if canonical is not None and alias_key(word):
