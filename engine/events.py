@@ -52,6 +52,7 @@ class PositionOpened(Event):
     stop_price: Decimal
     take_profit_price: Decimal | None
     rationale: str = ""  # why the model read the post as a call (LLM classifications)
+    mode: str = ""  # "paper" or "live" (engine/venues/routed.mode_of); "" in older rows
 
     @property
     def dedupe_key(self) -> str:
@@ -72,6 +73,7 @@ class PositionClosed(Event):
     close_reason: str
     fees: Decimal
     realized_pnl: Decimal
+    mode: str = ""  # "paper" or "live"
 
     @property
     def dedupe_key(self) -> str:
@@ -85,6 +87,7 @@ class StopMoved(Event):
     market: str
     side: str
     stop_price: Decimal
+    mode: str = ""  # "paper" or "live"
 
     @property
     def dedupe_key(self) -> str:
@@ -129,6 +132,13 @@ class ApprovalRequested(Event):
     side: str
     leverage: Decimal
     collateral_usd: Decimal
+    mode: str = ""  # "paper" or "live"
+    # what the user decides on: the reference price, the size and the levels at that price
+    price: Decimal | None = None
+    size: Decimal | None = None
+    stop_price: Decimal | None = None
+    take_profit_price: Decimal | None = None
+    expires_at: str = ""  # ISO 8601, UTC
 
     @property
     def dedupe_key(self) -> str:

@@ -14,9 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from engine.client_ids import client_order_id
 from engine.close import write_close_orders
 from engine.events import ApprovalRequested, Event, OrderFailed, SignalRejected
+from engine.levels import RiskLevels, RiskParams
 from engine.markets import MarketInfo
 from engine.position_policy import ADD, CLOSE, FLIP, SKIP, Held, decide
 from engine.sizing import SizeDecision, size_order
+from engine.venues.routed import mode_of
 from storage.bulk import insert_ignore
 from storage.enums import (
     CloseReason,
@@ -234,13 +236,25 @@ async def write_open_orders(
                 Order.error,
                 Order.leverage,
                 Order.collateral_usd,
+                Order.size,
+                Order.expires_at,
             ).where(
                 Order.signal_id == signal.id,
                 Order.purpose == OrderPurpose.OPEN,
                 Order.status.in_([OrderStatus.REJECTED, OrderStatus.AWAITING_APPROVAL]),
             )
         )
-        for oid, did, status, error, lev, collateral in unsent:
+        levels = RiskLevels.initial(
+            signal.side,
+            price,
+            RiskParams(
+                agent.stop_loss_pct,
+                agent.take_profit_pct,
+                agent.trailing_activation_pct,
+                agent.trailing_distance_pct,
+            ),
+        )
+        for oid, did, status, error, lev, collateral, size, expires in unsent:
             uid = by_dep[did].user_id if did in by_dep else None
             if uid is None:
                 continue
@@ -257,9 +271,22 @@ async def write_open_orders(
                     )
                 )
             else:
+                # what the user decides on: levels at the price the order was sized at
                 events.append(
                     ApprovalRequested(
-                        uid, oid, agent.name, signal.market, signal.side, lev, collateral
+                        uid,
+                        oid,
+                        agent.name,
+                        signal.market,
+                        signal.side,
+                        lev,
+                        collateral,
+                        mode_of(by_dep[did].account),
+                        price,
+                        size,
+                        levels.stop,
+                        levels.take_profit,
+                        expires.isoformat() if expires is not None else "",
                     )
                 )
     return out

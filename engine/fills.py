@@ -19,6 +19,7 @@ from engine.levels import RiskLevels, RiskParams
 from engine.orders import Outcome
 from engine.partial_close import final_piece, record_partial_closes
 from engine.profit_share import ClosedTrade, record_profit_share
+from engine.venues.routed import mode_of
 from storage.bulk import insert_ignore, settle_rows, transition, update_by_id
 from storage.enums import OrderPurpose, OrderStatus, PositionStatus
 from storage.models import (
@@ -255,6 +256,7 @@ async def _open_positions(
                 r["stop_price"],
                 r["take_profit_price"],
                 info[r["signal_id"]].rationale,
+                mode_of(r["account"]),
             )
         )
 
@@ -333,6 +335,7 @@ async def _close_positions(
                 reason,
                 p.open_fee + last.values["close_fee"],
                 pnl,
+                mode_of(p.account),
             )
         )
     await update_by_id(session, Position, pos_updates)

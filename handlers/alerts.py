@@ -3,6 +3,7 @@ Close on an opened position, Confirm / Skip on an approval request."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +20,36 @@ def _price(value: Any) -> str:
     return f"{Decimal(value):.6g}"
 
 
+# alerts about a position (or one about to open): each says whether the money is real
+ABOUT_A_POSITION = frozenset(
+    {"position_opened", "position_closed", "stop_moved", "approval_requested"}
+)
+
+
+def approval_details(lang: str, p: dict[str, Any]) -> str:
+    """Price, size, stop, take profit and expiry of an order waiting for Confirm (older
+    alerts were written without them: nothing is shown then)."""
+    if not p.get("price"):
+        return ""
+    tp = p.get("take_profit_price")
+    text = t(
+        lang,
+        "alert.approval_details",
+        price=_price(p["price"]),
+        size=p.get("size") or "-",
+        stop=_price(p["stop_price"]) if p.get("stop_price") else "-",
+        tp=_price(tp) if tp else t(lang, "common.none"),
+    )
+    if p.get("expires_at"):
+        text += "\n" + t(lang, "alert.approval_expires", time=when(p["expires_at"]))
+    return text
+
+
+def when(iso: str) -> str:
+    """An instant as '2026-11-20 10:05 UTC' (the time zone written out)."""
+    return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def reason_text(lang: str, code: str) -> str:
     key = f"reason.{code}"
     if key in catalogue(pick_language(lang)) or key in catalogue("en"):
@@ -30,6 +61,7 @@ def render(kind: str, p: dict[str, Any], lang: str = "en") -> str:
     side = t(lang, f"side.{p['side']}") if p.get("side") in ("long", "short") else ""
     # every alert names the agent (if any), side and market; str.format ignores the rest
     common = {"agent": p.get("agent", ""), "side": side, "market": p.get("market", "")}
+    details = ""
     if kind == "position_opened":
         key = "alert.position_opened"
         extra = {
@@ -66,6 +98,7 @@ def render(kind: str, p: dict[str, Any], lang: str = "en") -> str:
             "leverage": f"{Decimal(p['leverage']):g}",
             "collateral": _money(p["collateral_usd"]),
         }
+        details = approval_details(lang, p)
     elif kind == "approval_expired":
         key = "alert.approval_expired"
         extra = {}
@@ -84,6 +117,10 @@ def render(kind: str, p: dict[str, Any], lang: str = "en") -> str:
     else:
         return f"{kind}: {p}"
     text = t(lang, key, **common, **extra)
+    if kind == "approval_requested" and details:
+        text += "\n" + details
+    if kind in ABOUT_A_POSITION and p.get("mode") in ("paper", "live"):
+        text = t(lang, f"tag.{p['mode']}") + " " + text
     if p.get("rationale"):
         text += "\n" + t(lang, "alert.rationale", rationale=p["rationale"])
     return text

@@ -17,6 +17,13 @@ from handlers.agents import find_agent
 from handlers.base import Button, Reply, Response, UserError
 from handlers.context import Ctx
 from handlers.create import agent_markets, limit_fields
+from handlers.deploy_terms import (
+    leverage_text,
+    live_blocker,
+    lower_market_caps,
+    share_line,
+    share_of,
+)
 from handlers.format import lev, money
 from storage.enums import DeploymentMode, DeploymentStatus, PositionPolicy
 from storage.models import Agent, Deployment
@@ -29,6 +36,13 @@ async def _usd(ctx: Ctx, text: str, _: dict[str, Any]) -> str:
 
 async def _leverage(ctx: Ctx, text: str, data: dict[str, Any]) -> str:
     value = inputs.leverage(text)
+    if Decimal(value) > Decimal(data["agent_leverage"]):  # it would trade at the agent's
+        raise UserError(
+            "deploy.above_agent_leverage",
+            agent=data["agent"],
+            max=lev(data["agent_leverage"]),
+            chosen=lev(value),
+        )
     terms = _terms(data)
     if terms is None:  # a conversation begun before the agent's stop was kept in it
         async with ctx.services.sessions() as s:
@@ -102,12 +116,15 @@ def _collaterals(ctx: Ctx, data: dict[str, Any]) -> list[tuple[str, str]]:
 def _leverages(ctx: Ctx, data: dict[str, Any]) -> list[tuple[str, str]]:
     """Suggested leverages, without those at which the agent's stop would never trigger (a
     typed leverage that matches a suggestion skips the step's check)."""
-    values = dict.fromkeys([data["agent_leverage"], "1", "2", "3", "5"])
+    top = Decimal(data["agent_leverage"])
+    values = sorted(
+        {Decimal(v) for v in ("1", "2", "3", "5", "10", data["agent_leverage"])}, key=Decimal
+    )
     terms = _terms(data)
     return [
-        (lev(v), v)
+        (lev(v), format(v.normalize(), "f"))
         for v in values
-        if terms is None or _unreachable(ctx, terms, Decimal(v))[1] is None
+        if v <= top and (terms is None or _unreachable(ctx, terms, v)[1] is None)
     ]
 
 
@@ -121,28 +138,46 @@ def _approval(ctx: Ctx, _: dict[str, Any]) -> list[tuple[str, str]]:
 
 def _caps_note(ctx: Ctx, data: dict[str, Any]) -> str:
     notes = []
-    user_lev = ctx.settings.get("max_leverage")
-    if user_lev and Decimal(data["leverage"]) > Decimal(str(user_lev)):
-        notes.append(ctx.t("deploy.capped_leverage", cap=lev(user_lev)))
     user_usd = ctx.settings.get("max_collateral_usd")
     if user_usd and Decimal(data["collateral"]) > Decimal(str(user_usd)):
         notes.append(ctx.t("deploy.capped_collateral", cap=money(user_usd)))
     return "\n".join(notes)
 
 
+def _mode_text(ctx: Ctx, data: dict[str, Any]) -> str:
+    if data.get("mode") == "live":
+        return ctx.t("deploy.mode_live")
+    blocker = data.get("live_blocker")
+    if blocker:  # the true reason live is not offered
+        why = ctx.t(blocker, venue=data.get("agent_venue", ""))
+        return ctx.t("deploy.mode_paper_because", reason=why)
+    return ctx.t("deploy.mode_paper_chosen")
+
+
 async def _summary(ctx: Ctx, data: dict[str, Any]) -> str:
+    used = leverage_text(ctx, data["agent"], Decimal(data["leverage"]), _agent_lev(data))
     text = ctx.t(
         "deploy.summary",
         agent=data["agent"],
-        mode=ctx.t("deploy.mode_live" if data.get("mode") == "live" else "deploy.mode_paper"),
+        mode=_mode_text(ctx, data),
         collateral=money(data["collateral"]),
-        leverage=lev(data["leverage"]),
+        leverage=used,
         approval=ctx.t(f"deploy.approval_{data['approval']}"),
     )
     policy = data.get("agent_policy") or PositionPolicy.IGNORE
     text += "\n" + ctx.t("deploy.policy_line", policy=ctx.t(f"policy.{policy}"))
+    text += "\n" + share_line(ctx, data)
+    markets = lower_market_caps(ctx, data.get("agent_venue", ""), Decimal(data["leverage"]))
+    if markets:
+        text += "\n" + ctx.t("deploy.market_caps", markets=markets)
     note = _caps_note(ctx, data)
-    return f"{text}\n{note}" if note else text
+    if note:
+        text += "\n" + note
+    return text + "\n\n" + ctx.t("deploy.confirm_ask")
+
+
+def _agent_lev(data: dict[str, Any]) -> Decimal | None:
+    return Decimal(data["agent_leverage"]) if data.get("agent_leverage") else None
 
 
 async def _finish(ctx: Ctx, data: dict[str, Any]) -> Response:
@@ -289,11 +324,13 @@ async def _begin(ctx: Ctx, ref: str) -> Response:
     if running is not None:  # said now, not after three questions
         raise UserError("deploy.already", agent=agent.name, id=running)
     suggested = agent.default_collateral_usd
+    blocker = live_blocker(ctx, agent, linked is not None)
     data = {
         # live is offered for Hyperliquid agents once a wallet is linked and keys can be kept
-        "live_possible": agent.venue == "HYPERLIQUID"
-        and linked is not None
-        and hyperliquid_approval.live_enabled(ctx.services),
+        "live_possible": blocker is None,
+        "live_blocker": blocker,
+        "creator_share": share_of(agent),
+        "source_share": format(agent.source_share_pct.normalize(), "f"),
         "agent": agent.name,
         "agent_id": agent.id,
         "agent_leverage": format(agent.leverage.normalize(), "f"),
@@ -330,6 +367,10 @@ def _buttons(ctx: Ctx, dep_id: int, status: str) -> list[Button]:
 
 
 async def _line(ctx: Ctx, dep: Deployment, agent_name: str) -> str:
+    async with ctx.services.sessions() as s:
+        agent_leverage = (
+            await s.execute(select(Agent.leverage).where(Agent.id == dep.agent_id))
+        ).scalar()
     return ctx.t(
         "deployments.line",
         id=dep.id,
@@ -337,7 +378,7 @@ async def _line(ctx: Ctx, dep: Deployment, agent_name: str) -> str:
         status=ctx.t(f"status.{dep.status}"),
         mode=ctx.t(f"mode.{dep.mode}"),
         collateral=money(dep.collateral_usd),
-        leverage=lev(dep.leverage),
+        leverage=leverage_text(ctx, agent_name, dep.leverage, agent_leverage, dep.max_leverage),
         approval=ctx.t("deploy.approval_on" if dep.manual_approval else "deploy.approval_off"),
     )
 

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from engine.liquidation import liquidation_price
 from engine.markets import MarketInfo
+from engine.venues.routed import mode_of
 from handlers import callbacks
 from handlers.base import Button, Reply, Response
 from handlers.context import Ctx
@@ -63,7 +64,7 @@ def _open_text(ctx: Ctx, p: Position, agent: str) -> str:
     text = ctx.t(
         "positions.open_line",
         id=p.id,
-        agent=agent,
+        agent=f"{_tag(ctx, p)} {agent}",
         side=ctx.t(f"side.{p.side}"),
         market=p.market,
         venue=p.venue,
@@ -78,13 +79,18 @@ def _open_text(ctx: Ctx, p: Position, agent: str) -> str:
     return text + "\n" + ctx.t("positions.liquidation", price=price(liq) if liq else "-")
 
 
+def _tag(ctx: Ctx, p: Position) -> str:
+    """[PAPER] or [LIVE]: every line about a position says whether the money is real."""
+    return ctx.t(f"tag.{mode_of(p.account)}")
+
+
 def _closed_text(ctx: Ctx, p: Position, agent: str) -> str:
     reason = p.close_reason or ""
     key = f"reason.{reason}"
     return ctx.t(
         "positions.closed_line",
         id=p.id,
-        agent=agent,
+        agent=f"{_tag(ctx, p)} {agent}",
         side=ctx.t(f"side.{p.side}"),
         market=p.market,
         entry=price(p.entry_price),
@@ -204,7 +210,7 @@ async def pnl(ctx: Ctx, _: str = "") -> Response:
     async with ctx.services.sessions() as s:
         deps = (
             await s.execute(
-                select(Deployment.id, Agent.name, Deployment.status)
+                select(Deployment.id, Agent.name, Deployment.status, Deployment.mode)
                 .join(Agent, Agent.id == Deployment.agent_id)
                 .where(Deployment.user_id == ctx.user_id)
                 .order_by(Deployment.id)
@@ -243,7 +249,7 @@ async def pnl(ctx: Ctx, _: str = "") -> Response:
             acc[4] += 1
     lines = []
     total_r, total_u = Decimal(0), Decimal(0)
-    for dep_id, agent, status in deps:
+    for dep_id, agent, status, mode in deps:
         realized, unreal, closed, wins, open_ = per[dep_id]
         total_r += realized
         total_u += unreal
@@ -251,7 +257,7 @@ async def pnl(ctx: Ctx, _: str = "") -> Response:
             ctx.t(
                 "pnl.line",
                 id=dep_id,
-                agent=agent,
+                agent=f"{ctx.t(f'tag.{mode}')} {agent}",
                 status=ctx.t(f"status.{status}"),
                 realized=signed_money(realized),
                 unrealized=signed_money(unreal),

@@ -167,14 +167,14 @@ async def test_settings_language_alerts_and_limits(world: World) -> None:
 
     # muted alert kinds are not delivered; others are
     await make_agent(ann, "Hawk")
-    await deploy(ann, "Hawk", leverage="10")
+    await deploy(ann, "Hawk", leverage="5")
     await world.post("@CryptoHawk", "Long $ETH", "p1")
     capture = Capture()
     await Dispatcher(world.sessions, capture).deliver_pending()
     assert [m.kind for m in capture.got] == []  # position_opened muted
     async with world.sessions() as s:
         pos = (await s.execute(select(Position))).scalar_one()
-    assert pos.leverage == 4  # the personal cap applied over the deployment's 10x
+    assert pos.leverage == 4  # the personal cap applied over the deployment's 5x
 
 
 async def test_daily_loss_limit_pauses_every_deployment_and_says_so(world: World) -> None:
