@@ -42,7 +42,8 @@ async def make_agent(who: Person, name: str, sources: str = "@CryptoHawk", tp: s
     await who.say("3")
     await who.say("none")
     await who.say(tp)
-    summary = await who.say("ignore")  # a market already held: skip the call
+    await who.say("ignore")  # a market already held: skip the call
+    summary = await who.say("10")  # the creator's share of followers' live profits
     assert "Create it?" in text_of(summary), text_of(summary)
     await who.choose(summary.replies[0], "Create")
 

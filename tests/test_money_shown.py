@@ -102,3 +102,33 @@ async def test_an_approval_prompt_shows_price_size_stop_take_profit_and_expiry(
     # ETH at 2000: a 3% stop at 1940, an 8% take profit at 2160, 0.1 ETH for $200 at 2x
     assert "Price 2000 · size 0.1 · stop 1940 · take profit 2160" in text
     assert "Expires at 2026-11-20 10:05 UTC" in text
+
+
+async def answer(who: Person, *texts: str) -> str:
+    for text in texts:
+        r = await who.say(text)
+    return text_of(r)
+
+
+async def test_create_refuses_contradicting_risk_settings_and_warns_on_extremes(
+    world: World,
+) -> None:
+    ann = world.person("Ann", 1)
+    await ann.say("/create")
+    ask = await answer(ann, "Hawk", "@CryptoHawk", "HYPERLIQUID", "100", "20")
+    assert "in % of the entry price (not of the margin: at 20x a 1% price move is 20%" in ask
+    await ann.say("2.6")
+    ask = await answer(ann, "2")
+    assert "smaller than the 2% gain that starts it" in ask
+    refused = await answer(ann, "3")
+    assert "A trailing distance of 3% is not smaller than the 2% gain that starts it" in refused
+    await ann.say("1")
+    refused = await answer(ann, "1.5")
+    assert "A take profit at 1.5% would close the trade before trailing starts at 2%" in refused
+    await ann.say("8")
+    await ann.say("ignore")
+    summary = await answer(ann, "0")
+    assert "Creator share: 0% of followers' live profits" in summary
+    assert "⚠️ 20x is very high leverage" in summary
+    assert "⚠️ A 2.6% stop at 20x loses about 52% of the margin" in summary
+    assert summary.endswith("Create it?")

@@ -88,6 +88,7 @@ async def live_world(sessions, peer: HyperliquidPeer) -> Live:  # type: ignore[n
             "none",
             "none",
             "ignore",
+            "10",
         ):
             await ann.say(answer)
         await ann.choose(ann.last.replies[0], "Create")  # type: ignore[union-attr]
