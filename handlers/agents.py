@@ -27,8 +27,9 @@ async def _sources(ctx: Ctx, agent_ids: list[int]) -> dict[int, list[str]]:
             )
         ).all()
     out: dict[int, list[str]] = {a: [] for a in agent_ids}
-    for agent_id, handle, _ in rows:
-        out[agent_id].append(handle)
+    for agent_id, handle, kind in rows:
+        if kind != "agent":  # the agent's own source is its creator's /call, not a source
+            out[agent_id].append(handle)
     return out
 
 

@@ -17,6 +17,7 @@ from handlers import (
     create,
     deploy,
     hyperliquid_approval,
+    my_agents,
     positions,
     safe_module,
     settings,
@@ -49,6 +50,7 @@ COMMANDS: dict[str, Command] = {
     "link": wallet.link,
     "wallet": wallet.wallet,
     "unlink": wallet.unlink,
+    "myagents": my_agents.my_agents,
 }
 # shown in the app's command menu (setMyCommands), in this order; /start is implied
 MENU = (
@@ -63,6 +65,7 @@ MENU = (
     "settings",
     "help",
     "cancel",
+    "myagents",
 )
 
 BUTTONS: dict[str, ButtonHandler] = {
@@ -93,6 +96,12 @@ BUTTONS: dict[str, ButtonHandler] = {
     "wuy": wallet.unlink_confirm_button,
     "wuc": wallet.unlink_close_all_button,
     "wun": wallet.unlink_keep_button,
+    "mae": my_agents.edit_button,
+    "map": my_agents.pause_button,
+    "mar": my_agents.resume_button,
+    "mat": my_agents.retire_button,
+    "maty": my_agents.retire_confirm_button,
+    "mak": my_agents.keep_button,
 }
 
 
