@@ -19,12 +19,14 @@ from handlers import (
     hyperliquid_approval,
     my_agents,
     positions,
+    positions_close_all,
     safe_module,
     settings,
     start,
     wallet,
     wizard,
 )
+from handlers.approvals_list import pending_approvals
 from handlers.base import MAX_TEXT, Reply, Request, Response, Services, UserError
 from handlers.calls import call
 from handlers.context import Ctx, resolve
@@ -51,6 +53,7 @@ COMMANDS: dict[str, Command] = {
     "wallet": wallet.wallet,
     "unlink": wallet.unlink,
     "myagents": my_agents.my_agents,
+    "approvals": pending_approvals,
 }
 # shown in the app's command menu (setMyCommands), in this order; /start is implied
 MENU = (
@@ -66,6 +69,10 @@ MENU = (
     "help",
     "cancel",
     "myagents",
+    "approvals",
+    "link",
+    "wallet",
+    "unlink",
 )
 
 BUTTONS: dict[str, ButtonHandler] = {
@@ -102,6 +109,11 @@ BUTTONS: dict[str, ButtonHandler] = {
     "mat": my_agents.retire_button,
     "maty": my_agents.retire_confirm_button,
     "mak": my_agents.keep_button,
+    "pf": positions.refresh_button,
+    "pr": positions.refresh_all_button,
+    "pca": positions_close_all.close_all_button,
+    "pcay": positions_close_all.close_all_confirm_button,
+    "pcan": positions_close_all.close_all_keep_button,
 }
 
 

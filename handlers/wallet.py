@@ -116,8 +116,11 @@ async def link(ctx: Ctx, _: str = "") -> Response:
     async with ctx.services.sessions() as s, s.begin():
         token = await siwe_link.start_link(s, ctx.user_id, ctx.services.clock())
     url = f"{ctx.services.public_url.rstrip('/')}/connect?t={token}"
+    intro = ctx.t("wallet.link_intro", url=url)
+    if linked is not None:  # said before anything is signed
+        intro = ctx.t("wallet.link_replaces", address=linked.address) + "\n\n" + intro
     page = Reply(
-        ctx.t("wallet.link_intro", url=url),
+        intro,
         # Telegram accepts only public http(s) links on buttons; the text always has it
         [[Button(ctx.t("wallet.open_page"), url=url)]] if url.startswith("https://") else [],
     )

@@ -138,8 +138,10 @@ async def test_start_create_deploy_alert_close_and_a_stranger_cannot_close(tg: S
     assert closed.message_id == alert.message_id and closed.buttons == []
     async with tg.world.sessions() as s:
         assert (await s.execute(select(Position.status))).scalar_one() == "closed"
-    await tg.deliver()
-    await ann.wait_for("PnL")  # the closed alert follows through the outbox
+    # one message for a manual close: the edited alert says the result (exit and PnL), and
+    # no second "closed" alert follows through the outbox
+    assert "→" in closed.text and "$" in closed.text.split("→")[1]
+    assert await tg.deliver() == 0
 
 
 async def test_manual_approval_confirm_skip_and_expiry(tg: Stack) -> None:
