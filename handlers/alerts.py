@@ -3,13 +3,13 @@ Close on an opened position, Confirm / Skip on an approval request."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from handlers import callbacks
 from handlers.base import Button, Reply
 from handlers.i18n import catalogue, pick_language, t
+from handlers.time_zone import when
 
 
 def _money(value: Any) -> str:
@@ -41,13 +41,9 @@ def approval_details(lang: str, p: dict[str, Any]) -> str:
         tp=_price(tp) if tp else t(lang, "common.none"),
     )
     if p.get("expires_at"):
-        text += "\n" + t(lang, "alert.approval_expires", time=when(p["expires_at"]))
+        moment = when(p["expires_at"], p.get("time_zone"))
+        text += "\n" + t(lang, "alert.approval_expires", time=moment)
     return text
-
-
-def when(iso: str) -> str:
-    """An instant as '2026-11-20 10:05 UTC' (the time zone written out)."""
-    return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def reason_text(lang: str, code: str) -> str:

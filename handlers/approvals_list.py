@@ -65,6 +65,7 @@ async def pending_approvals(ctx: Ctx, _: str = "") -> Response:
             "stop_price": decimal_text(levels.stop),
             "take_profit_price": decimal_text(levels.take_profit) if levels.take_profit else None,
             "expires_at": order.expires_at.isoformat() if order.expires_at else "",
+            "time_zone": ctx.settings.get("time_zone"),
         }
         replies.append(alert_reply("approval_requested", payload, ctx.language))
     return Response(replies)

@@ -14,6 +14,7 @@ from handlers.base import Button, Reply, Response
 from handlers.context import Ctx
 from handlers.format import lev, price, signed_money, signed_pct
 from handlers.positions_close_all import shown_in_reply
+from handlers.time_zone import user_when
 from storage.enums import CloseReason, PositionStatus
 from storage.models import Agent, Deployment, Position
 
@@ -111,7 +112,7 @@ def _closed_text(ctx: Ctx, p: Position, agent: str) -> str:
         exit=price(p.exit_price) if p.exit_price is not None else "-",
         pnl=signed_money(p.realized_pnl or 0),
         reason=ctx.t(key) if reason in set(CloseReason) else reason.replace("_", " "),
-        day=p.closed_at.strftime("%Y-%m-%d %H:%M") if p.closed_at else "-",
+        day=user_when(ctx, p.closed_at) if p.closed_at else "-",
     )
 
 

@@ -31,6 +31,7 @@ from handlers.base import MAX_TEXT, Reply, Request, Response, Services, UserErro
 from handlers.calls import call
 from handlers.context import Ctx, resolve
 from handlers.i18n import t
+from handlers.time_zone import time_zone
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ COMMANDS: dict[str, Command] = {
     "unlink": wallet.unlink,
     "myagents": my_agents.my_agents,
     "approvals": pending_approvals,
+    "timezone": time_zone,
 }
 # shown in the app's command menu (setMyCommands), in this order; /start is implied
 MENU = (
@@ -73,6 +75,7 @@ MENU = (
     "link",
     "wallet",
     "unlink",
+    "timezone",
 )
 
 BUTTONS: dict[str, ButtonHandler] = {

@@ -60,7 +60,7 @@ async def test_paper_is_said_on_every_line_about_a_position(world: World) -> Non
     await world.post("@CryptoHawk", "Long $ETH", "p1")
     positions = await ann.say("/positions")
     assert "#1 [PAPER] Hawk: LONG ETH" in text_of(positions)
-    await ann.choose((await ann.choose(positions.replies[1], "Close")).replies[0], "Yes, close")
+    await world.price("ETH", "1900")  # through the stop: closed, with an alert
     assert "[PAPER] Hawk: LONG ETH" in text_of(await ann.say("/history"))
     assert "[PAPER] Hawk (active)" in text_of(await ann.say("/pnl"))
     capture = Capture()

@@ -104,3 +104,18 @@ async def test_help_and_menu_have_link_wallet_unlink_and_link_says_it_replaces(
     assert "is linked" in text_of(await ann.say(sign_text(message, wallet)))
     again = text_of(await ann.say("/link"))
     assert f"Your wallet {wallet.address} is linked now: linking another one replaces it." in again
+
+
+async def test_times_are_in_the_users_time_zone_or_utc_written_out(world: World) -> None:
+    ann = world.person("Ann", 1)
+    await make_agent(ann, "Hawk")
+    await deploy(ann, "Hawk")
+    await world.post("@CryptoHawk", "Long $ETH", "p1")
+    listing = await ann.say("/positions")
+    await ann.choose((await ann.choose(listing.replies[1], "Close")).replies[0], "Yes, close")
+    assert "(closed by you, 2026-11-20 10:00 UTC)" in text_of(await ann.say("/history"))
+    assert "Mars/Olympus is not a time zone" in text_of(await ann.say("/timezone Mars/Olympus"))
+    saved = await ann.say("/timezone Europe/Madrid")
+    assert "now shown in Europe/Madrid: it is 2026-11-20 11:00 Europe/Madrid" in text_of(saved)
+    assert "2026-11-20 11:00 Europe/Madrid)" in text_of(await ann.say("/history"))
+    assert "shown in Europe/Madrid" in text_of(await ann.say("/timezone"))
