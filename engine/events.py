@@ -206,3 +206,20 @@ class SourceFailing(Event):
     @property
     def dedupe_key(self) -> str:
         return f"source_failing:{self.handle}:{self.user_id}"
+
+
+@dataclass(slots=True)
+class PausedSkipped(Event):
+    """A call came for an agent the user deployed but paused: nothing was traded (sent only
+    to users who switched this alert on)."""
+
+    kind: ClassVar[str] = "paused_skipped"
+    signal_id: int
+    deployment_id: int
+    agent: str
+    market: str
+    side: str
+
+    @property
+    def dedupe_key(self) -> str:
+        return f"paused_skipped:{self.signal_id}:{self.deployment_id}"

@@ -13,7 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.client_ids import client_order_id
 from engine.close import write_close_orders
-from engine.events import ApprovalRequested, Event, OrderFailed, SignalRejected
+from engine.events import (
+    ApprovalRequested,
+    Event,
+    OrderFailed,
+    PausedSkipped,
+    SignalRejected,
+)
 from engine.levels import RiskLevels, RiskParams
 from engine.markets import MarketInfo
 from engine.position_policy import ADD, CLOSE, FLIP, SKIP, Held, decide
@@ -78,6 +84,21 @@ async def active_deployments(session: AsyncSession, agent_id: int) -> list[Deplo
             DeploymentTerms(did, uid, account, collateral, lev, min(caps) if caps else None, manual)
         )
     return out
+
+
+async def paused_skipped(session: AsyncSession, agent: Agent, signal: Signal) -> list[Event]:
+    """A 'skipped: paused' alert per paused deployment whose user switched it on."""
+    rows = await session.execute(
+        select(Deployment.id, Deployment.user_id, User.settings)
+        .join(User, User.id == Deployment.user_id)
+        .where(Deployment.agent_id == agent.id, Deployment.status == DeploymentStatus.PAUSED)
+        .order_by(Deployment.id)
+    )
+    return [
+        PausedSkipped(uid, signal.id, did, agent.name, signal.market, signal.side)
+        for did, uid, settings in rows
+        if ((settings or {}).get("alerts") or {}).get(PausedSkipped.kind)
+    ]
 
 
 @dataclass(slots=True)
@@ -146,6 +167,7 @@ async def write_open_orders(
     caller's transaction: closes of held positions are written before the opens, so they
     are claimed (and sent, one at a time per account and market) first."""
     deployments = await active_deployments(session, agent.id)
+    paused_skips = await paused_skipped(session, agent, signal)
     held, busy = await _market_state(session, signal, venue, {d.account for d in deployments})
     decisions = {
         d.id: decide(
@@ -165,7 +187,7 @@ async def write_open_orders(
         if x.action in (CLOSE, FLIP)
         for pid in x.position_ids
     }
-    out = OpenOrders()
+    out = OpenOrders(events=paused_skips)
     if to_close:
         out.close_signal_ids = await write_close_orders(session, to_close, now, namespace)
     rows, events = [], out.events

@@ -33,6 +33,7 @@ ALERT_DEFAULTS: dict[str, bool] = {
     "stop_moved": False,  # can be chatty: opt-in
     "order_failed": True,
     "signal_rejected": True,
+    "paused_skipped": False,  # a call a paused deployment did not trade: opt-in
 }
 
 

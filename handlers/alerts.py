@@ -95,6 +95,9 @@ def render(kind: str, p: dict[str, Any], lang: str = "en") -> str:
             "collateral": _money(p["collateral_usd"]),
         }
         details = approval_details(lang, p)
+    elif kind == "paused_skipped":
+        key = "alert.paused_skipped"
+        extra = {"id": p["deployment_id"]}
     elif kind == "approval_expired":
         key = "alert.approval_expired"
         extra = {}

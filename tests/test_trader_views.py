@@ -9,6 +9,7 @@ from eth_account import Account
 from sqlalchemy import select
 
 from engine.notify import Dispatcher
+from handlers.alerts import alert_reply
 from handlers.router import MENU
 from storage.models import Position
 from tests.chat_helpers import World, make_world, sign_text, text_of
@@ -119,3 +120,27 @@ async def test_times_are_in_the_users_time_zone_or_utc_written_out(world: World)
     assert "now shown in Europe/Madrid: it is 2026-11-20 11:00 Europe/Madrid" in text_of(saved)
     assert "2026-11-20 11:00 Europe/Madrid)" in text_of(await ann.say("/history"))
     assert "shown in Europe/Madrid" in text_of(await ann.say("/timezone"))
+
+
+async def test_a_paused_deployment_says_what_it_skipped_when_asked_to(world: World) -> None:
+    ann = world.person("Ann", 1)
+    await make_agent(ann, "Hawk")
+    await deploy(ann, "Hawk")
+    listed = await ann.say("/deployments")
+    await ann.choose(listed.replies[1], "Pause")
+    capture = Capture()
+    dispatcher = Dispatcher(world.sessions, capture)
+    await world.post("@CryptoHawk", "Long $ETH", "p1")
+    await dispatcher.deliver_pending()
+    assert capture.got == []  # off by default
+    view = await ann.say("/settings")
+    view = await ann.choose(view.replies[0], "▫️ Skipped while paused")
+    assert "✅ Skipped while paused" in text_of(view)
+    await world.post("@CryptoHawk", "Short $SOL", "p2")
+    await dispatcher.deliver_pending()
+    (skipped,) = capture.got
+    text = alert_reply(skipped.kind, skipped.payload, skipped.language).text
+    assert text == (
+        "Hawk called SHORT SOL: not traded, your deployment #1 is paused."
+        " Resume it in /deployments."
+    )
