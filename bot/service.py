@@ -16,6 +16,7 @@ from bot import live_trading, replicas, web_wallet
 from bot.classifiers import build_classifier
 from bot.console import ConsoleTransport
 from bot.ingestion import schedule_ingestion
+from bot.price_status import PriceWatch
 from bot.settings import Settings
 from bot.telegram import TelegramBot, TelegramTransport
 from bot.telegram_limits import ChatRateLimiter
@@ -30,7 +31,9 @@ from engine.prices import PriceBook
 from engine.protection import MoveSettings
 from engine.protection_hooks import Protection
 from engine.venues.hyperliquid import HyperliquidConfig, HyperliquidVenue
+from engine.venues.hyperliquid_feed import HyperliquidPriceFeed
 from engine.venues.hyperliquid_protection import HyperliquidProtection
+from engine.venues.hyperliquid_rules import MAINNET_URL
 from engine.venues.paper import FeeConfig, PaperVenue
 from engine.venues.routed import AccountRoutedVenue
 from handlers.base import Services
@@ -106,14 +109,17 @@ async def attach_hyperliquid(
 def start_price_feed(
     settings: Settings, engine: Engine, venue: HyperliquidVenue | None
 ) -> asyncio.Task[None] | None:
-    """PRICE_FEED=hyperliquid: every allMids update reaches the monitor (paper included)."""
+    """PRICE_FEED=hyperliquid (the default): every allMids update reaches the monitor (paper
+    included). Without live trading the prices are Hyperliquid mainnet's public ones (no key
+    needed): paper trades at real prices, not at the testnet's."""
     if settings.price_feed != "hyperliquid":
         return None
     if venue is None:  # prices only: a venue that can read but never sign
-        venue = HyperliquidVenue(
-            HyperliquidConfig(base_url=live_trading.hyperliquid_url(settings)), _no_signer
-        )
-    feed = live_trading.price_feed(settings, venue)
+        url = settings.hyperliquid_api_url or MAINNET_URL
+        reader = HyperliquidVenue(HyperliquidConfig(base_url=url), _no_signer)
+        feed = HyperliquidPriceFeed(url, lambda: reader.info("allMids", {}))
+    else:
+        feed = live_trading.price_feed(settings, venue)
 
     async def pump() -> None:
         async for tick in feed.ticks():
@@ -219,6 +225,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         ("webhook" if settings.public_url else "polling") if telegram else "off",
         settings.port,
     )
+    price_watch = PriceWatch(settings, prices, loop.time())
     last_checkpoint = loop.time()
     try:
         while not stop.is_set():
@@ -230,6 +237,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
                 if leases is None:  # replicas sweep in their own loop, more often
                     await engine.resume_pending()  # orders a venue error or a crash left open
                 last_checkpoint = loop.time()
+            price_watch.check(loop.time())
             try:
                 await housekeeping(engine, dispatcher)
             except Exception:  # one bad round must not stop the service; the next retries

@@ -53,7 +53,8 @@ class Settings(BaseSettings):
     # Hyperliquid (live trading needs MAXXIT_MASTER_KEY too)
     hyperliquid_network: Literal["testnet", "mainnet"] = "testnet"
     hyperliquid_api_url: str | None = Field(default=None, description="overrides the network")
-    price_feed: Literal["none", "hyperliquid"] = "none"
+    # Hyperliquid's public prices (no key): paper trades and stops need prices to work
+    price_feed: Literal["none", "hyperliquid"] = "hyperliquid"
     reconcile_seconds: int = Field(default=180, ge=10)
     # live stops resting on Hyperliquid follow the trailing stop: at most one move per position
     # this often, and only by at least this fraction of the price (the venue's weight budget)

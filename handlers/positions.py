@@ -14,6 +14,7 @@ from handlers.base import Button, Reply, Response
 from handlers.context import Ctx
 from handlers.format import lev, price, signed_money, signed_pct
 from handlers.positions_close_all import shown_in_reply
+from handlers.price_note import no_prices_note
 from handlers.time_zone import user_when
 from storage.enums import CloseReason, PositionStatus
 from storage.models import Agent, Deployment, Position
@@ -127,13 +128,15 @@ async def positions(ctx: Ctx, _: str = "") -> Response:
                 .order_by(Position.id)
             )
         ).all()
+    note = no_prices_note(ctx)
     if not rows:
-        return Response([Reply(ctx.t("positions.none"))])
+        return Response([Reply(ctx.t("positions.none") + (f"\n\n{note}" if note else ""))])
     tools = [
         Button(ctx.t("positions.refresh_all"), callbacks.make("pr")),
         Button(ctx.t("positions.close_all"), callbacks.make("pca")),
     ]
-    replies = [Reply(ctx.t("positions.header", count=len(rows)), [tools])]
+    header = ctx.t("positions.header", count=len(rows)) + (f"\n{note}" if note else "")
+    replies = [Reply(header, [tools])]
     for p, agent in rows[:30]:
         replies.append(Reply(_open_text(ctx, p, agent), [_open_buttons(ctx, p.id)]))
     return Response(replies)

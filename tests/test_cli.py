@@ -85,7 +85,9 @@ async def test_run_delivers_what_a_previous_process_left_and_stops_cleanly(
     await db.dispose()
 
     stop = asyncio.Event()
-    task = asyncio.create_task(run(Settings(data_dir=tmp_path, database_url=None, port=0), stop))
+    task = asyncio.create_task(
+        run(Settings(data_dir=tmp_path, database_url=None, port=0, price_feed="none"), stop)
+    )
     for _ in range(50):
         await asyncio.sleep(0.1)
         if "[to user 7]" in capsys.readouterr().out:

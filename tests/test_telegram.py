@@ -289,6 +289,7 @@ async def test_maxxit_run_with_a_token_answers_in_telegram(tmp_path) -> None:
             port=0,
             telegram_bot_token=peer.token,
             telegram_api_url=peer.base_url.removesuffix("/bot"),
+            price_feed="none",  # no test reaches the internet
         )
         stop = asyncio.Event()
         task = asyncio.create_task(run(settings, stop))

@@ -144,3 +144,13 @@ async def test_a_paused_deployment_says_what_it_skipped_when_asked_to(world: Wor
         "Hawk called SHORT SOL: not traded, your deployment #1 is paused."
         " Resume it in /deployments."
     )
+
+
+async def test_a_fresh_install_with_no_agents_gives_a_clear_first_step(world: World) -> None:
+    ann = world.person("Ann", 1)
+    welcome = text_of(await ann.say("/start"))
+    assert "No agent is listed here yet. Your first step: /create" in welcome
+    assert "Pick an agent in /agents" not in welcome
+    await make_agent(ann, "Hawk")
+    bob = world.person("Bob", 2)
+    assert "Pick an agent in /agents" in text_of(await bob.say("/start"))
