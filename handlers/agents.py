@@ -42,8 +42,8 @@ def _card(ctx: Ctx, agent: Agent, stats: AgentStats, sources: list[str], creator
         sources=", ".join(sources[:5]) + (" …" if len(sources) > 5 else "") or "-",
         ret=signed_pct(stats.return_pct),
         win=win,
-        trades=stats.trades,
-        subs=stats.subscribers,
+        trades=ctx.tn("n.trades", stats.trades),
+        subs=ctx.tn("n.followers", stats.subscribers),
         share=pct(agent.creator_share_pct if agent.creator_user_id else 0),
         creator=creator or "-",
     )

@@ -8,7 +8,7 @@ from typing import Any
 
 from handlers import callbacks
 from handlers.base import Button, Reply
-from handlers.i18n import catalogue, pick_language, t
+from handlers.i18n import catalogue, pick_language, t, tn
 from handlers.time_zone import when
 
 
@@ -112,7 +112,8 @@ def render(kind: str, p: dict[str, Any], lang: str = "en") -> str:
         extra = {"address": p["address"]}
     elif kind == "deployments_paused":
         key = "alert.deployments_paused"
-        extra = {"loss": _money(p["loss"]), "limit": _money(p["limit"]), "count": p["count"]}
+        count = tn(lang, "n.deployments", int(p["count"]))
+        extra = {"loss": _money(p["loss"]), "limit": _money(p["limit"]), "count": count}
     else:
         return f"{kind}: {p}"
     text = t(lang, key, **common, **extra)

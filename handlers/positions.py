@@ -308,9 +308,9 @@ async def pnl(ctx: Ctx, _: str = "") -> Response:
                 status=ctx.t(f"status.{status}"),
                 realized=signed_money(realized),
                 unrealized=signed_money(unreal),
-                closed=closed,
-                wins=wins,
-                open=open_,
+                closed=ctx.tn("n.trades", closed),
+                wins=ctx.tn("n.wins", wins),
+                open=ctx.tn("n.open_positions", open_),
             )
         )
     total = ctx.t(

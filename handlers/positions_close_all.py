@@ -58,7 +58,14 @@ async def close_all_button(ctx: Ctx, _: callbacks.Callback) -> Response:
         return Response([Reply(ctx.t("positions.none"), edit=True)])
     yes = Button(ctx.t("positions.close_all_yes"), callbacks.make("pcay"))
     no = Button(ctx.t("positions.close_no"), callbacks.make("pcan"))
-    return Response([Reply(ctx.t("positions.close_all_ask", count=len(ids)), [[yes, no]])])
+    return Response(
+        [
+            Reply(
+                ctx.t("positions.close_all_ask", count=ctx.tn("n.open_positions", len(ids))),
+                [[yes, no]],
+            )
+        ]
+    )
 
 
 async def close_all_keep_button(ctx: Ctx, _: callbacks.Callback) -> Response:

@@ -39,7 +39,7 @@ async def test_positions_show_move_and_roe_refresh_and_close_all(world: World) -
     assert (await bob.choose(listing.replies[1], "Refresh")).refused  # not Bob's
 
     ask = await ann.choose(listing.replies[0], "Close all")
-    assert "Close all 2 open positions" in text_of(ask)
+    assert "Close 2 open positions at the market price?" in text_of(ask)
     kept = await ann.choose(ask.replies[0], "Keep")
     assert "Nothing closed" in text_of(kept)
     done = await ann.choose(ask.replies[0], "Yes, close all")
