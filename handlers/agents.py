@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.analytics import AgentStats, agent_stats
 from handlers import callbacks
@@ -113,6 +115,21 @@ async def page_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
     return await _page(ctx, cb.int_arg(), edit=True)
 
 
+async def agent_named(session: AsyncSession, name: str) -> Agent | None:
+    """The agent with this name, case-insensitively in any script: SQLite's lower() folds
+    ASCII only, so a name with other letters (Ястреб) is compared here, by casefold."""
+    found = (
+        await session.execute(select(Agent).where(func.lower(Agent.name) == name.lower()))
+    ).scalar_one_or_none()
+    if found is not None or name.isascii():
+        return found
+    wanted = unicodedata.normalize("NFKC", name).casefold()
+    for agent_id, stored in (await session.execute(select(Agent.id, Agent.name))).all():
+        if unicodedata.normalize("NFKC", stored).casefold() == wanted:
+            return await session.get(Agent, agent_id)
+    return None
+
+
 async def find_agent(ctx: Ctx, ref: str) -> Agent:
     """An agent by id or by name (case-insensitive)."""
     ref = ref.strip()
@@ -123,9 +140,7 @@ async def find_agent(ctx: Ctx, ref: str) -> Agent:
         if ref.isdigit() and len(ref) < 18:
             agent = await s.get(Agent, int(ref))
         if agent is None:
-            agent = (
-                await s.execute(select(Agent).where(func.lower(Agent.name) == ref.lower()[:64]))
-            ).scalar_one_or_none()
+            agent = await agent_named(s, ref[:64])
     if agent is None or agent.status != "active":
         raise UserError("agents.not_found", name=ref[:64])
     return agent

@@ -12,6 +12,7 @@ from engine import liquidation
 from engine.ingest import source_id
 from engine.markets import MarketInfo
 from handlers import callbacks, inputs, wizard
+from handlers.agents import agent_named
 from handlers.base import Button, Reply, Response, UserError
 from handlers.context import Ctx
 from handlers.create_risk import check_risk, risk_warnings
@@ -26,10 +27,8 @@ MAX_AGENTS_PER_CREATOR = 20
 async def _name(ctx: Ctx, text: str, _: dict[str, Any]) -> str:
     name = inputs.agent_name(text)
     async with ctx.services.sessions() as s:
-        taken = (
-            await s.execute(select(Agent.id).where(func.lower(Agent.name) == name.lower()))
-        ).first()
-    if taken:
+        taken = await agent_named(s, name)
+    if taken is not None:
         raise UserError("create.name_taken", name=name)
     return name
 
@@ -181,9 +180,7 @@ async def _finish(ctx: Ctx, data: dict[str, Any]) -> Response:
         ).scalar_one()
         if mine >= MAX_AGENTS_PER_CREATOR:
             raise UserError("create.too_many", max=MAX_AGENTS_PER_CREATOR)
-        if (
-            await s.execute(select(Agent.id).where(func.lower(Agent.name) == name.lower()))
-        ).first():
+        if await agent_named(s, name) is not None:
             raise UserError("create.name_taken", name=name)
         handles = list(data["sources"])
         # X handles are case-insensitive: @cryptohawk is the source @CryptoHawk already is

@@ -4,13 +4,15 @@ Each parser returns a plain JSON-friendly value or raises UserError with a clear
 from __future__ import annotations
 
 import re
+import unicodedata
 from decimal import Decimal, InvalidOperation
 
 from handlers.base import UserError
 
 _NUMBER = re.compile(r"^[+]?\$?\s*([0-9][0-9,_]*(?:\.[0-9]+)?|\.[0-9]+)\s*(%|x|usd|\$)?$", re.I)
 _HANDLE = re.compile(r"^@?([A-Za-z0-9_]{1,15})$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _\-]{2,31}$")
+# letters of any script (Cyrillic, Greek, CJK...), digits, spaces, - and _; \w is Unicode
+_NAME = re.compile(r"^[^\W_][\w \-]{2,31}$")
 MAX_SOURCES = 10
 
 
@@ -61,16 +63,24 @@ def handles(text: str) -> list[str]:
 
 
 def agent_name(text: str) -> str:
-    name = " ".join(text.split())
+    # one spelling per look: compatibility forms (full-width letters, ligatures) folded
+    name = " ".join(unicodedata.normalize("NFKC", text).split())
     if not _NAME.match(name):
         raise UserError("input.bad_agent_name")
     return name
 
 
+# the words for a side in every language we speak (the buttons say LARGO, ЛОНГ): a call is
+# typed the way the bot writes it
+_SIDES = {
+    "long": ("long", "buy", "largo", "compra", "comprar", "лонг", "покупка", "купить"),
+    "short": ("short", "sell", "corto", "venta", "vender", "шорт", "продажа", "продать"),
+}
+
+
 def side(text: str) -> str:
-    word = text.strip().lower()
-    if word in ("long", "buy"):
-        return "long"
-    if word in ("short", "sell"):
-        return "short"
+    word = text.strip().casefold()
+    for name, words in _SIDES.items():
+        if word in words:
+            return name
     raise UserError("call.bad_side")

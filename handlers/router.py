@@ -30,6 +30,7 @@ from handlers.approvals_list import pending_approvals
 from handlers.base import MAX_TEXT, Reply, Request, Response, Services, UserError
 from handlers.calls import call
 from handlers.context import Ctx, resolve
+from handlers.format import LANGUAGE
 from handlers.i18n import t
 from handlers.time_zone import time_zone
 
@@ -130,6 +131,7 @@ class Bot:
             async with self.services.sessions() as s, s.begin():
                 ctx = await resolve(s, self.services, req)
             lang = ctx.language
+            LANGUAGE.set(lang)  # amounts formatted for the user (handlers/format.py)
             response = await self._dispatch(ctx, req)
             lang = ctx.language  # /settings may have changed it
         except UserError as e:
