@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import unicodedata
 from datetime import timedelta
 
@@ -142,8 +143,23 @@ async def find_agent(ctx: Ctx, ref: str) -> Agent:
         if agent is None:
             agent = await agent_named(s, ref[:64])
     if agent is None or agent.status != "active":
+        near = await _near_names(ctx, ref)
+        if near:
+            raise UserError("agents.did_you_mean", name=ref[:64], suggestion=near)
         raise UserError("agents.not_found", name=ref[:64])
     return agent
+
+
+async def _near_names(ctx: Ctx, ref: str) -> str:
+    """'GoldDesk' for 'GoldDesc' or 'gold desk': the listed names nearest to a miss."""
+    async with ctx.services.sessions() as s:
+        names = list(
+            (await s.execute(select(Agent.name).where(Agent.status == "active"))).scalars()
+        )
+    folded = {n.casefold().replace(" ", ""): n for n in names}
+    wanted = ref.casefold().replace(" ", "")[:64]
+    close = difflib.get_close_matches(wanted, list(folded), n=2, cutoff=0.7)
+    return ", ".join(folded[c] for c in close)
 
 
 async def agent_card(ctx: Ctx, ref: str) -> Reply:

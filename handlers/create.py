@@ -130,7 +130,7 @@ def _leverages(ctx: Ctx, _: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _risk_fields(ctx: Ctx, data: dict[str, Any]) -> dict[str, str]:
-    trail = "-"
+    trail = ctx.t("common.none")
     if data.get("trail_activation") and data.get("trail_distance"):
         trail = f"{pct(data['trail_activation'])} / {pct(data['trail_distance'])}"
     return {
@@ -141,7 +141,7 @@ def _risk_fields(ctx: Ctx, data: dict[str, Any]) -> dict[str, str]:
         "leverage": lev(data["leverage"]),
         "stop": pct(data["stop_loss"]),
         "trail": trail,
-        "tp": pct(data["take_profit"]) if data.get("take_profit") else "-",
+        "tp": pct(data["take_profit"]) if data.get("take_profit") else ctx.t("common.none"),
         # conversations begun before the question existed create "ignore", the safe choice
         "policy": ctx.t(f"policy.{data.get('position_policy') or PositionPolicy.IGNORE}"),
     }

@@ -119,8 +119,8 @@ def check_stop(ctx: Ctx, terms: StopTerms, chosen: Decimal) -> None:
 
 
 def _collaterals(ctx: Ctx, data: dict[str, Any]) -> list[tuple[str, str]]:
-    values = dict.fromkeys([data.get("suggested") or "100", "50", "100", "250"])
-    return [(money(v), v) for v in values]
+    values = sorted({Decimal(v) for v in (data.get("suggested") or "100", "50", "100", "250")})
+    return [(money(v), format(v.normalize(), "f")) for v in values]  # ascending
 
 
 def _leverages(ctx: Ctx, data: dict[str, Any]) -> list[tuple[str, str]]:

@@ -154,7 +154,7 @@ async def test_settings_language_alerts_and_limits(world: World) -> None:
     assert "▫️ Opened" in text_of(view)
     # a limit: wrong input first, then a value, then confirm
     ask = await ann.choose(view.replies[0], "Max leverage")
-    assert "now -" in text_of(ask)
+    assert "now no limit" in text_of(ask)
     assert "between 1x and 50x" in text_of(await ann.say("500"))
     confirm = await ann.say("4")
     assert "Set Max leverage to 4x?" in text_of(confirm)
