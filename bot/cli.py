@@ -120,8 +120,13 @@ def main(argv: list[str] | None = None) -> int:
         return _replay(args.scenario, args.json, settings)
     if args.command == "run":
         from bot.service import run
+        from bot.startup import StartupError
 
-        asyncio.run(run(settings))
+        try:
+            asyncio.run(run(settings))
+        except StartupError as exc:  # one clear line and an exit code, not a traceback
+            print(f"maxxit: {exc}", file=sys.stderr)
+            return exc.code
         return 0
     if args.command == "chat":
         from bot.chat import chat, stdin_lines

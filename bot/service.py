@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import live_trading, replicas, web_wallet
+from bot import live_trading, replicas, startup, web_wallet
 from bot.classifiers import build_classifier
 from bot.console import ConsoleTransport
 from bot.ingestion import schedule_ingestion
@@ -146,6 +146,7 @@ async def housekeeping(engine: Engine, dispatcher: Dispatcher) -> None:
 
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     stop = stop or asyncio.Event()
+    startup.check_port(settings.host, settings.port)  # one clear line, before anything starts
     url = resolve_url(settings.database_url, settings.data_dir)
     await upgrade(url)
     db = create_engine(url)
@@ -179,40 +180,53 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     telegram: TelegramBot | None = None
     transport: Transport = ConsoleTransport()
     secret = settings.webhook_secret()
-    if settings.telegram_bot_token:
+    token = settings.bot_token()
+    telegram_state = "off"
+    if token:
         # replicas hold Telegram's limits together (the database counts every send)
         shared = SharedSendBudget(sessions) if leases is not None else None
         telegram = TelegramBot(
-            settings.telegram_bot_token,
+            token,
             handlers,
             settings.telegram_api_url,
             limiter=ChatRateLimiter(shared=shared),
             webhook=bool(settings.public_url),
         )
-        await telegram.start(settings.public_url, secret)
-        services.bot_username = telegram.bot.username
-        transport = TelegramTransport(telegram.bot, sessions)
-    dispatcher = Dispatcher(sessions, transport)
+    else:
+        log.warning(startup.NO_TOKEN)
 
     async def health() -> dict[str, Any]:
         held: dict[str, Any] = leases.describe() if leases is not None else {"replica": "single"}
         return {
             "open_positions": len(engine.index),  # watched by this replica
-            "telegram": telegram is not None,
+            "telegram": telegram_state,
             **held,
         }
 
+    async def feed(payload: dict[str, Any]) -> None:
+        assert telegram is not None
+        await telegram.feed(payload)
+
     web = server(
         make_app(
-            telegram.feed if telegram and settings.public_url else None,
+            feed if telegram and settings.public_url else None,
             secret,
             health,
-            web_wallet.routes(services, settings.telegram_bot_token),
+            web_wallet.routes(services, token),
         ),
         settings.host,
         settings.port,
     )
-    web_task = asyncio.create_task(web.serve())
+    web_task = asyncio.create_task(web.serve())  # /healthz answers whatever Telegram does
+    failed: startup.StartupError | None = None
+    if telegram is not None:
+        try:
+            telegram_state = await startup.start_telegram(telegram, settings.public_url, secret)
+            services.bot_username = telegram.bot.username
+            transport = TelegramTransport(telegram.bot, sessions)
+        except startup.StartupError as exc:
+            telegram, telegram_state, failed = None, "unavailable", exc
+    dispatcher = Dispatcher(sessions, transport)
 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -222,12 +236,14 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         "maxxit running on %s; %d open positions monitored; telegram %s; web on :%d",
         url.split("@")[-1],
         len(engine.index),
-        ("webhook" if settings.public_url else "polling") if telegram else "off",
+        ("webhook" if settings.public_url else "polling") if telegram else telegram_state,
         settings.port,
     )
     price_watch = PriceWatch(settings, prices, loop.time())
     last_checkpoint = loop.time()
     try:
+        if failed is not None:  # said once, after everything started is stopped below
+            raise failed
         while not stop.is_set():
             if web_task.done():  # the port was taken, say: no silent half-running service
                 web_task.result()
