@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from importlib import resources
 from pathlib import Path
@@ -53,14 +54,25 @@ def _replay(text_or_path: str | Path, as_json: bool, settings: Settings) -> int:
     except ScenarioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    result = asyncio.run(
-        run_scenario(sc, settings.database_url, None if as_json else live_log(print))
-    )
-    if as_json:
-        print(json.dumps(result.as_json(), indent=2))
-    else:
-        summary(result, print)
+    try:
+        result = asyncio.run(
+            run_scenario(sc, settings.database_url, None if as_json else live_log(print))
+        )
+        if as_json:
+            print(json.dumps(result.as_json(), indent=2))
+        else:
+            summary(result, print)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `maxxit demo --json | head`: the reader has all it wanted
+        quiet_broken_pipe()
     return 0
+
+
+def quiet_broken_pipe() -> None:
+    """After the reader of our stdout left: no 'Exception ignored' at exit (Python's own
+    advice for SIGPIPE), exit code 0 as `head` users expect."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 async def _stats(settings: Settings) -> int:
