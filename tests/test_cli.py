@@ -138,7 +138,7 @@ async def test_maxxit_chat_runs_the_handlers_in_a_terminal(tmp_path: Path) -> No
     assert "TrendHawk is deployed" in text
     assert "🔔 [PAPER] TrendHawk opened LONG ETH" in text  # the alert, with its Close button
     assert "LONG ETH on HYPERLIQUID" in text
-    assert "position(s) closed" in text  # 2000 is through the 3% stop from 3050
+    assert "ETH = 2000; closed: " in text  # 2000 is through the 3% stop from 3050
     assert "usage: !price" in text or "simulator:" in text
     assert "There is no button #99." in text
     assert "realized -$" in text
