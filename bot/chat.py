@@ -154,7 +154,9 @@ async def chat(
                 else:
                     req = Request("console", "local", "local", text=text, language_code=language)
                 response = await bot.handle(req)
-                screen.buttons = []  # numbers refer to what this answer shows
+                if any(r.buttons for r in response.replies):
+                    screen.buttons = []  # numbers refer to what this answer shows
+                # an answer without buttons (an error, a notice) leaves the last ones pressable
                 if response.notice:
                     write(f"({response.notice})")
                 for reply in response.replies:
@@ -173,12 +175,17 @@ async def simulate(engine, text: str) -> str:  # type: ignore[no-untyped-def]
             value = Decimal(parts[2])
         except InvalidOperation:
             return "usage: !price MARKET VALUE"
-        if value <= 0:
-            return "a price must be positive"
-        closed = await engine.on_price(PriceTick(utcnow(), parts[1].upper(), value))
-        return f"{parts[1].upper()} = {value}" + (
-            f"; {closed} position(s) closed" if closed else ""
-        )
+        if not value.is_finite() or not Decimal("1e-12") <= value <= Decimal("1e12"):
+            return "a price must be a positive number (up to 1e12)"
+        listed = {m.upper(): m for v in engine.venues.values() for m in v.markets()}
+        market = listed.get(parts[1].upper())
+        if market is None:
+            return f"{parts[1][:20]} is not listed on our venues"
+        closed = await engine.on_price(PriceTick(utcnow(), market, value))
+        # trailing stops moved by this price are saved and alerted now, as the service's
+        # checkpoint does every few seconds
+        await engine.checkpoint()
+        return f"{market} = {value}" + (f"; closed: {closed}" if closed else "")
     if len(parts) == 3 and parts[0] == "post":
         handle = parts[1] if parts[1].startswith("@") else "@" + parts[1]
         post = IncomingPost("x", handle, f"chat-{utcnow().timestamp()}", parts[2], utcnow())

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from importlib import resources
 from pathlib import Path
@@ -59,14 +60,25 @@ def _replay(text_or_path: str | Path, as_json: bool, settings: Settings) -> int:
     except ScenarioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    result = asyncio.run(
-        run_scenario(sc, settings.database_url, None if as_json else live_log(print))
-    )
-    if as_json:
-        print(json.dumps(result.as_json(), indent=2))
-    else:
-        summary(result, print)
+    try:
+        result = asyncio.run(
+            run_scenario(sc, settings.database_url, None if as_json else live_log(print))
+        )
+        if as_json:
+            print(json.dumps(result.as_json(), indent=2))
+        else:
+            summary(result, print)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `maxxit demo --json | head`: the reader has all it wanted
+        quiet_broken_pipe()
     return 0
+
+
+def quiet_broken_pipe() -> None:
+    """After the reader of our stdout left: no 'Exception ignored' at exit (Python's own
+    advice for SIGPIPE), exit code 0 as `head` users expect."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 async def _stats(settings: Settings) -> int:
@@ -131,8 +143,13 @@ def main(argv: list[str] | None = None) -> int:
         return _replay(args.scenario, args.json, settings)
     if args.command == "run":
         from bot.service import run
+        from bot.startup import StartupError
 
-        asyncio.run(run(settings))
+        try:
+            asyncio.run(run(settings))
+        except StartupError as exc:  # one clear line and an exit code, not a traceback
+            print(f"maxxit: {exc}", file=sys.stderr)
+            return exc.code
         return 0
     if args.command == "chat":
         from bot.chat import chat, stdin_lines

@@ -12,13 +12,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import abuse, email_confirm, live_trading, replicas, stripe_webhook, web_wallet
+from bot import abuse, email_confirm, live_trading, replicas, startup, stripe_webhook, web_wallet
 from bot.channels_setup import build_channels, build_subscriptions
 from bot.classifiers import build_classifier
 from bot.console import ConsoleTransport
 from bot.discord_delivery import FirstReachable
 from bot.discord_runtime import start_discord
 from bot.ingestion import schedule_ingestion
+from bot.price_status import PriceWatch
 from bot.settings import Settings
 from bot.telegram import TelegramBot, TelegramTransport
 from bot.telegram_limits import ChatRateLimiter
@@ -36,7 +37,9 @@ from engine.prices import PriceBook
 from engine.protection import MoveSettings
 from engine.protection_hooks import Protection
 from engine.venues.hyperliquid import HyperliquidConfig, HyperliquidVenue
+from engine.venues.hyperliquid_feed import HyperliquidPriceFeed
 from engine.venues.hyperliquid_protection import HyperliquidProtection
+from engine.venues.hyperliquid_rules import MAINNET_URL
 from engine.venues.paper import FeeConfig, PaperVenue
 from engine.venues.routed import AccountRoutedVenue
 from handlers.base import Services
@@ -119,14 +122,17 @@ async def attach_hyperliquid(
 def start_price_feed(
     settings: Settings, engine: Engine, venue: HyperliquidVenue | None
 ) -> asyncio.Task[None] | None:
-    """PRICE_FEED=hyperliquid: every allMids update reaches the monitor (paper included)."""
+    """PRICE_FEED=hyperliquid (the default): every allMids update reaches the monitor (paper
+    included). Without live trading the prices are Hyperliquid mainnet's public ones (no key
+    needed): paper trades at real prices, not at the testnet's."""
     if settings.price_feed != "hyperliquid":
         return None
     if venue is None:  # prices only: a venue that can read but never sign
-        venue = HyperliquidVenue(
-            HyperliquidConfig(base_url=live_trading.hyperliquid_url(settings)), _no_signer
-        )
-    feed = live_trading.price_feed(settings, venue)
+        url = settings.hyperliquid_api_url or MAINNET_URL
+        reader = HyperliquidVenue(HyperliquidConfig(base_url=url), _no_signer)
+        feed = HyperliquidPriceFeed(url, lambda: reader.info("allMids", {}))
+    else:
+        feed = live_trading.price_feed(settings, venue)
 
     async def pump() -> None:
         async for tick in feed.ticks():
@@ -157,6 +163,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     from bot import ostium_trading
 
     stop = stop or asyncio.Event()
+    startup.check_port(settings.host, settings.port)  # one clear line, before anything starts
     url = resolve_url(settings.database_url, settings.data_dir)
     await upgrade(url)
     db = create_engine(url)
@@ -204,45 +211,42 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     telegram: TelegramBot | None = None
     transport: Transport = ConsoleTransport()
     secret = settings.webhook_secret()
-    if settings.telegram_bot_token:
+    token = settings.bot_token()
+    telegram_state = "off"
+    if token:
         # replicas hold Telegram's limits together (the database counts every send)
         shared = SharedSendBudget(sessions) if leases is not None else None
         telegram = TelegramBot(
-            settings.telegram_bot_token,
+            token,
             handlers,
             settings.telegram_api_url,
             limiter=ChatRateLimiter(shared=shared),
             webhook=bool(settings.public_url),
         )
-        await telegram.start(settings.public_url, secret)
-        services.bot_username = telegram.bot.username
-        transport = TelegramTransport(telegram.bot, sessions)
+    else:
+        log.warning(startup.NO_TOKEN)
     # Discord beside Telegram: one account gets each alert once, in the first app that reaches it
     discord = await start_discord(settings, handlers, services, sessions)
-    if discord is not None and discord.transport is not None:
-        chats = [transport] if telegram is not None else []
-        transport = FirstReachable([*chats, discord.transport])
-    transport = ChannelFanout(transport, sessions)
-    channel_dispatcher = build_channels(settings, sessions, services.safe_http)
-    dispatcher = Dispatcher(sessions, transport)
 
     async def health() -> dict[str, Any]:
         held: dict[str, Any] = leases.describe() if leases is not None else {"replica": "single"}
         return {
             "open_positions": len(engine.index),  # watched by this replica
-            "telegram": telegram is not None,
+            "telegram": telegram_state,
             "discord": discord.mode if discord is not None else False,
             **held,
         }
 
+    async def feed(payload: dict[str, Any]) -> None:
+        assert telegram is not None
+        await telegram.feed(payload)
+
     web = server(
         make_app(
-            telegram.feed if telegram and settings.public_url else None,
+            feed if telegram and settings.public_url else None,
             secret,
             health,
-            web_wallet.routes(
-                services, settings.telegram_bot_token, abuse.web_limits(settings, limit_storage)
-            )
+            web_wallet.routes(services, token, abuse.web_limits(settings, limit_storage))
             + email_confirm.routes(services)
             + (stripe_webhook.routes(services.subscriptions) if services.subscriptions else [])
             + (discord.routes if discord is not None else []),
@@ -250,7 +254,21 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         settings.host,
         settings.port,
     )
-    web_task = asyncio.create_task(web.serve())
+    web_task = asyncio.create_task(web.serve())  # /healthz answers whatever Telegram does
+    failed: startup.StartupError | None = None
+    if telegram is not None:
+        try:
+            telegram_state = await startup.start_telegram(telegram, settings.public_url, secret)
+            services.bot_username = telegram.bot.username
+            transport = TelegramTransport(telegram.bot, sessions)
+        except startup.StartupError as exc:
+            telegram, telegram_state, failed = None, "unavailable", exc
+    if discord is not None and discord.transport is not None:
+        chats = [transport] if telegram is not None else []
+        transport = FirstReachable([*chats, discord.transport])
+    transport = ChannelFanout(transport, sessions)
+    channel_dispatcher = build_channels(settings, sessions, services.safe_http)
+    dispatcher = Dispatcher(sessions, transport)
 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -260,11 +278,14 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         "maxxit running on %s; %d open positions monitored; telegram %s; web on :%d",
         url.split("@")[-1],
         len(engine.index),
-        ("webhook" if settings.public_url else "polling") if telegram else "off",
+        ("webhook" if settings.public_url else "polling") if telegram else telegram_state,
         settings.port,
     )
+    price_watch = PriceWatch(settings, prices, loop.time())
     last_checkpoint = last_statistics = loop.time()
     try:
+        if failed is not None:  # said once, after everything started is stopped below
+            raise failed
         while not stop.is_set():
             if web_task.done():  # the port was taken, say: no silent half-running service
                 web_task.result()
@@ -278,6 +299,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
                 with contextlib.suppress(Exception):  # stale statistics are no reason to stop
                     await refresh_statistics(db)
                 last_statistics = loop.time()
+            price_watch.check(loop.time())
             try:
                 await housekeeping(engine, dispatcher)
                 if engine.ownership.runs("outbox"):

@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     order_lease_seconds: float = Field(default=120.0, ge=5, le=3600)
     sweep_seconds: float = Field(default=1.0, gt=0, le=60, description="pending-order sweep")
     # chat and web
-    telegram_bot_token: str | None = None
+    telegram_bot_token: SecretStr | None = None  # never in a repr or a log line
     telegram_api_url: str = "https://api.telegram.org"
     public_url: str | None = Field(default=None, description="https base; set: webhook mode")
     telegram_webhook_secret: str | None = Field(
@@ -57,7 +57,8 @@ class Settings(BaseSettings):
     # Hyperliquid (live trading needs MAXXIT_MASTER_KEY too)
     hyperliquid_network: Literal["testnet", "mainnet"] = "testnet"
     hyperliquid_api_url: str | None = Field(default=None, description="overrides the network")
-    price_feed: Literal["none", "hyperliquid"] = "none"
+    # Hyperliquid's public prices (no key): paper trades and stops need prices to work
+    price_feed: Literal["none", "hyperliquid"] = "hyperliquid"
     reconcile_seconds: int = Field(default=180, ge=10)
     # live stops resting on Hyperliquid follow the trailing stop: at most one move per position
     # this often, and only by at least this fraction of the price (the venue's weight budget)
@@ -135,9 +136,14 @@ class Settings(BaseSettings):
         so without an explicit one it is derived from the bot token."""
         if self.telegram_webhook_secret:
             return self.telegram_webhook_secret
-        if not self.telegram_bot_token:
+        token = self.bot_token()
+        if not token:
             return None
-        return hashlib.sha256(f"maxxit-webhook:{self.telegram_bot_token}".encode()).hexdigest()
+        return hashlib.sha256(f"maxxit-webhook:{token}".encode()).hexdigest()
+
+    def bot_token(self) -> str | None:
+        """The Telegram bot token's value, for the client only."""
+        return self.telegram_bot_token.get_secret_value() if self.telegram_bot_token else None
 
     def chain_ids(self) -> frozenset[int]:
         return frozenset(int(c) for c in self.siwe_chain_ids.split(","))

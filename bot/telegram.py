@@ -32,6 +32,7 @@ from telegram.ext import (
 )
 
 from bot.telegram_limits import ChatRateLimiter, retry_seconds
+from bot.telegram_order import PerUserOrder
 from engine.notify import Delivery, OutgoingMessage
 from handlers.alerts import alert_with_picture
 from handlers.base import Reply, Request, Response
@@ -44,6 +45,9 @@ from storage.models import Identity
 os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 log = logging.getLogger(__name__)
+# httpx logs every request URL at INFO, and a Bot API URL holds the bot token; PTB's own
+# examples turn it down the same way
+logging.getLogger("httpx").setLevel(logging.WARNING)
 PLATFORM = "telegram"
 UPDATES = ["message", "callback_query"]
 
@@ -123,6 +127,8 @@ class TelegramBot:
             .base_url(f"{api_url.rstrip('/')}/bot")
             .base_file_url(f"{api_url.rstrip('/')}/file/bot")
             .rate_limiter(limiter or ChatRateLimiter())
+            # users at once, each user's updates in order (bot/telegram_order.py)
+            .concurrent_updates(PerUserOrder())
         )
         if webhook:
             builder = builder.updater(None)  # updates arrive through our web server

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from engine.events import StopMoved
 from engine.monitor import PositionIndex
 from engine.notify import write_outbox
+from engine.venues.routed import mode_of
 from storage.bulk import update_by_id
 from storage.enums import PositionStatus
 from storage.models import Deployment, Position
@@ -78,13 +79,14 @@ async def _save_chunk(
                     Position.market,
                     Position.side,
                     Deployment.user_id,
+                    Position.account,
                 )
                 .join(Deployment, Deployment.id == Position.deployment_id)
                 .where(Position.id.in_(ids), Position.status == PositionStatus.OPEN)
             )
         ).all()
         updates, events = [], []
-        for pid, stored_stop, market, side, user_id in rows:
+        for pid, stored_stop, market, side, user_id, account in rows:
             t = trailing_state(index, pid)
             if t is None or t[0] == stored_stop:
                 continue
@@ -92,7 +94,7 @@ async def _save_chunk(
             updates.append(
                 {"id": pid, "stop_price": stop, "peak_price": peak, "trailing_active": True}
             )
-            events.append(StopMoved(user_id, pid, market, side, stop))
+            events.append(StopMoved(user_id, pid, market, side, stop, mode_of(account)))
         await update_by_id(s, Position, updates)
         await write_outbox(s, events)
     return events

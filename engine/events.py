@@ -61,6 +61,7 @@ class PositionOpened(Event):
     # risk limit refused; empty when the agent's own percentages set them
     levels_from_call: str = ""
     levels_refused: str = ""
+    mode: str = ""  # "paper" or "live" (engine/venues/routed.mode_of); "" in older rows
 
     @property
     def dedupe_key(self) -> str:
@@ -83,6 +84,7 @@ class PositionClosed(Event):
     realized_pnl: Decimal
     # for the closed-trade card's return on margin (None in alerts written before it)
     leverage: Decimal | None = None
+    mode: str = ""  # "paper" or "live"
 
     @property
     def dedupe_key(self) -> str:
@@ -96,6 +98,7 @@ class StopMoved(Event):
     market: str
     side: str
     stop_price: Decimal
+    mode: str = ""  # "paper" or "live"
 
     @property
     def dedupe_key(self) -> str:
@@ -140,6 +143,13 @@ class ApprovalRequested(Event):
     side: str
     leverage: Decimal
     collateral_usd: Decimal
+    mode: str = ""  # "paper" or "live"
+    # what the user decides on: the reference price, the size and the levels at that price
+    price: Decimal | None = None
+    size: Decimal | None = None
+    stop_price: Decimal | None = None
+    take_profit_price: Decimal | None = None
+    expires_at: str = ""  # ISO 8601, UTC
 
     @property
     def dedupe_key(self) -> str:
@@ -220,3 +230,20 @@ class AgentKeyRotating(Event):
     @property
     def dedupe_key(self) -> str:
         return f"agent_key_rotating:{self.user_id}:{self.agent}"
+
+
+@dataclass(slots=True)
+class PausedSkipped(Event):
+    """A call came for an agent the user deployed but paused: nothing was traded (sent only
+    to users who switched this alert on)."""
+
+    kind: ClassVar[str] = "paused_skipped"
+    signal_id: int
+    deployment_id: int
+    agent: str
+    market: str
+    side: str
+
+    @property
+    def dedupe_key(self) -> str:
+        return f"paused_skipped:{self.signal_id}:{self.deployment_id}"

@@ -13,10 +13,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.client_ids import client_order_id
 from engine.close import write_close_orders
-from engine.events import ApprovalRequested, Event, OrderFailed, SignalRejected
+from engine.events import (
+    ApprovalRequested,
+    Event,
+    OrderFailed,
+    PausedSkipped,
+    SignalRejected,
+)
+from engine.levels import RiskLevels, RiskParams
 from engine.markets import MarketInfo
 from engine.position_policy import ADD, CLOSE, FLIP, SKIP, Held, decide
 from engine.sizing import SizeDecision, size_order
+from engine.venues.routed import mode_of
 from storage.bulk import insert_ignore
 from storage.enums import (
     CloseReason,
@@ -76,6 +84,21 @@ async def active_deployments(session: AsyncSession, agent_id: int) -> list[Deplo
             DeploymentTerms(did, uid, account, collateral, lev, min(caps) if caps else None, manual)
         )
     return out
+
+
+async def paused_skipped(session: AsyncSession, agent: Agent, signal: Signal) -> list[Event]:
+    """A 'skipped: paused' alert per paused deployment whose user switched it on."""
+    rows = await session.execute(
+        select(Deployment.id, Deployment.user_id, User.settings)
+        .join(User, User.id == Deployment.user_id)
+        .where(Deployment.agent_id == agent.id, Deployment.status == DeploymentStatus.PAUSED)
+        .order_by(Deployment.id)
+    )
+    return [
+        PausedSkipped(uid, signal.id, did, agent.name, signal.market, signal.side)
+        for did, uid, settings in rows
+        if ((settings or {}).get("alerts") or {}).get(PausedSkipped.kind)
+    ]
 
 
 @dataclass(slots=True)
@@ -151,8 +174,9 @@ async def write_open_orders(
     caller's transaction: closes of held positions are written before the opens, so they
     are claimed (and sent, one at a time per account and market) first."""
     deployments = await active_deployments(session, agent.id)
+    paused_skips = await paused_skipped(session, agent, signal)
     if not deployments:
-        return OpenOrders()
+        return OpenOrders(events=paused_skips)
     held, busy = await _market_state(session, signal, venue, agent.id)
     decisions = {
         d.id: decide(
@@ -172,7 +196,7 @@ async def write_open_orders(
         if x.action in (CLOSE, FLIP)
         for pid in x.position_ids
     }
-    out = OpenOrders()
+    out = OpenOrders(events=paused_skips)
     if to_close:
         out.close_signal_ids = await write_close_orders(session, to_close, now, namespace)
     rows, events = [], out.events
@@ -243,13 +267,25 @@ async def write_open_orders(
                 Order.error,
                 Order.leverage,
                 Order.collateral_usd,
+                Order.size,
+                Order.expires_at,
             ).where(
                 Order.signal_id == signal.id,
                 Order.purpose == OrderPurpose.OPEN,
                 Order.status.in_([OrderStatus.REJECTED, OrderStatus.AWAITING_APPROVAL]),
             )
         )
-        for oid, did, status, error, lev, collateral in unsent:
+        levels = RiskLevels.initial(
+            signal.side,
+            price,
+            RiskParams(
+                agent.stop_loss_pct,
+                agent.take_profit_pct,
+                agent.trailing_activation_pct,
+                agent.trailing_distance_pct,
+            ),
+        )
+        for oid, did, status, error, lev, collateral, size, expires in unsent:
             uid = by_dep[did].user_id if did in by_dep else None
             if uid is None:
                 continue
@@ -266,9 +302,22 @@ async def write_open_orders(
                     )
                 )
             else:
+                # what the user decides on: levels at the price the order was sized at
                 events.append(
                     ApprovalRequested(
-                        uid, oid, agent.name, signal.market, signal.side, lev, collateral
+                        uid,
+                        oid,
+                        agent.name,
+                        signal.market,
+                        signal.side,
+                        lev,
+                        collateral,
+                        mode_of(by_dep[did].account),
+                        price,
+                        size,
+                        levels.stop,
+                        levels.take_profit,
+                        expires.isoformat() if expires is not None else "",
                     )
                 )
     return out

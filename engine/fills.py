@@ -22,6 +22,7 @@ from engine.levels_from_call import CallLevels, LevelsFromCall, initial_levels
 from engine.orders import Outcome
 from engine.partial_close import final_piece, record_partial_closes
 from engine.profit_share import ClosedTrade, record_profit_share
+from engine.venues.routed import mode_of
 from storage.bulk import insert_ignore, settle_rows, transition, update_by_id
 from storage.enums import OrderPurpose, OrderStatus, PositionStatus
 from storage.models import (
@@ -298,6 +299,7 @@ async def _open_positions(
                 _optional(call.entry) if call is not None and "entry" in decided.used else None,
                 ",".join(decided.used),
                 ",".join(decided.refused),
+                mode_of(r["account"]),
             )
         )
 
@@ -377,6 +379,7 @@ async def _close_positions(
                 p.open_fee + last.values["close_fee"],
                 pnl,
                 p.leverage,
+                mode_of(p.account),
             )
         )
     await update_by_id(session, Position, pos_updates)

@@ -33,6 +33,7 @@ ALERT_DEFAULTS: dict[str, bool] = {
     "stop_moved": False,  # can be chatty: opt-in
     "order_failed": True,
     "signal_rejected": True,
+    "paused_skipped": False,  # a call a paused deployment did not trade: opt-in
 }
 
 
@@ -158,7 +159,10 @@ class Dispatcher:
     async def _deliver_one(
         self, row: Any, language: str, settings: dict[str, Any], now: datetime
     ) -> int:
-        msg = OutgoingMessage(row.id, row.user_id, row.kind, row.payload, language)
+        payload = row.payload
+        if settings.get("time_zone"):  # times in the alert as the user reads them
+            payload = {**payload, "time_zone": settings["time_zone"]}
+        msg = OutgoingMessage(row.id, row.user_id, row.kind, payload, language)
         if not wants(settings, row.kind):
             result = Delivery("sent", error="muted in settings")
         else:

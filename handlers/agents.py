@@ -4,9 +4,12 @@ apart; an agent's details with its equity curve and routing statistics."""
 
 from __future__ import annotations
 
+import difflib
+import unicodedata
 from datetime import timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.analytics.charts import CurveLabels, equity_curve, render
 from engine.analytics.figures import Figures, drawdowns, equity_index
@@ -35,8 +38,9 @@ async def _sources(ctx: Ctx, agent_ids: list[int]) -> dict[int, list[str]]:
             )
         ).all()
     out: dict[int, list[str]] = {a: [] for a in agent_ids}
-    for agent_id, handle, _ in rows:
-        out[agent_id].append(handle)
+    for agent_id, handle, kind in rows:
+        if kind != "agent":  # the agent's own source is its creator's /call, not a source
+            out[agent_id].append(handle)
     return out
 
 
@@ -169,6 +173,21 @@ async def page_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
     return await _page(ctx, cb.int_arg(), edit=True)
 
 
+async def agent_named(session: AsyncSession, name: str) -> Agent | None:
+    """The agent with this name, case-insensitively in any script: SQLite's lower() folds
+    ASCII only, so a name with other letters (Ястреб) is compared here, by casefold."""
+    found = (
+        await session.execute(select(Agent).where(func.lower(Agent.name) == name.lower()))
+    ).scalar_one_or_none()
+    if found is not None or name.isascii():
+        return found
+    wanted = unicodedata.normalize("NFKC", name).casefold()
+    for agent_id, stored in (await session.execute(select(Agent.id, Agent.name))).all():
+        if unicodedata.normalize("NFKC", stored).casefold() == wanted:
+            return await session.get(Agent, agent_id)
+    return None
+
+
 async def find_agent(ctx: Ctx, ref: str) -> Agent:
     """An agent by id or by name (case-insensitive)."""
     ref = ref.strip()
@@ -179,12 +198,25 @@ async def find_agent(ctx: Ctx, ref: str) -> Agent:
         if ref.isdigit() and len(ref) < 18:
             agent = await s.get(Agent, int(ref))
         if agent is None:
-            agent = (
-                await s.execute(select(Agent).where(func.lower(Agent.name) == ref.lower()[:64]))
-            ).scalar_one_or_none()
+            agent = await agent_named(s, ref[:64])
     if agent is None or agent.status != "active":
+        near = await _near_names(ctx, ref)
+        if near:
+            raise UserError("agents.did_you_mean", name=ref[:64], suggestion=near)
         raise UserError("agents.not_found", name=ref[:64])
     return agent
+
+
+async def _near_names(ctx: Ctx, ref: str) -> str:
+    """'GoldDesk' for 'GoldDesc' or 'gold desk': the listed names nearest to a miss."""
+    async with ctx.services.sessions() as s:
+        names = list(
+            (await s.execute(select(Agent.name).where(Agent.status == "active"))).scalars()
+        )
+    folded = {n.casefold().replace(" ", ""): n for n in names}
+    wanted = ref.casefold().replace(" ", "")[:64]
+    close = difflib.get_close_matches(wanted, list(folded), n=2, cutoff=0.7)
+    return ", ".join(folded[c] for c in close)
 
 
 async def agent_card(ctx: Ctx, ref: str) -> Reply:

@@ -13,7 +13,8 @@ from engine.analytics.charts import TradeCard, trade_card
 from engine.analytics.charts import render as draw
 from handlers import callbacks
 from handlers.base import Button, Reply
-from handlers.i18n import catalogue, pick_language, t
+from handlers.i18n import catalogue, pick_language, t, tn
+from handlers.time_zone import when
 
 BILLING_ALERTS = ("subscription_active", "subscription_lapsed", "channel_disabled")
 log = logging.getLogger(__name__)
@@ -27,6 +28,32 @@ def _price(value: Any) -> str:
     return f"{Decimal(value):.6g}"
 
 
+# alerts about a position (or one about to open): each says whether the money is real
+ABOUT_A_POSITION = frozenset(
+    {"position_opened", "position_closed", "stop_moved", "approval_requested"}
+)
+
+
+def approval_details(lang: str, p: dict[str, Any]) -> str:
+    """Price, size, stop, take profit and expiry of an order waiting for Confirm (older
+    alerts were written without them: nothing is shown then)."""
+    if not p.get("price"):
+        return ""
+    tp = p.get("take_profit_price")
+    text = t(
+        lang,
+        "alert.approval_details",
+        price=_price(p["price"]),
+        size=p.get("size") or "-",
+        stop=_price(p["stop_price"]) if p.get("stop_price") else "-",
+        tp=_price(tp) if tp else t(lang, "common.none"),
+    )
+    if p.get("expires_at"):
+        moment = when(p["expires_at"], p.get("time_zone"))
+        text += "\n" + t(lang, "alert.approval_expires", time=moment)
+    return text
+
+
 def reason_text(lang: str, code: str) -> str:
     key = f"reason.{code}"
     if key in catalogue(pick_language(lang)) or key in catalogue("en"):
@@ -38,6 +65,7 @@ def render(kind: str, p: dict[str, Any], lang: str = "en") -> str:
     side = t(lang, f"side.{p['side']}") if p.get("side") in ("long", "short") else ""
     # every alert names the agent (if any), side and market; str.format ignores the rest
     common = {"agent": p.get("agent", ""), "side": side, "market": p.get("market", "")}
+    details = ""
     if kind == "position_opened":
         key = "alert.position_opened"
         extra = {
@@ -74,6 +102,10 @@ def render(kind: str, p: dict[str, Any], lang: str = "en") -> str:
             "leverage": f"{Decimal(p['leverage']):g}",
             "collateral": _money(p["collateral_usd"]),
         }
+        details = approval_details(lang, p)
+    elif kind == "paused_skipped":
+        key = "alert.paused_skipped"
+        extra = {"id": p["deployment_id"]}
     elif kind == "approval_expired":
         key = "alert.approval_expired"
         extra = {}
@@ -91,7 +123,8 @@ def render(kind: str, p: dict[str, Any], lang: str = "en") -> str:
         extra = {"address": p["address"]}
     elif kind == "deployments_paused":
         key = "alert.deployments_paused"
-        extra = {"loss": _money(p["loss"]), "limit": _money(p["limit"]), "count": p["count"]}
+        count = tn(lang, "n.deployments", int(p["count"]))
+        extra = {"loss": _money(p["loss"]), "limit": _money(p["limit"]), "count": count}
     elif kind in BILLING_ALERTS:  # paid agents and notification channels (issue 14)
         key = f"alert.{kind}"
         extra = {k: v for k, v in p.items() if k not in common}
@@ -100,6 +133,10 @@ def render(kind: str, p: dict[str, Any], lang: str = "en") -> str:
     text = t(lang, key, **common, **extra)
     if kind == "position_opened":
         text += _levels_from_call(p, lang)
+    if kind == "approval_requested" and details:
+        text += "\n" + details
+    if kind in ABOUT_A_POSITION and p.get("mode") in ("paper", "live"):
+        text = t(lang, f"tag.{p['mode']}") + " " + text
     if p.get("rationale"):
         text += "\n" + t(lang, "alert.rationale", rationale=p["rationale"])
     if p.get("route_runner_up") and p.get("route_saving_pct"):

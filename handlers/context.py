@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.base import Request, Response, Services
-from handlers.i18n import pick_language, t
+from handlers.i18n import pick_language, t, tn
 from storage.bulk import insert_ignore
 from storage.models import Identity, User
 
@@ -30,6 +30,10 @@ class Ctx:
 
     def t(self, key: str, **fields: Any) -> str:
         return t(self.language, key, **fields)
+
+    def tn(self, key: str, n: int, **fields: Any) -> str:
+        """A counted phrase in the user's language: ctx.tn("n.trades", 2) -> "2 trades"."""
+        return tn(self.language, key, n, **fields)
 
     def not_yours(self) -> Response:
         """The answer to a button press on something another user owns: nothing changes."""

@@ -14,8 +14,10 @@ from engine.markets import MarketInfo
 from engine.net.safe_http import SafeFetcher, UnsafeURL
 from engine.subscriptions import set_price
 from handlers import billing, callbacks, inputs, wizard
+from handlers.agents import agent_named
 from handlers.base import Button, Reply, Response, UserError
 from handlers.context import Ctx
+from handlers.create_risk import check_risk, risk_warnings
 from handlers.format import lev, money, pct
 from storage.bulk import insert_ignore
 from storage.enums import PositionPolicy, VenueChoice
@@ -27,10 +29,8 @@ MAX_AGENTS_PER_CREATOR = 20
 async def _name(ctx: Ctx, text: str, _: dict[str, Any]) -> str:
     name = inputs.agent_name(text)
     async with ctx.services.sessions() as s:
-        taken = (
-            await s.execute(select(Agent.id).where(func.lower(Agent.name) == name.lower()))
-        ).first()
-    if taken:
+        taken = await agent_named(s, name)
+    if taken is not None:
         raise UserError("create.name_taken", name=name)
     return name
 
@@ -39,7 +39,8 @@ MAX_FEED_URL = 200  # the sources.handle column
 
 
 def _is_url(part: str) -> bool:
-    return part.lower().startswith(("https://", "http://"))
+    """A feed's URL; an X profile link (https://x.com/CryptoHawk) is a handle instead."""
+    return part.lower().startswith(("https://", "http://")) and not inputs.is_profile_url(part)
 
 
 async def check_feed(ctx: Ctx, url: str) -> None:
@@ -117,12 +118,37 @@ def check_stop(ctx: Ctx, venue: str, leverage: Decimal, stop: Decimal) -> None:
         raise UserError("create.stop_past_liquidation", **limit_fields(limit, leverage, stop))
 
 
-async def _pct(ctx: Ctx, text: str, _: dict[str, Any]) -> str:
-    return inputs.percent(text, "0.1", "1000")
+async def _activation(ctx: Ctx, text: str, _: dict[str, Any]) -> wizard.Extra:
+    value = inputs.percent(text, "0.1", "1000")
+    return wizard.Extra(value, {"trail_activation_pct": pct(value)})
 
 
-async def _distance(ctx: Ctx, text: str, _: dict[str, Any]) -> str:
-    return inputs.percent(text, "0.1", "50")
+async def _distance(ctx: Ctx, text: str, data: dict[str, Any]) -> str:
+    distance = inputs.percent(text, "0.1", "50")
+    check_risk({**data, "trail_distance": distance})
+    return distance
+
+
+async def _take_profit(ctx: Ctx, text: str, data: dict[str, Any]) -> str:
+    tp = inputs.percent(text, "0.1", "1000")
+    check_risk({**data, "take_profit": tp})
+    return tp
+
+
+async def _share(ctx: Ctx, text: str, _: dict[str, Any]) -> str:
+    """Kept as the percent typed ('10'), as the preset buttons store it."""
+    return format((Decimal(inputs.percent(text, "0", "50")) * 100).normalize(), "f")
+
+
+def _shares(ctx: Ctx, _: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(f"{v}%", v) for v in ("0", "5", "10", "20")]
+
+
+def share_fraction(data: dict[str, Any]) -> Decimal:
+    """The creator's share as stored on the agent (0.1 for '10'); conversations begun
+    before the question existed keep the old default of 10%."""
+    share = data.get("creator_share")
+    return Decimal(share) / 100 if share is not None else Decimal("0.10")
 
 
 def _venues(ctx: Ctx, _: dict[str, Any]) -> list[tuple[str, str]]:
@@ -138,7 +164,7 @@ def _leverages(ctx: Ctx, _: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _risk_fields(ctx: Ctx, data: dict[str, Any]) -> dict[str, str]:
-    trail = "-"
+    trail = ctx.t("common.none")
     if data.get("trail_activation") and data.get("trail_distance"):
         trail = f"{pct(data['trail_activation'])} / {pct(data['trail_distance'])}"
     return {
@@ -149,7 +175,7 @@ def _risk_fields(ctx: Ctx, data: dict[str, Any]) -> dict[str, str]:
         "leverage": lev(data["leverage"]),
         "stop": pct(data["stop_loss"]),
         "trail": trail,
-        "tp": pct(data["take_profit"]) if data.get("take_profit") else "-",
+        "tp": pct(data["take_profit"]) if data.get("take_profit") else ctx.t("common.none"),
         # conversations begun before the question existed create "ignore", the safe choice
         "policy": ctx.t(f"policy.{data.get('position_policy') or PositionPolicy.IGNORE}"),
     }
@@ -157,11 +183,12 @@ def _risk_fields(ctx: Ctx, data: dict[str, Any]) -> dict[str, str]:
 
 async def _summary(ctx: Ctx, data: dict[str, Any]) -> str:
     text = ctx.t("create.summary", **_risk_fields(ctx, data))
+    text += "\n" + ctx.t("create.share_line", share=pct(share_fraction(data)))
     if data.get("monthly_price") and Decimal(data["monthly_price"]) > 0:
-        head, _, ask = text.rpartition("\n\n")  # the price goes above the question
-        line = ctx.t("billing.create_price_line", price=money(data["monthly_price"]))
-        text = f"{head}\n{line}\n\n{ask}" if head else f"{text}\n{line}"
-    return text
+        text += "\n" + ctx.t("billing.create_price_line", price=money(data["monthly_price"]))
+    for warning in risk_warnings(ctx, data):
+        text += "\n⚠️ " + warning
+    return text + "\n\n" + ctx.t("create.confirm_ask")
 
 
 async def _x_source_ids(session: AsyncSession, handles: list[str]) -> dict[str, int]:
@@ -180,6 +207,7 @@ async def _finish(ctx: Ctx, data: dict[str, Any]) -> Response:
     check_stop(ctx, data["venue"], Decimal(data["leverage"]), Decimal(data["stop_loss"]))
     # Back can leave a distance behind after the activation was set to none
     trailing = bool(data.get("trail_activation") and data.get("trail_distance"))
+    check_risk(data if trailing else {**data, "trail_activation": None})
     async with ctx.services.sessions() as s, s.begin():
         mine = (
             await s.execute(
@@ -188,9 +216,7 @@ async def _finish(ctx: Ctx, data: dict[str, Any]) -> Response:
         ).scalar_one()
         if mine >= MAX_AGENTS_PER_CREATOR:
             raise UserError("create.too_many", max=MAX_AGENTS_PER_CREATOR)
-        if (
-            await s.execute(select(Agent.id).where(func.lower(Agent.name) == name.lower()))
-        ).first():
+        if await agent_named(s, name) is not None:
             raise UserError("create.name_taken", name=name)
         feeds = [h for h in data["sources"] if _is_url(h)]
         handles = [h for h in data["sources"] if not _is_url(h)]
@@ -222,6 +248,7 @@ async def _finish(ctx: Ctx, data: dict[str, Any]) -> Response:
             trailing_distance_pct=Decimal(data["trail_distance"]) if trailing else None,
             default_collateral_usd=Decimal(data["collateral"]),
             position_policy=data.get("position_policy") or PositionPolicy.IGNORE,
+            creator_share_pct=share_fraction(data),
         )
         s.add(agent)
         await s.flush()
@@ -246,15 +273,18 @@ FLOW = wizard.register(
             wizard.Step("collateral", "create.ask_collateral", _usd),
             wizard.Step("leverage", "create.ask_leverage", _leverage, _leverages),
             wizard.Step("stop_loss", "create.ask_stop", _stop),
-            wizard.Step("trail_activation", "create.ask_trail_activation", _pct, optional=True),
+            wizard.Step(
+                "trail_activation", "create.ask_trail_activation", _activation, optional=True
+            ),
             wizard.Step(
                 "trail_distance",
                 "create.ask_trail_distance",
                 _distance,
                 when=lambda d: bool(d.get("trail_activation")),
             ),
-            wizard.Step("take_profit", "create.ask_take_profit", _pct, optional=True),
+            wizard.Step("take_profit", "create.ask_take_profit", _take_profit, optional=True),
             wizard.Step("position_policy", "create.ask_position_policy", choices=_policies),
+            wizard.Step("creator_share", "create.ask_creator_share", _share, _shares),
             # asked only where Stripe is configured (billing.billing_on)
             wizard.Step(
                 "monthly_price",

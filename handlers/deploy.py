@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine import liquidation, subscriptions
@@ -17,6 +17,23 @@ from handlers.agents import find_agent
 from handlers.base import Button, Reply, Response, UserError
 from handlers.context import Ctx
 from handlers.create import agent_markets, limit_fields
+from handlers.deploy_terms import (
+    leverage_text,
+    live_blocker,
+    lower_market_caps,
+    share_line,
+    share_of,
+)
+
+# /deployments lives in handlers/deployments.py; the router reaches it through this module
+from handlers.deployments import (
+    list_deployments,
+    pause_button,
+    resume_button,
+    stop_button,
+    stop_confirm_button,
+    stop_keep_button,
+)
 from handlers.format import lev, money
 from storage.enums import DeploymentMode, DeploymentStatus, PositionPolicy
 from storage.models import Agent, Deployment
@@ -29,6 +46,13 @@ async def _usd(ctx: Ctx, text: str, _: dict[str, Any]) -> str:
 
 async def _leverage(ctx: Ctx, text: str, data: dict[str, Any]) -> str:
     value = inputs.leverage(text)
+    if Decimal(value) > Decimal(data["agent_leverage"]):  # it would trade at the agent's
+        raise UserError(
+            "deploy.above_agent_leverage",
+            agent=data["agent"],
+            max=lev(data["agent_leverage"]),
+            chosen=lev(value),
+        )
     terms = _terms(data)
     if terms is None:  # a conversation begun before the agent's stop was kept in it
         async with ctx.services.sessions() as s:
@@ -95,19 +119,22 @@ def check_stop(ctx: Ctx, terms: StopTerms, chosen: Decimal) -> None:
 
 
 def _collaterals(ctx: Ctx, data: dict[str, Any]) -> list[tuple[str, str]]:
-    values = dict.fromkeys([data.get("suggested") or "100", "50", "100", "250"])
-    return [(money(v), v) for v in values]
+    values = sorted({Decimal(v) for v in (data.get("suggested") or "100", "50", "100", "250")})
+    return [(money(v), format(v.normalize(), "f")) for v in values]  # ascending
 
 
 def _leverages(ctx: Ctx, data: dict[str, Any]) -> list[tuple[str, str]]:
     """Suggested leverages, without those at which the agent's stop would never trigger (a
     typed leverage that matches a suggestion skips the step's check)."""
-    values = dict.fromkeys([data["agent_leverage"], "1", "2", "3", "5"])
+    top = Decimal(data["agent_leverage"])
+    values = sorted(
+        {Decimal(v) for v in ("1", "2", "3", "5", "10", data["agent_leverage"])}, key=Decimal
+    )
     terms = _terms(data)
     return [
-        (lev(v), v)
+        (lev(v), format(v.normalize(), "f"))
         for v in values
-        if terms is None or _unreachable(ctx, terms, Decimal(v))[1] is None
+        if v <= top and (terms is None or _unreachable(ctx, terms, v)[1] is None)
     ]
 
 
@@ -121,30 +148,48 @@ def _approval(ctx: Ctx, _: dict[str, Any]) -> list[tuple[str, str]]:
 
 def _caps_note(ctx: Ctx, data: dict[str, Any]) -> str:
     notes = []
-    user_lev = ctx.settings.get("max_leverage")
-    if user_lev and Decimal(data["leverage"]) > Decimal(str(user_lev)):
-        notes.append(ctx.t("deploy.capped_leverage", cap=lev(user_lev)))
     user_usd = ctx.settings.get("max_collateral_usd")
     if user_usd and Decimal(data["collateral"]) > Decimal(str(user_usd)):
         notes.append(ctx.t("deploy.capped_collateral", cap=money(user_usd)))
     return "\n".join(notes)
 
 
+def _mode_text(ctx: Ctx, data: dict[str, Any]) -> str:
+    if data.get("mode") == "live":
+        return ctx.t("deploy.mode_live")
+    blocker = data.get("live_blocker")
+    if blocker:  # the true reason live is not offered
+        why = ctx.t(blocker, venue=data.get("agent_venue", ""))
+        return ctx.t("deploy.mode_paper_because", reason=why)
+    return ctx.t("deploy.mode_paper_chosen")
+
+
 async def _summary(ctx: Ctx, data: dict[str, Any]) -> str:
+    used = leverage_text(ctx, data["agent"], Decimal(data["leverage"]), _agent_lev(data))
     text = ctx.t(
         "deploy.summary",
         agent=data["agent"],
-        mode=ctx.t("deploy.mode_live" if data.get("mode") == "live" else "deploy.mode_paper"),
+        mode=_mode_text(ctx, data),
         collateral=money(data["collateral"]),
-        leverage=lev(data["leverage"]),
+        leverage=used,
         approval=ctx.t(f"deploy.approval_{data['approval']}"),
     )
     policy = data.get("agent_policy") or PositionPolicy.IGNORE
     text += "\n" + ctx.t("deploy.policy_line", policy=ctx.t(f"policy.{policy}"))
+    text += "\n" + share_line(ctx, data)
+    markets = lower_market_caps(ctx, data.get("agent_venue", ""), Decimal(data["leverage"]))
+    if markets:
+        text += "\n" + ctx.t("deploy.market_caps", markets=markets)
     if data.get("price"):  # a paid agent: Checkout follows the Deploy button
         text += "\n" + ctx.t("billing.deploy_price_line", price=money(data["price"]))
     note = _caps_note(ctx, data)
-    return f"{text}\n{note}" if note else text
+    if note:
+        text += "\n" + note
+    return text + "\n\n" + ctx.t("deploy.confirm_ask")
+
+
+def _agent_lev(data: dict[str, Any]) -> Decimal | None:
+    return Decimal(data["agent_leverage"]) if data.get("agent_leverage") else None
 
 
 async def _finish(ctx: Ctx, data: dict[str, Any]) -> Response:
@@ -323,11 +368,13 @@ async def _begin(ctx: Ctx, ref: str) -> Response:
     if running is not None:  # said now, not after three questions
         raise UserError("deploy.already", agent=agent.name, id=running)
     suggested = agent.default_collateral_usd
+    blocker = live_blocker(ctx, agent, linked is not None)
     data = {
         # live is offered for Hyperliquid agents once a wallet is linked and keys can be kept
-        "live_possible": agent.venue == "HYPERLIQUID"
-        and linked is not None
-        and hyperliquid_approval.live_enabled(ctx.services),
+        "live_possible": blocker is None,
+        "live_blocker": blocker,
+        "creator_share": share_of(agent),
+        "source_share": format(agent.source_share_pct.normalize(), "f"),
         "agent": agent.name,
         "agent_id": agent.id,
         "agent_leverage": format(agent.leverage.normalize(), "f"),
@@ -350,136 +397,13 @@ async def deploy_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
     return await _begin(ctx, str(cb.int_arg()))
 
 
-# -- /deployments ------------------------------------------------------------------------
-
-
-def _buttons(ctx: Ctx, dep_id: int, status: str) -> list[Button]:
-    if status == DeploymentStatus.STOPPED:
-        return []
-    if status == DeploymentStatus.UNPAID:  # only a payment resumes it (/deploy: the link)
-        return [Button(ctx.t("deployments.stop"), callbacks.make("dps", dep_id))]
-    toggle = (
-        Button(ctx.t("deployments.pause"), callbacks.make("dpp", dep_id))
-        if status == DeploymentStatus.ACTIVE
-        else Button(ctx.t("deployments.resume"), callbacks.make("dpr", dep_id))
-    )
-    return [toggle, Button(ctx.t("deployments.stop"), callbacks.make("dps", dep_id))]
-
-
-async def _line(ctx: Ctx, dep: Deployment, agent_name: str) -> str:
-    return ctx.t(
-        "deployments.line",
-        id=dep.id,
-        agent=agent_name,
-        status=ctx.t(f"status.{dep.status}"),
-        mode=ctx.t(f"mode.{dep.mode}"),
-        collateral=money(dep.collateral_usd),
-        leverage=lev(dep.leverage),
-        approval=ctx.t("deploy.approval_on" if dep.manual_approval else "deploy.approval_off"),
-    )
-
-
-async def list_deployments(ctx: Ctx, _: str = "") -> Response:
-    async with ctx.services.sessions() as s:
-        rows = (
-            await s.execute(
-                select(Deployment, Agent.name)
-                .join(Agent, Agent.id == Deployment.agent_id)
-                .where(
-                    Deployment.user_id == ctx.user_id,
-                    Deployment.status != DeploymentStatus.STOPPED,
-                )
-                .order_by(Deployment.id)
-            )
-        ).all()
-    if not rows:
-        return Response([Reply(ctx.t("deployments.none"))])
-    replies = [Reply(ctx.t("deployments.header", count=len(rows)))]
-    for dep, name in rows[:20]:
-        replies.append(Reply(await _line(ctx, dep, name), [_buttons(ctx, dep.id, dep.status)]))
-    return Response(replies)
-
-
-async def _own(ctx: Ctx, dep_id: int) -> tuple[Deployment, str] | None:
-    async with ctx.services.sessions() as s:
-        row = (
-            await s.execute(
-                select(Deployment, Agent.name)
-                .join(Agent, Agent.id == Deployment.agent_id)
-                .where(Deployment.id == dep_id)
-            )
-        ).one_or_none()
-    if row is None or row[0].user_id != ctx.user_id:
-        return None
-    return row[0], row[1]
-
-
-async def _set_status(ctx: Ctx, cb: callbacks.Callback, frm: set[str], to: str) -> Response:
-    owned = await _own(ctx, cb.int_arg())
-    if owned is None:
-        return ctx.not_yours()
-    dep, name = owned
-    if dep.status not in frm:
-        return Response(notice=ctx.t("deployments.unchanged", status=ctx.t(f"status.{dep.status}")))
-    async with ctx.services.sessions() as s, s.begin():
-        changed = await s.execute(
-            update(Deployment)
-            .where(Deployment.id == dep.id, Deployment.status.in_(frm))
-            .values(status=to)
-        )
-        if changed.rowcount:  # type: ignore[attr-defined]
-            await audit.record(
-                s, ctx, _STATUS_ACTION[to], f"deployment:{dep.id}", agent=name,
-                before=dep.status, after=to,
-            )  # fmt: skip
-        dep = await s.get_one(Deployment, dep.id)
-    text = await _line(ctx, dep, name)
-    if to == DeploymentStatus.STOPPED:
-        text += "\n" + ctx.t("deployments.stopped_note")
-    return Response(
-        [Reply(text, [_buttons(ctx, dep.id, dep.status)], edit=True)],
-        notice=ctx.t(f"status.{to}"),
-    )
-
-
-_STATUS_ACTION = {
-    DeploymentStatus.PAUSED: "pause",
-    DeploymentStatus.ACTIVE: "resume",
-    DeploymentStatus.STOPPED: "stop",
-}
-
-
-async def pause_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
-    return await _set_status(ctx, cb, {DeploymentStatus.ACTIVE}, DeploymentStatus.PAUSED)
-
-
-async def resume_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
-    return await _set_status(ctx, cb, {DeploymentStatus.PAUSED}, DeploymentStatus.ACTIVE)
-
-
-async def stop_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
-    owned = await _own(ctx, cb.int_arg())
-    if owned is None:
-        return ctx.not_yours()
-    dep, name = owned
-    yes = Button(ctx.t("deployments.stop_yes"), callbacks.make("dpx", dep.id))
-    no = Button(ctx.t("deployments.stop_no"), callbacks.make("dpk", dep.id))
-    return Response(
-        [Reply(ctx.t("deployments.stop_ask", agent=name, id=dep.id), [[yes, no]], edit=True)]
-    )
-
-
-async def stop_confirm_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
-    return await _set_status(
-        ctx, cb, {DeploymentStatus.ACTIVE, DeploymentStatus.PAUSED}, DeploymentStatus.STOPPED
-    )
-
-
-async def stop_keep_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
-    owned = await _own(ctx, cb.int_arg())
-    if owned is None:
-        return ctx.not_yours()
-    dep, name = owned
-    return Response(
-        [Reply(await _line(ctx, dep, name), [_buttons(ctx, dep.id, dep.status)], edit=True)]
-    )
+__all__ = [
+    "deploy",
+    "deploy_button",
+    "list_deployments",
+    "pause_button",
+    "resume_button",
+    "stop_button",
+    "stop_confirm_button",
+    "stop_keep_button",
+]

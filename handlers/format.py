@@ -1,18 +1,25 @@
-"""Numbers as traders read them."""
+"""Numbers as traders read them: amounts in dollars formatted for the user's language
+(Babel: $1,234.50 in English, 1.234,50 US$ in Spanish, 1 234,50 $ in Russian)."""
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from decimal import Decimal
 from typing import Any
 
+from babel.numbers import format_currency
+
+# the language of the request being answered (set by the router once the user is known)
+LANGUAGE: ContextVar[str] = ContextVar("maxxit_language", default="en")
+
 
 def money(value: Any) -> str:
-    return f"${Decimal(value):,.2f}"
+    return format_currency(Decimal(value), "USD", locale=LANGUAGE.get())
 
 
 def signed_money(value: Any) -> str:
     d = Decimal(value)
-    return f"{'+' if d >= 0 else '-'}${abs(d):,.2f}"
+    return f"{'+' if d >= 0 else '-'}{money(abs(d))}"
 
 
 def price(value: Any) -> str:

@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+import gettext
+import io
 from functools import cache
 from importlib import resources
 from typing import Any
 
+from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
 
 SUPPORTED = ("en", "es", "ru")
 DEFAULT = "en"
@@ -32,3 +36,33 @@ def t(lang: str, key: str, **fields: Any) -> str:
     if text is None:
         raise KeyError(f"no message {key!r}")
     return text.format(**fields)
+
+
+@cache
+def _plurals(lang: str) -> gettext.GNUTranslations:
+    """The catalogue's plural messages with the language's plural rule (Babel's, from CLDR:
+    English and Spanish one/other, Russian one/few/many), through gettext's ngettext."""
+    path = resources.files("locales").joinpath(lang, "messages.po")
+    with path.open("rb") as fh:
+        cat = read_po(fh, locale=lang)
+    buffer = io.BytesIO()
+    write_mo(buffer, cat)
+    buffer.seek(0)
+    return gettext.GNUTranslations(buffer)
+
+
+def tn(lang: str, key: str, n: int, **fields: Any) -> str:
+    """A counted phrase: tn("ru", "n.trades", 5) -> "5 сделок". The msgid is the key, the
+    msgid_plural the key + ".plural"; `{n}` is the count, formatted for the language."""
+    lang = pick_language(lang)
+    plural = key + ".plural"
+    text = _plurals(lang).ngettext(key, plural, n)
+    if text in (key, plural) and lang != DEFAULT:
+        text = _plurals(DEFAULT).ngettext(key, plural, n)
+    if text in (key, plural):
+        raise KeyError(f"no plural message {key!r}")
+    return text.format(n=count_text(lang, n), **fields)
+
+
+def count_text(lang: str, n: int) -> str:
+    return format_decimal(n, locale=lang)

@@ -187,13 +187,13 @@ async def _deployment_lines(ctx: Ctx) -> tuple[list[str], Decimal]:
         ctx.t(
             "pnl.line",
             id=dep_id,
-            agent=f"{agent} · {ctx.t(f'mode.{mode}')}",
+            agent=f"{ctx.t(f'tag.{mode}')} {agent}",
             status=ctx.t(f"status.{status}"),
             realized=signed_money(per[dep_id][0]),
             unrealized=signed_money(per[dep_id][1]),
-            closed=per[dep_id][2],
-            wins=per[dep_id][3],
-            open=per[dep_id][4],
+            closed=ctx.tn("n.trades", per[dep_id][2]),
+            wins=ctx.tn("n.wins", per[dep_id][3]),
+            open=ctx.tn("n.open_positions", per[dep_id][4]),
         )
         for dep_id, agent, status, mode in deps
     ]

@@ -8,10 +8,14 @@ from sqlalchemy import func, select
 
 from engine.liquidation import liquidation_price
 from engine.markets import MarketInfo
+from engine.venues.routed import mode_of
 from handlers import audit, callbacks
 from handlers.base import Button, Reply, Response
 from handlers.context import Ctx
-from handlers.format import lev, price, signed_money
+from handlers.format import lev, price, signed_money, signed_pct
+from handlers.positions_close_all import shown_in_reply
+from handlers.price_note import no_prices_note
+from handlers.time_zone import user_when
 from storage.enums import CloseReason, PositionStatus
 from storage.models import Agent, Deployment, Position
 
@@ -63,7 +67,7 @@ def _open_text(ctx: Ctx, p: Position, agent: str) -> str:
     text = ctx.t(
         "positions.open_line",
         id=p.id,
-        agent=agent,
+        agent=f"{_tag(ctx, p)} {agent}",
         side=ctx.t(f"side.{p.side}"),
         market=p.market,
         venue=p.venue,
@@ -75,7 +79,25 @@ def _open_text(ctx: Ctx, p: Position, agent: str) -> str:
         stop=price(stop),
         tp=price(p.take_profit_price) if p.take_profit_price else "-",
     )
-    return text + "\n" + ctx.t("positions.liquidation", price=price(liq) if liq else "-")
+    text += "\n" + ctx.t("positions.liquidation", price=price(liq) if liq else "-")
+    if upnl is not None and mark is not None:
+        move, roe = returns(p, mark, upnl)
+        text += "\n" + ctx.t("positions.returns", move=signed_pct(move), roe=signed_pct(roe))
+    return text
+
+
+def returns(p: Position, mark: Decimal, upnl: Decimal) -> tuple[Decimal, Decimal]:
+    """(the price move in the position's favour, as a fraction of the entry price; the return
+    on the margin put up: unrealized PnL over size x entry / leverage)."""
+    sign = 1 if p.side == "long" else -1
+    move = (mark - p.entry_price) / p.entry_price * sign
+    margin = p.size * p.entry_price / (p.leverage or 1)
+    return move, (upnl / margin if margin else Decimal(0))
+
+
+def _tag(ctx: Ctx, p: Position) -> str:
+    """[PAPER] or [LIVE]: every line about a position says whether the money is real."""
+    return ctx.t(f"tag.{mode_of(p.account)}")
 
 
 def _closed_text(ctx: Ctx, p: Position, agent: str) -> str:
@@ -84,14 +106,14 @@ def _closed_text(ctx: Ctx, p: Position, agent: str) -> str:
     return ctx.t(
         "positions.closed_line",
         id=p.id,
-        agent=agent,
+        agent=f"{_tag(ctx, p)} {agent}",
         side=ctx.t(f"side.{p.side}"),
         market=p.market,
         entry=price(p.entry_price),
         exit=price(p.exit_price) if p.exit_price is not None else "-",
         pnl=signed_money(p.realized_pnl or 0),
         reason=ctx.t(key) if reason in set(CloseReason) else reason.replace("_", " "),
-        day=p.closed_at.strftime("%Y-%m-%d %H:%M") if p.closed_at else "-",
+        day=user_when(ctx, p.closed_at) if p.closed_at else "-",
     )
 
 
@@ -106,13 +128,43 @@ async def positions(ctx: Ctx, _: str = "") -> Response:
                 .order_by(Position.id)
             )
         ).all()
+    note = no_prices_note(ctx)
     if not rows:
-        return Response([Reply(ctx.t("positions.none"))])
-    replies = [Reply(ctx.t("positions.header", count=len(rows)))]
+        return Response([Reply(ctx.t("positions.none") + (f"\n\n{note}" if note else ""))])
+    tools = [
+        Button(ctx.t("positions.refresh_all"), callbacks.make("pr")),
+        Button(ctx.t("positions.close_all"), callbacks.make("pca")),
+    ]
+    header = ctx.t("positions.header", count=len(rows)) + (f"\n{note}" if note else "")
+    replies = [Reply(header, [tools])]
     for p, agent in rows[:30]:
-        close = Button(ctx.t("positions.close"), callbacks.make("pc", p.id))
-        replies.append(Reply(_open_text(ctx, p, agent), [[close]]))
+        replies.append(Reply(_open_text(ctx, p, agent), [_open_buttons(ctx, p.id)]))
     return Response(replies)
+
+
+def _open_buttons(ctx: Ctx, position_id: int) -> list[Button]:
+    return [
+        Button(ctx.t("positions.close"), callbacks.make("pc", position_id)),
+        Button(ctx.t("positions.refresh"), callbacks.make("pf", position_id)),
+    ]
+
+
+async def refresh_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
+    """The position's message again, at the latest price (edited in place)."""
+    owned = await _owned_position(ctx, cb.int_arg())
+    if owned is None:
+        return ctx.not_yours()
+    p, agent = owned
+    if p.status != PositionStatus.OPEN:
+        return Response([Reply(_closed_text(ctx, p, agent), edit=True)])
+    return Response(
+        [Reply(_open_text(ctx, p, agent), [_open_buttons(ctx, p.id)], edit=True)],
+        notice=ctx.t("positions.refreshed"),
+    )
+
+
+async def refresh_all_button(ctx: Ctx, _: callbacks.Callback) -> Response:
+    return await positions(ctx)
 
 
 async def close_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
@@ -138,8 +190,7 @@ async def close_keep_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
     p, agent = owned
     if p.status != PositionStatus.OPEN:
         return Response([Reply(_closed_text(ctx, p, agent), edit=True)])
-    close = Button(ctx.t("positions.close"), callbacks.make("pc", p.id))
-    return Response([Reply(_open_text(ctx, p, agent), [[close]], edit=True)])
+    return Response([Reply(_open_text(ctx, p, agent), [_open_buttons(ctx, p.id)], edit=True)])
 
 
 async def close_confirm_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
@@ -157,6 +208,8 @@ async def close_confirm_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
             venue=p.venue, outcome=p.status, exit_price=p.exit_price,
         )  # fmt: skip
     if p.status != PositionStatus.OPEN:
+        # this reply is the news: the "closed" alert would say it a second time
+        await shown_in_reply(ctx, [p.id])
         return Response(
             [Reply(_closed_text(ctx, p, agent), edit=True)], notice=ctx.t("positions.closed_notice")
         )

@@ -21,19 +21,24 @@ from handlers import (
     create,
     deploy,
     hyperliquid_approval,
+    my_agents,
     performance,
     positions,
+    positions_close_all,
     safe_module,
     settings,
     start,
     wallet,
     wizard,
 )
+from handlers.approvals_list import pending_approvals
 from handlers.base import MAX_TEXT, Reply, Request, Response, Services, UserError
 from handlers.calls import call
 from handlers.context import Ctx, resolve
+from handlers.format import LANGUAGE
 from handlers.i18n import t
 from handlers.limits import Admission, slow_down
+from handlers.time_zone import time_zone
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +67,9 @@ COMMANDS: dict[str, Command] = {
     "linkaccount": accounts.link_account,
     "audit": audit.audit,
     "daily": performance.daily,
+    "myagents": my_agents.my_agents,
+    "approvals": pending_approvals,
+    "timezone": time_zone,
 }
 # shown in the app's command menu (setMyCommands), in this order; /start is implied
 MENU = (
@@ -80,6 +88,12 @@ MENU = (
     "billing",
     "linkaccount",
     "audit",
+    "myagents",
+    "approvals",
+    "link",
+    "wallet",
+    "unlink",
+    "timezone",
 )
 
 BUTTONS: dict[str, ButtonHandler] = {
@@ -113,6 +127,17 @@ BUTTONS: dict[str, ButtonHandler] = {
     "ct": channels.toggle_button,
     "cx": channels.remove_button,
     "dy": performance.daily_button,
+    "mae": my_agents.edit_button,
+    "map": my_agents.pause_button,
+    "mar": my_agents.resume_button,
+    "mat": my_agents.retire_button,
+    "maty": my_agents.retire_confirm_button,
+    "mak": my_agents.keep_button,
+    "pf": positions.refresh_button,
+    "pr": positions.refresh_all_button,
+    "pca": positions_close_all.close_all_button,
+    "pcay": positions_close_all.close_all_confirm_button,
+    "pcan": positions_close_all.close_all_keep_button,
 }
 
 
@@ -135,6 +160,7 @@ class Bot:
             async with self.services.sessions() as s, s.begin():
                 ctx = await resolve(s, self.services, req)
             lang = ctx.language
+            LANGUAGE.set(lang)  # amounts formatted for the user (handlers/format.py)
             response = await self._dispatch(ctx, req)
             lang = ctx.language  # /settings may have changed it
         except UserError as e:

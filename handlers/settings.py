@@ -23,9 +23,9 @@ LIMITS = {  # setting key -> (callback arg, parser)
 _BY_ARG = {arg: key for key, (arg, _) in LIMITS.items()}
 
 
-def _shown(key: str, value: Any) -> str:
+def _shown(ctx: Ctx, key: str, value: Any) -> str:
     if value in (None, ""):
-        return "-"
+        return ctx.t("settings.no_limit")
     return lev(value) if key == "max_leverage" else money(value)
 
 
@@ -39,9 +39,9 @@ def _view(ctx: Ctx) -> Reply:
         "settings.view",
         language=t(ctx.language, "language.name"),
         alerts=alerts,
-        max_leverage=_shown("max_leverage", s.get("max_leverage")),
-        max_collateral=_shown("max_collateral_usd", s.get("max_collateral_usd")),
-        daily_loss=_shown("daily_loss_limit_usd", s.get("daily_loss_limit_usd")),
+        max_leverage=_shown(ctx, "max_leverage", s.get("max_leverage")),
+        max_collateral=_shown(ctx, "max_collateral_usd", s.get("max_collateral_usd")),
+        daily_loss=_shown(ctx, "daily_loss_limit_usd", s.get("daily_loss_limit_usd")),
     )
     rows = [[Button(t(lang, "language.name"), callbacks.make("sl", lang)) for lang in SUPPORTED]]
     kinds = list(ALERT_DEFAULTS)
@@ -125,7 +125,7 @@ async def _limit_summary(ctx: Ctx, data: dict[str, Any]) -> str:
     return ctx.t(
         "settings.limit_confirm",
         name=ctx.t(f"settings.limit.{key}"),
-        value=_shown(key, data.get("value")),
+        value=_shown(ctx, key, data.get("value")),
     )
 
 
@@ -155,5 +155,5 @@ async def limit_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
     return await wizard.start(
         ctx,
         LIMIT_FLOW,
-        {"setting": key, "name": name, "current": _shown(key, ctx.settings.get(key))},
+        {"setting": key, "name": name, "current": _shown(ctx, key, ctx.settings.get(key))},
     )

@@ -8,7 +8,8 @@ from handlers import callbacks
 from handlers.agents import agent_card
 from handlers.base import Button, Reply, Response
 from handlers.context import Ctx
-from storage.models import User
+from handlers.price_note import no_prices_note
+from storage.models import Agent, User
 
 
 def _menu(ctx: Ctx) -> list[list[Button]]:
@@ -38,8 +39,14 @@ async def start(ctx: Ctx, payload: str) -> Response:
                 )
                 if done.rowcount:  # type: ignore[attr-defined]
                     notes.append(ctx.t("start.referred"))
+        listed = (await s.execute(select(Agent.id).where(Agent.status == "active"))).first()
     link = f"https://t.me/{ctx.services.bot_username}?start=ref_{code}"
     welcome = ctx.t("start.welcome_new" if ctx.new_user else "start.welcome_back")
+    if listed is None:  # never "pick an agent" followed by "no agents yet"
+        welcome = ctx.t("start.welcome_empty")
+    note = no_prices_note(ctx)
+    if note:
+        notes.append(note)
     text = "\n\n".join([welcome, *notes, ctx.t("start.referral_link", link=link)])
     replies.append(Reply(text, _menu(ctx)))
     if payload.startswith("agent_"):

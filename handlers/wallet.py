@@ -113,13 +113,24 @@ async def link(ctx: Ctx, _: str = "") -> Response:
     if linked is not None and open_live:
         # a new link replaces the wallet, which would strand its positions as /unlink would
         return Response(
-            [Reply(ctx.t("wallet.link_blocked", address=linked.address, count=len(open_live)))]
+            [
+                Reply(
+                    ctx.t(
+                        "wallet.link_blocked",
+                        address=linked.address,
+                        count=ctx.tn("n.open_live_positions", len(open_live)),
+                    )
+                )
+            ]
         )
     async with ctx.services.sessions() as s, s.begin():
         token = await siwe_link.start_link(s, ctx.user_id, ctx.services.clock())
     url = f"{ctx.services.public_url.rstrip('/')}/connect?t={token}"
+    intro = ctx.t("wallet.link_intro", url=url)
+    if linked is not None:  # said before anything is signed
+        intro = ctx.t("wallet.link_replaces", address=linked.address) + "\n\n" + intro
     page = Reply(
-        ctx.t("wallet.link_intro", url=url),
+        intro,
         # Telegram accepts only public http(s) links on buttons; the text always has it
         [[Button(ctx.t("wallet.open_page"), url=url)]] if url.startswith("https://") else [],
     )
@@ -226,7 +237,8 @@ def _positions_prompt(
         )
         for p, agent in open_live[:20]
     ]
-    text = ctx.t(key, address=wallet.address, count=len(open_live), positions="\n".join(lines))
+    count = ctx.tn("n.open_live_positions", len(open_live))
+    text = ctx.t(key, address=wallet.address, count=count, positions="\n".join(lines))
     close_all = Button(ctx.t("wallet.unlink_close_all"), callbacks.make("wuc", wallet.id))
     keep = Button(ctx.t("wallet.unlink_keep"), callbacks.make("wun", wallet.id))
     return Reply(text, [[close_all], [keep]], edit=edit)
@@ -272,7 +284,11 @@ async def _own_wallet(ctx: Ctx, cb: callbacks.Callback) -> Wallet | Response | N
 
 def _unlinked_text(ctx: Ctx, address: str, paused: int) -> str:
     text = ctx.t("wallet.unlinked", address=address)
-    return text + ("\n" + ctx.t("wallet.live_paused", count=paused) if paused else "")
+    return text + (
+        "\n" + ctx.t("wallet.live_paused", count=ctx.tn("n.live_deployments", paused))
+        if paused
+        else ""
+    )
 
 
 async def _unlink_if_clear(
@@ -328,7 +344,7 @@ async def unlink_close_all_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
     )  # fmt: skip
     paused += also_paused
     closed = len(open_live) - len(still_open)
-    done = ctx.t("wallet.unlink_closed", count=closed) if closed else ""
+    done = ctx.t("wallet.unlink_closed", count=ctx.tn("n.positions", closed)) if closed else ""
     if unlinked:
         text = "\n".join(x for x in (done, _unlinked_text(ctx, wallet.address, paused)) if x)
         return Response([Reply(text, edit=True)])
@@ -340,7 +356,9 @@ async def unlink_close_all_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
     if done:
         prompt.text = done + "\n" + prompt.text
     if paused:
-        prompt.text += "\n" + ctx.t("wallet.live_paused", count=paused)
+        prompt.text += "\n" + ctx.t(
+            "wallet.live_paused", count=ctx.tn("n.live_deployments", paused)
+        )
     return Response([prompt])
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.db import create_engine, session_factory, sqlite_url
@@ -41,7 +42,19 @@ def _pg_reachable(url: str) -> str | None:
     return None
 
 
+def refuse_non_test_database(url: str) -> None:
+    """The suite drops the public schema: only of a database named like a test one (test,
+    test_ux, tests...), never of one that may hold real data, whatever the url says."""
+    name = make_url(url).database or ""
+    if not name.lower().startswith("test"):
+        raise pytest.UsageError(
+            f"MAXXIT_TEST_DATABASE_URL names the database {name!r}: the tests drop its schema, "
+            "so they run only on a database whose name starts with 'test'"
+        )
+
+
 async def _reset_schema(url: str) -> None:
+    refuse_non_test_database(url)
     eng = create_engine(url)
     try:
         async with eng.begin() as c:

@@ -108,7 +108,7 @@ async def approve_on_page(live: Live, token: str) -> str:
 
 async def create_agent(who: Person, name: str = "Hawk", source: str = "@CryptoHawk") -> None:
     await who.say("/create")
-    for answer in (name, source, "HYPERLIQUID", "100", "5", "3", "none", "none", "ignore"):
+    for answer in (name, source, "HYPERLIQUID", "100", "5", "3", "none", "none", "ignore", "10"):
         await who.say(answer)
     assert who.last is not None
     await who.choose(who.last.replies[0], "Create")

@@ -8,4 +8,5 @@ cd "$(dirname "$0")/.."
 .venv/bin/python -m pip install -q -e '.[test]'
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+# -rs: every skipped test says why (an unreachable PostgreSQL, a missing browser)
+.venv/bin/python -m pytest -q -rs -p no:cacheprovider "$@"

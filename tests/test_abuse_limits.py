@@ -94,13 +94,17 @@ async def test_call_is_throttled_per_agent_and_each_call_shows_its_rate(world: W
     await make_agent(ann, "Hawk")
     await make_agent(ann, "Owl", sources="@owl")
     await deploy(bob, "Hawk", collateral="50")
-    first = text_of(await ann.say("/call ETH long"))
-    assert "Hawk: call 1 of 2 allowed per 1 h" in first and "Owl: call 1 of 2" in first
-    second = text_of(await ann.say("/call BTC long"))
+    # a creator with two agents names the one that calls (/call asks otherwise)
+    first = text_of(await ann.say("/call Hawk ETH long"))
+    assert "Hawk: call 1 of 2 allowed per 1 h" in first
+    owl = text_of(await ann.say("/call Owl ETH long"))
+    assert "Owl: call 1 of 2 allowed per 1 h" in owl  # each agent has its own budget
+    second = text_of(await ann.say("/call Hawk BTC long"))
     assert "Hawk: call 2 of 2 allowed per 1 h" in second
-    third = text_of(await ann.say("/call SOL long"))
+    third = text_of(await ann.say("/call Hawk SOL long"))
     assert "Hawk: not posted, 2 calls per 1 h already made" in third
-    assert "Owl: not posted" in third
+    assert "Owl: call 2 of 2" in text_of(await ann.say("/call Owl SOL long"))
+    assert "Owl: not posted" in text_of(await ann.say("/call Owl BTC long"))
     positions = text_of(await bob.say("/positions"))
     assert "ETH" in positions and "BTC" in positions and "SOL" not in positions
 

@@ -148,7 +148,8 @@ async def test_pnl_in_spanish_and_nothing_yet(world: World) -> None:
     async with world.sessions() as s, s.begin():
         await s.execute(update(User).where(User.display_name == "Ann").values(language="es"))
     text = text_of(await ann.say("/pnl"))
-    assert "Hoy: +$2.50 (+2.50%) · operaciones: 1" in text
+    # amounts in the Spanish way (Babel), as every reply to a Spanish speaker
+    assert "Hoy: +2,50\xa0US$ (+2.50%) · operaciones: 1" in text
 
 
 async def test_agent_details_carry_the_equity_curve(world: World) -> None:

@@ -57,7 +57,9 @@ async def create_paid_agent(who: Person, price: str = "25") -> None:
     await who.say("/create")
     for answer in ("Hawk", "@CryptoHawk", "hyperliquid", "100", "5", "3", "2", "1", "8"):
         await who.say(answer)
-    ask_price = await who.say("ignore")
+    ask_share = await who.say("ignore")
+    assert "Your share as the creator" in text_of(ask_share)
+    ask_price = await who.say("10")
     assert "Monthly price" in text_of(ask_price)
     summary = await who.say(price)
     assert f"Monthly price: ${price}.00" in text_of(summary)
@@ -168,7 +170,7 @@ async def test_a_failed_renewal_pauses_the_deployment_and_says_so(shop: Shop) ->
     assert dep.status == "unpaid"
     lapsed = await alerts(shop, "subscription_lapsed")
     assert len(lapsed) == 1 and "subscription to Hawk is past_due" in lapsed[0]
-    assert "1 deployment(s) paused" in lapsed[0]
+    assert "deployments paused: 1;" in lapsed[0]
     # the user's own Resume cannot undo it; a payment does
     r = await shop.bob.press(f"dpr:{dep.id}")
     assert (await deployment(shop)).status == "unpaid" and not r.replies

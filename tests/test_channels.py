@@ -289,7 +289,8 @@ async def test_feed_urls_in_create_are_checked_like_webhooks(sessions, hooks) ->
     assert "Where should Desk trade?" in text_of(r)  # on to the next step
     for answer in ("hyperliquid", "100", "5", "3", "none", "none"):
         await ann.say(answer)
-    summary = await ann.say("ignore")
+    await ann.say("ignore")
+    summary = await ann.say("10")  # the creator's share
     assert f"{site.url}/notes.atom" in text_of(summary)
     assert "Desk is live" in text_of(await ann.choose(summary.replies[0], "Create"))
     async with sessions() as s:

@@ -42,7 +42,8 @@ async def make_agent(who: Person, name: str, sources: str = "@CryptoHawk", tp: s
     await who.say("3")
     await who.say("none")
     await who.say(tp)
-    summary = await who.say("ignore")  # a market already held: skip the call
+    await who.say("ignore")  # a market already held: skip the call
+    summary = await who.say("10")  # the creator's share of followers' live profits
     assert "Create it?" in text_of(summary), text_of(summary)
     await who.choose(summary.replies[0], "Create")
 
@@ -156,7 +157,7 @@ async def test_settings_language_alerts_and_limits(world: World) -> None:
     assert "▫️ Opened" in text_of(view)
     # a limit: wrong input first, then a value, then confirm
     ask = await ann.choose(view.replies[0], "Max leverage")
-    assert "now -" in text_of(ask)
+    assert "now no limit" in text_of(ask)
     assert "between 1x and 50x" in text_of(await ann.say("500"))
     confirm = await ann.say("4")
     assert "Set Max leverage to 4x?" in text_of(confirm)
@@ -170,14 +171,14 @@ async def test_settings_language_alerts_and_limits(world: World) -> None:
 
     # muted alert kinds are not delivered; others are
     await make_agent(ann, "Hawk")
-    await deploy(ann, "Hawk", leverage="10")
+    await deploy(ann, "Hawk", leverage="5")
     await world.post("@CryptoHawk", "Long $ETH", "p1")
     capture = Capture()
     await Dispatcher(world.sessions, capture).deliver_pending()
     assert [m.kind for m in capture.got] == []  # position_opened muted
     async with world.sessions() as s:
         pos = (await s.execute(select(Position))).scalar_one()
-    assert pos.leverage == 4  # the personal cap applied over the deployment's 10x
+    assert pos.leverage == 4  # the personal cap applied over the deployment's 5x
 
 
 async def test_daily_loss_limit_pauses_every_deployment_and_says_so(world: World) -> None:

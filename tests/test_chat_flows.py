@@ -27,7 +27,8 @@ async def create_agent(world: World, who, name: str = "Hawk"):
     await who.say("2")
     await who.say("1")
     await who.say("8")
-    summary = await who.say("ignore")  # a market already held: skip the call
+    await who.say("ignore")  # a market already held: skip the call
+    summary = await who.say("10")  # the creator's share
     return summary
 
 
@@ -57,8 +58,13 @@ async def test_create_then_deploy_then_a_post_opens_a_position_with_an_alert(wor
     assert "Flip: the opposite direction closes the position" in text_of(policy)
     labels = [b.label for row in policy.replies[0].buttons for b in row]
     assert labels[:4] == ["Ignore", "Add", "Close", "Flip"]
-    summary = await ann.choose(policy.replies[0], "Flip")
+    share = await ann.choose(policy.replies[0], "Flip")
+    # the creator's share, asked with its presets in ascending order
+    assert "Your share as the creator" in text_of(share)
+    assert [b.label for b in share.replies[0].buttons[0]] == ["0%", "5%", "10%"]
+    summary = await ann.choose(share.replies[0], "5%")
     text = text_of(summary)
+    assert "Creator share: 5% of followers' live profits" in text
     assert "Name: Hawk" in text and "Stop loss: 3%" in text and "Trailing: 2% / 1%" in text
     assert "Market already held: Flip" in text
     done = await ann.choose(summary.replies[0], "Create")
@@ -67,7 +73,7 @@ async def test_create_then_deploy_then_a_post_opens_a_position_with_an_alert(wor
         agent = (await s.execute(select(Agent))).scalar_one()
     assert agent.stop_loss_pct == Decimal("0.03") and agent.leverage == 5
     assert agent.take_profit_pct == Decimal("0.08")
-    assert agent.position_policy == "flip"
+    assert agent.position_policy == "flip" and agent.creator_share_pct == Decimal("0.05")
 
     r = await ann.choose(done.replies[0], "Deploy")
     assert "collateral per trade" in text_of(r)

@@ -47,6 +47,7 @@ async def seeded(sessions) -> World:
         "none",
         "none",
         "ignore",
+        "10",
     ):
         await ann.say(text)
     await ann.press(ann.last.replies[0].buttons[0][0].data)  # Create

@@ -85,7 +85,9 @@ async def test_run_delivers_what_a_previous_process_left_and_stops_cleanly(
     await db.dispose()
 
     stop = asyncio.Event()
-    task = asyncio.create_task(run(Settings(data_dir=tmp_path, database_url=None, port=0), stop))
+    task = asyncio.create_task(
+        run(Settings(data_dir=tmp_path, database_url=None, port=0, price_feed="none"), stop)
+    )
     for _ in range(50):
         await asyncio.sleep(0.1)
         if "[to user 7]" in capsys.readouterr().out:
@@ -134,9 +136,9 @@ async def test_maxxit_chat_runs_the_handlers_in_a_terminal(tmp_path: Path) -> No
     text = "\n".join(out)
     assert "[1] Browse agents" in text
     assert "TrendHawk is deployed" in text
-    assert "🔔 TrendHawk opened LONG ETH" in text  # the alert, with its Close button
+    assert "🔔 [PAPER] TrendHawk opened LONG ETH" in text  # the alert, with its Close button
     assert "LONG ETH on HYPERLIQUID" in text
-    assert "position(s) closed" in text  # 2000 is through the 3% stop from 3050
+    assert "ETH = 2000; closed: " in text  # 2000 is through the 3% stop from 3050
     assert "usage: !price" in text or "simulator:" in text
     assert "There is no button #99." in text
     assert "realized -$" in text

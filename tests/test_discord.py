@@ -52,8 +52,8 @@ async def test_start_create_deploy_alert_close_and_a_stranger_cannot_close(
     assert closed.id == alert.id and closed.button_labels() == []
     async with dc.world.sessions() as s:
         assert (await s.execute(select(Position.status))).scalar_one() == "closed"
-    await dc.deliver()
-    await ann.wait_for("PnL")  # the closed alert follows through the outbox
+    assert "-$0.57" in closed.text  # the result is in the edited message itself
+    assert await dc.deliver() == 0  # one message for a manual close: no second alert
 
 
 async def test_in_a_server_money_replies_are_ephemeral_and_language_follows_the_app(

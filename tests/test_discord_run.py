@@ -61,6 +61,7 @@ async def test_run_with_a_discord_token_answers_through_the_gateway(
             database_url=None,
             host="127.0.0.1",
             port=0,
+            price_feed="none",  # never Hyperliquid's public prices from a test
             discord_bot_token=SecretStr(peer.token),
             discord_api_url=peer.base_url,  # the gateway: the same host
         )
@@ -71,7 +72,7 @@ async def test_run_with_a_discord_token_answers_through_the_gateway(
             await start(peer.user(31, "Ann", "ru"), "Maxxit")
             async with httpx.AsyncClient() as client:
                 health = (await client.get(f"{root}/healthz")).json()
-            assert health["discord"] == "gateway" and health["telegram"] is False
+            assert health["discord"] == "gateway" and health["telegram"] == "off"
 
 
 async def test_run_with_a_public_key_serves_http_interactions_beside_telegram(
@@ -83,6 +84,7 @@ async def test_run_with_a_public_key_serves_http_interactions_beside_telegram(
             database_url=None,
             host="127.0.0.1",
             port=0,
+            price_feed="none",
             telegram_bot_token=tg.token,
             telegram_api_url=tg.base_url.removesuffix("/bot"),
             discord_bot_token=SecretStr(peer.token),

@@ -40,7 +40,8 @@ async def finish_create(who: Person, stop: str) -> None:
     assert "start trailing" in text_of(r), text_of(r)
     await who.say("none")
     await who.say("none")
-    summary = await who.say("ignore")
+    await who.say("ignore")
+    summary = await who.say("10")
     done = await who.choose(summary.replies[0], "Create")
     assert "is live" in text_of(done), text_of(done)
 

@@ -87,6 +87,7 @@ async def test_link_approve_deploy_live_and_trade_on_the_users_account(
             "none",
             "none",
             "ignore",
+            "10",
         ):
             await ann.say(answer)
         await ann.choose(ann.last.replies[0], "Create")

@@ -69,7 +69,7 @@ async def test_a_post_flows_through_the_llm_to_a_position(sessions, peer) -> Non
     world.engine.classifier = classifier(peer)
     ann = world.person("Ann", 1)
     await ann.say("/create")
-    for a in ("Hawk", "@hawk", "HYPERLIQUID", "100", "3", "3", "none", "none", "ignore"):
+    for a in ("Hawk", "@hawk", "HYPERLIQUID", "100", "3", "3", "none", "none", "ignore", "10"):
         await ann.say(a)
     await ann.choose(ann.last.replies[0], "Create")
     await ann.say("/deploy Hawk")

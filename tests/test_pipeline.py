@@ -167,7 +167,8 @@ async def test_console_delivers_each_alert_once(sessions) -> None:
     dispatcher = Dispatcher(sessions, ConsoleTransport(lines.append))
     assert await dispatcher.deliver_pending() == 2
     assert await dispatcher.deliver_pending() == 0
-    assert lines[0].startswith("[to user 1] Hawk opened LONG ETH on HYPERLIQUID: size 0.1 at")
+    opened = "[to user 1] [PAPER] Hawk opened LONG ETH on HYPERLIQUID: size 0.1 at"
+    assert lines[0].startswith(opened)
     assert "closed LONG ETH at 1799.1 (stop loss): PnL -$" in lines[1]
 
 

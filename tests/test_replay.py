@@ -4,6 +4,7 @@ on SQLite and (when MAXXIT_TEST_DATABASE_URL is set) on PostgreSQL."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -201,9 +202,17 @@ def test_demo_json_runs_offline_quickly_and_exercises_every_exit(capsys) -> None
 def test_demo_readable_log_has_a_summary(capsys) -> None:
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
-    assert "TrendHawk: short XAU -> OSTIUM (first_preference_listing)" in out
-    assert "no signal: question" in out
+    # a trader's words, not the engine's codes
+    assert "TrendHawk trades it on Ostium (its first-choice venue that lists XAU)" in out
+    assert "not a trade call (question)" in out
     assert "Positions" in out and "total pnl" in out and "Profit share" in out
+    for code in ("first_preference_listing", "end_of_replay", "creator:"):
+        assert code not in out
+    assert "PerpSniper's creator received $" in out
+    # per-user totals with the return on the margin put up
+    per_user = out.split("Per user")[1].split("Profit share")[0]
+    assert "margin used" in per_user and "return" in per_user
+    assert re.search(r"bob\s+\d+\s+\d+\s+\$[\d,.]+\s+[+-]\$[\d,.]+\s+[+-]\d+\.\d\d%", per_user)
 
 
 @pytest.mark.parametrize(

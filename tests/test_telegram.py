@@ -94,7 +94,8 @@ async def create_and_deploy(ann: SimUser, approval: str = "Trade automatically")
     await step(ann, "2", "Trail at what distance")
     await step(ann, "1", "Take profit")
     await step(ann, "8", "the agent already holds")
-    summary = await step(ann, "Ignore", "Create it?")
+    await step(ann, "Ignore", "Your share as the creator")
+    summary = await step(ann, "10", "Create it?")
     done = await press(ann, summary, "Create", "is live in the marketplace")
     assert done.message_id == summary.message_id  # the summary became the confirmation
     ask = await press(ann, done, "Deploy Hawk", "Deploying Hawk")
@@ -137,8 +138,10 @@ async def test_start_create_deploy_alert_close_and_a_stranger_cannot_close(tg: S
     assert closed.message_id == alert.message_id and closed.buttons == []
     async with tg.world.sessions() as s:
         assert (await s.execute(select(Position.status))).scalar_one() == "closed"
-    await tg.deliver()
-    await ann.wait_for("PnL")  # the closed alert follows through the outbox
+    # one message for a manual close: the edited alert says the result (exit and PnL), and
+    # no second "closed" alert follows through the outbox
+    assert "→" in closed.text and "$" in closed.text.split("→")[1]
+    assert await tg.deliver() == 0
 
 
 async def test_manual_approval_confirm_skip_and_expiry(tg: Stack) -> None:
@@ -286,6 +289,7 @@ async def test_maxxit_run_with_a_token_answers_in_telegram(tmp_path) -> None:
             port=0,
             telegram_bot_token=peer.token,
             telegram_api_url=peer.base_url.removesuffix("/bot"),
+            price_feed="none",  # no test reaches the internet
         )
         stop = asyncio.Event()
         task = asyncio.create_task(run(settings, stop))

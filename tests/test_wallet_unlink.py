@@ -88,6 +88,7 @@ async def live_world(sessions, peer: HyperliquidPeer) -> Live:  # type: ignore[n
             "none",
             "none",
             "ignore",
+            "10",
         ):
             await ann.say(answer)
         await ann.choose(ann.last.replies[0], "Create")  # type: ignore[union-attr]
@@ -137,7 +138,7 @@ async def test_unlink_with_a_live_position_closes_it_then_unlinks(sessions, peer
 
     ask = await t.ann.say("/unlink")
     text = text_of(ask)
-    assert "still has 1 open live position(s)" in text
+    assert "still has 1 open live position:" in text
     assert f"• ETH LONG {pos.size.normalize():f} (Hawk)" in text
     assert labels(ask.replies[0]) == ["Close all and unlink", "Keep wallet linked"]
     assert await linked(sessions, t.user_id) is not None  # asking changes nothing
@@ -153,9 +154,9 @@ async def test_unlink_with_a_live_position_closes_it_then_unlinks(sessions, peer
 
     done = await t.ann.choose(ask.replies[0], "Close all and unlink")
     text = text_of(done)
-    assert "1 position(s) closed." in text
+    assert "Closed: 1 position." in text
     assert f"Wallet {t.wallet.address} is unlinked." in text
-    assert "1 live deployment(s) paused." in text
+    assert "Paused: 1 live deployment." in text
     # the close reached Hyperliquid, signed with Ann's agent key while the wallet was linked
     assert "ETH" not in peer.positions(t.wallet.address)
     closes = [o for o in peer.orders(t.wallet.address) if o.reduce_only]
@@ -181,16 +182,16 @@ async def test_a_refused_close_keeps_the_wallet_linked_and_closable(sessions, pe
     peer.fail_next("order", status=200, body={"status": "err", "response": "Exchange halted"})
     answer = await t.ann.choose(ask.replies[0], "Close all and unlink")
     text = text_of(answer)
-    assert "1 live position(s) are not closed yet" in text
+    assert "Not closed yet: 1 open live position, so" in text
     assert f"{t.wallet.address} stays linked" in text
-    assert "1 live deployment(s) paused." in text
+    assert "Paused: 1 live deployment." in text
     assert labels(answer.replies[0]) == ["Close all and unlink", "Keep wallet linked"]
     assert await linked(sessions, t.user_id) is not None
     assert peer.positions(t.wallet.address)["ETH"].szi == pos.size
 
     # an old "Yes, unlink" (button data from before) asks again instead of unlinking
     again = await t.ann.press("wuy")
-    assert "still has 1 open live position(s)" in text_of(again)
+    assert "still has 1 open live position:" in text_of(again)
     assert await linked(sessions, t.user_id) is not None
 
     # the close still works: the agent key is still found through the linked wallet
@@ -241,7 +242,7 @@ async def test_a_position_opened_after_the_question_is_not_stranded(sessions, pe
     assert labels(ask.replies[0]) == ["Yes, unlink", "Keep it"]
     await t.world.post("@CryptoHawk", "Long $ETH, breakout", "p1")
     answer = await t.ann.choose(ask.replies[0], "Yes, unlink")
-    assert "still has 1 open live position(s)" in text_of(answer)
+    assert "still has 1 open live position:" in text_of(answer)
     assert await linked(sessions, t.user_id) is not None
 
 
@@ -251,7 +252,7 @@ async def test_linking_another_wallet_waits_for_live_positions_too(sessions, pee
     await deploy(t.ann, "Live (Hyperliquid)")
     await t.world.post("@CryptoHawk", "Long $ETH, breakout", "p1")
     refused = text_of(await t.ann.say("/link"))
-    assert "has 1 open live position(s)" in refused and "/unlink" in refused
+    assert "has 1 open live position," in refused and "/unlink" in refused
     assert "connect?t=" not in refused
     await t.ann.choose((await t.ann.say("/unlink")).replies[0], "Close all and unlink")
     assert "connect?t=" in text_of(await t.ann.say("/link"))

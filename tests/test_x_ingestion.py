@@ -34,6 +34,7 @@ async def setup(world, x: XPeer):
         "none",
         "none",
         "ignore",
+        "10",
     ):
         await ann.say(answer)
     await ann.choose(ann.last.replies[0], "Create")

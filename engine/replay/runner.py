@@ -276,6 +276,7 @@ async def collect(sessions: async_sessionmaker[AsyncSession]) -> ReplayResult:
                     "entry_price": _s(p.entry_price),
                     "exit_price": _s(p.exit_price),
                     "size": _s(p.size),
+                    "leverage": _s(p.leverage),
                     "close_reason": p.close_reason,
                     "fees": _s(fees),
                     "realized_pnl": _s(p.realized_pnl),

@@ -5,19 +5,49 @@ Numbers are read as Decimal straight from the JSON text (never through float).
 
 from __future__ import annotations
 
+import codecs
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from engine.ingest import JsonlFileSource
 
-Fraction = Annotated[Decimal, Field(ge=0, le=1)]
-Positive = Annotated[Decimal, Field(gt=0)]
+# every number finite and within what a market can mean: 1e30 dollars or a price of
+# 1e999999999 is a typo, and Decimal arithmetic on such exponents eats gigabytes
+Fraction = Annotated[Decimal, Field(ge=0, le=1, allow_inf_nan=False)]
+Positive = Annotated[Decimal, Field(gt=0, le=Decimal("1e6"), allow_inf_nan=False)]
+Dollars = Annotated[Decimal, Field(gt=0, le=Decimal("1e9"), allow_inf_nan=False)]
+
+
+def _market_price(value: Decimal) -> Decimal:
+    if value < Decimal("1e-12"):
+        raise ValueError("a price under 1e-12 is not a market price")
+    return value
+
+
+Price = Annotated[
+    Decimal,
+    Field(gt=0, le=Decimal("1e12"), allow_inf_nan=False),
+    AfterValidator(_market_price),
+]
+Leverage = Annotated[Decimal, Field(ge=1, le=200, allow_inf_nan=False)]
 Venue = Literal["HYPERLIQUID", "OSTIUM"]
+# dates a replay can mean (and date arithmetic cannot overflow)
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+MAX_DEPTH = 64  # JSON nesting; a scenario needs 5
 
 
 class ScenarioError(ValueError):
@@ -29,15 +59,21 @@ class _Model(BaseModel):
 
 
 def _aware(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("a date between 2000 and 2100 is expected") from None
+    if not EARLIEST <= moment < LATEST:
+        raise ValueError("a date between 2000 and 2100 is expected")
+    return moment
 
 
 class Risk(_Model):
-    stop_loss_pct: Annotated[Decimal, Field(gt=0, lt=1)]
-    take_profit_pct: Positive | None = None
+    stop_loss_pct: Annotated[Decimal, Field(gt=0, lt=1, allow_inf_nan=False)]
+    take_profit_pct: Annotated[Decimal, Field(gt=0, le=100, allow_inf_nan=False)] | None = None
     trailing_activation_pct: Fraction | None = None
-    trailing_distance_pct: Annotated[Decimal, Field(gt=0, lt=1)] | None = None
-    leverage: Positive = Decimal(1)
+    trailing_distance_pct: Annotated[Decimal, Field(gt=0, lt=1, allow_inf_nan=False)] | None = None
+    leverage: Leverage = Decimal(1)
     min_confidence: Fraction = Decimal("0.5")
 
     @model_validator(mode="after")
@@ -63,8 +99,8 @@ class AgentSpec(_Model):
 
 class DeploymentSpec(_Model):
     agent: str
-    collateral_usd: Positive
-    leverage: Positive
+    collateral_usd: Dollars
+    leverage: Leverage
     manual_approval: bool = False
     # live: accounted as a live deployment (it pays profit share), still filled by the
     # replay's paper venue; paper: a paper deployment, which pays none
@@ -84,8 +120,10 @@ class Fees(_Model):
 class MarketSpec(_Model):
     name: Annotated[str, Field(min_length=1)]
     size_decimals: Annotated[int, Field(ge=0, le=12)] | None = None
-    max_leverage: Positive | None = None
-    min_notional: Annotated[Decimal, Field(ge=0)] | None = None
+    max_leverage: Leverage | None = None
+    min_notional: Annotated[Decimal, Field(ge=0, le=Decimal("1e9"), allow_inf_nan=False)] | None = (
+        None
+    )
 
 
 class PostSpec(_Model):
@@ -105,7 +143,7 @@ class PostSpec(_Model):
 class PriceSpec(_Model):
     ts: datetime
     market: str
-    price: Positive
+    price: Price
 
     _aware = field_validator("ts")(_aware)
 
@@ -154,13 +192,43 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
+def _depth(text: str) -> int:
+    """The deepest nesting of [ and { outside strings, read without recursion."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a number a scenario can use")
+
+
 def parse_scenario(text: str, origin: str = "scenario", base_dir: Path | None = None) -> Scenario:
+    if _depth(text) > MAX_DEPTH:
+        raise ScenarioError(f"{origin}: JSON nested deeper than {MAX_DEPTH} levels")
     try:
-        raw = json.loads(text, parse_float=Decimal)
+        raw = json.loads(text, parse_float=Decimal, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise ScenarioError(
             f"{origin}: not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}"
         ) from None
+    except ValueError as exc:  # NaN, Infinity; an integer too long to read
+        raise ScenarioError(f"{origin}: {exc}") from None
     if not isinstance(raw, dict):
         raise ScenarioError(f"{origin}: the top level must be a JSON object")
     if isinstance(raw.get("posts_file"), str):
@@ -198,9 +266,27 @@ def _read_posts(path: Path, origin: str) -> list[dict[str, object]]:
     ]
 
 
+MAX_BYTES = 50_000_000
+
+
 def load_scenario(path: Path) -> Scenario:
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as fh:
+            data = fh.read(MAX_BYTES + 1)
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    return parse_scenario(text, str(path), path.parent)
+    if len(data) > MAX_BYTES:
+        raise ScenarioError(f"{path}: larger than {MAX_BYTES // 1_000_000} MB")
+    return parse_scenario(decode(data, str(path)), str(path), path.parent)
+
+
+def decode(data: bytes, origin: str) -> str:
+    """UTF-8 (with or without a BOM), or UTF-16 with its BOM; anything else is named."""
+    try:
+        if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return data.decode("utf-16")
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(
+            f"{origin}: not UTF-8 text (byte {exc.start}): save the file as UTF-8"
+        ) from None

@@ -14,6 +14,11 @@ def is_paper(account: str) -> bool:
     return account.startswith("paper:")
 
 
+def mode_of(account: str) -> str:
+    """What a user is told a position is: "paper" (simulated money) or "live"."""
+    return "paper" if is_paper(account) else "live"
+
+
 class AccountRoutedVenue:
     def __init__(self, paper: Venue, live: Venue) -> None:
         self.name = live.name
