@@ -105,3 +105,13 @@ async def test_a_user_gets_alerts_in_their_language(sessions) -> None:
     assert lines == [
         "[to user 1] Hawk не смог открыть ЛОНГ ETH: ордер меньше минимального размера площадки"
     ]
+
+
+def test_help_names_every_command_of_the_menu_in_every_language() -> None:
+    from handlers.i18n import SUPPORTED, t
+    from handlers.router import MENU
+
+    for lang in SUPPORTED:
+        text = t(lang, "help.text")
+        missing = [c for c in MENU if f"/{c}" not in text and c != "help"]
+        assert not missing, (lang, missing)
