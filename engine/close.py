@@ -91,6 +91,39 @@ def close_attempt(
     return latest.close_seq, latest.client_order_id
 
 
+async def _still_open_after_filled_close(
+    session: AsyncSession, positions: list[Any], latest: dict[tuple[int, int], Any]
+) -> list[Any]:
+    """Drop the positions whose newest close filled and which are no longer open. Under READ
+    COMMITTED each statement sees the commits made before it: the positions were read open
+    before another replica's recording committed (close filled, position closed, in one
+    transaction), and the close orders after it. Read again now, after the orders, so a
+    filled close means a partial fill only if the position is still open; otherwise the
+    next attempt would be sent for a position the venue no longer holds."""
+    after_fill = [
+        p.id
+        for p in positions
+        if (x := latest.get((p.signal_id, p.deployment_id))) is not None
+        and x.status == OrderStatus.FILLED
+    ]
+    if not after_fill:
+        return positions
+    still_open: set[int] = set()
+    for start in range(0, len(after_fill), CHUNK):
+        still_open |= set(
+            (
+                await session.execute(
+                    select(Position.id).where(
+                        Position.id.in_(after_fill[start : start + CHUNK]),
+                        Position.status == PositionStatus.OPEN,
+                    )
+                )
+            ).scalars()
+        )
+    gone = set(after_fill) - still_open
+    return [p for p in positions if p.id not in gone]
+
+
 async def write_close_orders(
     session: AsyncSession, reasons: Mapping[int, str], now: datetime, namespace: str
 ) -> list[int]:
@@ -118,6 +151,7 @@ async def write_close_orders(
             )
         ).all()
     latest = await latest_close_orders(session, [(p.signal_id, p.deployment_id) for p in positions])
+    positions = await _still_open_after_filled_close(session, positions, latest)
     rows = []
     for p in positions:
         seq, cloid = close_attempt(
