@@ -63,6 +63,15 @@ def routes(
     async def limited(request: Request, route: str, token: str = "") -> Response | None:
         return None if limits is None else await limits.refuse(request, route, token)
 
+    async def token_user(request: Request, route: str, token: str) -> int | Response:
+        """The user a live link token speaks for, or the refusal (rate limited, or a token
+        spent or expired: 403)."""
+        if (refused := await limited(request, route, token)) is not None:
+            return refused
+        async with services.sessions() as s:
+            user_id = await siwe_link.token_owner(s, token, services.clock())
+        return _refuse("link_expired", 403) if user_id is None else user_id
+
     async def page(_: Request) -> Response:
         return HTMLResponse(_static("connect.html"), headers={"Cache-Control": "no-store"})
 
@@ -133,12 +142,9 @@ def routes(
         if body is None:
             return _refuse("bad_request")
         token = str(body.get("token") or "")
-        if (refused := await limited(request, "hl", token)) is not None:
-            return refused
-        async with services.sessions() as s:
-            user_id = await siwe_link.token_owner(s, token, services.clock())
-        if user_id is None:
-            return _refuse("link_expired", 403)
+        user_id = await token_user(request, "hl", token)
+        if not isinstance(user_id, int):
+            return user_id
         requested = await hyperliquid_approval.request(services, user_id)
         if isinstance(requested, str):
             return _refuse(requested)
@@ -149,12 +155,9 @@ def routes(
         if body is None or not isinstance(body.get("action"), dict):
             return _refuse("bad_request")
         token = str(body.get("token") or "")
-        if (refused := await limited(request, "hl", token)) is not None:
-            return refused
-        async with services.sessions() as s:
-            user_id = await siwe_link.token_owner(s, token, services.clock())
-        if user_id is None:
-            return _refuse("link_expired", 403)
+        user_id = await token_user(request, "hl", token)
+        if not isinstance(user_id, int):
+            return user_id
         verdict = await hyperliquid_approval.submit(
             services, user_id, body["action"], str(body.get("signature") or ""), "web"
         )
@@ -169,12 +172,9 @@ def routes(
         if body is None:
             return _refuse("bad_request")
         token = str(body.get("token") or "")
-        if (refused := await limited(request, "ostium", token)) is not None:
-            return refused
-        async with services.sessions() as s:
-            user_id = await siwe_link.token_owner(s, token, services.clock())
-        if user_id is None:
-            return _refuse("link_expired", 403)
+        user_id = await token_user(request, "ostium", token)
+        if not isinstance(user_id, int):
+            return user_id
         requested = await ostium_delegation.request(services, user_id)
         if isinstance(requested, str):
             return _refuse(requested)
