@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -54,17 +55,22 @@ log = logging.getLogger(__name__)
 STATISTICS_SECONDS = 600.0
 
 
-def paper_markets(settings: Settings) -> dict[str, dict[str, MarketInfo]]:
-    """The venues' default listings, or the names configured for each."""
-    markets = default_markets()
+def paper_markets(
+    settings: Settings, catalog: MarketCatalog | None = None
+) -> dict[str, Mapping[str, MarketInfo]]:
+    """What paper trades on each venue: the names configured for it, else the catalog's live
+    view of the venue's listing (the classifier's own list: recorded meta offline, the live
+    venue's once read), else the defaults."""
+    defaults = default_markets()
     configured = {
         "HYPERLIQUID": settings.paper_markets_hyperliquid,
         "OSTIUM": settings.paper_markets_ostium,
     }
+    markets: dict[str, Mapping[str, MarketInfo]] = {}
     for venue, names in configured.items():
+        listed = catalog.listing(venue) if catalog is not None else defaults[venue]
         wanted = [n.strip() for n in names.split(",") if n.strip()]
-        if wanted:
-            markets[venue] = markets_from_names(wanted, markets[venue])
+        markets[venue] = markets_from_names(wanted, listed) if wanted else listed
     return markets
 
 
@@ -75,15 +81,18 @@ def build_engine(
     ownership: Ownership | None = None,
 ) -> Engine:
     fees = FeeConfig(settings.paper_taker_bps, settings.paper_slippage_bps)
-    venues = {n: PaperVenue(n, m, prices, fees) for n, m in paper_markets(settings).items()}
+    # the venues' listings (recorded defaults until a live venue plugs in its own), read by
+    # the classifier and traded by paper alike
+    catalog = MarketCatalog()
+    markets = paper_markets(settings, catalog)
+    venues = {n: PaperVenue(n, m, prices, fees) for n, m in markets.items()}
     config = EngineConfig(
         settings.order_concurrency,
         timedelta(seconds=settings.approval_ttl_seconds),
         timedelta(seconds=settings.pending_open_ttl_seconds),
         timedelta(seconds=settings.order_lease_seconds),
     )
-    # the venues' listings (recorded defaults until a live venue plugs in its own)
-    classifier = build_classifier(settings, RulesClassifier(markets=MarketCatalog()))
+    classifier = build_classifier(settings, RulesClassifier(markets=catalog))
     return Engine(sessions, venues, prices, classifier, config, ownership=ownership)
 
 

@@ -1,17 +1,27 @@
 """What a venue lists: market names, size precision, leverage limits, minimum notional.
 
-Defaults emulate the real venues: Hyperliquid's crypto perps (names, size decimals and max
-leverage as in its recorded `meta` response) and Ostium's crypto, forex, commodity and index
-pairs. Market names are canonical tickers shared by both venues ("BTC", "EURUSD", "XAU").
+Offline listings emulate the real venues: Hyperliquid's perps as its recorded `meta` answer
+lists them (`engine/venues/recorded/hyperliquid_meta.json`: every live perp with its size
+decimals and max leverage, delisted ones left out) and Ostium's crypto, forex, commodity and
+index pairs. Market names are canonical tickers shared by both venues ("BTC", "EURUSD", "XAU").
+The paper venue of `maxxit run` trades what `engine.classify.catalog.MarketCatalog` lists: the
+recorded listings offline, the live venues' once read, so paper and the classifier never
+disagree on what exists. `default_markets()` is a fixed, smaller listing for tests and replays.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from importlib import resources
+from typing import Any
+
+from engine.venues.hyperliquid_rules import MIN_NOTIONAL as HYPERLIQUID_MIN_NOTIONAL
 
 DEFAULT_SIZE_DECIMALS = 6
+RECORDED_META = "recorded/hyperliquid_meta.json"
 
 
 def half_initial_at_max(max_leverage: Decimal) -> Decimal:
@@ -36,7 +46,9 @@ class MarketInfo:
             object.__setattr__(self, "maintenance_margin_rate", mmr)
 
 
-# (name, szDecimals, maxLeverage) from Hyperliquid's meta, plus a few newer listings
+# (name, szDecimals, maxLeverage): a fixed listing in the shape of Hyperliquid's 2024 meta, for
+# tests and replays that must not move when the recorded meta is re-recorded. What paper trades
+# in `maxxit run` is the recorded meta (or the live one), through the catalog.
 _HYPERLIQUID = [
     ("BTC", 5, 50),
     ("ETH", 4, 50),
@@ -88,7 +100,35 @@ _OSTIUM = [
 ]
 
 
+def markets_from_meta(meta: Mapping[str, Any]) -> dict[str, MarketInfo]:
+    """The tradable perps of a Hyperliquid `meta` answer (delisted ones left out)."""
+    out = {}
+    for asset in meta.get("universe", []):
+        if asset.get("isDelisted"):
+            continue
+        max_leverage = Decimal(asset.get("maxLeverage", 50))
+        out[asset["name"]] = MarketInfo(
+            asset["name"],
+            int(asset["szDecimals"]),
+            max_leverage,
+            HYPERLIQUID_MIN_NOTIONAL,
+            half_initial_at_max(max_leverage),  # HL: maintenance = half initial at max
+        )
+    return out
+
+
+def recorded_hyperliquid_meta() -> dict[str, Any]:
+    raw = resources.files("engine.venues").joinpath(RECORDED_META).read_text("utf-8")
+    return json.loads(raw)["response"]
+
+
+def recorded_hyperliquid_markets() -> dict[str, MarketInfo]:
+    """Hyperliquid's listing offline: its recorded `meta` universe (189 perps)."""
+    return markets_from_meta(recorded_hyperliquid_meta())
+
+
 def hyperliquid_markets() -> dict[str, MarketInfo]:
+    """The fixed 32-market listing of tests and replays (see _HYPERLIQUID)."""
     return {
         n: MarketInfo(n, size_decimals=d, max_leverage=Decimal(lev), min_notional=Decimal(10))
         for n, d, lev in _HYPERLIQUID

@@ -14,16 +14,20 @@ Ostium venue plugs in as it is, or through `NamesSource` around any async pair r
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from importlib import resources
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
+
+from engine.markets import (
+    MarketInfo,
+    ostium_markets,
+    recorded_hyperliquid_markets,
+    recorded_hyperliquid_meta,
+)
 
 log = logging.getLogger(__name__)
 
-RECORDED_META = "recorded/hyperliquid_meta.json"
 REREAD_SECONDS = 5.0
 
 
@@ -37,31 +41,25 @@ def universe_names(meta: Mapping[str, Any]) -> list[str]:
     return [a["name"] for a in meta.get("universe", []) if not a.get("isDelisted")]
 
 
-def recorded_hyperliquid_meta() -> dict[str, Any]:
-    raw = resources.files("engine.venues").joinpath(RECORDED_META).read_text("utf-8")
-    return json.loads(raw)["response"]
-
-
 def recorded_hyperliquid_names() -> list[str]:
     return universe_names(recorded_hyperliquid_meta())
 
 
 def recorded_ostium_names() -> list[str]:
-    from engine.markets import ostium_markets  # the default pairs the paper venue also uses
-
-    return list(ostium_markets())
+    return list(ostium_markets())  # the default pairs, as the paper venue lists them offline
 
 
 class NamesSource:
-    """A fixed list of names, optionally re-read by an async reader (e.g. Ostium's subgraph
-    pairs): the smallest thing that plugs a venue's listing into the catalog."""
+    """A fixed list of names (or a listing: name -> MarketInfo), optionally re-read by an
+    async reader (e.g. Ostium's subgraph pairs): the smallest thing that plugs a venue's
+    listing into the catalog."""
 
     def __init__(
         self,
-        names: Iterable[str],
+        names: Iterable[str] | Mapping[str, Any],
         reader: Callable[[], Awaitable[Iterable[str]]] | None = None,
     ) -> None:
-        self._names = dict.fromkeys(names)
+        self._names = _listing(names)
         self._reader = reader
 
     def markets(self) -> Mapping[str, Any]:
@@ -69,14 +67,20 @@ class NamesSource:
 
     async def refresh_markets(self) -> Mapping[str, Any]:
         if self._reader is not None:
-            self._names = dict.fromkeys(await self._reader())
+            self._names = _listing(await self._reader())
         return self._names
 
 
+def _listing(names: Iterable[str] | Mapping[str, Any]) -> dict[str, Any]:
+    return dict(names) if isinstance(names, Mapping) else dict.fromkeys(names)
+
+
 def recorded_sources() -> dict[str, MarketSource]:
+    """Each venue's listing offline, with its size decimals and max leverage (what the paper
+    venue trades until a live venue answers)."""
     return {
-        "HYPERLIQUID": NamesSource(recorded_hyperliquid_names()),
-        "OSTIUM": NamesSource(recorded_ostium_names()),
+        "HYPERLIQUID": NamesSource(recorded_hyperliquid_markets()),
+        "OSTIUM": NamesSource(ostium_markets()),
     }
 
 
@@ -132,11 +136,20 @@ class MarketCatalog:
         return list(dict.fromkeys([*self._defaults, *self._sources]))
 
     def _venue_names(self, venue: str) -> list[str]:
+        return list(self.current(venue))
+
+    def current(self, venue: str) -> Mapping[str, Any]:
+        """The venue's listing now: its live one once read, its recorded default before."""
         live = self._sources.get(venue)
-        names = list(live.markets()) if live is not None else []
-        if not names and venue in self._defaults:
-            names = list(self._defaults[venue].markets())  # offline, or not read yet
-        return names
+        listing = live.markets() if live is not None else {}
+        if not listing and venue in self._defaults:
+            listing = self._defaults[venue].markets()  # offline, or not read yet
+        return listing
+
+    def listing(self, venue: str) -> VenueListing:
+        """A live view of one venue's listing (name -> MarketInfo): the paper venue trades
+        exactly what the classifier may name."""
+        return VenueListing(self, venue)
 
     def _rebuild(self) -> None:
         names = frozenset(n for venue in self._venues() for n in self._venue_names(venue))
@@ -162,3 +175,25 @@ class MarketCatalog:
         before = self.version
         self._rebuild()
         return self.version != before
+
+
+class VenueListing(Mapping[str, MarketInfo]):
+    """One venue's markets as the catalog lists them now (read on each access, never copied),
+    each with its size decimals and max leverage; a name known only by name gets the defaults."""
+
+    def __init__(self, catalog: MarketCatalog, venue: str) -> None:
+        self._catalog = catalog
+        self._venue = venue
+
+    def __getitem__(self, name: str) -> MarketInfo:
+        info = self._catalog.current(self._venue)[name]
+        return info if isinstance(info, MarketInfo) else MarketInfo(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._catalog.current(self._venue)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._catalog.current(self._venue)))
+
+    def __len__(self) -> int:
+        return len(self._catalog.current(self._venue))

@@ -29,7 +29,7 @@ from hyperliquid.info import Info
 from hyperliquid.utils.error import ClientError
 from hyperliquid.utils.types import Cloid
 
-from engine.markets import MarketInfo, half_initial_at_max
+from engine.markets import MarketInfo, markets_from_meta
 from engine.prices import PriceBook
 from engine.venues.base import Fill, OrderLookup, OrderRequest, OrderState, VenueRejected
 from engine.venues.hyperliquid_errors import refusal
@@ -76,20 +76,8 @@ class VenuePosition:
     entry_price: Decimal
 
 
-def parse_meta(meta: dict[str, Any]) -> dict[str, MarketInfo]:
-    out = {}
-    for asset in meta.get("universe", []):
-        if asset.get("isDelisted"):
-            continue
-        max_leverage = Decimal(asset.get("maxLeverage", 50))
-        out[asset["name"]] = MarketInfo(
-            asset["name"],
-            int(asset["szDecimals"]),
-            max_leverage,
-            MIN_NOTIONAL,
-            half_initial_at_max(max_leverage),  # HL: maintenance = half initial at max
-        )
-    return out
+# the tradable perps of a `meta` answer, shared with the paper venue's offline listing
+parse_meta = markets_from_meta
 
 
 class HyperliquidVenue:

@@ -102,7 +102,9 @@ class PaperVenue:
         starting_balance: Decimal = Decimal(0),
     ) -> None:
         self.name = name
-        self._markets = dict(markets)
+        # a dict is copied; a live view (engine.classify.catalog.VenueListing) is kept, so
+        # paper lists what the venues list now, as the classifier reads it
+        self._markets = dict(markets) if isinstance(markets, dict) else markets
         self._prices = prices
         self.fees = fees or FeeConfig()
         self._starting_balance = starting_balance
