@@ -14,7 +14,9 @@ DEFAULT_PREFERENCE = ("HYPERLIQUID", "OSTIUM")
 @dataclass(frozen=True, slots=True)
 class RouteDecision:
     venue: str | None
-    reason: str  # listed / first_preference_listing / not_listed / not_listed_anywhere / no_price
+    # listed / first_preference_listing / not_listed / not_listed_anywhere / no_price /
+    # ambiguous_market (engine/classify/collisions.py)
+    reason: str
     candidates: list[dict[str, Any]] = field(default_factory=list)
 
 

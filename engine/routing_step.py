@@ -9,20 +9,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from engine.classify.collisions import resolve
 from engine.events import Event, SignalRejected
 from engine.execute import active_deployments, write_open_orders
 from engine.notify import write_outbox
 from engine.prices import PriceBook
-from engine.route import decide_venue
+from engine.route import RouteDecision, decide_venue
 from engine.route_cost import route_by_cost
 from engine.venues.base import Venue
 from storage.bulk import insert_ignore
 from storage.enums import SignalStatus
-from storage.models import Agent, RoutingDecision, Signal
+from storage.models import Agent, ClassificationRow, RoutingDecision, Signal
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,17 @@ class Routed:
     events: list[Event] = field(default_factory=list)
     # signals of close orders the position policy wrote: sent before this signal's opens
     close_signal_ids: list[int] = field(default_factory=list)
+
+
+async def classification_details(s: AsyncSession, post_id: int | None) -> dict[str, Any]:
+    if post_id is None:
+        return {}
+    details = (
+        await s.execute(
+            select(ClassificationRow.details).where(ClassificationRow.post_id == post_id)
+        )
+    ).scalar_one_or_none()
+    return dict(details or {})
 
 
 def signal_price(sig: Signal, prices: PriceBook) -> Decimal | None:
@@ -68,7 +81,11 @@ async def route_and_write_orders(
         await s.execute(select(RoutingDecision).where(RoutingDecision.signal_id == sig.id))
     ).scalar_one_or_none()
     if decision is None:
-        listings = {n: v.markets() for n, v in venues.items()}
+        # a name that is a different asset per venue ("SPX"): only the venues whose asset the
+        # call means may trade it; a MULTI agent's call with no context is not traded
+        meant = resolve(sig.market, await classification_details(s, sig.post_id), agent.venue)
+        eligible = {n: v for n, v in venues.items() if meant.venues is None or n in meant.venues}
+        listings = {n: v.markets() for n, v in eligible.items()}
         d = decide_venue(
             agent.venue,
             agent.venue_preference,
@@ -76,8 +93,12 @@ async def route_and_write_orders(
             listings,
             signal_price(sig, prices) is not None,
         )
-        if agent.venue == "MULTI":  # the cheapest eligible venue for this size
-            d = await route_by_cost(s, agent, sig.market, venues, d)
+        if meant.ambiguous is not None:
+            d = RouteDecision(
+                None, "ambiguous_market", [{"market": sig.market, "why": meant.ambiguous}]
+            )
+        elif agent.venue == "MULTI":  # the cheapest eligible venue for this size
+            d = await route_by_cost(s, agent, sig.market, eligible, d)
         await insert_ignore(
             s,
             RoutingDecision,

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from engine.classify.base import Classification, Classifier
 from engine.classify.catalog import MarketCatalog
+from engine.classify.collisions import with_meaning
 from engine.classify.tickers import ALIASES, TickerResolver
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,8 @@ class LLMClassifier:
         try:
             async with self._gate:
                 response = await asyncio.wait_for(self._ask(text), self.timeout)
-            return self._read(response)
+            # which asset a colliding name means is read from the words, as the rules do
+            return with_meaning(self._read(response), text)
         except Exception as exc:  # any failure: the rules decide, and say why
             cause = f"{type(exc).__name__}: {exc}"[:200]
             log.warning("LLM classification failed, rules decide: %s", cause)

@@ -48,6 +48,7 @@ from engine.classify import not_a_call
 from engine.classify.base import Classification, Side
 from engine.classify.call_levels import read_levels
 from engine.classify.catalog import MarketCatalog
+from engine.classify.collisions import with_meaning
 from engine.classify.grammar import attach, is_negated, is_question, question_clauses
 from engine.classify.lexicon import (
     APOSTROPHES,
@@ -177,8 +178,8 @@ class RulesClassifier:
         if result.is_signal:
             levels = read_levels(unicodedata.normalize("NFKC", own))
             if levels:  # "sl 94000, tp 100000": used when the position opens
-                return replace(result, details={**result.details, "call_levels": levels})
-        return result
+                result = replace(result, details={**result.details, "call_levels": levels})
+        return with_meaning(result, own)  # "SPX": the S&P 500 or the SPX6900 token
 
     # --- scanning ------------------------------------------------------------------------------
 

@@ -258,6 +258,7 @@ ALIASES: Mapping[str, str] = {
     "s&p 500": "SPX",
     "s&p500": "SPX",
     "spx": "SPX",
+    "spx6900": "SPX",  # Hyperliquid's SPX (engine/classify/collisions.py)
     "sp500": "SPX",
     "spx500": "SPX",
     "us500": "SPX",
