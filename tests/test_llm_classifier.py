@@ -16,6 +16,7 @@ import pytest
 from openai import AsyncOpenAI
 from sqlalchemy import select
 
+from engine.classify.call_levels import levels_of
 from engine.classify.llm import LLMClassifier
 from engine.classify.rules import RulesClassifier
 from engine.ingest import IncomingPost
@@ -47,7 +48,8 @@ def model(messages: list[dict], schema: dict | None) -> dict:
     return {
         "is_signal": label["is_signal"], "market": label["market"], "side": label["side"],
         "confidence": 0.9 if label["is_signal"] else 0.1, "timeframe": "swing",
-        "entry": _level(label, "entry"), "stop_loss": _level(label, "stop_loss"),
+        "entry": _level(label, "entry"), "entry_to": _level(label, "entry_to"),
+        "stop_loss": _level(label, "stop_loss"),
         "take_profit": (_level(label, "take_profit") or 2400.5) if label["is_signal"] else None,
         "rationale": "Author opens a position." if label["is_signal"] else "No trade call.",
     }  # fmt: skip
@@ -174,3 +176,17 @@ def test_eval_classifier_with_llm_against_a_compatible_server(tmp_path: Path) ->
         env={k: v for k, v in os.environ.items() if not k.startswith("OPENAI")},
     )  # fmt: skip
     assert no_key.returncode == 2 and "OPENAI_API_KEY" in no_key.stderr
+
+
+async def test_the_llm_reads_an_entry_range_and_which_spx_a_post_means(peer) -> None:
+    llm = classifier(peer)
+    ranged = await llm.classify("Long $ETH 3,100-3,180, stop 2,990, tp 3,500")
+    assert ranged.classifier == "llm"
+    # the same levels the rules read (engine/classify/call_levels.py), the entry range's too
+    rules = await RulesClassifier().classify("Long $ETH 3,100-3,180, stop 2,990, tp 3,500")
+    assert levels_of(ranged.details) == levels_of(rules.details)
+    assert levels_of(ranged.details)["entry_to"] == Decimal(3180)
+    index = await llm.classify("Short the S&P 500, equities look heavy")
+    token = await llm.classify("Long $SPX, best meme token on HL")
+    assert (index.market, index.details.get("market_venue")) == ("SPX", "OSTIUM")
+    assert (token.market, token.details.get("market_venue")) == ("SPX", "HYPERLIQUID")

@@ -27,9 +27,14 @@ _TARGET = re.compile(
     r"\b(?:tp1?|take[\s-]?profit|targets?|tgt|target\s*1)\b" + _SEP + _NUM, re.IGNORECASE
 )
 _ENTRY = re.compile(
-    r"(?:\b(?:entry|entries|entered|entering|in)\b" + _SEP + r"|\bat\s+|@\s*|\bfrom\s+)" + _NUM,
+    r"(?:\b(?:entry|entries|entered|entering|in|between)\b"
+    + _SEP
+    + r"|\bat\s+|@\s*|\bfrom\s+)"
+    + _NUM,
     re.IGNORECASE,
 )
+# the other end of an entry range: "3,150-3,200", "21.5 to 22.3", "between 88k and 89.5k"
+_RANGE_END = re.compile(r"\s*(?:-|–|—|to|and)\s*" + _NUM, re.IGNORECASE)
 # "Long $LINK 14.8", "$AAVE long 180", "Short EURUSD 1.0850": the price right after the call
 _CALL_PRICE = re.compile(
     r"(?:\b(?:long|short|longing|shorting|buying|selling)\s+\$?[a-z][a-z0-9]{0,15}"
@@ -37,7 +42,7 @@ _CALL_PRICE = re.compile(
     re.IGNORECASE,
 )
 
-NAMES = ("entry", "stop_loss", "take_profit")
+NAMES = ("entry", "entry_to", "stop_loss", "take_profit")
 READ_CHARS = 2_000
 
 
@@ -56,18 +61,36 @@ def _first(pattern: re.Pattern[str], text: str) -> Decimal | None:
     return _number(m.group(1), m.group(2)) if m else None
 
 
+def _entry(text: str) -> tuple[Decimal | None, Decimal | None]:
+    """The stated entry and, for a range ("3,150-3,200"), its other end."""
+    for pattern in (_ENTRY, _CALL_PRICE):
+        m = pattern.search(text)
+        entry = _number(m.group(1), m.group(2)) if m else None
+        if m is None or entry is None:
+            continue
+        tail = _RANGE_END.match(text, m.end())
+        end = _number(tail.group(1), tail.group(2)) if tail else None
+        # a range's ends are near each other: "long ETH 3150-3200", not "BTC 95k - 2x"
+        if end is not None and not (entry / 2 <= end <= entry * 2):
+            end = None
+        return entry, end
+    return None, None
+
+
 def read_levels(text: str) -> dict[str, str]:
-    """{"entry"|"stop_loss"|"take_profit": price as exact text} for the levels the text
-    states; empty when it states none. Levels sit next to the call: the first READ_CHARS
-    characters are read."""
+    """{"entry"|"entry_to"|"stop_loss"|"take_profit": price as exact text} for the levels the
+    text states (`entry_to`: the other end of an entry range); empty when it states none.
+    Levels sit next to the call: the first READ_CHARS characters are read."""
     text = text[:READ_CHARS]
+    entry, entry_to = _entry(text)
     found = {
         "stop_loss": _first(_STOP, text),
         "take_profit": _first(_TARGET, text),
-        "entry": _first(_ENTRY, text) or _first(_CALL_PRICE, text),
+        "entry": entry,
+        "entry_to": entry_to if entry_to != entry else None,
     }
     if found["entry"] is not None and found["entry"] in (found["stop_loss"], found["take_profit"]):
-        found["entry"] = None  # "stop at 93k" read twice
+        found["entry"] = found["entry_to"] = None  # "stop at 93k" read twice
     return {k: format(v.normalize(), "f") for k, v in found.items() if v is not None}
 
 

@@ -33,6 +33,7 @@ class LLMAnswer(BaseModel):
     confidence: float = Field(ge=0, le=1)
     timeframe: str | None
     entry: float | None = None
+    entry_to: float | None = None  # the other end of an entry range ("3,150-3,200")
     take_profit: float | None
     stop_loss: float | None
     rationale: str = Field(max_length=400)
@@ -48,6 +49,7 @@ SCHEMA: dict[str, Any] = {
         "confidence",
         "timeframe",
         "entry",
+        "entry_to",
         "take_profit",
         "stop_loss",
         "rationale",
@@ -59,6 +61,7 @@ SCHEMA: dict[str, Any] = {
         "confidence": {"type": "number", "minimum": 0, "maximum": 1},
         "timeframe": {"type": ["string", "null"]},
         "entry": {"type": ["number", "null"]},
+        "entry_to": {"type": ["number", "null"]},
         "take_profit": {"type": ["number", "null"]},
         "stop_loss": {"type": ["number", "null"]},
         "rationale": {"type": "string"},
@@ -154,6 +157,7 @@ class LLMClassifier:
         }
         levels = {
             "entry": _decimal(answer.entry),
+            "entry_to": _decimal(answer.entry_to),
             "stop_loss": _decimal(answer.stop_loss),
             "take_profit": _decimal(answer.take_profit),
         }
