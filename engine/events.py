@@ -135,6 +135,23 @@ class SignalRejected(Event):
 
 
 @dataclass(slots=True)
+class LimitEntryPlaced(Event):
+    """The call's stated entry is not reached: the open rests at it until `expires_at`."""
+
+    kind: ClassVar[str] = "limit_entry_placed"
+    signal_id: int
+    agent: str
+    market: str
+    side: str
+    limit_price: Decimal
+    expires_at: str  # ISO 8601, UTC
+
+    @property
+    def dedupe_key(self) -> str:
+        return f"limit_entry:{self.signal_id}:{self.user_id}"
+
+
+@dataclass(slots=True)
 class ApprovalRequested(Event):
     kind: ClassVar[str] = "approval_requested"
     order_id: int

@@ -49,6 +49,8 @@ class PendingOrder:
     max_slippage_bps: Decimal | None
     created_at: datetime
     send_attempts: int  # claims so far, this one included: above 1, someone may have sent it
+    limit_price: Decimal | None  # a limit entry (engine/limit_orders.py)
+    limit_expires_at: datetime | None  # set: it rests at the venue until then
 
     @classmethod
     def from_row(cls, row: Any) -> PendingOrder:
@@ -197,6 +199,8 @@ async def submit(
                     reduce_only=o.reduce_only,
                     max_slippage_bps=o.max_slippage_bps,
                     isolated=o.isolated_margin,
+                    limit_price=o.limit_price,
+                    resting=o.limit_expires_at is not None,
                 )
             )
             return Outcome(o, fill=fill)

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,7 +22,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from engine import approvals, loss_limits, reconcile
+from engine import approvals, limit_orders, loss_limits, reconcile
 from engine.checkpoint import checkpoint, save_trailing_starts
 from engine.classify.base import Classification, Classifier
 from engine.client_ids import cloid_namespace
@@ -247,6 +247,7 @@ class Engine:
         place: bool = True,
         venues: Mapping[str, Venue] | None = None,
         stale_before: datetime | None = None,
+        refusals: Mapping[int, str] | None = None,
     ) -> None:
         outcomes = await submit(
             pending,
@@ -257,6 +258,11 @@ class Engine:
             stale_before=stale_before,
             sequencer=self.sequencer,
         )
+        if refusals:  # why the caller ended these orders (a limit entry cancelled at expiry)
+            outcomes = [
+                replace(o, rejected=refusals.get(o.order.id, o.rejected)) if o.rejected else o
+                for o in outcomes
+            ]
         raced = reconcile.closed_at_venue(outcomes)
         done = await self._record(outcomes, raced)
         self.watch.opened(done.opened)
@@ -313,6 +319,7 @@ class Engine:
     async def on_price(self, tick: PriceTick) -> int:
         """Mark the market; close what crossed a level. Returns the number closed."""
         self.prices.update(tick)
+        await self._fill_resting(tick)
         # paper holdings past their liquidation price first: they close as liquidated
         liquidated = await self.watch.liquidated(tick.market, tick.price)
         reasons = {t.position_id: t.reason for t in self.index.on_price(tick.market, tick.price)}
@@ -333,6 +340,39 @@ class Engine:
                     "saving %d trailing starts failed; the checkpoint retries", len(started)
                 )
         return len(reasons)
+
+    async def _fill_resting(self, tick: PriceTick) -> None:
+        """Paper limit entries the price crossed fill at the venue; their orders are looked
+        up and recorded now (a live venue's fills are found by the pending-order sweep)."""
+        filled: list[str] = []
+        for venue in self.venues.values():
+            cross = getattr(venue, "cross_resting", None)
+            if cross is not None:
+                filled += cross(tick.market, tick.price)
+        if filled:
+            await self._send_claimed(
+                Order.client_order_id.in_(filled), look_up_first=True, place=False
+            )
+
+    async def settle_limit_entries(self) -> None:
+        """Cancel resting limit entries past their expiry or whose call's stop was reached
+        first, by client order id, then record each: filled meanwhile (adopted) or ended with
+        its reason, the user told. Claimed first, like every order: one replica does it."""
+        async with self.sessions() as s, s.begin():
+            due = await limit_orders.due_entries(s, self.clock(), self.prices)
+            ids = [d.order_id for d in due]
+            claimed = await self._claim(s, Order.id.in_(ids)) if ids else []
+        for o in claimed:
+            cancel = getattr(self.venues.get(o.venue), "cancel_order", None)
+            if cancel is None:
+                continue
+            try:
+                await cancel(o.account, o.market, o.client_order_id)
+            except Exception as exc:  # the look-up below says what the venue holds
+                log.warning("cancel of limit entry %s failed: %r", o.client_order_id, exc)
+        if claimed:
+            reasons = {d.order_id: d.reason for d in due}
+            await self._send(claimed, look_up_first=True, place=False, refusals=reasons)
 
     async def close_positions(self, reasons: Mapping[int, str]) -> None:
         namespace = await self.namespace()

@@ -14,8 +14,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from engine import limit_orders
+from engine.classify.call_levels import levels_of
 from engine.classify.collisions import resolve
-from engine.events import Event, SignalRejected
+from engine.events import Event, LimitEntryPlaced, SignalRejected
 from engine.execute import active_deployments, write_open_orders
 from engine.notify import write_outbox
 from engine.prices import PriceBook
@@ -23,8 +25,8 @@ from engine.route import RouteDecision, decide_venue
 from engine.route_cost import route_by_cost
 from engine.venues.base import Venue
 from storage.bulk import insert_ignore
-from storage.enums import SignalStatus
-from storage.models import Agent, ClassificationRow, RoutingDecision, Signal
+from storage.enums import OrderPurpose, SignalStatus
+from storage.models import Agent, ClassificationRow, Deployment, Order, RoutingDecision, Signal
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,7 @@ async def route_and_write_orders(
 ) -> Routed:
     sig = await s.get_one(Signal, signal_id)
     agent = await s.get_one(Agent, sig.agent_id)
+    details = await classification_details(s, sig.post_id)
     events: list[Event] = []
     decision = (
         await s.execute(select(RoutingDecision).where(RoutingDecision.signal_id == sig.id))
@@ -83,7 +86,7 @@ async def route_and_write_orders(
     if decision is None:
         # a name that is a different asset per venue ("SPX"): only the venues whose asset the
         # call means may trade it; a MULTI agent's call with no context is not traded
-        meant = resolve(sig.market, await classification_details(s, sig.post_id), agent.venue)
+        meant = resolve(sig.market, details, agent.venue)
         eligible = {n: v for n, v in venues.items() if meant.venues is None or n in meant.venues}
         listings = {n: v.markets() for n, v in eligible.items()}
         d = decide_venue(
@@ -128,23 +131,73 @@ async def route_and_write_orders(
     routed = Routed(RoutedSignal(sig.id, agent.name, sig.market, sig.side, venue, reason), events)
     if sig.status == SignalStatus.ROUTED and venue is not None:
         price = signal_price(sig, prices)  # routed only when there was one
+        plan = None
         if price is not None:
+            ttl = timedelta(hours=agent.limit_ttl_hours or limit_orders.DEFAULT_TTL_HOURS)
+            levels = levels_of(details)
+            plan = limit_orders.plan_entry(
+                sig.side, price, levels, agent.max_slippage_bps, venue, now, ttl
+            )
+        if plan is not None and plan.kind == limit_orders.SKIP:
+            skipped = [
+                SignalRejected(dep.user_id, sig.id, agent.name, sig.market, sig.side, plan.reason)
+                for dep in await active_deployments(s, agent.id)
+            ]
+            await write_outbox(s, skipped)
+            routed.events += skipped
+            sig.status = SignalStatus.REJECTED
+            return routed
+        if price is not None:
+            resting = plan is not None and plan.kind == limit_orders.RESTING
             more = await write_open_orders(
                 s,
                 sig,
                 agent,
                 venue,
                 venues[venue].markets()[sig.market],
-                price,
+                # a resting entry is sized at its limit: the user's limits hold at its fill
+                plan.limit_price if resting and plan.limit_price else price,
                 now,
                 approval_ttl,
                 namespace,
             )
+            if plan is not None:
+                await limit_orders.apply_plan(s, sig.id, plan)
+                more.events += await _resting_told(s, sig, agent, plan) if resting else []
             await write_outbox(s, more.events)
             routed.events += more.events
             routed.close_signal_ids = more.close_signal_ids
         sig.status = SignalStatus.EXECUTED
     return routed
+
+
+async def _resting_told(
+    s: AsyncSession, sig: Signal, agent: Agent, plan: limit_orders.EntryPlan
+) -> list[Event]:
+    """'Waits for the call's entry at X until Y' for each follower whose open was written."""
+    assert plan.limit_price is not None and plan.expires_at is not None
+    users = await s.execute(
+        select(Deployment.user_id)
+        .join(Order, Order.deployment_id == Deployment.id)
+        .where(
+            Order.signal_id == sig.id,
+            Order.purpose == OrderPurpose.OPEN,
+            Order.limit_expires_at.is_not(None),
+        )
+        .order_by(Order.id)
+    )
+    return [
+        LimitEntryPlaced(
+            uid,
+            sig.id,
+            agent.name,
+            sig.market,
+            sig.side,
+            plan.limit_price,
+            plan.expires_at.isoformat(),
+        )
+        for uid in users.scalars().all()
+    ]
 
 
 async def unfinished_signals(sessions: async_sessionmaker[AsyncSession]) -> list[int]:

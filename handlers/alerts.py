@@ -96,6 +96,10 @@ def render(kind: str, p: dict[str, Any], lang: str = "en") -> str:
     elif kind == "signal_rejected":
         key = "alert.signal_rejected"
         extra = {"reason": reason_text(lang, p["reason"])}
+    elif kind == "limit_entry_placed":
+        key = "alert.limit_entry_placed"
+        moment = when(p["expires_at"], p.get("time_zone"))
+        extra = {"price": _price(p["limit_price"]), "time": moment}
     elif kind == "approval_requested":
         key = "alert.approval_requested"
         extra = {

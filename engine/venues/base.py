@@ -27,6 +27,10 @@ class OrderRequest:
     reduce_only: bool = False
     max_slippage_bps: Decimal | None = None
     isolated: bool = False  # isolated margin where the venue has it; cross otherwise
+    # the worst price an open may fill at (a call's stated entry, engine/limit_orders.py);
+    # `resting`: if it cannot fill now it rests at the venue (good till cancelled) at that price
+    limit_price: Decimal | None = None
+    resting: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +68,14 @@ class VenueRejected(Exception):
         super().__init__(message or reason)
         self.reason = reason
         self.retryable = retryable
+
+
+class OrderResting(VenueRejected):
+    """A resting limit order was placed and has not filled: the order stays pending (never sent
+    again, looked up by its client order id) until it fills or is cancelled."""
+
+    def __init__(self, message: str = "resting at its limit price") -> None:
+        super().__init__("resting", message, retryable=True)
 
 
 class Venue(Protocol):

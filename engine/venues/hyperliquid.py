@@ -31,7 +31,14 @@ from hyperliquid.utils.types import Cloid
 
 from engine.markets import MarketInfo, markets_from_meta
 from engine.prices import PriceBook
-from engine.venues.base import Fill, OrderLookup, OrderRequest, OrderState, VenueRejected
+from engine.venues.base import (
+    Fill,
+    OrderLookup,
+    OrderRequest,
+    OrderResting,
+    OrderState,
+    VenueRejected,
+)
 from engine.venues.hyperliquid_errors import refusal
 from engine.venues.hyperliquid_history import (
     FundingPayment,
@@ -50,6 +57,7 @@ from engine.venues.hyperliquid_rules import (
 
 log = logging.getLogger(__name__)
 IOC = {"limit": {"tif": "Ioc"}}
+GTC = {"limit": {"tif": "Gtc"}}  # a limit entry resting until filled or cancelled
 BPS = Decimal(10_000)
 OPEN_STATUSES = {"open", "triggered"}
 # Refused before matching (HL's "...Rejected" statuses): such an order never has a fill.
@@ -204,6 +212,10 @@ class HyperliquidVenue:
         limit = round_price(
             mid * (1 + slippage if is_buy else 1 - slippage), market.size_decimals, is_buy
         )
+        if order.limit_price is not None and not order.reduce_only:
+            # a call's entry (engine/limit_orders.py): never worse than it, rounded toward it
+            cap = round_price(order.limit_price, market.size_decimals, not is_buy)
+            limit = cap if order.resting else min(limit, cap) if is_buy else max(limit, cap)
         if not order.reduce_only:
             if size * limit < MIN_NOTIONAL:
                 raise VenueRejected("below_min_notional", "Hyperliquid's minimum order is $10")
@@ -215,7 +227,7 @@ class HyperliquidVenue:
             is_buy,
             float(size),
             float(limit),
-            IOC,
+            GTC if order.resting else IOC,
             order.reduce_only,
             Cloid.from_str(order.client_order_id),
             urgent=order.reduce_only,
@@ -245,7 +257,17 @@ class HyperliquidVenue:
             return Fill(cloid, price, size, fee, str(f["oid"]))
         if "error" in status:
             raise refusal(status["error"])
+        if "resting" in status:  # a limit entry waiting at its price: looked up by cloid
+            raise OrderResting(f"resting as {status['resting'].get('oid')}")
         raise VenueRejected("not_filled", f"unexpected order status {status}")
+
+    async def cancel_order(self, account: str, market: str, client_order_id: str) -> None:
+        """Cancel a resting order by its cloid; one already filled or gone is left as it is
+        (its look-up says which)."""
+        exchange = await self._exchange(account)
+        await self._signed(
+            exchange, exchange.cancel_by_cloid, market, Cloid.from_str(client_order_id)
+        )
 
     async def find_order(self, account: str, client_order_id: str) -> Fill | None:
         found = await self.look_up(account, client_order_id)

@@ -24,7 +24,14 @@ from typing import Any
 from engine.liquidation import bankruptcy_price, crossed, liquidation_price_for_margin
 from engine.markets import MarketInfo
 from engine.prices import PriceBook
-from engine.venues.base import Fill, OrderRequest, VenueRejected
+from engine.venues.base import (
+    Fill,
+    OrderLookup,
+    OrderRequest,
+    OrderResting,
+    OrderState,
+    VenueRejected,
+)
 
 BPS = Decimal(10_000)
 REDUCE_ONLY = "Reduce only order would increase position."  # Hyperliquid's wording
@@ -110,6 +117,10 @@ class PaperVenue:
         self._starting_balance = starting_balance
         self.accounts: dict[str, PaperAccount] = {}
         self._fills: dict[str, Fill] = {}
+        # limit entries resting until the price crosses them (cloid -> order), and those
+        # cancelled before they filled
+        self._resting: dict[str, OrderRequest] = {}
+        self._canceled: set[str] = set()
         self._ids = count(1)
         # per market: (account, side) -> liquidation price of holdings not liquidated yet,
         # the nearest long and short of them (so a tick far from all is one comparison),
@@ -130,19 +141,58 @@ class PaperVenue:
     async def find_order(self, account: str, client_order_id: str) -> Fill | None:
         return self._fills.get(client_order_id)
 
+    async def look_up(self, account: str, client_order_id: str) -> OrderLookup:
+        fill = self._fills.get(client_order_id)
+        if fill is not None:
+            return OrderLookup(OrderState.FILLED, fill)
+        if client_order_id in self._resting:
+            return OrderLookup(OrderState.OPEN, detail="open")
+        if client_order_id in self._canceled:
+            return OrderLookup(OrderState.CANCELED, detail="canceled")
+        return OrderLookup(OrderState.UNKNOWN)
+
+    async def cancel_order(self, account: str, market: str, client_order_id: str) -> None:
+        if self._resting.pop(client_order_id, None) is not None:
+            self._canceled.add(client_order_id)
+
+    def cross_resting(self, market: str, price: Decimal) -> list[str]:
+        """Resting limit entries this price reached fill at their limit (as makers, no
+        slippage); their client order ids, for the engine to look up and record."""
+        filled = []
+        for cloid, order in list(self._resting.items()):
+            assert order.limit_price is not None
+            if order.market != market or not _reached(order.side, price, order.limit_price):
+                continue
+            del self._resting[cloid]
+            try:
+                self.fill(order, at=order.limit_price)
+            except VenueRejected:
+                self._canceled.add(cloid)  # e.g. the holding is being liquidated
+            filled.append(cloid)
+        return filled
+
     async def place_order(self, order: OrderRequest) -> Fill:
         return self.fill(order)
 
-    def fill(self, order: OrderRequest) -> Fill:
-        """Synchronous core of `place_order` (the paper venue never waits on anything)."""
+    def fill(self, order: OrderRequest, at: Decimal | None = None) -> Fill:
+        """Synchronous core of `place_order` (the paper venue never waits on anything).
+        `at`: a resting limit order filling at its price, without slippage."""
         done = self._fills.get(order.client_order_id)
         if done is not None:
             return done
+        if order.client_order_id in self._resting:
+            raise OrderResting()
         if order.market not in self._markets:
             raise VenueRejected("market_not_listed", f"{self.name} does not list {order.market}")
-        mark = self._prices.price(order.market)
+        mark = at if at is not None else self._prices.price(order.market)
         if mark is None:
             raise VenueRejected("no_price", f"no price for {order.market} yet", retryable=True)
+        slippage = Decimal(0) if at is not None else self.fees.slippage_bps
+        if self._beyond_limit(order, mark, slippage, at):
+            if order.resting:  # good till cancelled: it waits for the price
+                self._resting[order.client_order_id] = order
+                raise OrderResting()
+            raise VenueRejected("not_filled", f"the price is past the limit {order.limit_price}")
         if order.size <= 0:
             raise VenueRejected("invalid_size", "order size must be positive")
         acc = self.account(order.account)
@@ -154,7 +204,9 @@ class PaperVenue:
                 raise VenueRejected("reduce_only_increase", REDUCE_ONLY)
             # a reduce-only order never flips: it fills at most what is held (as on Hyperliquid)
             pieces.append(
-                self._reduce(acc, order.market, order.side, min(order.size, held.size), mark)
+                self._reduce(
+                    acc, order.market, order.side, min(order.size, held.size), mark, slippage
+                )
             )
         else:
             if any(h is not None and h.liquidated_at is not None for h in (held, other)):
@@ -163,10 +215,11 @@ class PaperVenue:
             rest = order.size
             if other is not None:  # one net position per market: the other side goes first
                 closing = min(rest, other.size)
-                pieces.append(self._reduce(acc, order.market, other_side(order), closing, mark))
+                side = other_side(order)
+                pieces.append(self._reduce(acc, order.market, side, closing, mark, slippage))
                 rest -= closing
             if rest > 0:
-                pieces.append(self._increase(acc, order, rest, mark))
+                pieces.append(self._increase(acc, order, rest, mark, slippage))
         size = sum((p[0] for p in pieces), Decimal(0))
         price = sum((p[0] * p[1] for p in pieces), Decimal(0)) / size
         fee = sum((p[2] for p in pieces), Decimal(0))
@@ -175,11 +228,27 @@ class PaperVenue:
         self._fills[order.client_order_id] = fill
         return fill
 
+    @staticmethod
+    def _beyond_limit(
+        order: OrderRequest, mark: Decimal, slippage: Decimal, at: Decimal | None
+    ) -> bool:
+        """An open with a limit whose taker fill (the mark plus slippage) would pass it."""
+        if at is not None or order.limit_price is None or order.reduce_only:
+            return False
+        return not _reached(
+            order.side, slipped(mark, order.side, True, slippage), order.limit_price
+        )
+
     def _increase(
-        self, acc: PaperAccount, order: OrderRequest, size: Decimal, mark: Decimal
+        self,
+        acc: PaperAccount,
+        order: OrderRequest,
+        size: Decimal,
+        mark: Decimal,
+        slippage: Decimal,
     ) -> tuple[Decimal, Decimal, Decimal]:
         """Open or add `size` on the order's side: (size, price, fee)."""
-        price = slipped(mark, order.side, True, self.fees.slippage_bps)
+        price = slipped(mark, order.side, True, slippage)
         fee = self.fees.taker_bps * price * size / BPS
         # isolated margin as Hyperliquid posts it: the notional at the fill / leverage
         margin = price * size / order.leverage if order.leverage > 0 else None
@@ -193,12 +262,18 @@ class PaperVenue:
         return size, price, fee
 
     def _reduce(
-        self, acc: PaperAccount, market: str, side: str, size: Decimal, mark: Decimal
+        self,
+        acc: PaperAccount,
+        market: str,
+        side: str,
+        size: Decimal,
+        mark: Decimal,
+        slippage: Decimal,
     ) -> tuple[Decimal, Decimal, Decimal]:
         """Close `size` of the `side` holding, PnL to the balance: (size, price, fee)."""
         key = (market, side)
         held = acc.positions[key]
-        price, fee, pnl = self._close(market, side, size, held, mark)
+        price, fee, pnl = self._close(market, side, size, held, mark, slippage)
         acc.balance += pnl
         if held.margin is not None:
             held.margin -= held.margin * size / held.size
@@ -209,7 +284,13 @@ class PaperVenue:
         return size, price, fee
 
     def _close(
-        self, market: str, side: str, size: Decimal, held: PaperHolding, mark: Decimal
+        self,
+        market: str,
+        side: str,
+        size: Decimal,
+        held: PaperHolding,
+        mark: Decimal,
+        slippage: Decimal,
     ) -> tuple[Decimal, Decimal, Decimal]:
         """(price, fee, pnl) of a reducing fill of part or all of `held`."""
         sign = 1 if side == "long" else -1
@@ -222,7 +303,7 @@ class PaperVenue:
             # Hyperliquid's liquidator keeps: the position loses exactly its margin
             kept = max(Decimal(0), margin + pnl)
             return liquidation, taker * liquidation * size + kept, pnl
-        price = slipped(mark, side, False, self.fees.slippage_bps)
+        price = slipped(mark, side, False, slippage)
         if margin is not None:  # never beyond the price where the margin is gone
             floor = bankruptcy_price(side, held.entry, size, margin)
             price = max(price, floor) if side == "long" else min(price, floor)
@@ -340,6 +421,11 @@ class PaperVenue:
             else:
                 held.add(size, entry, margin)
             self._track(account, market, side)
+
+
+def _reached(side: str, price: Decimal, limit: Decimal) -> bool:
+    """A long's limit is a price to buy at or below; a short's, to sell at or above."""
+    return price <= limit if side == "long" else price >= limit
 
 
 def round_size(size: Decimal, decimals: int) -> Decimal:

@@ -5,6 +5,7 @@ and the orders table stay the same for both, as the design asks."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 
 from engine.markets import MarketInfo
 from engine.venues.base import Fill, OrderLookup, OrderRequest, Venue, look_up
@@ -40,6 +41,16 @@ class AccountRoutedVenue:
 
     async def look_up(self, account: str, client_order_id: str) -> OrderLookup:
         return await look_up(self._for(account), account, client_order_id)
+
+    async def cancel_order(self, account: str, market: str, client_order_id: str) -> None:
+        cancel = getattr(self._for(account), "cancel_order", None)
+        if cancel is not None:
+            await cancel(account, market, client_order_id)
+
+    def cross_resting(self, market: str, price: Decimal) -> list[str]:
+        # paper limit entries fill on our ticks; the live venue fills its own
+        cross = getattr(self.paper, "cross_resting", None)
+        return cross(market, price) if cross is not None else []
 
     def restore(self, positions: list[tuple[str, str, str, object, object]]) -> None:
         restore = getattr(self.paper, "restore", None)

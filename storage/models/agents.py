@@ -64,6 +64,8 @@ class Agent(CreatedAt, Base):
     trailing_distance_pct: Mapped[Decimal | None] = mapped_column(Money)
     min_confidence: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.5"))
     max_slippage_bps: Mapped[Decimal] = mapped_column(Money, default=Decimal(50))
+    # how long an order resting at a call's stated entry waits before it is cancelled
+    limit_ttl_hours: Mapped[int] = mapped_column(Integer, default=24, server_default="24")
     allowed_markets: Mapped[list[str] | None] = mapped_column(JSON)
     creator_share_pct: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.10"))
     source_share_pct: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.10"))

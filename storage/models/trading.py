@@ -80,6 +80,10 @@ class Order(CreatedAt, Base):
     # (its fill merges into it), or that waits for this position to be closed first (a flip)
     adds_to_position_id: Mapped[int | None] = mapped_column(BigId)
     after_position_id: Mapped[int | None] = mapped_column(BigId)
+    # a limit entry (engine/limit_orders.py): the worst price the open may fill at; with
+    # limit_expires_at it rests at the venue until filled, cancelled then, or at the call's stop
+    limit_price: Mapped[Decimal | None] = mapped_column(Money)
+    limit_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Position(CreatedAt, Base):
