@@ -158,10 +158,12 @@ async def _no_signer(account: str) -> None:
 
 
 async def housekeeping(engine: Engine, dispatcher: Dispatcher) -> None:
-    """What runs every second: expired approvals are skipped (and the users told), then
-    due alerts are delivered (by one replica at a time: the chat send budget is global)."""
+    """What runs every second: expired approvals are skipped and limit entries cancelled (and
+    the users told), then due alerts are delivered (by one replica at a time: the chat send
+    budget is global)."""
     if engine.ownership.runs("approvals"):
         await engine.expire_approvals()
+        await engine.settle_limit_entries()  # limit entries past expiry or their call's stop
     if engine.ownership.runs("outbox"):
         await dispatcher.deliver_pending()
 

@@ -6,8 +6,9 @@ risk limit, which wins:
   the agent's own stop (`stop_loss_pct` is the most the agent will lose on a position); a
   farther one is refused and the agent's stop stays;
 - a stated take profit is used when it is on the winning side of the fill;
-- a stated entry is reported with the fill (orders are sent at market, so it is not a limit
-  price); levels on the wrong side of the fill are refused, never flipped.
+- a stated entry is the open's limit (engine/limit_orders.py: at market within the range,
+  else resting at it) and is reported with the fill; levels on the wrong side of the fill are
+  refused, never flipped.
 
 The user's own limits (leverage, collateral, daily loss) act at sizing, before this point.
 """

@@ -172,6 +172,7 @@ async def submit(
             stale_before is not None
             and o.purpose == OrderPurpose.OPEN
             and o.created_at < stale_before
+            and o.limit_expires_at is None  # a limit entry waits until its own expiry
         )
         try:
             if look_up_first or o.error is not None or o.send_attempts > 1 or stale:

@@ -147,3 +147,24 @@ async def test_ostium_opens_within_the_range_only_and_otherwise_skips_saying_why
         [told] = (await s.execute(select(OutboxMessage))).scalars()
     assert told.payload["reason"] == "entry_not_reached"
     assert "cannot leave a limit order waiting" in render(told.kind, told.payload)
+
+
+async def test_a_restart_adopts_a_resting_entry_and_fills_it_once(sessions) -> None:
+    engine = await _engine(sessions, mark="2100")
+    await engine.ingest(post("Long $ETH 1,990-2,010, stop 1,960"))
+    # the process dies: a new one starts with an empty paper book, hours later
+    prices = PriceBook()
+    prices.update(PriceTick(NOW, "ETH", D(2100)))
+    fresh = PaperVenue(
+        "HYPERLIQUID", default_markets()["HYPERLIQUID"], prices, FeeConfig(D(0), D(0))
+    )
+    later = [NOW + timedelta(hours=3)]
+    restarted = Engine(
+        sessions, {"HYPERLIQUID": fresh}, prices, RulesClassifier(), clock=lambda: later[0]
+    )
+    await restarted.start()  # looked up by its id, unknown to the new book: rests again
+    await restarted.on_price(PriceTick(later[0], "ETH", D(2000)))
+    order, [position], told = await _state(sessions)
+    assert order.status == OrderStatus.FILLED and position.entry_price == 2010
+    assert [m.kind for m in told].count("position_opened") == 1
+    assert fresh.accounts[order.account].positions[("ETH", "long")].size == order.size
