@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 
 from engine.venues.base import OrderRequest, OrderResting, OrderState, VenueRejected
+from engine.venues.hyperliquid import HyperliquidVenue
 from tests.hl_helpers import funded_trader, venue_for
 from tests.peers.hyperliquid_api import HyperliquidPeer
 
@@ -29,11 +30,16 @@ def entry(account: str, cloid: str, limit: str, resting: bool = True) -> OrderRe
     )  # fmt: skip
 
 
-async def test_a_resting_entry_fills_when_the_mid_crosses_it_and_is_adopted(peer) -> None:
+async def _trader(peer: HyperliquidPeer) -> tuple[HyperliquidVenue, str]:
     trader = await funded_trader(peer)
     venue = venue_for(peer, [trader])
     await venue.refresh_markets()
-    account, cloid = trader.user.address, "0x" + "a1" * 16
+    return venue, trader.user.address
+
+
+async def test_a_resting_entry_fills_when_the_mid_crosses_it_and_is_adopted(peer) -> None:
+    venue, account = await _trader(peer)
+    cloid = "0x" + "a1" * 16
     with pytest.raises(OrderResting):
         await venue.place_order(entry(account, cloid, "2010"))
     placed = peer.orders(account)[-1]
@@ -52,10 +58,8 @@ async def test_a_resting_entry_fills_when_the_mid_crosses_it_and_is_adopted(peer
 
 
 async def test_a_resting_entry_cancelled_by_cloid_never_fills(peer) -> None:
-    trader = await funded_trader(peer)
-    venue = venue_for(peer, [trader])
-    await venue.refresh_markets()
-    account, cloid = trader.user.address, "0x" + "b2" * 16
+    venue, account = await _trader(peer)
+    cloid = "0x" + "b2" * 16
     with pytest.raises(OrderResting):
         await venue.place_order(entry(account, cloid, "2010"))
     await venue.cancel_order(account, "ETH", cloid)
@@ -69,10 +73,7 @@ async def test_a_resting_entry_cancelled_by_cloid_never_fills(peer) -> None:
 
 
 async def test_an_entry_already_reached_goes_ioc_capped_at_the_entry(peer) -> None:
-    trader = await funded_trader(peer)
-    venue = venue_for(peer, [trader])
-    await venue.refresh_markets()
-    account = trader.user.address
+    venue, account = await _trader(peer)
     fill = await venue.place_order(entry(account, "0x" + "c3" * 16, "2105", resting=False))
     placed = peer.orders(account)[-1]
     # mid + 50 bps would be 2110.5: the entry caps it
