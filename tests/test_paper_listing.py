@@ -63,3 +63,15 @@ def test_the_paper_listing_follows_the_live_venue_once_it_answers() -> None:
     catalog.plug("HYPERLIQUID", live)
     assert "NEWCOIN" in listing and listing["NEWCOIN"].size_decimals == 1
     assert "NEWCOIN" in catalog.names()
+
+
+def test_paper_the_rules_and_the_llm_read_one_listing(sessions) -> None:
+    settings = Settings(_env_file=None, price_feed="none", openai_base_url="http://127.0.0.1:9/v1")
+    engine = build_engine(settings, sessions, PriceBook())
+    llm = engine.classifier
+    assert llm.name == "llm" and llm.catalog is llm.fallback.catalog
+    newcoin = {"BTC": MarketInfo("BTC", 5, D(40)), "NEWCOIN": MarketInfo("NEWCOIN", 1, D(5))}
+    llm.catalog.plug("HYPERLIQUID", NamesSource(newcoin))  # the live venue's listing
+    assert engine.venues["HYPERLIQUID"].markets()["NEWCOIN"].max_leverage == 5
+    llm._follow_catalog()
+    assert "NEWCOIN" in llm.system
