@@ -31,6 +31,7 @@ from engine.ingest import IncomingPost
 from engine.pipeline import Engine
 from engine.prices import PriceBook, PriceTick
 from engine.venues.ostium import OstiumVenue
+from handlers import ostium_rotation as handlers_rotation
 from handlers.alerts import render
 from storage.models import (
     AgentKey,
@@ -43,7 +44,7 @@ from storage.models import (
     User,
 )
 from storage.types import utcnow
-from tests.chat_helpers import make_world
+from tests.chat_helpers import make_world, text_of
 from tests.ostium_helpers import Trader, contracts, funded_trader, sign_and_send
 from tests.peers.ostium.chain import send
 from tests.peers.ostium.peer import OstiumPeer
@@ -334,3 +335,75 @@ async def test_an_order_the_old_key_never_broadcast_is_sent_once_by_the_new_key(
     inner = trading.encode_abi("openTrade", [trade, ("0x" + "0" * 40, 0), 0, 200])
     assert _old_key_acts(ostium, old, live.trader.user.address, inner) == 0
     assert len(ostium.open_trades(live.trader.user.address)) == 1
+
+
+async def test_wallet_shows_the_rotation_and_finishes_it_once_the_chain_switched(
+    sessions, ostium
+) -> None:
+    world = await make_world(sessions)
+    services = world.bot.services
+    services.vault = Vault(MasterKey.parse(base64.b64encode(os.urandom(32)).decode()))
+    services.ostium = DelegationReader(ostium.rpc_url, contracts(ostium))
+    trader = funded_trader(ostium, usdc="500", delegated=False)
+    ann = world.person("Ann", 1)
+    await ann.say("/start")
+    async with sessions() as s, s.begin():
+        user_id = (await s.execute(select(User.id))).scalar_one()
+        await siwe_link._link(s, user_id, trader.user.address, 42161, datetime.now(UTC))
+        old_agent = await ensure_agent_key(s, services.vault, user_id, VENUE)
+    for tx in ostium_delegation.setup_txs(contracts(ostium), old_agent, Decimal(500)):
+        sign_and_send(ostium, trader.user, tx)
+    async with sessions() as s, s.begin():
+        started = await key_rotation.start(s, services.vault, user_id, VENUE, utcnow(), True)
+    assert not isinstance(started, str)
+    new_agent = started.new_address
+
+    # asked, not yet sent: /wallet says what to send, with the connect page's link
+    pending = text_of(await ann.say("/wallet"))
+    assert f"Send setDelegate({new_agent}) from your wallet" in pending and "ost=1" in pending
+
+    for tx in ostium_rotation.rotation_txs(contracts(ostium), new_agent):
+        sign_and_send(ostium, trader.user, tx)
+    done = text_of(await ann.say("/wallet"))
+    assert f"Maxxit's key {new_agent} trades for you" in done
+    assert (await _key(sessions)).address == new_agent
+    # the scheduled check and a second replica's finish find it done: one switch, one record
+    assert await handlers_rotation.switch_all(sessions, utcnow, venue_delegate(ostium)) == 0
+    async with sessions() as s:
+        rotation_id = (await s.execute(select(AgentKeyRotation.id))).scalar_one()
+    again = await handlers_rotation.finish(sessions, utcnow(), rotation_id, user_id, "x", "chain")
+    assert again is None
+    async with sessions() as s:
+        audit = (
+            (await s.execute(select(AuditLog).where(AuditLog.action == "rotate_agent_key")))
+            .scalars()
+            .all()
+        )
+    assert [(a.transport, a.details["new_agent"]) for a in audit] == [("console", new_agent)]
+    assert len(await _outbox(sessions, "agent_key_rotated")) == 1
+
+
+async def test_the_scheduled_check_finishes_a_rotation_signed_later(sessions, ostium) -> None:
+    live = await _live(sessions, ostium)
+    new_agent = await _rotate_on_chain(sessions, live, ostium)
+    delegate_of = venue_delegate(ostium)
+    assert await handlers_rotation.switch_all(sessions, utcnow, delegate_of) == 1
+    assert await handlers_rotation.switch_all(sessions, utcnow, delegate_of) == 0
+    assert (await _key(sessions)).address == new_agent
+    async with sessions() as s:
+        [row] = (
+            (await s.execute(select(AuditLog).where(AuditLog.action == "rotate_agent_key")))
+            .scalars()
+            .all()
+        )
+    assert row.transport == "chain" and row.details["new_agent"] == new_agent
+
+
+def venue_delegate(ostium: OstiumPeer):  # type: ignore[no-untyped-def]
+    """The trading contract's delegate of a trader, as the venue reads it."""
+    reader = DelegationReader(ostium.rpc_url, contracts(ostium))
+
+    async def delegate_of(trader: str) -> str | None:
+        return (await reader.state(trader)).delegate
+
+    return delegate_of
