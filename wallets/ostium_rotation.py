@@ -19,9 +19,16 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from web3 import AsyncWeb3
 
 from storage.models import AgentKeyRotation, Wallet
-from wallets.ostium_delegation import Contracts, UnsignedTx, set_delegate_tx
+from wallets.ostium_delegation import (
+    Contracts,
+    UnsignedTx,
+    safe_set_delegate_tx,
+    set_delegate_tx,
+)
+from wallets.safe import SafeTxRequest
 
 VENUE = "OSTIUM"
 
@@ -39,6 +46,14 @@ class Waiting:
 def rotation_txs(contracts: Contracts, new_agent: str) -> list[UnsignedTx]:
     """What the trader's wallet sends to approve the new key (and so revoke the old one)."""
     return [set_delegate_tx(contracts, new_agent)]
+
+
+async def safe_rotation_txs(
+    w3: AsyncWeb3, safe: str, contracts: Contracts, new_agent: str
+) -> list[SafeTxRequest]:
+    """The same for a Safe that is the trader: one Safe transaction for its owners to sign in
+    their Safe app."""
+    return [await safe_set_delegate_tx(w3, safe, contracts, new_agent)]
 
 
 def switched(delegate: str | None, new_address: str) -> bool:
