@@ -337,16 +337,25 @@ async def test_an_order_the_old_key_never_broadcast_is_sent_once_by_the_new_key(
     assert len(ostium.open_trades(live.trader.user.address)) == 1
 
 
-async def test_wallet_shows_the_rotation_and_finishes_it_once_the_chain_switched(
-    sessions, ostium
-) -> None:
+@dataclass
+class Asked:
+    """A chat user whose wallet delegates to the vault's key, and a rotation asked for."""
+
+    world: Any
+    services: Any
+    trader: Trader
+    user_id: int
+    old_agent: str
+    new_agent: str
+
+
+async def rotation_asked(sessions, ostium: OstiumPeer) -> Asked:
     world = await make_world(sessions)
     services = world.bot.services
     services.vault = Vault(MasterKey.parse(base64.b64encode(os.urandom(32)).decode()))
     services.ostium = DelegationReader(ostium.rpc_url, contracts(ostium))
     trader = funded_trader(ostium, usdc="500", delegated=False)
-    ann = world.person("Ann", 1)
-    await ann.say("/start")
+    await world.person("Ann", 1).say("/start")
     async with sessions() as s, s.begin():
         user_id = (await s.execute(select(User.id))).scalar_one()
         await siwe_link._link(s, user_id, trader.user.address, 42161, datetime.now(UTC))
@@ -356,7 +365,15 @@ async def test_wallet_shows_the_rotation_and_finishes_it_once_the_chain_switched
     async with sessions() as s, s.begin():
         started = await key_rotation.start(s, services.vault, user_id, VENUE, utcnow(), True)
     assert not isinstance(started, str)
-    new_agent = started.new_address
+    return Asked(world, services, trader, user_id, old_agent, started.new_address)
+
+
+async def test_wallet_shows_the_rotation_and_finishes_it_once_the_chain_switched(
+    sessions, ostium
+) -> None:
+    asked = await rotation_asked(sessions, ostium)
+    ann = asked.world.person("Ann", 1)  # the user who said /start
+    trader, user_id, new_agent = asked.trader, asked.user_id, asked.new_agent
 
     # asked, not yet sent: /wallet says what to send, with the connect page's link
     pending = text_of(await ann.say("/wallet"))
