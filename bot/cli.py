@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
         "VENUE: a new agent key for one user, approved by them, the old one revoked",
     )
     v.add_argument("user", nargs="?", help="rotate-agent-key: user id, or telegram:<user id>")
-    v.add_argument("venue", nargs="?", help="rotate-agent-key: hyperliquid")
+    v.add_argument("venue", nargs="?", help="rotate-agent-key: hyperliquid or ostium")
     db = sub.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"])
     return p

@@ -25,7 +25,9 @@ from engine.venues.ostium_feed import OstiumPriceFeed
 from engine.venues.ostium_protection import OstiumProtection, ProtectionSet
 from engine.venues.ostium_requests import RequestJournal
 from engine.venues.routed import AccountRoutedVenue
+from handlers import ostium_rotation
 from storage.models import Wallet
+from storage.types import utcnow
 from wallets.ostium_delegation import Contracts, DelegationReader
 from wallets.vault import Vault, load_agent
 
@@ -56,9 +58,13 @@ def ostium_config(settings: Settings) -> OstiumConfig | None:
 
 
 def signer_lookup(
-    sessions: async_sessionmaker[AsyncSession], vault: Vault
+    sessions: async_sessionmaker[AsyncSession],
+    vault: Vault,
+    delegate_of: ostium_rotation.DelegateOf | None = None,
 ) -> Callable[[str], Awaitable[LocalAccount | None]]:
-    """Maxxit's Ostium key for the user whose linked wallet this account is."""
+    """Maxxit's Ostium key for the user whose linked wallet this account is. With
+    `delegate_of` (the trading contract's delegate of a trader), a key rotation the chain
+    already switched is finished first, so nothing is signed with the key it replaced."""
 
     async def signer_for(account: str) -> LocalAccount | None:
         async with sessions() as s:
@@ -71,6 +77,11 @@ def signer_lookup(
             ).scalar()
             if user_id is None:
                 return None
+        if delegate_of is not None:
+            await ostium_rotation.switch_if_delegated(
+                sessions, utcnow, user_id, account, delegate_of, "chain"
+            )
+        async with sessions() as s:
             return await load_agent(s, vault, user_id, VENUE)
 
     return signer_for
@@ -88,7 +99,12 @@ async def attach_ostium(
     config = ostium_config(settings)
     if vault is None or config is None:
         return None
-    venue = OstiumVenue(config, signer_lookup(sessions, vault), RequestJournal(sessions), prices)
+
+    async def delegate_of(trader: str) -> str | None:
+        return await venue.delegate_of(trader)
+
+    signer_for = signer_lookup(sessions, vault, delegate_of)
+    venue = OstiumVenue(config, signer_for, RequestJournal(sessions), prices)
     try:
         await venue.refresh_markets()
     except Exception as exc:  # unreachable now: the scheduled refresh tries again
@@ -150,7 +166,18 @@ def schedule(
         except Exception:
             log.exception("refreshing Ostium pairs failed; keeping the old list")
 
+    async def rotations() -> None:
+        """Key rotations the chain switched without anyone looking (a Safe transaction
+        signed later in the Safe app): finished, and the user told."""
+        if not engine.ownership.runs("reconcile"):
+            return
+        try:
+            await ostium_rotation.switch_all(engine.sessions, utcnow, venue.delegate_of)
+        except Exception:
+            log.exception("checking Ostium key rotations failed; next run retries")
+
     once = {"max_instances": 1, "coalesce": True}
+    scheduler.add_job(rotations, "interval", seconds=settings.reconcile_seconds, **once)
     scheduler.add_job(refresh, "interval", seconds=settings.markets_refresh_seconds, **once)
     scheduler.add_job(
         reconcile,

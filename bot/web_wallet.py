@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from bot.telegram_webapp import validate_init_data
 from bot.web_limits import WebLimits
-from handlers import hyperliquid_approval, ostium_delegation
+from handlers import hyperliquid_approval, ostium_delegation, ostium_rotation
 from handlers.base import Services
 from handlers.wallet import complete_link, siwe_config
 from storage.db import is_transient_conflict
@@ -137,15 +137,20 @@ def routes(
             fresh = await siwe_link.start_link(s, outcome.user_id, services.clock())
         return JSONResponse({"address": outcome.address, "token": fresh})
 
-    async def hl_request(request: Request) -> Response:
+    async def asked_by(request: Request, route: str) -> tuple[str, int] | Response:
+        """(link token, its user) of a JSON request carrying the token, or the refusal."""
         body = await _json(request)
         if body is None:
             return _refuse("bad_request")
         token = str(body.get("token") or "")
-        user_id = await token_user(request, "hl", token)
-        if not isinstance(user_id, int):
-            return user_id
-        requested = await hyperliquid_approval.request(services, user_id)
+        user_id = await token_user(request, route, token)
+        return user_id if not isinstance(user_id, int) else (token, user_id)
+
+    async def hl_request(request: Request) -> Response:
+        asked = await asked_by(request, "hl")
+        if not isinstance(asked, tuple):
+            return asked
+        requested = await hyperliquid_approval.request(services, asked[1])
         if isinstance(requested, str):
             return _refuse(requested)
         return JSONResponse(requested)
@@ -168,20 +173,32 @@ def routes(
         return JSONResponse({"approved": True})
 
     async def ostium_request(request: Request) -> Response:
-        body = await _json(request)
-        if body is None:
-            return _refuse("bad_request")
-        token = str(body.get("token") or "")
-        user_id = await token_user(request, "ostium", token)
-        if not isinstance(user_id, int):
-            return user_id
-        requested = await ostium_delegation.request(services, user_id)
+        asked = await asked_by(request, "ostium")
+        if not isinstance(asked, tuple):
+            return asked
+        requested = await ostium_delegation.request(services, asked[1])
         if isinstance(requested, str):
             return _refuse(requested)
         return JSONResponse(requested)
 
+    async def ostium_confirm(request: Request) -> Response:
+        """After the wallet sent a key rotation's setDelegate: finished once the chain names
+        the new key ("rotated"; the link is then spent), else "waiting" (the page asks again)."""
+        asked = await asked_by(request, "ostium")
+        if not isinstance(asked, tuple):
+            return asked
+        token, user_id = asked
+        verdict = await ostium_rotation.confirm(services, user_id, "web")
+        if verdict == "rotated":
+            async with services.sessions() as s, s.begin():
+                await siwe_link.spend_token(s, token, services.clock())
+        elif verdict != "waiting":
+            return _refuse(verdict)
+        return JSONResponse({"rotated": verdict == "rotated"})
+
     return [
         Route("/api/ostium/delegation", ostium_request, methods=["POST"]),
+        Route("/api/ostium/confirm", ostium_confirm, methods=["POST"]),
         Route("/api/hyperliquid/approval", hl_request, methods=["POST"]),
         Route("/api/hyperliquid/approve", hl_approve, methods=["POST"]),
         Route("/connect", page, methods=["GET"]),

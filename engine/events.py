@@ -238,15 +238,32 @@ class SourceFailing(Event):
 
 @dataclass(slots=True)
 class AgentKeyRotating(Event):
-    """An operator started rotating the user's agent key: the user approves the new one."""
+    """An operator started rotating the user's agent key: the user approves the new one
+    (Hyperliquid: approveAgent; Ostium: setDelegate from the trader's wallet or Safe)."""
 
     kind: ClassVar[str] = "agent_key_rotating"
     agent: str
     url: str
+    venue: str = "HYPERLIQUID"
 
     @property
     def dedupe_key(self) -> str:
         return f"agent_key_rotating:{self.user_id}:{self.agent}"
+
+
+@dataclass(slots=True)
+class AgentKeyRotated(Event):
+    """The venue names the new agent key (Ostium: the trader's delegate): it replaced the old
+    one, which can no longer act; the trades and their levels are unchanged."""
+
+    kind: ClassVar[str] = "agent_key_rotated"
+    venue: str
+    agent: str
+    old_agent: str
+
+    @property
+    def dedupe_key(self) -> str:
+        return f"agent_key_rotated:{self.user_id}:{self.agent}"
 
 
 @dataclass(slots=True)

@@ -120,8 +120,12 @@ def render(kind: str, p: dict[str, Any], lang: str = "en") -> str:
         key = "alert.agent_approved"
         extra = {"address": p["agent"]}
     elif kind == "agent_key_rotating":
-        key = "alert.agent_key_rotating"
+        ostium = p.get("venue") == "OSTIUM"
+        key = "alert.agent_key_rotating_ostium" if ostium else "alert.agent_key_rotating"
         extra = {"address": p["agent"], "url": p["url"]}
+    elif kind == "agent_key_rotated":
+        key = "alert.agent_key_rotated"
+        extra = {"address": p["agent"], "old": p["old_agent"], "venue": p["venue"].title()}
     elif kind == "wallet_linked":
         key = "alert.wallet_linked"
         extra = {"address": p["address"]}

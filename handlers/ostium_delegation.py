@@ -11,10 +11,11 @@ from typing import Any
 
 from sqlalchemy import select
 
+from handlers import ostium_rotation
 from handlers.base import Button, Services
 from handlers.context import Ctx
 from storage.models import AgentKey
-from wallets import ostium_delegation, siwe_link
+from wallets import key_rotation, ostium_delegation, siwe_link
 from wallets.vault import ensure_agent_key
 
 VENUE = "OSTIUM"
@@ -34,7 +35,11 @@ async def request(services: Services, user_id: int) -> dict[str, Any] | str:
         wallet = await siwe_link.linked_wallet(s, user_id)
         if wallet is None:
             return "no_wallet"
-        agent = await ensure_agent_key(s, services.vault, user_id, VENUE)
+        rotation = await key_rotation.pending(s, user_id, VENUE)
+        if rotation is not None:  # the new key of a rotation is the one to delegate to
+            agent = rotation.new_address
+        else:
+            agent = await ensure_agent_key(s, services.vault, user_id, VENUE)
     reader = services.ostium
     try:
         state = await reader.state(wallet.address)
@@ -53,6 +58,7 @@ async def request(services: Services, user_id: int) -> dict[str, Any] | str:
         "delegated": state.delegated_to(agent),
         "allowance": str(state.allowance),
         "transactions": [t.as_json() for t in txs],
+        "rotation": rotation is not None,
     }
 
 
@@ -74,10 +80,21 @@ async def wallet_part(ctx: Ctx, address: str) -> tuple[str, list[list[Button]]]:
         state = await services.ostium.state(address)
     except Exception:  # the node is down: say so, never fail /wallet for it
         return ctx.t("wallet.ostium_unreachable"), []
-    if agent is not None and state.delegated_to(agent):
+    async with services.sessions() as s:
+        rotation = await key_rotation.pending(s, ctx.user_id, VENUE)
+    if rotation is not None and state.delegated_to(rotation.new_address):
+        # the user's setDelegate of a rotation was mined: it is finished, and told
+        await ostium_rotation.finish(
+            services.sessions, services.clock(), rotation.id, ctx.user_id, address,
+            ctx.request.platform,
+        )  # fmt: skip
+        agent, rotation = rotation.new_address, None
+    if rotation is None and agent is not None and state.delegated_to(agent):
         line = ctx.t("wallet.ostium_delegated", agent=agent, allowance=f"{state.allowance:,.2f}")
         return line, []
-    if state.delegate is not None:
+    if rotation is not None:
+        line = ctx.t("wallet.ostium_rotation_pending", agent=rotation.new_address)
+    elif state.delegate is not None:
         line = ctx.t("wallet.ostium_other_delegate", delegate=state.delegate)
     else:
         line = ctx.t("wallet.ostium_not_delegated")

@@ -138,9 +138,11 @@ async def test_rotation_needs_an_approved_key_and_a_known_venue(
     async with live_world(sessions, peer) as live:
         await live.ann.say("/start")
         settings = _settings(live, db_url)
-        assert await rotate_agent_key(settings, "1", "ostium") == 2
+        assert await rotate_agent_key(settings, "1", "binance") == 2
+        assert await rotate_agent_key(settings, "1", "ostium") == 2  # no Arbitrum node set
         assert await rotate_agent_key(settings, "999", "hyperliquid") == 1
         assert await rotate_agent_key(settings, "console:1", "hyperliquid") == 1
         err = capsys.readouterr().err
-        assert "only HYPERLIQUID" in err and "no user 999" in err
+        assert "only HYPERLIQUID, OSTIUM" in err and "no user 999" in err
+        assert "Ostium live trading is not configured" in err
         assert "nothing to rotate (no_agent)" in err

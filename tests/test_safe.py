@@ -7,6 +7,7 @@ cannot move its USDC; Maxxit has no module path (a module could make any call)."
 
 from __future__ import annotations
 
+import ast
 import json
 import warnings
 from dataclasses import dataclass
@@ -53,8 +54,10 @@ with warnings.catch_warnings():
         tx_builder_checksum,
     )
 
+from engine.venues.ostium_errors import decode, revert_data
 from tests.peers.ostium.chain import artifacts
 from wallets.ostium_delegation import Contracts, safe_setup_txs
+from wallets.ostium_rotation import safe_rotation_txs
 
 ETH = 10**18
 CONTRACTS = {
@@ -345,3 +348,17 @@ async def test_a_safe_delegates_on_ostium_and_the_agent_cannot_move_its_usdc(
             await attempt.call({"from": agent.address})
     assert await usdc.functions.balanceOf(thief).call() == 0
     assert await usdc.functions.balanceOf(safe_address).call() == 900 * e6
+
+    # a key rotation: the owners sign one Safe transaction, setDelegate(new key); from then
+    # on the old key's delegatedAction reverts and the new key acts for the Safe's trade
+    new_agent = await funded_account(chain)
+    [rotation] = await safe_rotation_txs(w3, safe_address, where, new_agent.address)
+    assert (rotation.to, rotation.nonce) == (ostium.address, 2)
+    await enable_module_as_owner(chain, owner, rotation)
+    assert await ostium.functions.delegations(safe_address).call() == new_agent.address
+    with pytest.raises(ContractLogicError) as refused:
+        await ostium.functions.delegatedAction(safe_address, opening).call({"from": agent.address})
+    # this node hands the custom error back as the text of its bytes
+    assert decode(ast.literal_eval(decode(revert_data(refused.value))).hex()) == "NotDelegate"
+    await chain.send_as(new_agent, ostium.functions.delegatedAction(safe_address, opening))
+    assert await usdc.functions.balanceOf(safe_address).call() == 800 * e6

@@ -4,7 +4,8 @@
    agent_keys keeps trading (and moving stops) meanwhile.
 2. The user approves the new key on the connect page (Hyperliquid `approveAgent` under the
    same agent name, which is what revokes the old key at the venue: Hyperliquid keeps one
-   agent per name and account).
+   agent per name and account; Ostium `setDelegate(new)` from the trader's wallet or Safe,
+   which replaces the one delegate a trader has: wallets/ostium_rotation.py).
 3. `complete`: once the venue lists the new key, one transaction swaps it into agent_keys.
    Protective orders rest on the venue under the user's account, not the agent's, so they
    stay where they are throughout; the new key moves and cancels them from then on.
@@ -46,10 +47,17 @@ async def pending(session: AsyncSession, user_id: int, venue: str) -> AgentKeyRo
 
 
 async def start(
-    session: AsyncSession, vault: Vault, user_id: int, venue: str, now: datetime
+    session: AsyncSession,
+    vault: Vault,
+    user_id: int,
+    venue: str,
+    now: datetime,
+    approved: bool | None = None,
 ) -> Started | str:
     """A new key waiting for the user's approval, or why not ("no_agent": nothing to
-    rotate; "not_approved": the current key was never approved, so approving it is enough)."""
+    rotate; "not_approved": the current key was never approved, so approving it is enough).
+    `approved`: the venue's own answer where agent_keys does not record it (Ostium: the
+    chain's delegate); None reads agent_keys.approved_at (Hyperliquid)."""
     current = (
         await session.execute(
             select(AgentKey).where(AgentKey.user_id == user_id, AgentKey.venue == venue)
@@ -57,7 +65,7 @@ async def start(
     ).scalar_one_or_none()
     if current is None:
         return "no_agent"
-    if current.approved_at is None:
+    if not (current.approved_at is not None if approved is None else approved):
         return "not_approved"
     # a rotation asked for earlier and never approved is replaced by this one
     await session.execute(

@@ -117,23 +117,32 @@ class DelegationReader:
         return await asyncio.to_thread(delegation_state, self.w3, self.contracts, trader)
 
 
+async def safe_set_delegate_tx(
+    w3: AsyncWeb3, safe: str, contracts: Contracts, agent: str
+) -> SafeTxRequest:
+    """`setDelegate(agent)` as a Safe transaction at the Safe's next nonce (also a key
+    rotation's one transaction: wallets/ostium_rotation.py)."""
+    delegate = set_delegate_tx(contracts, agent)
+    address = {"internalType": "address", "type": "address", "name": "delegate"}
+    return await build_safe_call_tx(
+        w3,
+        safe,
+        delegate.to,
+        delegate.data,
+        {"inputs": [address], "name": "setDelegate", "payable": False},
+        {"delegate": Web3.to_checksum_address(agent)},
+    )
+
+
 async def safe_setup_txs(
     w3: AsyncWeb3, safe: str, contracts: Contracts, agent: str, usdc: Decimal
 ) -> list[SafeTxRequest]:
     """The same two calls made by a Safe: Safe transactions (consecutive nonces) for its
     owners to sign in their Safe app; the Safe is then the Ostium trader."""
-    delegate = set_delegate_tx(contracts, agent)
     approve = approve_usdc_tx(contracts, usdc)
     address = {"internalType": "address", "type": "address"}
     return [
-        await build_safe_call_tx(
-            w3,
-            safe,
-            delegate.to,
-            delegate.data,
-            {"inputs": [{**address, "name": "delegate"}], "name": "setDelegate", "payable": False},
-            {"delegate": Web3.to_checksum_address(agent)},
-        ),
+        await safe_set_delegate_tx(w3, safe, contracts, agent),
         await build_safe_call_tx(
             w3,
             safe,

@@ -124,6 +124,20 @@
           params: [{ from: req.account, to: tx.to, data: tx.data, value: tx.value }],
         });
       }
+      if (req.rotation) {
+        // a key rotation: done once the chain names the new key (the server reads it)
+        ostStatus.textContent = "Waiting for the transaction to be mined…";
+        let rotated = false;
+        for (let tries = 0; tries < 60 && !rotated; tries++) {
+          rotated = (await post("/api/ostium/confirm", { token: token })).rotated;
+          if (!rotated) await new Promise((resolve) => setTimeout(resolve, 2000));
+        }
+        ostStatus.textContent = rotated
+          ? "Done: the new key trades for you, the old one can no longer act."
+          : "Sent. Maxxit switches to the new key once it is mined; the chat will tell you.";
+        ostStatus.className = "ok";
+        return;
+      }
       ostStatus.textContent = "Done. Go back to the chat: /wallet shows the delegation.";
       ostStatus.className = "ok";
     } catch (error) {
