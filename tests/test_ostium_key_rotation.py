@@ -175,7 +175,7 @@ async def test_rotation_on_ostium_keeps_every_trade_protected_and_revokes_the_ol
     ostium.fund(new_agent, "0")  # gas money, as the operator is reminded
 
     # meanwhile the old key trades as before, and a stop crossed closes its trade
-    await _post(live, "Long $SPX now", "3")
+    await _post(live, "Long the S&P 500 index, $SPX, now", "3")
     async with sessions() as s:
         signers = {r.signer for r in (await s.execute(select(OstiumRequest))).scalars()}
     assert signers == {old.address}
