@@ -77,7 +77,7 @@ async def route_and_write_orders(
             signal_price(sig, prices) is not None,
         )
         if agent.venue == "MULTI":  # the cheapest eligible venue for this size
-            d = await route_by_cost(s, agent, sig.market, venues, d)
+            d = await route_by_cost(s, agent, sig.market, venues, d, sig.side)
         await insert_ignore(
             s,
             RoutingDecision,
