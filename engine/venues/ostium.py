@@ -360,5 +360,9 @@ class OstiumVenue(OstiumRecovery, OstiumTrades):
                 raise VenueRejected("not_filled", f"order {order_id} timed out on Ostium")
             words = CANCEL_REASONS.get(s.cancel_reason or 0, f"reason {s.cancel_reason}")
             raise VenueRejected("not_filled", f"Ostium canceled the order: {words}")
-        size = s.size if request.action == "open" else (request.size or Decimal(0))
-        return Fill(cloid, s.price, size, s.fee, str(order_id), s.at)
+        if request.action == "open":
+            return Fill(cloid, s.price, s.size, s.fee, str(order_id), s.at)
+        # Ostium charges no closing fee: the rollover and funding it settles with a close are
+        # the position's holding costs (replacing what the books accrued while it was open)
+        size = request.size or Decimal(0)
+        return Fill(cloid, s.price, size, Decimal(0), str(order_id), s.at, -s.holding_total)

@@ -5,6 +5,7 @@ automation closed one. Part of OstiumVenue (engine/venues/ostium.py)."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -45,7 +46,7 @@ class OstiumTrades:
             return None
         order_id, kind, settled = found
         size = Decimal(0)
-        return order_id, kind, Settlement(True, settled.price, size, settled.fee, at=settled.at)
+        return order_id, kind, replace(settled, size=size)
 
     async def positions(self, account: str) -> list[VenuePosition]:
         """The account's open trades as net positions (reconciliation's read)."""
