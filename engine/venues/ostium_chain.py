@@ -14,6 +14,7 @@ from typing import Any
 from ostium_python_sdk.abi.callbacks_abi import callbacks_abi
 from web3 import Web3
 from web3.contract import Contract
+from web3.exceptions import TransactionNotFound
 from web3.logs import DISCARD
 
 E6, E18 = Decimal(10**6), Decimal(10**18)
@@ -247,6 +248,19 @@ class OstiumChain:
             if tx["from"].lower() == signer.lower() and tx["nonce"] == nonce:
                 return True, self.order_of(log["transactionHash"])
         return True, None  # the nonce was spent on a transaction that asked nothing: reverted
+
+    def transaction_state(self, tx_hash: str) -> tuple[str, int | None]:
+        """("mined", the order id it asked for, None if it reverted), ("pending", None) while
+        in the node's mempool, ("unknown", None) if the node never saw it."""
+        try:
+            self.w3.eth.get_transaction_receipt(tx_hash)
+        except TransactionNotFound:
+            try:
+                self.w3.eth.get_transaction(tx_hash)
+            except TransactionNotFound:
+                return "unknown", None
+            return "pending", None
+        return "mined", self.order_of(tx_hash)
 
     def pending_nonce(self, signer: str) -> int:
         return self.w3.eth.get_transaction_count(signer, "pending")

@@ -57,7 +57,7 @@ class RequestJournal:
                     pair_index=r.pair_index,
                     trade_index=r.trade_index,
                     size=r.size,
-                    tx_hash=None,
+                    tx_hash=r.tx_hash,  # signed, not yet broadcast: the journal comes first
                     order_id=None,
                     created_at=utcnow(),
                 )
