@@ -128,11 +128,14 @@ class Sender:
             try:
                 await asyncio.to_thread(self._broadcast, signed.raw_transaction)
             except Exception as exc:
-                if nonce_taken(exc):
+                if "already known" in str(exc).lower():
+                    pass  # this very transaction reached the node before (a retried send)
+                elif nonce_taken(exc):
                     log.info("ostium: nonce %s of %s taken; claiming another", nonce, address)
                     continue
-                await self.nonces.give_back(address, nonce, pending)
-                raise
+                else:
+                    await self.nonces.give_back(address, nonce, pending)
+                    raise
             return await self._receipt(address, nonce, tx_hash)
         raise RuntimeError(f"no free nonce for {address} after {ATTEMPTS} attempts")
 
