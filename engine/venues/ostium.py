@@ -13,8 +13,12 @@ twice. An order stuck past Ostium's market timeout is ended with the timeout cal
 
 The SDK does not raise on a reverted transaction (receipt status 0, no order id): every call
 is preflighted with eth_call for the revert reason in words, and every receipt is checked.
-Transactions are broadcast to `submit_rpc_url` from our settings (the SDK's default is the
-public Arbitrum sequencer). The SDK is synchronous: its calls run on worker threads.
+The SDK builds the calls (its contract objects and ABI) and reads (subgraph, prices); the agent
+key's transactions are signed here with nonces claimed from the database, so replicas sharing
+a key never sign the same one (engine/venues/ostium_nonces.py), and broadcast to
+`submit_rpc_url` from our settings (the SDK's default is the public Arbitrum sequencer). A
+close for part of a trade sends Ostium's closePercentage. The SDK is synchronous: its calls
+run on worker threads.
 """
 
 from __future__ import annotations
@@ -148,7 +152,8 @@ class OstiumVenue(OstiumRecovery, OstiumTrades):
         return self._chain
 
     async def _trader_sdk(self, account: str) -> tuple[OstiumSDK, LocalAccount]:
-        """The agent key's SDK, once we know the trader made it their delegate."""
+        """The SDK (for its contract objects) and the agent key that signs for this trader,
+        once we know the trader made it their delegate."""
         signer = await self.signer_for(account)
         if signer is None:
             raise VenueRejected(

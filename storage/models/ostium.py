@@ -24,7 +24,7 @@ class OstiumRequest(CreatedAt, Base):
     from_block: Mapped[int] = mapped_column(BigInteger)
     pair_index: Mapped[int] = mapped_column(Integer)
     trade_index: Mapped[int] = mapped_column(Integer, default=0)
-    # a close closes the whole trade: its size (asset units), for the fill
+    # a close: the size it closes (asset units; the whole trade or its share), for the fill
     size: Mapped[Decimal | None] = mapped_column(Money)
     tx_hash: Mapped[str | None] = mapped_column(String(66))
     order_id: Mapped[str | None] = mapped_column(String(78))  # Ostium's, once known
