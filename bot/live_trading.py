@@ -10,11 +10,12 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from web3 import AsyncHTTPProvider, AsyncWeb3
 
 from bot.settings import Settings
+from bot.venue_jobs import owned_job, user_of_wallet
 from engine.money.fees import settle_fees
 from engine.money.funding import accrue_funding
 from engine.pipeline import Engine
@@ -22,7 +23,7 @@ from engine.prices import PriceBook
 from engine.venues.hyperliquid import HyperliquidConfig, HyperliquidVenue
 from engine.venues.hyperliquid_feed import HyperliquidPriceFeed
 from engine.venues.hyperliquid_rules import MAINNET_URL, TESTNET_URL
-from storage.models import AgentKey, Wallet
+from storage.models import AgentKey
 from wallets.safe import TransactionServiceIndex
 from wallets.safe_gateway import SafeGateway
 from wallets.vault import Vault, VaultError, load_agent
@@ -53,13 +54,7 @@ def signer_lookup(
 
     async def signer_for(account: str) -> LocalAccount | None:
         async with sessions() as s:
-            user_id = (
-                await s.execute(
-                    select(Wallet.user_id).where(
-                        func.lower(Wallet.address) == account.lower(), Wallet.unlinked_at.is_(None)
-                    )
-                )
-            ).scalar()
+            user_id = await user_of_wallet(s, account)
             if user_id is None:
                 return None
             approved = (
@@ -94,34 +89,17 @@ def schedule(
     settled from the venue's fills every minute; funding accrued hourly (engine/money/)."""
     scheduler = AsyncIOScheduler()
     if venue is not None:
-
-        async def reconcile() -> None:
-            if not engine.ownership.runs("reconcile"):
-                return  # another replica reconciles
-            try:
-                closed = await engine.reconcile(VENUE)
-                if closed:
-                    log.info("reconciliation closed %d position(s) the venue closed", closed)
-            except Exception:
-                log.exception("reconciliation failed; next run retries")
-
-        async def settle() -> None:
-            # real fees: estimated fees of recent live fills replaced by the venue's own
-            if not engine.ownership.runs("reconcile"):
-                return
-            try:
-                await settle_fees(engine.sessions, venue, clock=engine.clock)
-            except Exception:
-                log.exception("settling fees failed; next run retries")
-
-        async def funding() -> None:
-            # Hyperliquid pays funding on the hour: accrue it to our live positions, once each
-            if not engine.ownership.runs("reconcile"):
-                return
-            try:
-                await accrue_funding(engine.sessions, venue, clock=engine.clock)
-            except Exception:
-                log.exception("accruing funding failed; next run retries")
+        reconcile = owned_job(engine, "reconciliation", lambda: reconciled(engine, VENUE))
+        # real fees: estimated fees of recent live fills replaced by the venue's own
+        settle = owned_job(
+            engine, "settling fees", lambda: settle_fees(engine.sessions, venue, clock=engine.clock)
+        )
+        # Hyperliquid pays funding on the hour: accrue it to our live positions, once each
+        funding = owned_job(
+            engine,
+            "accruing funding",
+            lambda: accrue_funding(engine.sessions, venue, clock=engine.clock),
+        )
 
         async def refresh() -> None:
             try:
@@ -143,6 +121,12 @@ def schedule(
         # five minutes past each hour, and at start (payments made while we were down)
         scheduler.add_job(funding, "cron", minute=5, next_run_time=datetime.now(UTC), **once)
     return scheduler
+
+
+async def reconciled(engine: Engine, venue: str) -> None:
+    closed = await engine.reconcile(venue)
+    if closed:
+        log.info("reconciliation closed %d %s position(s) the venue closed", closed, venue)
 
 
 def safe_gateway(settings: Settings) -> SafeGateway | None:

@@ -14,19 +14,20 @@ from datetime import UTC, datetime
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from eth_account.signers.local import LocalAccount
 from ostium_python_sdk.config import NetworkConfig
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.live_trading import reconciled
 from bot.settings import Settings
+from bot.venue_jobs import owned_job, user_of_wallet
 from engine.pipeline import Engine
 from engine.prices import PriceBook
 from engine.venues.ostium import OstiumConfig, OstiumVenue
+from engine.venues.ostium_accrual import accrue_rollover
 from engine.venues.ostium_feed import OstiumPriceFeed
 from engine.venues.ostium_protection import OstiumProtection, ProtectionSet
 from engine.venues.ostium_requests import RequestJournal
 from engine.venues.routed import AccountRoutedVenue
 from handlers import ostium_rotation
-from storage.models import Wallet
 from storage.types import utcnow
 from wallets.ostium_delegation import Contracts, DelegationReader
 from wallets.vault import Vault, load_agent
@@ -68,13 +69,7 @@ def signer_lookup(
 
     async def signer_for(account: str) -> LocalAccount | None:
         async with sessions() as s:
-            user_id = (
-                await s.execute(
-                    select(Wallet.user_id).where(
-                        func.lower(Wallet.address) == account.lower(), Wallet.unlinked_at.is_(None)
-                    )
-                )
-            ).scalar()
+            user_id = await user_of_wallet(s, account)
             if user_id is None:
                 return None
         if delegate_of is not None:
@@ -146,19 +141,16 @@ def schedule(
     settings: Settings, scheduler: AsyncIOScheduler, engine: Engine, venue: OstiumVenue | None
 ) -> None:
     """The pair list refreshed; reconciliation (trades Ostium's automation closed: stop loss,
-    take profit, liquidation) at start and every RECONCILE_SECONDS."""
+    take profit, liquidation) and the rollover accrued to open trades
+    (engine/venues/ostium_accrual.py), at start and every RECONCILE_SECONDS."""
     if venue is None:
         return
-
-    async def reconcile() -> None:
-        if not engine.ownership.runs("reconcile"):
-            return  # another replica reconciles
-        try:
-            closed = await engine.reconcile(VENUE)
-            if closed:
-                log.info("reconciliation closed %d position(s) Ostium closed", closed)
-        except Exception:
-            log.exception("Ostium reconciliation failed; next run retries")
+    reconcile = owned_job(engine, "Ostium reconciliation", lambda: reconciled(engine, VENUE))
+    rollover = owned_job(
+        engine,
+        "accruing Ostium rollover",
+        lambda: accrue_rollover(engine.sessions, venue, clock=engine.clock),
+    )
 
     async def refresh() -> None:
         try:
@@ -179,13 +171,14 @@ def schedule(
     once = {"max_instances": 1, "coalesce": True}
     scheduler.add_job(rotations, "interval", seconds=settings.reconcile_seconds, **once)
     scheduler.add_job(refresh, "interval", seconds=settings.markets_refresh_seconds, **once)
-    scheduler.add_job(
-        reconcile,
-        "interval",
-        seconds=settings.reconcile_seconds,
-        next_run_time=datetime.now(UTC),
-        **once,
-    )
+    for job in (reconcile, rollover):
+        scheduler.add_job(
+            job,
+            "interval",
+            seconds=settings.reconcile_seconds,
+            next_run_time=datetime.now(UTC),
+            **once,
+        )
 
 
 async def stop(task: asyncio.Task[None] | None) -> None:

@@ -52,9 +52,11 @@ def final_piece(p: Position, fill: Fill) -> FinalPiece:
         exit_price = quantize(notional / total)
     else:
         exit_price = price
-    realized = quantize(gross - p.open_fee - close_fee + (p.funding_usd or Decimal(0)))
+    funding = fill.holding if fill.holding is not None else (p.funding_usd or Decimal(0))
+    realized = quantize(gross - p.open_fee - close_fee + funding)
     return FinalPiece(
         {
+            "funding_usd": funding,
             "size": total,
             "closed_size": total,
             "closed_gross_pnl": gross,
@@ -85,6 +87,7 @@ async def record_partial_closes(
                 "closed_gross_pnl": (p.closed_gross_pnl or Decimal(0)) + gross,
                 "close_fee": (p.close_fee or Decimal(0)) + quantize(o.fill.fee),
             }
+            | ({} if o.fill.holding is None else {"funding_usd": o.fill.holding})
         )
     await update_by_id(session, Position, updates)
     seqs = dict(

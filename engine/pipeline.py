@@ -38,6 +38,7 @@ from engine.orders import KeyedSequencer, Outcome, PendingOrder, claim_pending, 
 from engine.prices import PriceBook, PriceTick
 from engine.protection_hooks import Protection
 from engine.reconciling import Reconciler
+from engine.route_cost import prepare_costs, routes_by_cost
 from engine.routing_step import route_and_write_orders, unfinished_signals
 from engine.signals import known_classification, make_signals, save_classification
 from engine.venues.base import Venue
@@ -169,6 +170,9 @@ class Engine:
             c = await save_classification(s, post_id, c, cached=known.cached)
             price = self.prices.price(c.market) if c.market else None
             signals = await make_signals(s, post_id, src, post.posted_at, c, price)
+            multi = c.market is not None and await routes_by_cost(s, [sig.id for sig in signals])
+        if multi and c.market:  # venues' funding, books, quotes: read with no transaction open
+            await prepare_costs(self.venues, c.market)
         outcome = PostOutcome(post_id, c)
         for sig in signals:
             outcome.signals.append(await self._route_and_execute(sig.id))

@@ -105,11 +105,18 @@ class TriggeredClose:
     venue_order_id: str
     cloid: str
     filled_at: datetime | None
+    holding: Decimal | None = None  # rollover or funding settled with it (engine/venues/base)
 
     def as_external_close(self, position_size: Decimal) -> ExternalClose:
         """For the engine's adopt path (engine/reconcile.fills_for, AdoptVenue)."""
         return ExternalClose(
-            self.position_id, self.price, position_size, self.fee, self.reason, self.venue_order_id
+            self.position_id,
+            self.price,
+            position_size,
+            self.fee,
+            self.reason,
+            self.venue_order_id,
+            self.holding,
         )
 
 

@@ -47,6 +47,7 @@ class ExternalClose:
     fee: Decimal
     reason: str  # CloseReason.EXTERNAL or CloseReason.LIQUIDATION
     venue_order_id: str
+    holding: Decimal | None = None  # rollover or funding settled with it (engine/venues/base)
 
 
 def is_live(account: str) -> bool:
@@ -171,7 +172,9 @@ async def close_cloids(session: AsyncSession, position_ids: list[int]) -> dict[i
 
 def fills_for(closes: list[ExternalClose], cloids: dict[int, str]) -> dict[str, Fill]:
     return {
-        cloids[c.position_id]: Fill(cloids[c.position_id], c.price, c.size, c.fee, c.venue_order_id)
+        cloids[c.position_id]: Fill(
+            cloids[c.position_id], c.price, c.size, c.fee, c.venue_order_id, holding=c.holding
+        )
         for c in closes
         if c.position_id in cloids
     }

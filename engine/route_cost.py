@@ -1,15 +1,19 @@
 """MULTI routing by cost: for each venue that lists the market, the expected cost of the
 round trip for this size, as a fraction of the notional: opening and closing fees, funding or
 rollover over the agent's typical holding time (the median of its own closed positions, a day
-without history), and the spread; whether the size meets the venue's minimum and leverage
+without history; Hyperliquid's funding is signed by the side: a long pays a positive rate, a
+short receives it), the spread and the price impact of this size (Hyperliquid: its l2Book;
+Ostium: its quotes); whether the size meets the venue's minimum and leverage
 bounds; and whether the agent's live users have an account there. The cheapest eligible venue
 wins; every candidate is stored with its cost (routing_decisions.candidates).
 
-Venue terms come from what the venues already hold in memory (listings, fee rates, the last
-quotes): routing runs inside the routing transaction and makes no network call."""
+Venue terms come from what the venues hold in memory (listings, fee rates, the last quotes,
+and what `prepare_costs` read just before): routing runs inside the routing transaction and
+makes no network call."""
 
 from __future__ import annotations
 
+import logging
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,9 +27,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from engine.execute import DeploymentTerms, active_deployments
 from engine.route import RouteDecision
 from engine.venues.cost_terms import CostTerms
+from engine.venues.hyperliquid_costs import costs_of
 from storage.enums import PositionStatus
-from storage.models import AgentKey, Deployment, Position
+from storage.models import Agent, AgentKey, Deployment, Position, RoutingDecision, Signal
 
+log = logging.getLogger(__name__)
 BPS = Decimal(10_000)
 PCT = Decimal("0.0001")  # costs are stored as percents to 4 decimals
 DEFAULT_HOLDING = timedelta(hours=24)
@@ -39,9 +45,10 @@ class TradeShape:
     holding: timedelta
 
 
-def terms_of(venue: Any, market: str) -> CostTerms | None:
-    """The venue's own `cost_terms` (Ostium), Hyperliquid's taker fee, or the paper venue's
-    fee model."""
+def terms_of(venue: Any, market: str, shape: TradeShape, side: str) -> CostTerms | None:
+    """The venue's own `cost_terms` (Ostium), Hyperliquid's taker fees with the funding and
+    book read before routing (engine/venues/hyperliquid_costs.py), or the paper venue's fee
+    model."""
     own = getattr(venue, "cost_terms", None)
     if own is not None:
         return own(market)
@@ -49,10 +56,20 @@ def terms_of(venue: Any, market: str) -> CostTerms | None:
     if info is None:
         return None
     config = getattr(venue, "config", None)
-    if hasattr(config, "taker_fee_bps"):  # Hyperliquid: taker both ways (funding not read yet)
+    if hasattr(config, "taker_fee_bps"):  # Hyperliquid: taker both ways, funding, the book
         taker = config.taker_fee_bps / BPS
+        costs = costs_of(getattr(venue, "live", venue))
+        crossing = costs.crossing(market, shape.notional)
         return CostTerms(
-            taker, taker, Decimal(0), Decimal(0), info.min_notional, Decimal(1), info.max_leverage
+            taker,
+            taker,
+            costs.funding_per_hour(market, side),
+            crossing.spread if crossing else Decimal(0),
+            info.min_notional,
+            Decimal(1),
+            info.max_leverage,
+            crossing.impact if crossing else Decimal(0),
+            crossing is not None and not crossing.fillable,
         )
     fees = getattr(venue, "fees", None)
     taker = fees.taker_bps / BPS if fees is not None else Decimal(0)
@@ -62,16 +79,54 @@ def terms_of(venue: Any, market: str) -> CostTerms | None:
     )
 
 
+async def prepare_costs(venues: Mapping[str, Any], market: str) -> None:
+    """Before the routing transaction (which makes no network call): Hyperliquid's funding
+    rates and this market's book, Ostium's quotes. A venue that does not answer is routed on
+    what it answered last."""
+    for name, venue in venues.items():
+        live = getattr(venue, "live", venue)
+        try:
+            if hasattr(getattr(live, "config", None), "taker_fee_bps"):
+                if market in live.markets():
+                    await costs_of(live).refresh(market)
+            elif hasattr(live, "quotes") and market in live.markets():
+                await live.quotes()
+        except Exception as exc:
+            log.warning("routing costs of %s unavailable: %r", name, exc)
+
+
+async def routes_by_cost(s: AsyncSession, signal_ids: list[int]) -> bool:
+    """Whether any of these signals is a MULTI agent's not yet routed (it needs
+    `prepare_costs`)."""
+    if not signal_ids:
+        return False
+    found = await s.execute(
+        select(Signal.id)
+        .join(Agent, Agent.id == Signal.agent_id)
+        .outerjoin(RoutingDecision, RoutingDecision.signal_id == Signal.id)
+        .where(Signal.id.in_(signal_ids), Agent.venue == "MULTI", RoutingDecision.id.is_(None))
+        .limit(1)
+    )
+    return found.first() is not None
+
+
+def pct(fraction: Decimal) -> str:
+    return str((fraction * 100).quantize(PCT))
+
+
 def quote(venue: str, terms: CostTerms, shape: TradeShape, has_account: bool) -> dict[str, Any]:
+    """One candidate with every part of its cost, in percent of the notional."""
     hours = Decimal(shape.holding.total_seconds()) / 3600
     fees = terms.open_fee + terms.close_fee
     holding = terms.holding_per_hour * hours
-    cost = fees + holding + terms.spread
+    cost = fees + holding + terms.spread + terms.impact
     why = ""
     if shape.notional < terms.min_notional:
         why = "below_min"
     elif not terms.min_leverage <= shape.leverage <= terms.max_leverage:
         why = "leverage_out_of_bounds"
+    elif terms.too_thin:
+        why = "book_too_thin"
     elif not has_account:
         why = "no_account"
     return {
@@ -79,10 +134,12 @@ def quote(venue: str, terms: CostTerms, shape: TradeShape, has_account: bool) ->
         "lists_market": True,
         "eligible": why == "",
         "why": why,
-        "cost_pct": str((cost * 100).quantize(PCT)),
-        "fees_pct": str((fees * 100).quantize(PCT)),
-        "holding_pct": str((holding * 100).quantize(PCT)),
-        "spread_pct": str((terms.spread * 100).quantize(PCT)),
+        "cost_pct": pct(cost),
+        "fees_pct": pct(fees),
+        "holding_pct": pct(holding),
+        "holding_per_hour_pct": str((terms.holding_per_hour * 100).quantize(Decimal("1e-8"))),
+        "spread_pct": pct(terms.spread),
+        "impact_pct": pct(terms.impact),
         "min_notional": str(terms.min_notional),
         "notional": str(shape.notional),
         "holding_hours": str(hours.quantize(Decimal("0.01"))),
@@ -158,6 +215,7 @@ async def route_by_cost(
     market: str,
     venues: Mapping[str, Any],
     decision: RouteDecision,
+    side: str = "long",
 ) -> RouteDecision:
     """A MULTI decision among the venues that list the market, by cost; the candidates keep
     every venue's quote (and those that do not list it, as decided before)."""
@@ -169,7 +227,7 @@ async def route_by_cost(
     with_accounts = await venues_with_accounts(s, deps, listing)
     quotes: dict[str, dict[str, Any]] = {}
     for name in listing:
-        terms = terms_of(venues[name], market)
+        terms = terms_of(venues[name], market, shape, side)
         if terms is not None:
             quotes[name] = quote(name, terms, shape, name in with_accounts)
     candidates = [quotes.get(c["venue"], c) for c in decision.candidates]

@@ -101,7 +101,7 @@ async def route_and_write_orders(
                 None, "ambiguous_market", [{"market": sig.market, "why": meant.ambiguous}]
             )
         elif agent.venue == "MULTI":  # the cheapest eligible venue for this size
-            d = await route_by_cost(s, agent, sig.market, eligible, d)
+            d = await route_by_cost(s, agent, sig.market, eligible, d, sig.side)
         await insert_ignore(
             s,
             RoutingDecision,

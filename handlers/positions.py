@@ -23,10 +23,12 @@ HISTORY_PAGE = 10
 
 
 def unrealized(p: Position, mark: Decimal | None) -> Decimal | None:
+    """The price move's PnL with the funding (Hyperliquid) or rollover (Ostium) accrued so far,
+    as /pnl counts it."""
     if mark is None:
         return None
     sign = 1 if p.side == "long" else -1
-    return (mark - p.entry_price) * p.size * sign
+    return (mark - p.entry_price) * p.size * sign + (p.funding_usd or Decimal(0))
 
 
 async def _owned_position(ctx: Ctx, position_id: int) -> tuple[Position, str] | None:
@@ -80,6 +82,8 @@ def _open_text(ctx: Ctx, p: Position, agent: str) -> str:
         tp=price(p.take_profit_price) if p.take_profit_price else "-",
     )
     text += "\n" + ctx.t("positions.liquidation", price=price(liq) if liq else "-")
+    if p.funding_usd:
+        text += "\n" + ctx.t("pnl.funding", funding=signed_money(p.funding_usd))
     if upnl is not None and mark is not None:
         move, roe = returns(p, mark, upnl)
         text += "\n" + ctx.t("positions.returns", move=signed_pct(move), roe=signed_pct(roe))

@@ -16,6 +16,7 @@ from engine.venues.base import OrderRequest, VenueRejected
 from tests.ostium_helpers import contracts, funded_trader, sign_and_send, venue_for
 from tests.peers.ostium.chain import send
 from tests.peers.ostium.peer import OstiumPeer
+from tests.test_ostium_peer import sdk_for
 from wallets import ostium_delegation
 
 E6 = 10**6
@@ -47,14 +48,15 @@ async def test_the_agent_key_cannot_move_the_users_usdc(sessions, ostium) -> Non
     assert status_of(ostium, agent, trading.functions.delegatedAction(user, revoke)) == 0
     assert trading.functions.delegations(user).call() == agent.address
 
-    # the SDK's withdraw sends the signer's own USDC: the agent has none of the user's
-    venue = venue_for(ostium, sessions, [trader])
-    await venue.refresh_markets()
-    sdk, _ = await venue._trader_sdk(user)
+    # the SDK's withdraw, with the agent key, sends the signer's own USDC: it has none of the
+    # user's
+    sdk = await asyncio.to_thread(sdk_for, ostium, agent.key.to_0x_hex())
     withdrawn = await asyncio.to_thread(sdk.ostium.withdraw, 10, thief)
     assert withdrawn["status"] == 0
 
     # a trade opened and closed by the agent pays the trader, never the agent
+    venue = venue_for(ostium, sessions, [trader])
+    await venue.refresh_markets()
     await venue.place_order(
         OrderRequest("0x" + "a" * 32, user, "XAU", "long", Decimal("0.25"), Decimal(5))
     )

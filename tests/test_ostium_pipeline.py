@@ -83,6 +83,11 @@ async def live_engine(sessions, ostium, traders, fill_wait: float = 5.0):
     return engine, venue, prices
 
 
+async def is_closed(sessions, position_id: int) -> bool:
+    async with sessions() as s:
+        return (await s.get_one(Position, position_id)).status == "closed"
+
+
 async def until(predicate, timeout: float = 10.0) -> None:  # noqa: ASYNC109
     deadline = time.monotonic() + timeout
     while not await predicate():
@@ -145,20 +150,16 @@ async def test_post_to_trailing_close_on_ostium_with_pnl_from_the_chain(sessions
         assert Decimal(trade["stopLossPrice"]) / E18 == pytest_approx(Decimal("2029.5"))
 
         ostium.set_price("XAU", "2025")  # through the trailing stop
-
-        async def closed() -> bool:
-            async with sessions() as s:
-                return (await s.get_one(Position, pos.id)).status == "closed"
-
-        await until(closed)
+        await until(lambda: is_closed(sessions, pos.id))
     async with sessions() as s:
         pos = await s.get_one(Position, pos.id)
     assert pos.close_reason == "trailing_stop" and pos.exit_price == Decimal(2025)
     assert ostium.open_trades(trader.user.address) == []
     gross = (pos.exit_price - pos.entry_price) * pos.size
     assert gross == Decimal("6.25")
-    assert pos.close_fee > 0  # the rollover Ostium charged for the blocks it was open
-    assert pos.realized_pnl == gross - pos.open_fee - pos.close_fee
+    # no closing fee; the rollover Ostium charged for the blocks it was open, as funding
+    assert pos.close_fee == 0 and pos.funding_usd < 0
+    assert pos.realized_pnl == gross - pos.open_fee + pos.funding_usd
     # the books equal the wallet: what came back minus what went in, to the last digit
     assert ostium.usdc_balance(trader.user.address) - Decimal(1000) == pos.realized_pnl
 
@@ -257,8 +258,10 @@ async def test_a_stop_ostium_triggered_while_we_were_down_is_closed_in_the_books
         pos = (await s.execute(select(Position))).scalar_one()
     assert pos.status == "closed" and pos.close_reason == "stop_loss"
     assert pos.exit_price == Decimal(1930)
-    assert pos.realized_pnl == (pos.exit_price - pos.entry_price) * pos.size - pos.open_fee - (
-        pos.close_fee
+    # no closing fee: the rollover Ostium charged at the close is the position's funding
+    assert pos.close_fee == 0 and pos.funding_usd < 0
+    assert pos.realized_pnl == (pos.exit_price - pos.entry_price) * pos.size - pos.open_fee + (
+        pos.funding_usd
     )
     assert ostium.usdc_balance(trader.user.address) - Decimal(1000) == pos.realized_pnl
     assert await restarted.reconcile("OSTIUM") == 0  # closed once

@@ -94,7 +94,8 @@ async def both_venues(sessions, peer, ostium, ostium_taker_fee_p: int):
 async def test_multi_routes_to_ostium_when_it_is_cheaper_and_says_why(
     sessions, peer, ostium
 ) -> None:
-    # Ostium: 0.03 % to open, nothing to close; Hyperliquid: 0.045 % each way
+    # Ostium: 0.03 % to open, nothing to close; Hyperliquid: 0.045 % each way and its book's
+    # spread (the stand-in's: 0.01 % of 2000), no funding
     engine, trader = await both_venues(sessions, peer, ostium, ostium_taker_fee_p=30_000)
     outcome = await engine.ingest(IncomingPost("x", "@both", "1", "Long $ETH now", utcnow()))
     assert [s.venue for s in outcome.signals] == ["OSTIUM"]
@@ -106,12 +107,12 @@ async def test_multi_routes_to_ostium_when_it_is_cheaper_and_says_why(
         ).scalar_one()
     assert decision.reason == "cheapest"
     costs = {c["venue"]: (c["cost_pct"], c["eligible"]) for c in decision.candidates}
-    assert costs == {"HYPERLIQUID": ("0.0900", True), "OSTIUM": ("0.0300", True)}
+    assert costs == {"HYPERLIQUID": ("0.1000", True), "OSTIUM": ("0.0300", True)}
     assert order.venue == "OSTIUM" and order.status == "filled"
     assert len(ostium.open_trades(trader.user.address)) == 1
     assert peer.positions(trader.user.address) == {}
     text = render(opened.kind, opened.payload, "en")
-    assert "Ostium: 0.06% cheaper than Hyperliquid for this size" in text
+    assert "Ostium: 0.07% cheaper than Hyperliquid for this size" in text
 
 
 async def test_multi_routes_to_hyperliquid_when_ostium_costs_more(sessions, peer, ostium) -> None:
@@ -122,7 +123,7 @@ async def test_multi_routes_to_hyperliquid_when_ostium_costs_more(sessions, peer
         decision = (await s.execute(select(RoutingDecision))).scalar_one()
         position = (await s.execute(select(Position))).scalar_one()
     costs = {c["venue"]: c["cost_pct"] for c in decision.candidates}
-    assert costs == {"HYPERLIQUID": "0.0900", "OSTIUM": "0.2000"}
+    assert costs == {"HYPERLIQUID": "0.1000", "OSTIUM": "0.2000"}
     assert position.venue == "HYPERLIQUID"
     assert peer.positions(trader.user.address)["ETH"].szi == position.size
     assert ostium.open_trades(trader.user.address) == []

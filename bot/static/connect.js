@@ -110,13 +110,23 @@
   const ost = document.getElementById("ost");
   const ostStatus = document.getElementById("oststatus");
 
+  // the delegation as the chain has it now, and what is left to send
+  function showDelegation(req) {
+    document.getElementById("ostagent").textContent = req.agent;
+    const todo = req.transactions.map((tx) => tx.purpose.replace("ostium_", "").replace(/_/g, " "));
+    document.getElementById("oststate").textContent = req.delegated
+      ? "Delegation: active (USDC approved: " + req.allowance + ")" +
+        (todo.length ? ". Still to send: " + todo.join(", ") : "")
+      : "Delegation: not set up. Your wallet will send: " + todo.join(", ");
+  }
+
   async function delegate() {
     const delegateButton = document.getElementById("delegate");
     delegateButton.disabled = true;
     try {
       ostStatus.textContent = "Preparing…";
       const req = await post("/api/ostium/delegation", { token: token });
-      document.getElementById("ostagent").textContent = req.agent;
+      showDelegation(req);
       for (const tx of req.transactions) {
         ostStatus.textContent = "Check your wallet and confirm (" + tx.purpose + ")…";
         await window.ethereum.request({
@@ -138,6 +148,7 @@
         ostStatus.className = "ok";
         return;
       }
+      showDelegation(await post("/api/ostium/delegation", { token: token }));
       ostStatus.textContent = "Done. Go back to the chat: /wallet shows the delegation.";
       ostStatus.className = "ok";
     } catch (error) {
@@ -147,7 +158,13 @@
     }
   }
   document.getElementById("delegate").addEventListener("click", delegate);
-  if (params.get("ost") === "1" && token) ost.hidden = false;
+  if (params.get("ost") === "1" && token) {
+    ost.hidden = false;
+    post("/api/ostium/delegation", { token: token }).then(showDelegation, (error) => {
+      ostStatus.textContent = "Ostium unavailable: " + ((error && error.message) || "unknown");
+      ostStatus.className = "err";
+    });
+  }
 
   if (!token && !initData) {
     say("Open this page from the link the Maxxit bot sent you.", "err");

@@ -41,6 +41,10 @@ class Fill:
     fee: Decimal
     venue_order_id: str
     filled_at: datetime | None = None
+    # a venue that settles funding or rollover with the close (Ostium) reports here everything
+    # it charged the position so far (negative: paid); the books' running accrual of it is
+    # replaced by this, not added to it. None: the venue settles funding apart (Hyperliquid).
+    holding: Decimal | None = None
 
 
 class OrderState(StrEnum):

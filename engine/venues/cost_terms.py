@@ -16,3 +16,5 @@ class CostTerms:
     min_notional: Decimal
     min_leverage: Decimal
     max_leverage: Decimal
+    impact: Decimal = Decimal(0)  # walking the book past its top for this size, both legs
+    too_thin: bool = False  # the book (or quotes) cannot take this size

@@ -13,8 +13,12 @@ twice. An order stuck past Ostium's market timeout is ended with the timeout cal
 
 The SDK does not raise on a reverted transaction (receipt status 0, no order id): every call
 is preflighted with eth_call for the revert reason in words, and every receipt is checked.
-Transactions are broadcast to `submit_rpc_url` from our settings (the SDK's default is the
-public Arbitrum sequencer). The SDK is synchronous: its calls run on worker threads.
+The SDK builds the calls (its contract objects and ABI) and reads (subgraph, prices); the agent
+key's transactions are signed here with nonces claimed from the database, so replicas sharing
+a key never sign the same one (engine/venues/ostium_nonces.py), and broadcast to
+`submit_rpc_url` from our settings (the SDK's default is the public Arbitrum sequencer). A
+close for part of a trade sends Ostium's closePercentage. The SDK is synchronous: its calls
+run on worker threads.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -38,6 +42,7 @@ from engine.venues.base import Fill, OrderRequest, VenueRejected
 from engine.venues.cost_terms import CostTerms
 from engine.venues.ostium_chain import OstiumChain, Settlement
 from engine.venues.ostium_errors import CANCEL_REASONS, decode, refusal, revert_data
+from engine.venues.ostium_nonces import Journal, NonceBook, Sender
 from engine.venues.ostium_pairs import OstiumPair, parse_pair
 from engine.venues.ostium_recovery import OstiumRecovery
 from engine.venues.ostium_requests import Request, RequestJournal
@@ -48,6 +53,17 @@ E18 = Decimal(10**18)
 CENT = Decimal("0.01")
 FULL_CLOSE = 10_000  # closePercentage x100
 WHOLE = Decimal("0.999")  # a close of at least this share of the trade closes all of it
+
+
+def close_share(size: Decimal, trade_units: int) -> int:
+    """Ostium's closePercentage (x100) for closing `size` of a trade of `trade_units` (1e18):
+    the whole trade from 99.9 % up, else rounded down (never more than the books asked),
+    at least 0.01 %."""
+    whole = Decimal(trade_units) / E18
+    if size >= whole * WHOLE:
+        return FULL_CLOSE
+    return max(1, int(size / whole * FULL_CLOSE))
+
 
 SignerLookup = Callable[[str], Awaitable[LocalAccount | None]]
 
@@ -82,11 +98,10 @@ class OstiumVenue(OstiumRecovery, OstiumTrades):
         self.prices = prices
         self.network = NetworkConfig(config.graph_url, dict(config.contracts), config.testnet)
         self._reader: OstiumSDK | None = None
-        self._sdks: dict[str, OstiumSDK] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
         self._pairs: dict[str, OstiumPair] = {}
         self._markets: dict[str, MarketInfo] = {}
         self._chain: OstiumChain | None = None
+        self._sender: Sender | None = None
         self._quotes: dict[str, tuple[Decimal, Decimal, Decimal]] = {}
 
     # -- plumbing ------------------------------------------------------------------------
@@ -104,9 +119,32 @@ class OstiumVenue(OstiumRecovery, OstiumTrades):
 
     async def reader(self) -> OstiumSDK:
         if self._reader is None:
-            self._reader = await asyncio.to_thread(self._sdk, None)
-            self._chain = OstiumChain(self._reader.w3, self._reader.ostium.ostium_trading_contract)
+            reader = await asyncio.to_thread(self._sdk, None)
+            o = reader.ostium
+            chain_id = await asyncio.to_thread(lambda: o.chain_id)
+            self._chain = OstiumChain(reader.w3, o.ostium_trading_contract)
+            nonces = NonceBook(self.journal.sessions, chain_id)
+            self._sender = Sender(
+                reader.w3,
+                self.config.submit_rpc_url,
+                nonces,
+                o.gas_limit,
+                o.max_fee_per_gas,
+                o.max_priority_fee_per_gas,
+            )
+            self._reader = reader
         return self._reader
+
+    async def _send(self, signer: LocalAccount, call: Any, journal: Journal | None = None) -> Any:
+        """The agent key's transaction, signed here with a nonce claimed from the database
+        (engine/venues/ostium_nonces.py); the mined receipt, its status for the caller."""
+        await self.reader()
+        assert self._sender is not None
+
+        async def nothing(_nonce: int, _tx_hash: str) -> None:
+            return None
+
+        return await self._sender.send(signer, call, journal or nothing)
 
     async def chain(self) -> OstiumChain:
         await self.reader()
@@ -114,7 +152,8 @@ class OstiumVenue(OstiumRecovery, OstiumTrades):
         return self._chain
 
     async def _trader_sdk(self, account: str) -> tuple[OstiumSDK, LocalAccount]:
-        """The agent key's SDK, once we know the trader made it their delegate."""
+        """The SDK (for its contract objects) and the agent key that signs for this trader,
+        once we know the trader made it their delegate."""
         signer = await self.signer_for(account)
         if signer is None:
             raise VenueRejected(
@@ -123,12 +162,9 @@ class OstiumVenue(OstiumRecovery, OstiumTrades):
         delegate = await self.delegate_of(account)
         if delegate is None or delegate.lower() != signer.address.lower():
             raise refusal("NoDelegate", "")
-        sdk = self._sdks.get(signer.address)
-        if sdk is None:
-            sdk = await asyncio.to_thread(self._sdk, signer.key.to_0x_hex())
-            sdk.ostium.set_slippage_percentage(self.config.default_slippage_bps / 100)
-            self._sdks[signer.address] = sdk
-        return sdk, signer
+        # the SDK's contract objects build the calls; the transactions are signed and sent
+        # with nonces from the database (engine/venues/ostium_nonces.py), not by the SDK
+        return await self.reader(), signer
 
     async def delegate_of(self, trader: str) -> str | None:
         trading = (await self.reader()).ostium.ostium_trading_contract
@@ -191,31 +227,30 @@ class OstiumVenue(OstiumRecovery, OstiumTrades):
 
     # -- orders --------------------------------------------------------------------------
 
-    def _lock(self, signer: str) -> asyncio.Lock:
-        # one transaction of a signer at a time: the journal's nonce is the one the SDK uses
-        return self._locks.setdefault(signer, asyncio.Lock())
-
     async def place_order(self, order: OrderRequest) -> Fill:
         pair = self._pairs.get(order.market)
         if pair is None:
             raise VenueRejected("not_listed", f"{order.market} is not listed on Ostium")
         sdk, signer = await self._trader_sdk(order.account)
-        async with self._lock(signer.address):
-            if order.reduce_only:
-                request, call, send = await self._close_call(sdk, order, pair, signer)
-            else:
-                request, call, send = await self._open_call(sdk, order, pair, signer)
+        if order.reduce_only:
+            request, call = await self._close_call(sdk, order, pair, signer)
+        else:
+            request, call = await self._open_call(sdk, order, pair, signer)
+        await self._preflight(sdk, order, pair, signer, call)
+
+        async def journal(nonce: int, tx_hash: str) -> None:
+            # before the broadcast: a crash after it finds the transaction by its hash
+            await self.journal.write(replace(request, nonce=nonce, tx_hash=tx_hash))
+
+        receipt = await self._send(signer, call, journal)
+        tx_hash = receipt["transactionHash"].to_0x_hex()
+        found = await asyncio.to_thread((await self.chain()).order_of, tx_hash)
+        await self.journal.sent(order.client_order_id, tx_hash, found)
+        if receipt["status"] != 1 or found is None:
+            # mined and reverted (the receipt says so, nothing raises): the reason from a replay
             await self._preflight(sdk, order, pair, signer, call)
-            await self.journal.write(request)
-            result = await asyncio.to_thread(send)
-            receipt = result["receipt"]
-            tx_hash = receipt["transactionHash"].to_0x_hex()
-            await self.journal.sent(order.client_order_id, tx_hash, result.get("order_id"))
-            if receipt["status"] != 1 or result.get("order_id") is None:
-                # mined and reverted: the SDK does not raise; the reason from a replay
-                await self._preflight(sdk, order, pair, signer, call)
-                raise VenueRejected("reverted", f"Ostium reverted the transaction {tx_hash}")
-        order_id = int(result["order_id"])
+            raise VenueRejected("reverted", f"Ostium reverted the transaction {tx_hash}")
+        order_id = found
         settled = await self._await_settlement(order_id, request.from_block)
         if settled is None:
             raise VenueRejected(
@@ -225,7 +260,7 @@ class OstiumVenue(OstiumRecovery, OstiumTrades):
 
     async def _open_call(
         self, sdk: OstiumSDK, order: OrderRequest, pair: OstiumPair, signer: LocalAccount
-    ) -> tuple[Request, Any, Callable[[], Any]]:
+    ) -> tuple[Request, Any]:
         price = await self.mid(order.market)
         leverage = max(Decimal(1), order.leverage.to_integral_value(rounding=ROUND_DOWN))
         if not pair.min_leverage <= leverage <= pair.max_leverage:
@@ -234,14 +269,6 @@ class OstiumVenue(OstiumRecovery, OstiumTrades):
         if collateral * leverage < pair.min_position_usd:
             raise self._refusal("BelowMinLevPos", pair, leverage)
         slippage = order.max_slippage_bps or self.config.default_slippage_bps
-        params = {
-            "collateral": float(collateral),
-            "leverage": int(leverage),
-            "asset_type": pair.id,
-            "direction": order.side == "long",
-            "order_type": "MARKET",
-            "trader_address": order.account,
-        }
         trading = sdk.ostium.ostium_trading_contract
         trade = (
             int(collateral * 10**6),
@@ -258,21 +285,20 @@ class OstiumVenue(OstiumRecovery, OstiumTrades):
         inner = trading.encode_abi("openTrade", [trade, ("0x" + "0" * 40, 0), 0, int(slippage)])
         call = trading.functions.delegatedAction(order.account, inner)
         request = await self._request(order, "open", pair, signer)
-        return request, call, lambda: sdk.ostium.perform_trade(params, float(price))
+        return request, call
 
     async def _close_call(
         self, sdk: OstiumSDK, order: OrderRequest, pair: OstiumPair, signer: LocalAccount
-    ) -> tuple[Request, Any, Callable[[], Any]]:
+    ) -> tuple[Request, Any]:
         trades, _ = await sdk.get_open_trades(order.account.lower())
         mine = [t for t in trades if int(t["pair"]["id"]) == pair.id]
         if not mine:
             raise refusal("NoTradeFound", order.market)
         trade = mine[0]
-        index, size = int(trade["index"]), Decimal(trade["tradeNotional"]) / E18
-        if order.size < size * WHOLE:
-            # our books hold one position per trade: a part-close is not sent (yet), rather
-            # than closing more than the books asked for
-            raise VenueRejected("partial_close_unsupported", "Ostium closes the whole trade")
+        index, units = int(trade["index"]), int(trade["tradeNotional"])
+        share = close_share(order.size, units)
+        # what that share closes, as the contract divides the trade's size (1e18 units)
+        closed = Decimal(units if share == FULL_CLOSE else units * share // FULL_CLOSE) / E18
         price = await self.mid(order.market)
         slippage = order.max_slippage_bps or self.config.default_slippage_bps
         trading = sdk.ostium.ostium_trading_contract
@@ -281,18 +307,14 @@ class OstiumVenue(OstiumRecovery, OstiumTrades):
             [
                 pair.id,
                 index,
-                FULL_CLOSE,
+                share,
                 int(price.quantize(Decimal("0.00001")) * E18),
                 int(slippage),
             ],
         )
         call = trading.functions.delegatedAction(order.account, inner)
-        request = await self._request(order, "close", pair, signer, index, size)
-        return (
-            request,
-            call,
-            lambda: sdk.ostium.close_trade(pair.id, index, float(price), 100, order.account),
-        )
+        request = await self._request(order, "close", pair, signer, index, closed)
+        return request, call
 
     async def _request(
         self,
@@ -304,17 +326,13 @@ class OstiumVenue(OstiumRecovery, OstiumTrades):
         size: Decimal | None = None,
     ) -> Request:
         w3 = (await self.reader()).w3
-
-        def read() -> tuple[int, int]:
-            return w3.eth.get_transaction_count(signer.address), w3.eth.block_number
-
-        nonce, block = await asyncio.to_thread(read)
+        block = await asyncio.to_thread(lambda: w3.eth.block_number)
         return Request(
             order.client_order_id,
             action,
             order.account,
             signer.address,
-            nonce,
+            -1,  # the nonce claimed when it is signed (engine/venues/ostium_nonces.py)
             block,
             pair.id,
             trade_index,
@@ -360,5 +378,9 @@ class OstiumVenue(OstiumRecovery, OstiumTrades):
                 raise VenueRejected("not_filled", f"order {order_id} timed out on Ostium")
             words = CANCEL_REASONS.get(s.cancel_reason or 0, f"reason {s.cancel_reason}")
             raise VenueRejected("not_filled", f"Ostium canceled the order: {words}")
-        size = s.size if request.action == "open" else (request.size or Decimal(0))
-        return Fill(cloid, s.price, size, s.fee, str(order_id), s.at)
+        if request.action == "open":
+            return Fill(cloid, s.price, s.size, s.fee, str(order_id), s.at)
+        # Ostium charges no closing fee: the rollover and funding it settles with a close are
+        # the position's holding costs (replacing what the books accrued while it was open)
+        size = request.size or Decimal(0)
+        return Fill(cloid, s.price, size, Decimal(0), str(order_id), s.at, -s.holding_total)

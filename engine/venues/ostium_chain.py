@@ -14,6 +14,7 @@ from typing import Any
 from ostium_python_sdk.abi.callbacks_abi import callbacks_abi
 from web3 import Web3
 from web3.contract import Contract
+from web3.exceptions import TransactionNotFound
 from web3.logs import DISCARD
 
 E6, E18 = Decimal(10**6), Decimal(10**18)
@@ -45,6 +46,10 @@ class Settlement:
     timed_out: bool = False
     at: datetime | None = None
     trade_id: int = 0
+    # a close: the rollover and funding the trade was charged in all, this close included
+    # (earlier partial closes charged their share)
+    holding_total: Decimal = Decimal(0)
+    percentage: int = 10_000  # a close: the share of the trade closed, x100
 
 
 def order_topic(order_id: int) -> str:
@@ -117,24 +122,41 @@ class OstiumChain:
                     fee=sum((Decimal(f["args"]["amount"]) for f in fees), Decimal(0)) / E6,
                     at=self._time(log),
                 )
-            charged = callbacks.events.FeesChargedV2().process_receipt(receipt, errors=DISCARD)
-            holding = sum(
-                (
-                    Decimal(f["args"]["rolloverFees"]) + Decimal(f["args"]["fundingFees"])
-                    for f in charged
-                    if f["args"]["orderId"] == order_id
-                ),
-                Decimal(0),
-            )
+            trade_id = int(args["tradeId"])
+            charged = self.holding_charged(trade_id, order_id)
             return Settlement(
                 True,
                 price=Decimal(args["price"]) / E18,
-                fee=holding / E6,
+                fee=charged.get(order_id, Decimal(0)),
                 usdc_sent=Decimal(args["usdcSentToTrader"]) / E6,
                 at=self._time(log),
-                trade_id=int(args["tradeId"]),
+                trade_id=trade_id,
+                holding_total=sum(charged.values(), Decimal(0)),
+                percentage=int(args.get("percentageClosed", 10_000)),
             )
         return None
+
+    def holding_charged(self, trade_id: int, up_to_order: int | None = None) -> dict[int, Decimal]:
+        """The rollover and funding Ostium charged a trade, by close order (its partial closes
+        and its last), in USDC: from the callbacks' FeesChargedV2 events (integers)."""
+        callbacks = self.callbacks()
+        event = callbacks.events.FeesChargedV2()
+        logs = self.w3.eth.get_logs(
+            {
+                "address": callbacks.address,
+                "fromBlock": 0,
+                "toBlock": "latest",
+                "topics": [event.topic, None, order_topic(trade_id)],
+            }
+        )
+        out: dict[int, Decimal] = {}
+        for log in logs:
+            args = event.process_log(log)["args"]
+            order_id = int(args["orderId"])
+            if up_to_order is None or order_id <= up_to_order:
+                units = int(args["rolloverFees"]) + int(args["fundingFees"])
+                out[order_id] = out.get(order_id, Decimal(0)) + Decimal(units) / E6
+        return out
 
     def trade_of_open(self, order_id: int, from_block: int = 0) -> int | None:
         """The trade id an executed open order created (its opening-fee event carries it)."""
@@ -226,6 +248,19 @@ class OstiumChain:
             if tx["from"].lower() == signer.lower() and tx["nonce"] == nonce:
                 return True, self.order_of(log["transactionHash"])
         return True, None  # the nonce was spent on a transaction that asked nothing: reverted
+
+    def transaction_state(self, tx_hash: str) -> tuple[str, int | None]:
+        """("mined", the order id it asked for, None if it reverted), ("pending", None) while
+        in the node's mempool, ("unknown", None) if the node never saw it."""
+        try:
+            self.w3.eth.get_transaction_receipt(tx_hash)
+        except TransactionNotFound:
+            try:
+                self.w3.eth.get_transaction(tx_hash)
+            except TransactionNotFound:
+                return "unknown", None
+            return "pending", None
+        return "mined", self.order_of(tx_hash)
 
     def pending_nonce(self, signer: str) -> int:
         return self.w3.eth.get_transaction_count(signer, "pending")

@@ -105,10 +105,11 @@ class OstiumProtection:
                         reason,
                         settled.price,
                         p.size,
-                        settled.fee,
+                        Decimal(0),  # no closing fee: the rollover is holding cost
                         str(order_id),
                         "",
                         settled.at,
+                        -settled.holding_total,
                     )
                 )
         return out

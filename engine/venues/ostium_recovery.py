@@ -23,7 +23,7 @@ class OstiumRecovery:
     async def chain(self) -> Any: ...
     async def reader(self) -> Any: ...
     async def _trader_sdk(self, account: str) -> Any: ...
-    def _lock(self, signer: str) -> asyncio.Lock: ...
+    async def _send(self, signer: Any, call: Any) -> Any: ...
     def _fill(self, cloid: str, order_id: int, s: Any, request: Request) -> Fill: ...
 
     async def find_order(self, account: str, client_order_id: str) -> Fill | None:
@@ -38,7 +38,19 @@ class OstiumRecovery:
             return OrderLookup(OrderState.UNKNOWN)
         chain = await self.chain()
         order_id = request.order_id
-        if order_id is None:
+        if order_id is None and request.tx_hash:
+            # the signed transaction's hash was journaled before its broadcast
+            state, order_id = await asyncio.to_thread(chain.transaction_state, request.tx_hash)
+            if state == "pending":
+                return OrderLookup(OrderState.OPEN, detail="in the mempool")
+            if state == "unknown":
+                # never broadcast, or its nonce went to another transaction: it can never be
+                # mined, and a resend (with a newly claimed nonce) is safe
+                return OrderLookup(OrderState.UNKNOWN)
+            if order_id is None:
+                return OrderLookup(OrderState.CANCELED, detail="the transaction reverted")
+            await self.journal.sent(client_order_id, request.tx_hash, order_id)
+        elif order_id is None:  # a row journaled before the hash was (nonce and pair only)
             mined, order_id = await asyncio.to_thread(
                 chain.mined_with_nonce,
                 request.signer,
@@ -78,19 +90,18 @@ class OstiumRecovery:
         age = time.time() - self._sent_at(request)
         if age < self.config.stuck_after or not await asyncio.to_thread(due):
             return
-        sdk, signer = await self._trader_sdk(account)
-        async with self._lock(signer.address):
-            if request.action == "open":
-                send = lambda: sdk.ostium.open_market_timeout(order_id, account)  # noqa: E731
-            else:
-                send = lambda: sdk.ostium.close_market_timeout(order_id, False, account)  # noqa: E731
-            try:
-                result = await asyncio.to_thread(send)
-            except Exception as exc:
-                log.warning("ostium: timing out order %s failed: %r", order_id, exc)
-                return
-            if result["receipt"]["status"] != 1:
-                log.warning("ostium: the timeout call for order %s reverted", order_id)
+        _, signer = await self._trader_sdk(account)
+        if request.action == "open":
+            inner = trading.encode_abi("openTradeMarketTimeout", [order_id])
+        else:
+            inner = trading.encode_abi("closeTradeMarketTimeout", [order_id, False])
+        try:
+            receipt = await self._send(signer, trading.functions.delegatedAction(account, inner))
+        except Exception as exc:
+            log.warning("ostium: timing out order %s failed: %r", order_id, exc)
+            return
+        if receipt["status"] != 1:
+            log.warning("ostium: the timeout call for order %s reverted", order_id)
 
     def _sent_at(self, request: Request) -> float:
         return request.created_at.timestamp() if request.created_at else 0.0

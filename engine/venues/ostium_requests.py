@@ -1,14 +1,15 @@
 """The journal of orders asked of Ostium (storage: ostium_requests), and what it tells after a
 crash. A market order is two steps on Ostium: our transaction asks for a price (and gets an
 order id), a keeper fills or cancels it later. Ostium has no client order id, so the row,
-written before the transaction is sent, holds what finds the order again: the signer and the
-nonce the transaction uses (sends of one signer go one at a time), the block it went out
-after, and the order id once the receipt gave it.
+written after the transaction is signed and before it is broadcast, holds what finds the order
+again: the signer, the nonce claimed for it (engine/venues/ostium_nonces.py), the signed
+transaction's hash, the block it went out after, and the order id once the receipt gave it.
 
-`resolve` turns a row into an OrderState without ever allowing a second send of an order that
-reached the chain: no row, or a nonce the chain never consumed and nothing pending: UNKNOWN
-(a resend reuses that nonce, so at most one of them can ever be mined); a transaction waiting
-in the mempool, or an order id with no settlement yet: OPEN; settled: FILLED or CANCELED."""
+The look-up (engine/venues/ostium_recovery.py) turns a row into an OrderState without ever
+allowing a second send of an order that reached the chain: no row, or a hash the node never
+saw (never broadcast, or its nonce went to another transaction, so it can never be mined):
+UNKNOWN; a transaction waiting in the mempool, or an order id with no settlement yet: OPEN;
+settled: FILLED or CANCELED. Rows journaled before the hash was are found by signer and nonce."""
 
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ class RequestJournal:
                     pair_index=r.pair_index,
                     trade_index=r.trade_index,
                     size=r.size,
-                    tx_hash=None,
+                    tx_hash=r.tx_hash,  # signed, not yet broadcast: the journal comes first
                     order_id=None,
                     created_at=utcnow(),
                 )

@@ -5,6 +5,7 @@ automation closed one. Part of OstiumVenue (engine/venues/ostium.py)."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -23,7 +24,7 @@ class OstiumTrades:
     async def chain(self) -> Any: ...
     async def reader(self) -> Any: ...
     async def _trader_sdk(self, account: str) -> Any: ...
-    def _lock(self, signer: str) -> asyncio.Lock: ...
+    async def _send(self, signer: Any, call: Any) -> Any: ...
     async def _preflight(self, *args: Any) -> None: ...
 
     async def open_trades(self, account: str) -> dict[str, dict[str, Any]]:
@@ -45,7 +46,7 @@ class OstiumTrades:
             return None
         order_id, kind, settled = found
         size = Decimal(0)
-        return order_id, kind, Settlement(True, settled.price, size, settled.fee, at=settled.at)
+        return order_id, kind, replace(settled, size=size)
 
     async def positions(self, account: str) -> list[VenuePosition]:
         """The account's open trades as net positions (reconciliation's read)."""
@@ -75,12 +76,7 @@ class OstiumTrades:
         inner = trading.encode_abi(name, [pair.id, index, int(price * E18)])
         call = trading.functions.delegatedAction(account, inner)
         request = OrderRequest("", account, market, "long", Decimal(0), Decimal(1))
-        async with self._lock(signer.address):
-            await self._preflight(sdk, request, pair, signer, call)
-            if kind == "sl":
-                send = lambda: sdk.ostium.update_sl(pair.id, index, float(price), account)  # noqa: E731
-            else:
-                send = lambda: sdk.ostium.update_tp(pair.id, index, float(price), account)  # noqa: E731
-            receipt = await asyncio.to_thread(send)
+        await self._preflight(sdk, request, pair, signer, call)
+        receipt = await self._send(signer, call)
         if receipt["status"] != 1:
             raise VenueRejected("reverted", f"Ostium reverted the {name} of {market}")

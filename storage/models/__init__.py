@@ -14,7 +14,7 @@ from storage.models.coordination import InstallationSetting, Lease, SendBudgetSl
 from storage.models.key_rotation import AgentKeyRotation
 from storage.models.money import FundingPaymentRow
 from storage.models.ops import AuditLog, OutboxMessage, ProcessedEvent
-from storage.models.ostium import OstiumRequest
+from storage.models.ostium import OstiumRequest, SignerNonce
 from storage.models.profit_share import ProfitShareClose
 from storage.models.protection import ProtectiveOrder
 from storage.models.signals import ClassificationRow, Post, RoutingDecision, Signal
@@ -61,6 +61,7 @@ __all__ = [
     "RoutingDecision",
     "SendBudgetSlot",
     "Signal",
+    "SignerNonce",
     "SiweNonce",
     "Source",
     "Subscription",

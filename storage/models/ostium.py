@@ -24,7 +24,19 @@ class OstiumRequest(CreatedAt, Base):
     from_block: Mapped[int] = mapped_column(BigInteger)
     pair_index: Mapped[int] = mapped_column(Integer)
     trade_index: Mapped[int] = mapped_column(Integer, default=0)
-    # a close closes the whole trade: its size (asset units), for the fill
+    # a close: the size it closes (asset units; the whole trade or its share), for the fill
     size: Mapped[Decimal | None] = mapped_column(Money)
     tx_hash: Mapped[str | None] = mapped_column(String(66))
     order_id: Mapped[str | None] = mapped_column(String(78))  # Ostium's, once known
+
+
+class SignerNonce(Base):
+    """The next nonce of a signing key, shared by every replica (engine/venues/ostium_nonces.py):
+    claimed one at a time with an atomic UPDATE ... RETURNING, never read-then-written, so two
+    replicas sending for one agent key never pick the same nonce; raised to the chain's pending
+    nonce when the chain is ahead (the key used elsewhere), lowered to it to close a gap."""
+
+    __tablename__ = "signer_nonces"
+    signer: Mapped[str] = mapped_column(String(64), primary_key=True)
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    next_nonce: Mapped[int] = mapped_column(BigInteger)

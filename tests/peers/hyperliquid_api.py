@@ -261,6 +261,14 @@ class HyperliquidPeer:
         block: an order can be "filled" in orderStatus before its fills are found."""
         self.book.fills_delay_ms = ms
 
+    def set_funding_rate(self, coin: str, rate: Decimal | str) -> None:
+        """The coin's current hourly funding rate, as metaAndAssetCtxs reports it (HL's
+        `funding`: what the next hourly payment charges longs, shorts receive, if it holds);
+        a `pay_funding` sets it too."""
+        if coin not in self.book.by_name:
+            raise KeyError(f"{coin} is not in this peer's meta")
+        self.book.funding_rates[coin] = _decimal(rate)
+
     def pay_funding(
         self,
         coin: str,

@@ -71,7 +71,7 @@ class PeerPair:
             "curRollover": zero,
             "totalOpenTrades": zero,
             "totalOpenLimitOrders": zero,
-            "accRollover": zero,
+            "accRollover": zero,  # at lastRolloverBlock 0: the SDK adds blocks x the rate
             "lastRolloverBlock": zero,
             "rolloverFeePerBlock": str(self.rollover_per_block),
             "accFundingLong": zero,
@@ -302,7 +302,6 @@ class OstiumPeer:
                 continue
             pair = self.pairs[t[6]]
             notional_usd = notional * t[1] // 10**30
-            blocks = self.w3.eth.block_number - open_block
             out.append(
                 {
                     "id": str(trade_id),
@@ -323,7 +322,9 @@ class OstiumPeer:
                     "notional": str(notional_usd),
                     "tradeNotional": str(notional),
                     "funding": "0",
-                    "rollover": str(notional_usd * pair.rollover_per_block * blocks // E18),
+                    # the pair's accRollover when the trade opened (accRollover is 0 at block
+                    # 0 and grows rolloverFeePerBlock a block): what the SDK subtracts
+                    "rollover": str(pair.rollover_per_block * open_block),
                     "tradeType": "trade",
                     "closePrice": None,
                 }

@@ -3,8 +3,9 @@
 // storage, registry, callbacks) and a USDC. Not Ostium's code: just enough of its behaviour
 // for Maxxit's tests: two-step market orders (a price request, then a keeper's fill or
 // cancel), delegation through delegatedAction, the on-chain limits with Ostium's custom errors
-// (WrongLeverage, BelowMinLevPos, ...), an opening fee, rollover per block, TP/SL on the trade,
-// and the market-timeout calls. Compiled by compile.mjs (npm solc 0.8.30) into artifacts.json.
+// (WrongLeverage, BelowMinLevPos, ...), an opening fee, rollover per block (accrued as the SDK
+// reads it from the subgraph), partial closes (closePercentage), TP/SL on the trade, and the
+// market-timeout calls. Compiled by compile.mjs (npm solc 0.8.30) into artifacts.json.
 pragma solidity 0.8.30;
 
 contract MockUSDC {
@@ -106,10 +107,10 @@ contract MockCallbacks {
         emit MarketOpenCanceled(orderId, trader, pairIndex, reason);
     }
 
-    function closed(uint256 orderId, uint256 tradeId, address trader, uint8 orderType, uint256 price, int256 percentProfit, uint256 sent, int256 rollover) external onlyTrading {
+    function closed(uint256 orderId, uint256 tradeId, address trader, uint8 orderType, uint256 price, int256 percentProfit, uint256 sent, int256 rollover, uint16 percentage) external onlyTrading {
         emit FeesChargedV2(orderId, tradeId, trader, rollover, 0);
         if (orderType == 255) {
-            emit MarketCloseExecutedV2(orderId, tradeId, price, 0, percentProfit, sent, 10000);
+            emit MarketCloseExecutedV2(orderId, tradeId, price, 0, percentProfit, sent, percentage);
         } else {
             emit LimitCloseExecuted(orderId, tradeId, orderType, price, 0, percentProfit, sent);
         }
@@ -278,7 +279,7 @@ contract MockOstium {
         if (tradeId == 0) revert NoTradeFound(trader, pairIndex, index);
         OpenTrade storage o = trades[tradeId];
         if (o.closing) revert AlreadyMarketClosed(trader, pairIndex, index);
-        if (closePercentage != 10000) revert WrongParams(); // the mock closes whole trades only
+        if (closePercentage == 0 || closePercentage > 10000) revert WrongParams();
         o.closing = true;
         uint256 orderId = ++orderCounter;
         pending[orderId] = Pending(PendingMarketOrder(block.number, marketPrice, slippageP, o.t, closePercentage), tradeId, true);
@@ -322,15 +323,15 @@ contract MockOstium {
         emit MarketCloseTimeoutExecutedV2(orderId, p.tradeId, p.order);
         if (retry) {
             Trade memory t = p.order.trade;
-            this.closeTradeMarketFor(t.trader, t.pairIndex, t.index, p.order.wantedPrice, p.order.slippageP);
+            this.closeTradeMarketFor(t.trader, t.pairIndex, t.index, p.order.percentage, p.order.wantedPrice, p.order.slippageP);
         }
     }
 
     // the retry of a timed-out close, on the trader's behalf (only from this contract)
-    function closeTradeMarketFor(address trader, uint16 pairIndex, uint8 index, uint192 price, uint32 slippageP) external {
+    function closeTradeMarketFor(address trader, uint16 pairIndex, uint8 index, uint16 percentage, uint192 price, uint32 slippageP) external {
         require(msg.sender == address(this), "internal");
         delegatedTrader = trader;
-        this.closeTradeMarket(pairIndex, index, 10000, price, slippageP);
+        this.closeTradeMarket(pairIndex, index, percentage, price, slippageP);
         delegatedTrader = address(0);
     }
 
@@ -359,7 +360,7 @@ contract MockOstium {
             tradeIds[t.trader][t.pairIndex][t.index] = tradeId;
             callbacks.opened(orderId, tradeId, t, size, fee);
         } else {
-            _close(orderId, p.tradeId, price, 255);
+            _close(orderId, p.tradeId, price, 255, p.order.percentage);
         }
     }
 
@@ -382,23 +383,33 @@ contract MockOstium {
         OpenTrade storage o = trades[tradeId];
         require(o.active && !o.closing, "no such open trade");
         uint256 orderId = ++orderCounter;
-        _close(orderId, tradeId, price, orderType);
+        _close(orderId, tradeId, price, orderType, 10000);
     }
 
-    function _close(uint256 orderId, uint256 tradeId, uint192 price, uint8 orderType) internal {
+    // closes `percentage` (x100) of the trade: that share of its collateral and size, with the
+    // rollover that share accrued since the trade opened, as the SDK computes it from the
+    // subgraph: (acc now - acc at open) x collateral x leverage, acc = rolloverFeePerBlock x blocks
+    function _close(uint256 orderId, uint256 tradeId, uint192 price, uint8 orderType, uint16 percentage) internal {
         OpenTrade storage o = trades[tradeId];
         Trade memory t = o.t;
-        uint256 notionalUsd = o.notional * t.openPrice / 1e30;
-        int256 rollover = int256(notionalUsd * pairs[t.pairIndex].rolloverFeePerBlock * (block.number - o.openBlock) / 1e18);
+        uint256 collateral = t.collateral * percentage / 10000;
+        uint256 notional = percentage == 10000 ? o.notional : o.notional * percentage / 10000;
+        int256 rollover = int256(collateral * t.leverage * pairs[t.pairIndex].rolloverFeePerBlock * (block.number - o.openBlock) / 100 / 1e18);
         int256 move = int256(uint256(price)) - int256(uint256(t.openPrice));
-        int256 pnl = int256(o.notional) * (t.buy ? move : -move) / 1e30;
-        int256 back = int256(t.collateral) + pnl - rollover;
+        int256 pnl = int256(notional) * (t.buy ? move : -move) / 1e30;
+        int256 back = int256(collateral) + pnl - rollover;
         uint256 sent = back > 0 ? uint256(back) : 0;
-        int256 percentProfit = pnl * 1e8 / int256(t.collateral);
-        o.active = false;
-        delete tradeIds[t.trader][t.pairIndex][t.index];
+        int256 percentProfit = pnl * 1e8 / int256(collateral);
+        if (percentage == 10000) {
+            o.active = false;
+            delete tradeIds[t.trader][t.pairIndex][t.index];
+        } else {
+            o.t.collateral -= collateral;
+            o.notional -= notional;
+            o.closing = false;
+        }
         if (sent > 0) require(usdc.transfer(t.trader, sent));
-        callbacks.closed(orderId, tradeId, t.trader, orderType, price, percentProfit, sent, rollover);
+        callbacks.closed(orderId, tradeId, t.trader, orderType, price, percentProfit, sent, rollover, percentage);
     }
 
     // -- views for the subgraph stand-in ----------------------------------------------------
