@@ -427,3 +427,39 @@ def venue_delegate(ostium: OstiumPeer):  # type: ignore[no-untyped-def]
         return (await reader.state(trader)).delegate
 
     return delegate_of
+
+
+async def test_an_open_the_switch_reverted_is_sent_again_by_the_new_key(
+    sessions, ostium, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The user's setDelegate(new key) is mined just before the old key's open: that
+    transaction reverts (it can never fill), and the order goes out again, once, under the
+    new key; the user is not told it failed."""
+    live = await _live(sessions, ostium)
+    send = live.venue._send
+    rotated: list[str] = []
+
+    async def switch_just_before(signer: Any, call: Any, journal: Any = None) -> Any:
+        if not rotated:
+            rotated.append(await _rotate_on_chain(sessions, live, ostium))
+        return await send(signer, call, journal)
+
+    monkeypatch.setattr(live.venue, "_send", switch_just_before)
+    old_agent = (await _key(sessions)).address
+    await _post(live, "Long $XAU now", "1")
+    async with sessions() as s:
+        order = (await s.execute(select(Order))).scalar_one()
+    assert order.status == "pending" and order.error == "key_rotated"
+
+    await live.engine.resume_pending()
+    async with sessions() as s:
+        order = (await s.execute(select(Order))).scalar_one()
+        [request] = (await s.execute(select(OstiumRequest))).scalars().all()
+        positions = (await s.execute(select(Position))).scalars().all()
+    [new_agent] = rotated
+    assert new_agent != old_agent
+    assert order.status == "filled" and len(positions) == 1
+    assert request.signer == new_agent
+    # the reverted transaction made no order: one order ever reached Ostium, one trade
+    assert ostium.contracts.ostium.functions.orderCounter().call() == 1
+    assert len(ostium.open_trades(live.trader.user.address)) == 1

@@ -166,6 +166,12 @@ class OstiumVenue(OstiumRecovery, OstiumTrades):
         # with nonces from the database (engine/venues/ostium_nonces.py), not by the SDK
         return await self.reader(), signer
 
+    async def _key_rotated_since(self, trader: str, signed_by: str) -> bool:
+        """Whether the trader's agent key is no longer the one that signed (a rotation
+        switched keys while the transaction was out)."""
+        current = await self.signer_for(trader)
+        return current is not None and current.address.lower() != signed_by.lower()
+
     async def delegate_of(self, trader: str) -> str | None:
         trading = (await self.reader()).ostium.ostium_trading_contract
         found = await asyncio.to_thread(trading.functions.delegations(trader).call)
@@ -247,8 +253,16 @@ class OstiumVenue(OstiumRecovery, OstiumTrades):
         found = await asyncio.to_thread((await self.chain()).order_of, tx_hash)
         await self.journal.sent(order.client_order_id, tx_hash, found)
         if receipt["status"] != 1 or found is None:
-            # mined and reverted (the receipt says so, nothing raises): the reason from a replay
-            await self._preflight(sdk, order, pair, signer, call)
+            # mined and reverted (the receipt says so, nothing raises)
+            if await self._key_rotated_since(order.account, signer.address):
+                # the trader's setDelegate(new key) was mined just before it: a reverted
+                # transaction can never fill, so the order goes again under the new key
+                raise VenueRejected(
+                    "key_rotated",
+                    "the agent key changed before the order was mined",
+                    retryable=True,
+                )
+            await self._preflight(sdk, order, pair, signer, call)  # the reason, from a replay
             raise VenueRejected("reverted", f"Ostium reverted the transaction {tx_hash}")
         order_id = found
         settled = await self._await_settlement(order_id, request.from_block)

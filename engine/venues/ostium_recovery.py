@@ -24,6 +24,7 @@ class OstiumRecovery:
     async def reader(self) -> Any: ...
     async def _trader_sdk(self, account: str) -> Any: ...
     async def _send(self, signer: Any, call: Any) -> Any: ...
+    async def _key_rotated_since(self, trader: str, signed_by: str) -> bool: ...
     def _fill(self, cloid: str, order_id: int, s: Any, request: Request) -> Fill: ...
 
     async def find_order(self, account: str, client_order_id: str) -> Fill | None:
@@ -48,6 +49,10 @@ class OstiumRecovery:
                 # mined, and a resend (with a newly claimed nonce) is safe
                 return OrderLookup(OrderState.UNKNOWN)
             if order_id is None:
+                if await self._key_rotated_since(account, request.signer):
+                    # reverted because a key rotation switched keys first: it can never
+                    # fill, and the new key may send the order again
+                    return OrderLookup(OrderState.UNKNOWN)
                 return OrderLookup(OrderState.CANCELED, detail="the transaction reverted")
             await self.journal.sent(client_order_id, request.tx_hash, order_id)
         elif order_id is None:  # a row journaled before the hash was (nonce and pair only)
