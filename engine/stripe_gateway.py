@@ -1,6 +1,7 @@
 """Our calls to Stripe, through the official `stripe` client (async, over httpx): a Product and
 a monthly Price per paid agent, a Customer per user, a Checkout Session per subscription,
-reading a subscription back, canceling it at its period's end, and billing-portal links. STRIPE_API_URL points the client elsewhere (tests' stand-in)."""
+reading a subscription back, canceling it at its period's end, and billing-portal links.
+STRIPE_API_URL points the client elsewhere (tests' stand-in)."""
 
 from __future__ import annotations
 

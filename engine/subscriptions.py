@@ -255,17 +255,16 @@ class Subscriptions:
         """One attempt in one transaction; "moved" when a read-back snapshot (taken when the
         row's state was `stamp`) is outrun by another event applied since: read it again."""
         async with self.sessions() as s, s.begin():
+            row = await self._row(s, snapshot, obj) if snapshot is not None else None
+            if row is not None and stamp is not None and row.state_at != stamp:
+                return "moved"  # checked before anything is written in this transaction
             if not await self._record(s, event_id):
                 return "duplicate"
             if snapshot is None:
                 return "ignored"
-            row = await self._row(s, snapshot, obj)
             if row is None:
                 log.warning("stripe event %s (%s) for no subscription of ours", event_id, kind)
                 return "ignored"
-            if stamp is not None and row.state_at != stamp:
-                await s.rollback()
-                return "moved"
             as_of = max(created, row.state_at) if stamp is not None else created
             events = await self._apply(s, row, snapshot, as_of, read_back=stamp is not None)
             if kind == "invoice.paid":
