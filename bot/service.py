@@ -24,6 +24,7 @@ from bot.settings import Settings
 from bot.telegram import TelegramBot, TelegramTransport
 from bot.telegram_limits import ChatRateLimiter
 from bot.web import make_app, server
+from engine.analytics.rebuild_job import schedule_rebuild
 from engine.channels.dispatch import ChannelFanout
 from engine.classify.catalog import MarketCatalog
 from engine.classify.rules import RulesClassifier
@@ -190,6 +191,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     ostium_trading.schedule(settings, scheduler, engine, ostium)
     pollers = schedule_ingestion(scheduler, settings, sessions, engine)
     abuse.schedule_purge(scheduler, settings, sessions, engine)
+    schedule_rebuild(scheduler, sessions, engine.ownership, engine.clock)
     scheduler.start()
     limit_storage = abuse.limit_storage(settings)
     services = Services(
