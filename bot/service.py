@@ -199,7 +199,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         engine,
         public_url=settings.public_base(),
         siwe_chain_ids=settings.chain_ids(),
-        vault=vault if hyperliquid is not None or ostium is not None else None,
+        vault=vault,  # live trading also needs its venue (handlers check both); webhooks
         hyperliquid_url=live_trading.hyperliquid_url(settings) if hyperliquid else None,
         safes=live_trading.safe_gateway(settings),
         ostium=ostium_trading.delegation_reader(settings) if ostium else None,
@@ -269,7 +269,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         chats = [transport] if telegram is not None else []
         transport = FirstReachable([*chats, discord.transport])
     transport = ChannelFanout(transport, sessions)
-    channel_dispatcher = build_channels(settings, sessions, services.safe_http)
+    channel_dispatcher = build_channels(settings, sessions, services.safe_http, vault)
     dispatcher = Dispatcher(sessions, transport)
 
     loop = asyncio.get_running_loop()
