@@ -1,4 +1,6 @@
-"""billing guards: a subscription canceled at its period's end; webhook signing secrets sealed
+"""billing guards and kept standings: a subscription canceled at its period's end; the
+marketplace's per-agent summary (agent_summaries, filled by the next roll-up); webhook signing
+secrets sealed
 (AES-GCM under MAXXIT_MASTER_KEY, the row bound in, as wallets/vault_webhooks.py does) and the
 plaintext column dropped
 
@@ -20,10 +22,14 @@ import sqlalchemy as sa
 from alembic import op
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+import storage.types
+
 revision = "0016"
 down_revision = "0015"
 branch_labels = None
 depends_on = None
+
+ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 channels = sa.table(
     "notification_channels",
@@ -84,9 +90,43 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("notification_channels") as batch:
         batch.drop_column("secret")
+    _create_summaries()
+
+
+def _create_summaries() -> None:
+    money = storage.types.Money(precision=38, scale=18)
+    op.create_table(
+        "agent_summaries",
+        sa.Column("agent_id", ID, autoincrement=False, nullable=False),
+        sa.Column("window_end", sa.Date(), nullable=False),
+        sa.Column("followers", sa.Integer(), nullable=False),
+        sa.Column("live_trades", sa.Integer(), nullable=False),
+        sa.Column("live_return", money, nullable=True),
+        sa.Column("live_sharpe", money, nullable=True),
+        sa.Column("live_drawdown", money, nullable=True),
+        sa.Column("live_win_rate", money, nullable=True),
+        sa.Column("paper_trades", sa.Integer(), nullable=False),
+        sa.Column("paper_return", money, nullable=True),
+        sa.Column("paper_win_rate", money, nullable=True),
+        sa.Column("place_group", sa.Integer(), nullable=False),
+        sa.Column("place_a", sa.Integer(), nullable=False),
+        sa.Column("place_b", sa.BigInteger(), nullable=False),
+        sa.Column("place_c", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["agent_id"], ["agents.id"], name=op.f("fk_agent_summaries_agent_id_agents")
+        ),
+        sa.PrimaryKeyConstraint("agent_id", name=op.f("pk_agent_summaries")),
+    )
+    op.create_index(
+        "ix_agent_summaries_place",
+        "agent_summaries",
+        ["place_group", "place_a", "place_b", "place_c", "agent_id"],
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_agent_summaries_place", table_name="agent_summaries")
+    op.drop_table("agent_summaries")
     with op.batch_alter_table("notification_channels") as batch:
         batch.add_column(sa.Column("secret", sa.String(length=128), nullable=True))
     bind = op.get_bind()
