@@ -206,20 +206,37 @@ async def _agent_days(
     return out
 
 
-async def _fingerprint(session: AsyncSession, since: datetime) -> str:
-    """The closes from `since` (count and PnL sum) and the count of all closes: a close
-    recorded with a time before the window shows as a change of the second alone."""
+async def _window_print(session: AsyncSession, since: datetime) -> tuple[str, str, str]:
+    """The closes from `since` (count and PnL sum) and the newest closed position's id: what
+    a refresh compares on every read. It costs the window's closes (an index range) and one
+    index lookup, not a pass over every trade ever closed."""
+    # through the closed_at index: SQLite would pick the status index, a pass over every
+    # closed position, were the status not wrapped (it is a filter here, not the way in)
+    closed = func.coalesce(Position.status, "") == PositionStatus.CLOSED
     count, total = (
         await session.execute(
             select(func.count(), func.sum(Position.realized_pnl)).where(
-                Position.status == PositionStatus.CLOSED, Position.closed_at >= since
+                Position.closed_at >= since, closed
             )
         )
     ).one()
+    newest = (
+        await session.execute(
+            select(func.max(Position.id)).where(Position.status == PositionStatus.CLOSED)
+        )
+    ).scalar()
+    return str(count), str(total), str(newest)
+
+
+async def _fingerprint(session: AsyncSession, since: datetime) -> str:
+    """The window's print and the count of all closes: a close recorded with a time before
+    the window (a backfill: a new row) shows in the newest id and the count alone. A close of
+    an older row recorded with a time before the window is left to the daily rebuild."""
+    count, total, newest = await _window_print(session, since)
     everything = (
         await session.execute(select(func.count()).where(Position.status == PositionStatus.CLOSED))
     ).scalar_one()
-    return f"{count}:{total}:{everything}"[:100]
+    return f"{count}:{total}:{everything}:{newest}"[:100]
 
 
 def _only_inside(before: str | None, after: str) -> bool:
@@ -227,9 +244,10 @@ def _only_inside(before: str | None, after: str) -> bool:
     suffices); False when some landed before it (then every day is recomputed)."""
     if before is None:
         return False
-    old_count, _, old_all = before.split(":")
-    new_count, _, new_all = after.split(":")
-    return int(new_all) - int(old_all) == int(new_count) - int(old_count)
+    old, new = before.split(":"), after.split(":")
+    if len(old) != len(new):  # written by an older version: recompute everything once
+        return False
+    return int(new[2]) - int(old[2]) == int(new[0]) - int(old[0])
 
 
 async def _progress(session: AsyncSession, lock: bool) -> AnalyticsProgress | None:
@@ -258,7 +276,11 @@ async def _unchanged(
         return False
     if progress.window_start != day_start((now - LOOKBACK).date()):
         return False
-    return await _fingerprint(session, progress.window_start) == progress.fingerprint
+    stored = (progress.fingerprint or "").split(":")
+    if len(stored) != 4:
+        return False
+    count, total, _, newest = stored
+    return await _window_print(session, progress.window_start) == (count, total, newest)
 
 
 async def refresh_daily(session: AsyncSession, now: datetime) -> bool:
