@@ -5,20 +5,24 @@ may press them: another user's press changes nothing and is told so."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from engine.subscription_cancel import NotYours, cancel_at_period_end, cancellable, portal_url
+from engine.subscriptions import Subscriptions
 from handlers import callbacks
 from handlers.base import Button, Reply, Response, UserError
 from handlers.context import Ctx
 
 
-def _until(found_end: object) -> str:
-    return found_end.date().isoformat() if found_end is not None else "-"  # type: ignore[attr-defined]
+def _until(period_end: datetime | None) -> str:
+    return period_end.date().isoformat() if period_end is not None else "-"
 
 
-def _subscriptions(ctx: Ctx):  # type: ignore[no-untyped-def]
+def _subscriptions(ctx: Ctx) -> Subscriptions:
     if ctx.services.subscriptions is None:
         raise UserError("billing.unavailable")
-    return ctx.services.subscriptions
+    subs: Subscriptions = ctx.services.subscriptions
+    return subs
 
 
 async def cancel_button(ctx: Ctx, cb: callbacks.Callback) -> Response:
