@@ -4,9 +4,12 @@ figures straight from the positions (what /agents did before: engine/analytics/s
 
     python -m bench.marketplace [--agents 2000] [--trades 25] [--trials 5] [--database-url URL]
 
-Timed per trial: the marketplace's first page once the roll-up is fresh (a refresh that finds
-nothing new, the ranking read, the page), one close then the next page (an incremental
-refresh of today), and the floor (one aggregate over every closed position of the window).
+Timed per trial: the first roll-up (daily rows and the kept standings of every agent), the
+marketplace's first page once the roll-up is fresh (a refresh that finds nothing new, one page
+read through the standings' place index), one close then the page (an incremental refresh of
+today and of that agent's standing), a later page, the baseline (what /agents computed per
+request before the standings were kept: every agent's records and figures, all ranked), and
+the floor (one aggregate over every closed position of the window).
 """
 
 from __future__ import annotations
@@ -20,10 +23,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from engine.analytics.daily import refresh_daily
+from engine.analytics.ranking import rank
+from engine.analytics.records import agent_records, followers
 from engine.analytics.stats import agent_stats
+from engine.analytics.summary import window
 from engine.classify.rules import RulesClassifier
 from engine.markets import default_markets
 from engine.pipeline import Engine, EngineConfig
@@ -249,6 +255,16 @@ async def _one_more_close(sessions: Any, n: int) -> None:
         )
 
 
+async def _per_request_ranking(s: Any) -> None:
+    """What /agents did before the kept standings: every agent's 30-day records from the daily
+    rows, their figures computed and all ranked, on every request (the baseline)."""
+    since, last = window(NOW.date())
+    records = await agent_records(s, None, since, last)
+    people = await followers(s, None)
+    ids = list((await s.execute(select(Agent.id))).scalars())
+    rank(ids, records, people)
+
+
 async def trial(database_url: str | None, agents: int, trades: int) -> dict[str, float]:
     async with fresh_database(database_url) as url:
         await upgrade(url)
@@ -277,6 +293,13 @@ async def trial(database_url: str | None, agents: int, trades: int) -> dict[str,
             started = time.perf_counter()
             await bot.handle(ask)
             out["/agents after a close"] = time.perf_counter() - started
+            started = time.perf_counter()
+            await bot.handle(Request("console", "1", "1", button="ap:7"))
+            out["/agents page 8"] = time.perf_counter() - started
+            started = time.perf_counter()
+            async with sessions() as s:
+                await _per_request_ranking(s)
+            out["baseline: figures per request"] = time.perf_counter() - started
             started = time.perf_counter()
             async with sessions() as s:
                 await agent_stats(s, list(range(1, agents + 1)), NOW - timedelta(days=30))

@@ -11,6 +11,8 @@ from engine.net.safe_http import SafeFetcher
 from engine.stripe_gateway import StripeGateway
 from engine.subscriptions import Subscriptions
 from handlers.channels import channel_text
+from wallets.vault import Vault
+from wallets.vault_webhooks import WebhookSecrets
 
 
 def build_subscriptions(
@@ -42,12 +44,18 @@ def smtp_config(settings: Settings) -> SmtpConfig | None:
 
 
 def build_channels(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession], fetcher: SafeFetcher
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    fetcher: SafeFetcher,
+    vault: Vault | None = None,
 ) -> ChannelDispatcher:
+    """Webhooks are signed with secrets sealed by the vault: without MAXXIT_MASTER_KEY
+    none can be added or sent."""
     smtp = smtp_config(settings)
     return ChannelDispatcher(
         sessions,
         channel_text,
         EmailSender(smtp) if smtp else None,
         WebhookSender(fetcher),
+        open_secret=WebhookSecrets(vault).open if vault is not None else None,
     )

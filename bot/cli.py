@@ -100,6 +100,7 @@ async def _rotate(settings: Settings) -> int:
     from storage.audit import write_audit
     from storage.db import create_engine, session_factory
     from wallets.vault import Vault, VaultError, rotate
+    from wallets.vault_webhooks import rotate_webhook_secrets
 
     try:
         vault = Vault.from_env(settings.vault_env())
@@ -112,17 +113,21 @@ async def _rotate(settings: Settings) -> int:
     try:
         async with session_factory(db)() as s, s.begin():
             result = await rotate(s, vault)
+            hooks = await rotate_webhook_secrets(s, vault)
             await write_audit(
                 s, None, "vault_rotate", "cli", "vault", rotated=result.rotated,
                 under=vault.current.key_id, unreadable=result.unreadable,
+                webhooks_rotated=hooks.rotated, webhooks_unreadable=hooks.unreadable,
             )  # fmt: skip
     finally:
         await db.dispose()
-    print(f"re-encrypted {result.rotated} agent key(s) under {vault.current.key_id}")
+    print(f"re-encrypted {result.rotated} agent key(s) and {hooks.rotated} webhook secret(s) "
+          f"under {vault.current.key_id}")  # fmt: skip
     if result.unreadable:
         print(f"could not open {len(result.unreadable)}: ids {result.unreadable}", file=sys.stderr)
-        return 1
-    return 0
+    if hooks.unreadable:
+        print(f"could not open webhook secrets of channels {hooks.unreadable}", file=sys.stderr)
+    return 1 if result.unreadable or hooks.unreadable else 0
 
 
 def main(argv: list[str] | None = None) -> int:

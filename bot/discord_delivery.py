@@ -1,5 +1,6 @@
 """Outbox alerts to Discord: a DM to the user (opened with its Close button, closed, stop
-moved, approvals with Confirm / Skip, failures), within Discord's limits (bot/discord_rest.py).
+moved, approvals with Confirm / Skip, failures; a closed trade with its card as the embed's
+picture), within Discord's limits (bot/discord_rest.py).
 
 A user whose DMs are closed (50007) gets one short note in the channel where they last used
 the bot, saying alerts are paused and why (never the alert itself: it is about their money
@@ -18,7 +19,7 @@ from bot.discord_flow import PLATFORM
 from bot.discord_render import escape, message
 from bot.discord_rest import CANNOT_DM, DiscordApiError, DiscordRest, RateLimited
 from engine.notify import Delivery, OutgoingMessage, Transport
-from handlers.alerts import alert_reply
+from handlers.alerts import alert_with_picture
 from handlers.i18n import t
 from storage.models import Identity
 
@@ -53,7 +54,7 @@ class DiscordTransport:
         if target is None:
             return Delivery("unreachable", error="no reachable Discord account")
         identity_id, discord_user, last_channel = target
-        body = message(alert_reply(msg.kind, msg.payload, msg.language), alert=True)
+        body = message(await alert_with_picture(msg.kind, msg.payload, msg.language), alert=True)
         dm: str | None = self._dms.get(discord_user)
         try:
             if dm is None:

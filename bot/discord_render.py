@@ -2,7 +2,10 @@
 answering one interaction: which reply replaces the original message, which follow.
 
 Text goes in `content` (2000 characters) or, when longer, in an embed (4096); alerts are
-embeds with their first line as the title. Buttons become action rows (5 per row, 5 rows);
+embeds with their first line as the title. A reply with a picture (an equity curve, a closed
+trade's card) is an embed showing it as its image: the PNG travels as an attachment of the
+same request (multipart, `files[0]`, referenced as `attachment://maxxit.png`; see
+bot/discord_rest.py). Buttons become action rows (5 per row, 5 rows);
 their custom_id is the handler's button data (<= 64 bytes, well within Discord's 100).
 No message mentions anyone: a name like "@everyone" in an agent's name stays text."""
 
@@ -19,6 +22,10 @@ EPHEMERAL = 1 << 6
 CONTENT_MAX, EMBED_MAX, TITLE_MAX, LABEL_MAX = 2000, 4096, 256, 80
 ROW_MAX, ROWS_MAX = 5, 5
 NO_MENTIONS: Json = {"parse": []}
+PICTURE = "maxxit.png"
+# where a body keeps the files it uploads: never sent as JSON (DiscordRest sends such a body
+# as multipart/form-data, the rest of it as `payload_json`)
+FILES = "_files"
 # Discord reads Markdown in content and embeds; our texts are plain, so mark-up is escaped
 _MARKUP = re.compile(r"([\\*_~`|])")
 _LINE_MARKUP = re.compile(r"(?m)^(\s*)([#>-])")  # headings, quotes, lists: only at a line's start
@@ -77,9 +84,20 @@ def message(reply: Reply, flags: int = 0, alert: bool = False) -> Json:
         body |= {"content": escape(text), "embeds": []}
     else:
         body |= {"content": "", "embeds": [{"description": _fit(text, EMBED_MAX)}]}
+    if reply.photo is not None:
+        _with_picture(body, reply.photo)
     if flags:
         body["flags"] = flags
     return body
+
+
+def _with_picture(body: Json, png: bytes) -> None:
+    """The picture as the image of the message's embed (the text above it), uploaded with it."""
+    embeds = body["embeds"] or [{"description": body["content"]} if body["content"] else {}]
+    body["embeds"] = [embeds[0] | {"image": {"url": f"attachment://{PICTURE}"}}, *embeds[1:]]
+    body["content"] = ""
+    body["attachments"] = [{"id": 0, "filename": PICTURE}]
+    body[FILES] = [(PICTURE, png)]
 
 
 @dataclass

@@ -3,6 +3,8 @@ a second (spaced, not in bursts), per-route buckets learnt from the `X-RateLimit
 (a bucket with nothing left waits for its reset), and a 429 waited out for its
 `retry_after` (every request pauses when Discord says the limit is global). Interaction
 webhooks (follow-ups, @original edits) carry their own token and are outside the global limit.
+A body with files (a chart) goes as multipart/form-data: the JSON as `payload_json`, each
+file as `files[n]`, as Discord's uploads require.
 
 discord.py's client cannot serve HTTP interactions and its REST client lives inside a
 logged-in Client; this one serves both modes and the outbox."""
@@ -10,6 +12,7 @@ logged-in Client; this one serves both modes and the outbox."""
 from __future__ import annotations
 
 import asyncio
+import json as jsonlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -17,6 +20,8 @@ from typing import Any
 
 import httpx
 from aiolimiter import AsyncLimiter
+
+from bot.discord_render import FILES
 
 log = logging.getLogger(__name__)
 DEFAULT_API = "https://discord.com/api/v10"
@@ -109,9 +114,18 @@ class DiscordRest:
         headers = {"User-Agent": "DiscordBot (https://github.com/maxxit, 1.0)"}
         if bot and self._token:
             headers["Authorization"] = f"Bot {self._token}"
-        return await self._client.request(
-            method, f"{self.api_url}{path}", json=json, headers=headers
-        )
+        url = f"{self.api_url}{path}"
+        if isinstance(json, dict) and FILES in json:
+            payload = {k: v for k, v in json.items() if k != FILES}
+            files = [
+                (f"files[{n}]", (name, data, "image/png"))
+                for n, (name, data) in enumerate(json[FILES])
+            ]
+            return await self._client.request(
+                method, url, data={"payload_json": jsonlib.dumps(payload)}, files=files,
+                headers=headers,
+            )  # fmt: skip
+        return await self._client.request(method, url, json=json, headers=headers)
 
     def _learn(self, bucket: _Bucket, response: httpx.Response) -> None:
         h = response.headers

@@ -17,6 +17,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.settings import Settings
+from engine.analytics.rebuild_job import REBUILD_JOB
 from engine.coordination.ownership import ShardLeases
 from engine.pipeline import Engine
 
@@ -24,8 +25,11 @@ log = logging.getLogger(__name__)
 
 # jobs that must run on exactly one replica at a time: the pollers (one poll, not N), the
 # reconciliation, the approval expiry, and alert delivery (so Telegram's 30 messages a second
-# overall and one a second per chat hold across all replicas together)
-SINGLETON_JOBS = ("poll_x", "poll_feeds", "reconcile", "approvals", "outbox", "purge")
+# overall and one a second per chat hold across all replicas together), and the daily
+# analytics rebuild (engine/analytics/rebuild_job.py)
+SINGLETON_JOBS = (
+    "poll_x", "poll_feeds", "reconcile", "approvals", "outbox", "purge", REBUILD_JOB
+)  # fmt: skip
 
 
 def shard_leases(

@@ -25,6 +25,7 @@ from bot.settings import Settings
 from bot.telegram import TelegramBot, TelegramTransport
 from bot.telegram_limits import ChatRateLimiter
 from bot.web import make_app, server
+from engine.analytics.rebuild_job import schedule_rebuild
 from engine.channels.dispatch import ChannelFanout
 from engine.classify.catalog import MarketCatalog
 from engine.classify.rules import RulesClassifier
@@ -201,6 +202,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     ostium_trading.schedule(settings, scheduler, engine, ostium)
     pollers = schedule_ingestion(scheduler, settings, sessions, engine)
     abuse.schedule_purge(scheduler, settings, sessions, engine)
+    schedule_rebuild(scheduler, sessions, engine.ownership, engine.clock)
     scheduler.start()
     limit_storage = abuse.limit_storage(settings)
     services = Services(
@@ -208,7 +210,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         engine,
         public_url=settings.public_base(),
         siwe_chain_ids=settings.chain_ids(),
-        vault=vault if hyperliquid is not None or ostium is not None else None,
+        vault=vault,  # live trading also needs its venue (handlers check both); webhooks
         hyperliquid_url=live_trading.hyperliquid_url(settings) if hyperliquid else None,
         safes=live_trading.safe_gateway(settings),
         ostium=ostium_trading.delegation_reader(settings) if ostium else None,
@@ -278,7 +280,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         chats = [transport] if telegram is not None else []
         transport = FirstReachable([*chats, discord.transport])
     transport = ChannelFanout(transport, sessions)
-    channel_dispatcher = build_channels(settings, sessions, services.safe_http)
+    channel_dispatcher = build_channels(settings, sessions, services.safe_http, vault)
     dispatcher = Dispatcher(sessions, transport)
 
     loop = asyncio.get_running_loop()

@@ -1,6 +1,7 @@
 """Our calls to Stripe, through the official `stripe` client (async, over httpx): a Product and
-a monthly Price per paid agent, a Customer per user, a Checkout Session per subscription, and
-reading a subscription back. STRIPE_API_URL points the client elsewhere (tests' stand-in)."""
+a monthly Price per paid agent, a Customer per user, a Checkout Session per subscription,
+reading a subscription back, canceling it at its period's end, and billing-portal links.
+STRIPE_API_URL points the client elsewhere (tests' stand-in)."""
 
 from __future__ import annotations
 
@@ -101,3 +102,18 @@ class StripeGateway:
     async def subscription(self, subscription_id: str) -> dict[str, Any]:
         found = await self.client.v1.subscriptions.retrieve_async(subscription_id)
         return found.to_dict()
+
+    async def cancel_at_period_end(self, subscription_id: str) -> dict[str, Any]:
+        """The subscription runs to the end of the period paid, then Stripe ends it (and
+        sends customer.subscription.deleted); what Subscription.modify does."""
+        found = await self.client.v1.subscriptions.update_async(
+            subscription_id, params={"cancel_at_period_end": True}
+        )
+        return found.to_dict()
+
+    async def portal(self, customer_id: str, return_url: str) -> str:
+        """A short-lived link to Stripe's billing portal (card, invoices, cancel)."""
+        session = await self.client.v1.billing_portal.sessions.create_async(
+            params={"customer": customer_id, "return_url": return_url}
+        )
+        return str(session.url)

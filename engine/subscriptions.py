@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 import stripe
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -48,6 +48,8 @@ PROVIDER = "stripe"
 TOLERANCE_SECONDS = 300  # Stripe's own default: a signature older than 5 minutes is refused
 PAID = frozenset({"active", "trialing"})
 LAPSED = frozenset({"past_due", "unpaid", "canceled", "incomplete_expired", "paused"})
+ENDED = frozenset({"canceled", "incomplete_expired"})  # final in Stripe: never active again
+READ_BACK_ATTEMPTS = 5
 HANDLED = frozenset(
     {
         "checkout.session.completed",
@@ -91,6 +93,30 @@ def _period_end(sub: dict[str, Any]) -> datetime | None:
     items = (sub.get("items") or {}).get("data") or []
     end = sub.get("current_period_end") or (items[0].get("current_period_end") if items else None)
     return datetime.fromtimestamp(int(end), UTC) if end else None
+
+
+def _metadata(obj: dict[str, Any]) -> dict[str, Any]:
+    """Our ids in an event's object: a Checkout Session's metadata, an invoice's copy of its
+    subscription's."""
+    details = (obj.get("parent") or {}).get("subscription_details") or {}
+    return obj.get("metadata") or details.get("metadata") or {}
+
+
+def _newer(status: str, as_of: int, stamp: int | None) -> ColumnElement[bool]:
+    """The SQL condition under which a snapshot of `status` as of `as_of` may replace the
+    row's state. Stripe's `created` is in seconds, so two events can tie: then (and always)
+    an ended subscription stays ended (Stripe never revives a canceled one), and an end is
+    applied whatever it follows. A read-back (`stamp`) applies only over the state it saw."""
+    row = Subscription
+    if stamp is not None:
+        timely = row.state_at == stamp
+    elif status in ENDED:
+        timely = or_(row.state_at <= as_of, row.status.not_in(ENDED))
+    else:
+        timely = row.state_at <= as_of
+    if status in ENDED:
+        return timely
+    return and_(timely, row.status.not_in(ENDED))
 
 
 def _invoice_subscription(invoice: dict[str, Any]) -> str | None:
@@ -196,32 +222,62 @@ class Subscriptions:
             return "duplicate"
         obj = (event.get("data") or {}).get("object") or {}
         created = int(event.get("created") or 0)
-        snapshot: dict[str, Any] | None = None
-        fresh = False  # read back from Stripe now, rather than the event's copy
-        if kind not in HANDLED:
-            pass  # recorded below, so a redelivery is not even looked at
-        elif kind.startswith("customer.subscription."):
-            snapshot = obj
-        elif kind == "checkout.session.completed" and obj.get("subscription"):
-            snapshot, fresh = await self.gateway.subscription(str(obj["subscription"])), True
+        sub_id: str | None = None  # read back from Stripe now, rather than the event's copy
+        if kind == "checkout.session.completed" and obj.get("subscription"):
+            sub_id = str(obj["subscription"])
         elif kind.startswith("invoice.") and _invoice_subscription(obj):
-            snapshot = await self.gateway.subscription(str(_invoice_subscription(obj)))
-            fresh = True
+            sub_id = str(_invoice_subscription(obj))
+        for _ in range(READ_BACK_ATTEMPTS):
+            stamp, snapshot = None, None
+            if kind not in HANDLED:
+                pass  # recorded below, so a redelivery is not even looked at
+            elif kind.startswith("customer.subscription."):
+                snapshot = obj
+            elif sub_id is not None:
+                stamp = await self._stamp(_metadata(obj), sub_id)
+                snapshot = await self.gateway.subscription(sub_id)
+            outcome = await self._handle_once(event_id, kind, obj, created, snapshot, stamp)
+            if outcome != "moved":
+                return outcome
+        # another event kept changing the subscription while we read it back: Stripe sends
+        # this one again later
+        raise RuntimeError(f"stripe event {event_id}: subscription kept changing")
+
+    async def _handle_once(
+        self,
+        event_id: str,
+        kind: str,
+        obj: dict[str, Any],
+        created: int,
+        snapshot: dict[str, Any] | None,
+        stamp: int | None,
+    ) -> str:
+        """One attempt in one transaction; "moved" when a read-back snapshot (taken when the
+        row's state was `stamp`) is outrun by another event applied since: read it again."""
         async with self.sessions() as s, s.begin():
+            row = await self._row(s, snapshot, obj) if snapshot is not None else None
+            if row is not None and stamp is not None and row.state_at != stamp:
+                return "moved"  # checked before anything is written in this transaction
             if not await self._record(s, event_id):
                 return "duplicate"
             if snapshot is None:
                 return "ignored"
-            row = await self._row(s, snapshot, obj)
             if row is None:
                 log.warning("stripe event %s (%s) for no subscription of ours", event_id, kind)
                 return "ignored"
-            as_of = max(created, row.state_at) if fresh else created
-            events = await self._apply(s, row, snapshot, as_of)
+            as_of = max(created, row.state_at) if stamp is not None else created
+            events = await self._apply(s, row, snapshot, as_of, read_back=stamp is not None)
             if kind == "invoice.paid":
                 await self._payment(s, row, obj)
             await write_outbox(s, events)
         return "applied"
+
+    async def _stamp(self, meta: dict[str, Any], sub_id: str) -> int:
+        """The state the row holds now (its `state_at`; 0 before any), read before asking
+        Stripe, so a change applied meanwhile is noticed (compare-and-set)."""
+        async with self.sessions() as s:
+            row = await self._find(s, meta, sub_id, lock=False)
+            return row.state_at if row is not None else 0
 
     async def _seen(self, event_id: str) -> bool:
         async with self.sessions() as s:
@@ -245,28 +301,54 @@ class Subscriptions:
     async def _row(
         self, s: AsyncSession, sub: dict[str, Any], obj: dict[str, Any]
     ) -> Subscription | None:
-        meta = sub.get("metadata") or obj.get("metadata") or {}
-        query = select(Subscription).with_for_update()
+        meta = sub.get("metadata") or _metadata(obj)
+        return await self._find(s, meta, sub.get("id"), lock=True)
+
+    async def _find(
+        self, s: AsyncSession, meta: dict[str, Any], sub_id: str | None, lock: bool
+    ) -> Subscription | None:
+        query = select(Subscription).execution_options(populate_existing=True)
+        if lock:
+            query = query.with_for_update()
         if str(meta.get("maxxit_subscription", "")).isdigit():
             query = query.where(Subscription.id == int(meta["maxxit_subscription"]))
         else:
-            query = query.where(Subscription.provider_subscription_id == sub.get("id"))
+            query = query.where(Subscription.provider_subscription_id == sub_id)
         row = (await s.execute(query)).scalar_one_or_none()
-        if row is not None and row.provider_subscription_id not in (None, sub.get("id")):
+        if row is not None and row.provider_subscription_id not in (None, sub_id):
             return None  # metadata naming a row that belongs to another subscription
         return row
 
     async def _apply(
-        self, s: AsyncSession, row: Subscription, sub: dict[str, Any], as_of: int
+        self,
+        s: AsyncSession,
+        row: Subscription,
+        sub: dict[str, Any],
+        as_of: int,
+        read_back: bool = False,
     ) -> list[Event]:
-        if as_of < row.state_at:
-            return []  # older than what we know: a late delivery
         was_paid = row.status in PAID
-        row.status = str(sub.get("status", row.status))[:16]
-        row.provider_subscription_id = sub.get("id") or row.provider_subscription_id
-        row.provider_customer_id = sub.get("customer") or row.provider_customer_id
-        row.current_period_end = _period_end(sub) or row.current_period_end
-        row.state_at = as_of
+        status = str(sub.get("status", row.status))[:16]
+        # compare-and-set in the database, not on the copy read: the row changes only if what
+        # it holds is still older than this snapshot (a replica applying another event of
+        # this subscription at the same moment cannot be overwritten by an older state)
+        guard = _newer(status, as_of, row.state_at if read_back else None)
+        changed = await s.execute(
+            update(Subscription)
+            .where(Subscription.id == row.id, guard)
+            .values(
+                status=status,
+                provider_subscription_id=sub.get("id") or row.provider_subscription_id,
+                provider_customer_id=sub.get("customer") or row.provider_customer_id,
+                current_period_end=_period_end(sub) or row.current_period_end,
+                cancel_at_period_end=bool(sub.get("cancel_at_period_end")),
+                state_at=as_of,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if not changed.rowcount:  # type: ignore[attr-defined]
+            return []  # older than what we know: a late or overtaken delivery
+        await s.refresh(row)
         agent = await s.get_one(Agent, row.agent_id)
         if row.status in PAID:
             await self._set_deployments(s, row, {DeploymentStatus.UNPAID}, DeploymentStatus.ACTIVE)

@@ -11,11 +11,13 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from engine.analytics import summary
 from engine.analytics.charts import CurveLabels, equity_curve, render
 from engine.analytics.figures import Figures, drawdowns, equity_index
 from engine.analytics.ranking import MIN_TRADES, Standing, rank
 from engine.analytics.records import agent_records, followers
 from engine.analytics.routing import routing_stats
+from engine.analytics.summary import WINDOW_DAYS
 from handlers import callbacks
 from handlers.alerts import reason_text
 from handlers.base import Button, Reply, Response, UserError
@@ -23,8 +25,6 @@ from handlers.context import Ctx
 from handlers.format import lev, pct, pct_short, ratio, signed_money, signed_pct
 from handlers.performance import refresh
 from storage.models import Agent, Source, User, agent_sources
-
-WINDOW_DAYS = 30
 
 
 async def _sources(ctx: Ctx, agent_ids: list[int]) -> dict[int, list[str]]:
@@ -91,42 +91,41 @@ def _card(
     return "\n".join([head, *_record_lines(ctx, standing), tail])
 
 
-async def _standings(ctx: Ctx, agents: list[Agent], every: bool = False) -> list[Standing]:
-    """Agents in marketplace order, from the daily roll-up (refreshed first); `every`: these
-    are all the active agents (read without a list of ids)."""
+async def _standings(ctx: Ctx, agents: list[Agent]) -> list[Standing]:
+    """These agents' full records (with their days, for a curve), from the daily roll-up
+    (refreshed first), in marketplace order."""
     await refresh(ctx)
-    last = ctx.services.clock().date()
     ids = [a.id for a in agents]
     async with ctx.services.sessions() as s:
-        since = last - timedelta(days=WINDOW_DAYS - 1)
-        records = await agent_records(s, None if every else ids, since, last)
-        people = await followers(s, None if every else ids)
+        since, last = summary.window(ctx.services.clock().date())
+        records = await agent_records(s, ids, since, last)
+        people = await followers(s, ids)
     return rank(ids, records, people)
 
 
-async def _ranked(ctx: Ctx) -> tuple[dict[int, Agent], list[Standing]]:
-    async with ctx.services.sessions() as s:
-        agents = list(
-            (await s.execute(select(Agent).where(Agent.status == "active"))).scalars().all()
-        )
-    return {a.id: a for a in agents}, await _standings(ctx, agents, every=True)
-
-
 async def _page(ctx: Ctx, page: int, edit: bool) -> Response:
-    agents, standings = await _ranked(ctx)
-    if not agents:
-        return Response([Reply(ctx.t("agents.none"), edit=edit)])
+    """One page of the marketplace, read from the kept standings (engine/analytics/summary.py)
+    through their place index: the same work with ten agents or ten thousand."""
+    await refresh(ctx)
     size = ctx.services.page_size
-    pages = (len(standings) + size - 1) // size
+    async with ctx.services.sessions() as s:
+        shown, total, ranked_total = await summary.page(s, max(page, 0) * size, size)
+        if not shown and total:  # a page past the end (agents retired since): the last one
+            page = (total - 1) // size
+            shown, total, ranked_total = await summary.page(s, page * size, size)
+        people = await followers(s, [a.id for a, _ in shown])
+    if not total:
+        return Response([Reply(ctx.t("agents.none"), edit=edit)])
+    pages = (total + size - 1) // size
     page = min(max(page, 0), pages - 1)
     first = page * size
-    shown = standings[first : first + size]
-    ranked_before = sum(1 for st in standings[:first] if st.ranked)
-    sources = await _sources(ctx, [st.agent_id for st in shown])
-    creators = await _creators(ctx, [agents[st.agent_id] for st in shown])
+    ranked_before = min(first, ranked_total)
+    agents = {a.id: a for a, _ in shown}
+    sources = await _sources(ctx, list(agents))
+    creators = await _creators(ctx, list(agents.values()))
     cards, rows = [], []
-    for st in shown:
-        a = agents[st.agent_id]
+    for a, row in shown:
+        st = summary.standing_of(row, people.get(a.id, 0))
         if st.ranked:
             ranked_before += 1
         place = f"{ranked_before}." if st.ranked else "•"
@@ -257,9 +256,8 @@ def _more_stats(ctx: Ctx, f: Figures) -> str:
 
 
 async def _place(ctx: Ctx, agent_id: int) -> int:
-    _, standings = await _ranked(ctx)
-    ranked = [st.agent_id for st in standings if st.ranked]
-    return ranked.index(agent_id) + 1 if agent_id in ranked else 0
+    async with ctx.services.sessions() as s:
+        return await summary.place_of(s, agent_id)
 
 
 async def _routing_line(ctx: Ctx, agent_id: int) -> str:

@@ -1,6 +1,7 @@
 """Paid agents in chat: the creator's monthly price (/create's price step, /price to change
 it), the Checkout link /deploy sends for a priced agent, and /billing: the user's
-subscriptions, the profit share they paid, and what they earned as a creator or source."""
+subscriptions (each with Cancel, and Manage billing: handlers/billing_cancel.py), the profit
+share they paid, and what they earned as a creator or source."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from engine import subscriptions
-from handlers import inputs
+from handlers import callbacks, inputs
 from handlers.agents import find_agent
 from handlers.base import Button, Reply, Response, UserError
 from handlers.context import Ctx
@@ -112,13 +113,21 @@ async def billing(ctx: Ctx, _: str = "") -> Response:
             )
         ).scalar_one()
     lines = [ctx.t("billing.header")]
+    buttons: list[list[Button]] = []
     if subs:
         for sub, agent in subs:
             until = sub.current_period_end.date().isoformat() if sub.current_period_end else "-"
             status = "active" if sub.status in subscriptions.PAID else "lapsed"
+            if status == "active" and sub.cancel_at_period_end:
+                status = "canceling"
+            elif status == "active" and sub.provider_subscription_id:
+                cancel = ctx.t("billing.cancel_button", agent=agent[:24])
+                buttons.append([Button(cancel, callbacks.make("bc", sub.id))])
             lines.append(
                 ctx.t(f"billing.sub_{status}", agent=agent, status=sub.status, until=until)
             )
+        if any(sub.provider_customer_id for sub, _ in subs):
+            buttons.append([Button(ctx.t("billing.manage"), callbacks.make("bm"))])
     else:
         lines.append(ctx.t("billing.no_subscriptions"))
     lines.append(ctx.t("billing.paid", share=money(paid_share), fees=money(paid_fees)))
@@ -131,4 +140,4 @@ async def billing(ctx: Ctx, _: str = "") -> Response:
                 subscribers=subscribers,
             )
         )
-    return Response([Reply("\n".join(lines))])
+    return Response([Reply("\n".join(lines), buttons)])

@@ -20,6 +20,7 @@ from handlers.context import Ctx
 from handlers.i18n import t
 from storage.models import NotificationChannel
 from storage.types import utcnow
+from wallets.vault_webhooks import seal_secret
 
 MAX_WEBHOOKS = 3
 _EMAIL = r"^[^@\s]{1,64}@[A-Za-z0-9.-]{1,200}\.[A-Za-z]{2,24}$"
@@ -137,6 +138,9 @@ async def webhook(ctx: Ctx, args: str) -> Response:
     finally:
         if ctx.services.safe_http is None:
             await fetcher.aclose()
+    vault = ctx.services.vault
+    if vault is None:  # its signing secret is kept sealed: no vault, no webhook
+        raise UserError("channels.webhook_no_vault")
     secret = "whsec_" + secrets.token_hex(24)
     async with ctx.services.sessions() as s, s.begin():
         mine = list(
@@ -157,8 +161,10 @@ async def webhook(ctx: Ctx, args: str) -> Response:
         if same is None:
             same = NotificationChannel(user_id=ctx.user_id, kind=WEBHOOK, address=url, kinds={})
             s.add(same)
+        await s.flush()  # its id is bound into the sealed secret
+        seal_secret(vault, same, secret)
         # the URL passed the checks and the user owns it: no confirmation round trip
-        same.secret, same.confirmed_at, same.disabled_at, same.failures = secret, utcnow(), None, 0
+        same.confirmed_at, same.disabled_at, same.failures = utcnow(), None, 0
     return Response([Reply(ctx.t("channels.webhook_added", url=url, secret=secret))])
 
 

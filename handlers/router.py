@@ -16,6 +16,7 @@ from handlers import (
     approvals,
     audit,
     billing,
+    billing_cancel,
     callbacks,
     channels,
     create,
@@ -138,6 +139,10 @@ BUTTONS: dict[str, ButtonHandler] = {
     "pca": positions_close_all.close_all_button,
     "pcay": positions_close_all.close_all_confirm_button,
     "pcan": positions_close_all.close_all_keep_button,
+    "bc": billing_cancel.cancel_button,
+    "bcy": billing_cancel.cancel_confirm_button,
+    "bcn": billing_cancel.cancel_keep_button,
+    "bm": billing_cancel.portal_button,
 }
 
 

@@ -180,6 +180,8 @@ async def test_live_actions_and_the_vault_rotation_are_on_the_record(
             "rotated": 1,
             "under": MasterKey.parse(new_master).key_id,
             "unreadable": [],
+            "webhooks_rotated": 0,  # webhook signing secrets are re-sealed too
+            "webhooks_unreadable": [],
         }
         # nothing secret in any row
         everything = repr([(r.action, r.target, r.details) for r in await audit_rows(live.world)])

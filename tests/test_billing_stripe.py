@@ -104,6 +104,18 @@ async def subscribe_and_pay(shop: Shop) -> list[dict]:
     return events
 
 
+async def subscription(shop: Shop) -> Subscription:
+    async with shop.world.sessions() as s:
+        return (await s.execute(select(Subscription))).scalar_one()
+
+
+async def paid_subscription(shop: Shop) -> Subscription:
+    """Ann's paid agent Hawk, Bob subscribed and paid: his subscription row."""
+    await create_paid_agent(shop.ann)
+    await subscribe_and_pay(shop)
+    return await subscription(shop)
+
+
 async def test_subscribe_then_paid_makes_the_deployment_trade(shop: Shop) -> None:
     await create_paid_agent(shop.ann)
     async with shop.world.sessions() as s:

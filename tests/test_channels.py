@@ -43,6 +43,11 @@ from storage.models import (
 from tests.chat_helpers import NOW, Person, World, make_world, text_of
 from tests.peers.public_tls import PublicSite, public_https
 from tests.peers.telegram_api import serve_app
+from wallets.vault import MasterKey, Vault
+from wallets.vault_webhooks import WebhookSecrets
+
+# webhook signing secrets are sealed by the vault (wallets/vault_webhooks.py)
+VAULT = Vault(MasterKey.parse("bWF4eGl0LXRlc3QtbWFzdGVyLWtleS0zMi1ieXRlcyE="))
 
 
 class Inbox:
@@ -192,18 +197,26 @@ async def hooks() -> AsyncIterator[tuple[PublicSite, dict]]:
         yield site, state
 
 
-async def test_webhooks_signed_retried_and_switched_off(sessions, hooks) -> None:
-    site, state = hooks
+async def with_webhook(sessions, site: PublicSite, state: dict) -> tuple[World, int]:  # type: ignore[no-untyped-def]
+    """Ann (with the vault on) adds the site's webhook; the receiver learns its secret."""
     world = await make_world(sessions)
     world.bot.services.safe_http = site.fetcher()
-    clock = [NOW]
-    dispatcher = ChannelDispatcher(sessions, channel_text, None, WebhookSender(site.fetcher()),
-                                   lambda: clock[0], disable_after=3)  # fmt: skip
-    alerts = Alerts(world, dispatcher)
+    world.bot.services.vault = VAULT
     ann = world.person("Ann", 1)
     uid = await user_id(world, ann)
     r = await ann.say(f"/webhook {site.url}/hook")
     state["secret"] = re.search(r"(whsec_[0-9a-f]+)", text_of(r)).group(1)
+    return world, uid
+
+
+async def test_webhooks_signed_retried_and_switched_off(sessions, hooks) -> None:
+    site, state = hooks
+    world, uid = await with_webhook(sessions, site, state)
+    clock = [NOW]
+    dispatcher = ChannelDispatcher(sessions, channel_text, None, WebhookSender(site.fetcher()),
+                                   lambda: clock[0], disable_after=3,
+                                   open_secret=WebhookSecrets(VAULT).open)  # fmt: skip
+    alerts = Alerts(world, dispatcher)
 
     assert await alerts.send(opened(uid, 1)) == 1
     (got,) = state["received"]
@@ -248,6 +261,7 @@ async def test_webhook_urls_must_be_https_to_public_addresses(sessions, hooks) -
     site, state = hooks
     world = await make_world(sessions)
     world.bot.services.safe_http = site.fetcher()
+    world.bot.services.vault = VAULT
     ann = world.person("Ann", 1)
     uid = await user_id(world, ann)
     for url in ("https://127.0.0.1/hook", "https://10.1.2.3/hook",
@@ -263,7 +277,8 @@ async def test_webhook_urls_must_be_https_to_public_addresses(sessions, hooks) -
     r = await ann.say(f"/webhook {site.url}/hook")
     state["secret"] = re.search(r"(whsec_[0-9a-f]+)", text_of(r)).group(1)
     site.dns[site.name] = ["169.254.169.254"]
-    dispatcher = ChannelDispatcher(sessions, channel_text, None, WebhookSender(site.fetcher()))
+    dispatcher = ChannelDispatcher(sessions, channel_text, None, WebhookSender(site.fetcher()),
+                                   open_secret=WebhookSecrets(VAULT).open)  # fmt: skip
     alerts = Alerts(world, dispatcher)
     assert await alerts.send(opened(uid, 1)) == 0
     async with sessions() as s:

@@ -6,7 +6,8 @@ committed late, fees settled after the close) and skips the work when the closes
 window have not changed since (their count and PnL sum). A close recorded with a time before
 that window (a replay, a backfill) makes it recompute every day. A correction of an older
 close's PnL is not seen: `rebuild_daily` recomputes all days (the tests check both ways give
-the same rows)."""
+the same rows; engine/analytics/rebuild_job.py runs it daily). Each refresh also keeps the
+marketplace's standings (engine/analytics/summary.py) of the agents whose days it rewrote."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from engine.analytics import summary
 from engine.analytics.figures import ZERO, DayTotals
 from storage.bulk import insert_ignore
 from storage.enums import CloseReason, PositionStatus
@@ -120,11 +122,13 @@ def _totals_row(t: DayTotals) -> dict[str, Any]:
     }
 
 
-async def _write_days(session: AsyncSession, since: datetime | None) -> None:
-    """Replace every daily row from `since`'s day (all rows with None) by a fresh roll-up."""
+async def _write_days(session: AsyncSession, since: datetime | None) -> set[int] | None:
+    """Replace every daily row from `since`'s day (all rows with None) by a fresh roll-up;
+    the agents whose rows were rewritten (None: all of them)."""
     first_day = since.astimezone(UTC).date() if since is not None else None
     start = day_start(first_day) if first_day is not None else None
     trades = await closed_trades(session, start)
+    before = await _agent_days(session, first_day) if first_day is not None else None
     deployments: dict[tuple[int, date], DayTotals] = defaultdict(DayTotals)
     who: dict[int, tuple[int, int, str]] = {}
     agents: dict[tuple[int, str, date], DayTotals] = defaultdict(DayTotals)
@@ -173,22 +177,66 @@ async def _write_days(session: AsyncSession, since: datetime | None) -> None:
             for agent, mode, day in sorted(set(agents) | set(manual))
         ],
     )
+    if before is None:
+        return None
+    # the agents whose days differ from before (a refresh of today rewrites every agent's
+    # today; most of them are what they were)
+    after: dict[int, dict[tuple[str, date], tuple[DayTotals, int]]] = defaultdict(dict)
+    for agent, mode, day in set(agents) | set(manual):
+        after[agent][(mode, day)] = (agents.get((agent, mode, day), DayTotals()),
+                                     manual.get((agent, mode, day), 0))  # fmt: skip
+    return {a for a in set(before) | set(after) if before.get(a, {}) != after.get(a, {})}
 
 
-async def _fingerprint(session: AsyncSession, since: datetime) -> str:
-    """The closes from `since` (count and PnL sum) and the count of all closes: a close
-    recorded with a time before the window shows as a change of the second alone."""
+async def _agent_days(
+    session: AsyncSession, first_day: date
+) -> dict[int, dict[tuple[str, date], tuple[DayTotals, int]]]:
+    """The agent rows from `first_day`, as `_write_days` builds them."""
+    m = AgentDailyMetric
+    rows = await session.execute(
+        select(m.agent_id, m.mode, m.day, m.trades, m.wins, m.losses, m.realized_pnl,
+               m.win_pnl, m.loss_pnl, m.margin, m.fees, m.manual_closes)
+        .where(m.day >= first_day)
+    )  # fmt: skip
+    out: dict[int, dict[tuple[str, date], tuple[DayTotals, int]]] = defaultdict(dict)
+    for r in rows.all():
+        totals = DayTotals(r.trades, r.wins, r.losses, r.realized_pnl, r.win_pnl, r.loss_pnl,
+                           r.margin, r.fees)  # fmt: skip
+        out[r.agent_id][(r.mode, r.day)] = (totals, r.manual_closes)
+    return out
+
+
+async def _window_print(session: AsyncSession, since: datetime) -> tuple[str, str, str]:
+    """The closes from `since` (count and PnL sum) and the newest closed position's id: what
+    a refresh compares on every read. It costs the window's closes (an index range) and one
+    index lookup, not a pass over every trade ever closed."""
+    # through the closed_at index: SQLite would pick the status index, a pass over every
+    # closed position, were the status not wrapped (it is a filter here, not the way in)
+    closed = func.coalesce(Position.status, "") == PositionStatus.CLOSED
     count, total = (
         await session.execute(
             select(func.count(), func.sum(Position.realized_pnl)).where(
-                Position.status == PositionStatus.CLOSED, Position.closed_at >= since
+                Position.closed_at >= since, closed
             )
         )
     ).one()
+    newest = (
+        await session.execute(
+            select(func.max(Position.id)).where(Position.status == PositionStatus.CLOSED)
+        )
+    ).scalar()
+    return str(count), str(total), str(newest)
+
+
+async def _fingerprint(session: AsyncSession, since: datetime) -> str:
+    """The window's print and the count of all closes: a close recorded with a time before
+    the window (a backfill: a new row) shows in the newest id and the count alone. A close of
+    an older row recorded with a time before the window is left to the daily rebuild."""
+    count, total, newest = await _window_print(session, since)
     everything = (
         await session.execute(select(func.count()).where(Position.status == PositionStatus.CLOSED))
     ).scalar_one()
-    return f"{count}:{total}:{everything}"[:100]
+    return f"{count}:{total}:{everything}:{newest}"[:100]
 
 
 def _only_inside(before: str | None, after: str) -> bool:
@@ -196,9 +244,10 @@ def _only_inside(before: str | None, after: str) -> bool:
     suffices); False when some landed before it (then every day is recomputed)."""
     if before is None:
         return False
-    old_count, _, old_all = before.split(":")
-    new_count, _, new_all = after.split(":")
-    return int(new_all) - int(old_all) == int(new_count) - int(old_count)
+    old, new = before.split(":"), after.split(":")
+    if len(old) != len(new):  # written by an older version: recompute everything once
+        return False
+    return int(new[2]) - int(old[2]) == int(new[0]) - int(old[0])
 
 
 async def _progress(session: AsyncSession, lock: bool) -> AnalyticsProgress | None:
@@ -227,17 +276,23 @@ async def _unchanged(
         return False
     if progress.window_start != day_start((now - LOOKBACK).date()):
         return False
-    return await _fingerprint(session, progress.window_start) == progress.fingerprint
+    stored = (progress.fingerprint or "").split(":")
+    if len(stored) != 4:
+        return False
+    count, total, _, newest = stored
+    return await _window_print(session, progress.window_start) == (count, total, newest)
 
 
 async def refresh_daily(session: AsyncSession, now: datetime) -> bool:
     """Bring the daily rows up to date (inside the caller's transaction); True if it rolled
     anything up, False when nothing closed or changed since the last refresh."""
     if await _unchanged(session, await _progress(session, lock=False), now):
+        await summary.keep_current(session, now.date())
         return False
     progress = await _locked_progress(session)
+    touched: set[int] | None = set()
     if progress.closed_through is None or progress.window_start is None:
-        await _write_days(session, None)
+        touched = await _write_days(session, None)
         changed = True
     else:
         # from the last refresh's window: it covers every close since then, late ones too
@@ -245,8 +300,12 @@ async def refresh_daily(session: AsyncSession, now: datetime) -> bool:
         changed = now_print != progress.fingerprint
         if changed:
             inside = _only_inside(progress.fingerprint, now_print)
-            await _write_days(session, progress.window_start if inside else None)
+            touched = await _write_days(session, progress.window_start if inside else None)
     await _remember(session, progress, now)
+    # the marketplace's kept standings of the agents whose days changed, and of every agent
+    # when the window moved
+    if not await summary.keep_current(session, now.date()):
+        await summary.recompute(session, now.date(), touched)
     return changed
 
 
@@ -264,3 +323,5 @@ async def rebuild_daily(session: AsyncSession, now: datetime) -> None:
     progress = await _locked_progress(session)
     await _write_days(session, None)
     await _remember(session, progress, now)
+    if not await summary.keep_current(session, now.date()):
+        await summary.recompute(session, now.date(), None)

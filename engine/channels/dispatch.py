@@ -34,6 +34,7 @@ LEASE = timedelta(seconds=60)
 
 # (kind, payload, language) -> (subject, text), in the user's language (handlers render it)
 Render = Callable[[str, dict[str, Any], str], tuple[str, str]]
+OpenSecret = Callable[[NotificationChannel], str]
 
 
 def channel_wants(channel: NotificationChannel, kind: str) -> bool:
@@ -104,8 +105,12 @@ class ChannelDispatcher:
         clock: Callable[[], datetime] = utcnow,
         disable_after: int = 5,
         backoff_seconds: float = 30.0,
+        open_secret: OpenSecret | None = None,
     ) -> None:
         self.sessions = sessions
+        # a webhook's signing secret is sealed at rest; this opens it for one request
+        # (wallets/vault_webhooks.WebhookSecrets.open; None: webhooks cannot be signed)
+        self.open_secret = open_secret
         self.render = render
         self.email = email
         self.webhooks = webhooks
@@ -173,9 +178,13 @@ class ChannelDispatcher:
             subject, text = self.render(row.kind, row.payload, row.language)
             await self.email.send(channel.address, subject, text)
         elif channel.kind == WEBHOOK:
-            if self.webhooks is None or not channel.secret:
+            if self.webhooks is None or self.open_secret is None:
                 raise SendFailed("webhooks are not configured", permanent=True)
-            await self.webhooks.send(channel.address, channel.secret, row.id, row.kind, row.payload)
+            try:
+                secret = self.open_secret(channel)
+            except Exception as exc:  # the vault's error names no key material
+                raise SendFailed(f"signing secret unavailable: {exc}", permanent=True) from None
+            await self.webhooks.send(channel.address, secret, row.id, row.kind, row.payload)
         else:
             raise SendFailed(f"unknown channel kind {channel.kind}", permanent=True)
 

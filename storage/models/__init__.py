@@ -2,7 +2,7 @@
 
 from storage.models.accounts import AccountLinkCode
 from storage.models.agents import Agent, AgentDailyMetric, Deployment, Source, agent_sources
-from storage.models.analytics import AnalyticsProgress, DeploymentDailyMetric
+from storage.models.analytics import AgentSummary, AnalyticsProgress, DeploymentDailyMetric
 from storage.models.base import Base
 from storage.models.billing import (
     AgentPrice,
@@ -36,6 +36,7 @@ __all__ = [
     "AgentKey",
     "AgentKeyRotation",
     "AgentPrice",
+    "AgentSummary",
     "AnalyticsProgress",
     "AuditLog",
     "Base",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base
@@ -45,3 +45,39 @@ class AnalyticsProgress(Base):
     # (count and PnL): the same sum again means nothing changed there since
     window_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
     fingerprint: Mapped[str | None] = mapped_column(String(100))
+
+
+class AgentSummary(Base):
+    """One agent's marketplace standing over the 30-day window ending `window_end`: the
+    ranking inputs (live and paper apart) and the place keys, kept up to date by the daily
+    roll-up (engine/analytics/summary.py), so /agents reads one page through one index.
+
+    The place keys sort ascending: `place_group` 0 for a ranked agent (enough live trades),
+    1 otherwise; then `place_a` (1: ranked without a Sharpe); `place_b` minus the Sharpe (or
+    minus the live trades when unranked); `place_c` minus the return (or minus the
+    followers), both in millionths; ties by agent id."""
+
+    __tablename__ = "agent_summaries"
+    __table_args__ = (
+        Index(
+            "ix_agent_summaries_place", "place_group", "place_a", "place_b", "place_c", "agent_id"
+        ),
+    )
+    agent_id: Mapped[int] = mapped_column(
+        ForeignKey("agents.id"), primary_key=True, autoincrement=False
+    )
+    window_end: Mapped[date] = mapped_column(Date)
+    followers: Mapped[int] = mapped_column(Integer, default=0)
+    live_trades: Mapped[int] = mapped_column(Integer, default=0)
+    live_return: Mapped[Decimal | None] = mapped_column(Money)  # None: no live trade
+    live_sharpe: Mapped[Decimal | None] = mapped_column(Money)
+    live_drawdown: Mapped[Decimal | None] = mapped_column(Money)
+    live_win_rate: Mapped[Decimal | None] = mapped_column(Money)
+    paper_trades: Mapped[int] = mapped_column(Integer, default=0)
+    paper_return: Mapped[Decimal | None] = mapped_column(Money)  # None: no paper trade
+    paper_win_rate: Mapped[Decimal | None] = mapped_column(Money)
+    place_group: Mapped[int] = mapped_column(Integer)
+    place_a: Mapped[int] = mapped_column(Integer)
+    # integers (millionths) so both databases sort them as numbers (Money is text on SQLite)
+    place_b: Mapped[int] = mapped_column(BigInteger)
+    place_c: Mapped[int] = mapped_column(BigInteger)

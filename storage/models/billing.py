@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base, CreatedAt
@@ -51,8 +51,10 @@ class NotificationChannel(CreatedAt, Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     kind: Mapped[str] = mapped_column(String(8))  # email, webhook
     address: Mapped[str] = mapped_column(String(320))
-    # webhooks: the HMAC key the receiver checks signatures with
-    secret: Mapped[str | None] = mapped_column(String(128))
+    # webhooks: the HMAC key the receiver checks signatures with, sealed by the vault
+    # (wallets/vault_webhooks.py: AES-GCM, the row bound in) and the master key that sealed it
+    secret_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    secret_key_id: Mapped[str | None] = mapped_column(String(32))
     confirm_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

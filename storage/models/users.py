@@ -14,6 +14,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -94,6 +95,10 @@ class Subscription(CreatedAt, Base):
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
     checkout_session_id: Mapped[str | None] = mapped_column(String(80), unique=True)
     state_at: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # the user asked to cancel: it runs to current_period_end, then Stripe ends it
+    cancel_at_period_end: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
 
 
 class Conversation(Base):

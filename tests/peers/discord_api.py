@@ -11,7 +11,6 @@ would refuse (tests/peers/discord_models.py)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import socket
 import time
@@ -35,6 +34,7 @@ from tests.peers.discord_models import (
     json_response,
     snowflake,
 )
+from tests.peers.discord_uploads import BODY, UPLOADS, attachments_of, read_body
 from tests.peers.discord_users import Interaction, SimUser
 
 
@@ -201,15 +201,13 @@ class DiscordPeer(InteractionRoutes):
             return await handler(request)
         info = request.match_info
         route = info.route.resource.canonical if info.route.resource else request.path
-        body: Any = None
-        if request.can_read_body:
-            with contextlib.suppress(ValueError):
-                body = await request.json()
-        call = Call(request.method, request.path, route, 0, body)
-        self.calls.append(call)
         webhook = "/webhooks/" in route or "/interactions/" in route
         headers: dict[str, str] = {}
+        call = Call(request.method, request.path, route, 0)
+        self.calls.append(call)
         try:
+            call.body, request[UPLOADS] = await read_body(request)
+            request[BODY] = call.body
             if not webhook and request.headers.get("Authorization") != f"Bot {self.token}":
                 raise UNAUTHORIZED
             major = info.get("channel") or info.get("token") or info.get("guild") or ""
@@ -312,7 +310,7 @@ class DiscordPeer(InteractionRoutes):
 
     # ---- channels and messages ----
     async def _open_dm(self, request: web.Request) -> web.Response:
-        recipient = str((await request.json()).get("recipient_id"))
+        recipient = str((request[BODY] or {}).get("recipient_id"))
         if recipient not in self.users:
             raise DiscordError(400, 50033, "Invalid Recipient(s)")
         return json_response(self.dm_channel(recipient).to_json(self))
@@ -323,16 +321,28 @@ class DiscordPeer(InteractionRoutes):
             raise DiscordError(404, 10003, "Unknown Channel")
         if channel.type == 1 and channel.recipient in self.closed_dms:
             raise CANNOT_DM
-        body = await request.json()
-        message = self._post(channel.id, check_message(body), 0, None)
+        message = self._post(channel.id, self.message_fields(request, channel.id), 0, None)
         return json_response(message.to_json())
 
     async def _edit_message(self, request: web.Request) -> web.Response:
         message = self.messages.get(request.match_info["message"])
         if message is None or message.channel_id != request.match_info["channel"]:
             raise UNKNOWN_MESSAGE
-        message.apply(check_message(await request.json(), partial=True))
+        message.apply(self.message_fields(request, message.channel_id, message))
         return json_response(message.to_json())
+
+    def message_fields(
+        self, request: web.Request, channel_id: str, editing: Message | None = None
+    ) -> Json:
+        """A create (or an edit of `editing`) as Discord validates it, files included."""
+        body = request[BODY]
+        if not isinstance(body, dict):
+            raise DiscordError(400, 50109, "The request body contains invalid JSON.")
+        uploads = request[UPLOADS]
+        files = None
+        if uploads or "attachments" in body:
+            files = attachments_of(body, uploads, channel_id, editing and editing.attachments)
+        return check_message(body, partial=editing is not None, attachments=files)
 
     def _post(
         self, channel_id: str, fields: Json, flags: int, interaction: Interaction | None

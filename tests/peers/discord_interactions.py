@@ -21,6 +21,7 @@ from tests.peers.discord_models import (
     check_message,
     json_response,
 )
+from tests.peers.discord_uploads import BODY
 from tests.peers.discord_users import Interaction
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ class InteractionRoutes:
         interaction = self.interactions.get(request.match_info["interaction"])
         if interaction is None or interaction.token != request.match_info["token"]:
             raise UNKNOWN_INTERACTION
-        return json_response(self.callback(interaction, await request.json()))
+        return json_response(self.callback(interaction, request[BODY] or {}))
 
     def callback(self: DiscordPeer, interaction: Interaction, body: Json) -> Json:
         """An interaction's initial response (a POST to /callback, or our HTTP answer)."""
@@ -101,9 +102,8 @@ class InteractionRoutes:
 
     async def _followup(self: DiscordPeer, request: web.Request) -> web.Response:
         interaction = self._interaction_by_token(request)
-        body = await request.json()
-        fields = check_message(body)
-        message = self._post(interaction.channel_id, fields, int(body.get("flags") or 0),
+        fields = self.message_fields(request, interaction.channel_id)
+        message = self._post(interaction.channel_id, fields, int(fields.get("flags") or 0),
                              interaction)  # fmt: skip
         interaction.followups.append(message.id)
         return json_response(message.to_json())
@@ -113,7 +113,7 @@ class InteractionRoutes:
 
     async def _edit_hook_message(self: DiscordPeer, request: web.Request) -> web.Response:
         _, message = self._hook_message(request)
-        changes = check_message(await request.json(), partial=True)
+        changes = self.message_fields(request, message.channel_id, message)
         message.flags &= ~LOADING
         message.apply(changes)
         if not (message.content.strip() or message.embeds):

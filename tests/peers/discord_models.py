@@ -104,8 +104,9 @@ def check_components(rows: Any) -> list[Json]:
     return rows
 
 
-def check_message(body: Json, partial: bool = False) -> Json:
-    """The parts of a message create/edit body we model, validated as Discord does."""
+def check_message(body: Json, partial: bool = False, attachments: list[Json] | None = None) -> Json:
+    """The parts of a message create/edit body we model, validated as Discord does
+    (`attachments`: the message's files after it, from tests/peers/discord_uploads.py)."""
     out: Json = {}
     if "content" in body or not partial:
         content = body.get("content") or ""
@@ -126,7 +127,9 @@ def check_message(body: Json, partial: bool = False) -> Json:
         out["components"] = check_components(body.get("components"))
     if "flags" in body:
         out["flags"] = int(body.get("flags") or 0)
-    if not partial and not (out["content"].strip() or out["embeds"]):
+    if attachments is not None:
+        out["attachments"] = attachments
+    if not partial and not (out["content"].strip() or out["embeds"] or attachments):
         raise EMPTY
     return out
 
@@ -139,6 +142,7 @@ class Message:
     content: str = ""
     embeds: list[Json] = field(default_factory=list)
     components: list[Json] = field(default_factory=list)
+    attachments: list[Json] = field(default_factory=list)  # each with its bytes in "data"
     flags: int = 0
     edits: int = 0
     visible_to: str | None = None  # an ephemeral message: only this user sees it
@@ -164,8 +168,18 @@ class Message:
     def button_labels(self) -> list[str]:
         return [b["label"] for b in self.buttons()]
 
+    @property
+    def picture(self) -> bytes | None:
+        """The file an embed shows as its image (`attachment://name`), as uploaded."""
+        for e in self.embeds:
+            url = str((e.get("image") or {}).get("url") or "")
+            for a in self.attachments:
+                if url == f"attachment://{a['filename']}":
+                    return bytes(a["data"])
+        return None
+
     def apply(self, changes: Json) -> None:
-        for key in ("content", "embeds", "components"):
+        for key in ("content", "embeds", "components", "attachments"):
             if key in changes:
                 setattr(self, key, changes[key])
         if "flags" in changes:  # only SUPPRESS_EMBEDS may change on edit; ephemeral stays
@@ -181,7 +195,7 @@ class Message:
             "content": self.content,
             "embeds": self.embeds,
             "components": self.components,
-            "attachments": [],
+            "attachments": [{k: v for k, v in a.items() if k != "data"} for a in self.attachments],
             "mentions": [],
             "mention_roles": [],
             "mention_everyone": False,

@@ -3,7 +3,8 @@
 Speaks Stripe's wire format: form-encoded bodies with bracketed keys (`line_items[0][price]`,
 `metadata[user]`), `Authorization: Bearer sk_test_...`, JSON answers with `object` fields,
 errors as `{"error": {type, code, message, param}}`. Stateful for what Maxxit uses:
-customers, products, prices, Checkout Sessions (mode=subscription), subscriptions, invoices.
+customers, products, prices, Checkout Sessions (mode=subscription), subscriptions (retrieve,
+update with cancel_at_period_end, cancel), invoices, billing-portal sessions.
 
 It also plays the customer and the card network (test methods, not HTTP): a Checkout paid,
 a renewal paid or failed, a cancellation; each makes the events Stripe would make, and
@@ -80,6 +81,7 @@ class StripePeer:
         self.webhook_secret = webhook_secret
         self.objects: dict[str, Json] = {}  # id -> object, every kind
         self.events: list[Json] = []
+        self.outbox: list[Json] = []  # events made by API calls, for a test to deliver
         self.requests: list[tuple[str, str, Json]] = []
         self.clock = int(time.time())
         self._ids = itertools.count(1)
@@ -109,6 +111,12 @@ class StripePeer:
                 Route("/v1/{kind}/{id}", self._retrieve, methods=["GET"]),
                 Route("/v1/checkout/sessions/{id}", self._retrieve, methods=["GET"]),
                 Route("/v1/subscriptions/{id}", self._cancel, methods=["DELETE"]),
+                Route("/v1/subscriptions/{id}", self._update_subscription, methods=["POST"]),
+                Route(
+                    "/v1/billing_portal/sessions",
+                    self._create("bps", self._portal),
+                    methods=["POST"],
+                ),
             ]
         )
 
@@ -156,6 +164,55 @@ class StripePeer:
         self.cancel(sub["id"])
         return _json(sub)
 
+    async def _update_subscription(self, request: Request) -> Response:
+        """POST /v1/subscriptions/{id}: what Subscription.modify sends. Only what Maxxit
+        changes is modelled: cancel_at_period_end (true: it ends when the period does; false:
+        it renews again), and metadata. Stripe then sends customer.subscription.updated with
+        the fields' previous values (kept in `outbox` until a test delivers them)."""
+        params = await self._params(request)
+        if isinstance(params, Response):
+            return params
+        sub = self.objects.get(request.path_params["id"])
+        if sub is None or sub.get("object") != "subscription":
+            return _error(f"No such subscription: '{request.path_params['id']}'", 404, param="id")
+        unknown = set(params) - {"cancel_at_period_end", "metadata"}
+        if unknown:
+            name = sorted(unknown)[0]
+            return _error(f"Received unknown parameter: {name}", code="parameter_unknown",
+                          param=name)  # fmt: skip
+        if sub["status"] == "canceled":
+            return _error("A canceled subscription can only update its metadata.",
+                          code="resource_missing", param="cancel_at_period_end")  # fmt: skip
+        previous: Json = {}
+        if "cancel_at_period_end" in params:
+            flag = params["cancel_at_period_end"]
+            if flag not in ("true", "false"):
+                return _error("Invalid boolean", code="parameter_invalid_boolean",
+                              param="cancel_at_period_end")  # fmt: skip
+            wanted = flag == "true"
+            if wanted != sub["cancel_at_period_end"]:
+                end = sub["items"]["data"][0]["current_period_end"]
+                previous = {"cancel_at_period_end": sub["cancel_at_period_end"],
+                            "cancel_at": sub.get("cancel_at")}  # fmt: skip
+                sub.update(cancel_at_period_end=wanted, cancel_at=end if wanted else None,
+                           canceled_at=self._tick() if wanted else None)  # fmt: skip
+        if "metadata" in params:
+            previous["metadata"] = dict(sub["metadata"])
+            sub["metadata"] = {**sub["metadata"], **params["metadata"]}
+        if previous:
+            self.outbox.append(self._event("customer.subscription.updated", sub, previous))
+        return _json(sub)
+
+    def _portal(self, pid: str, p: Json) -> Json | Response:
+        customer = p.get("customer")
+        if customer not in self.objects:
+            return _error(f"No such customer: '{customer}'", param="customer")
+        return {"id": pid, "object": "billing_portal.session", "configuration": "bpc_test",
+                "created": self._tick(), "customer": customer, "flow": None, "livemode": False,
+                "locale": p.get("locale"), "on_behalf_of": None,
+                "return_url": p.get("return_url"),
+                "url": f"{self.url}/p/session/{pid}"}  # fmt: skip
+
     def _customer(self, cid: str, p: Json) -> Json:
         return {"id": cid, "object": "customer", "created": self._tick(), "livemode": False,
                 "email": p.get("email"), "metadata": p.get("metadata", {})}  # fmt: skip
@@ -197,11 +254,13 @@ class StripePeer:
 
     # -- what customers and banks do ------------------------------------------------------
 
-    def _event(self, kind: str, obj: Json) -> Json:
+    def _event(self, kind: str, obj: Json, previous: Json | None = None) -> Json:
+        data: Json = {"object": json.loads(json.dumps(obj))}
+        if previous is not None:
+            data["previous_attributes"] = previous
         event = {"id": self._id("evt"), "object": "event", "type": kind,
                  "api_version": "2026-10-28.endive", "created": self._tick(),
-                 "livemode": False, "pending_webhooks": 1,
-                 "data": {"object": json.loads(json.dumps(obj))}}  # fmt: skip
+                 "livemode": False, "pending_webhooks": 1, "data": data}  # fmt: skip
         self.events.append(event)
         return event
 
@@ -230,7 +289,8 @@ class StripePeer:
         sub = {"id": sub_id, "object": "subscription", "status": "active", "customer": customer,
                "metadata": cs["subscription_data"].get("metadata", {}),
                "items": {"object": "list", "data": [item]}, "cancel_at_period_end": False,
-               "created": now, "canceled_at": None}  # fmt: skip
+               "created": now, "canceled_at": None, "cancel_at": None,
+               "ended_at": None}  # fmt: skip
         self.objects[sub_id] = sub
         cs.update(status="complete", payment_status="paid", subscription=sub_id,
                   customer=customer)  # fmt: skip
@@ -257,6 +317,21 @@ class StripePeer:
         sub["status"] = "past_due"
         return [self._event("invoice.payment_failed", invoice),
                 self._event("customer.subscription.updated", sub)]  # fmt: skip
+
+    def end_period(self, sub_id: str) -> list[Json]:
+        """The period ends: a subscription set to cancel at period end is canceled (its
+        customer.subscription.deleted); any other renews."""
+        sub = self.objects[sub_id]
+        if not sub["cancel_at_period_end"]:
+            return self.renew(sub_id)
+        now = self._tick()
+        sub.update(status="canceled", ended_at=now)
+        return [self._event("customer.subscription.deleted", sub)]
+
+    def take_outbox(self) -> list[Json]:
+        """Events our API calls made Stripe send (not yet delivered)."""
+        out, self.outbox = self.outbox, []
+        return out
 
     def cancel(self, sub_id: str) -> list[Json]:
         sub = self.objects[sub_id]
