@@ -6,6 +6,7 @@ No business logic lives in this module: it only translates between PTB and handl
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from typing import Any
@@ -50,6 +51,10 @@ log = logging.getLogger(__name__)
 logging.getLogger("httpx").setLevel(logging.WARNING)
 PLATFORM = "telegram"
 UPDATES = ["message", "callback_query"]
+# how long a button press's own answer may take before a bare acknowledgement goes out: the
+# user's spinner stops at once even when the handler waits on a venue, and a quick refusal
+# ("not yours", "expired") still shows as the press's pop-up
+ACK_GRACE_SECONDS = 0.25
 
 
 def _markup(reply: Reply) -> InlineKeyboardMarkup | None:
@@ -119,8 +124,10 @@ class TelegramBot:
         api_url: str = "https://api.telegram.org",
         limiter: ChatRateLimiter | None = None,
         webhook: bool = False,
+        ack_grace: float = ACK_GRACE_SECONDS,
     ) -> None:
         self.handlers = handlers
+        self.ack_grace = ack_grace
         builder: ApplicationBuilder = (
             ApplicationBuilder()
             .token(token)
@@ -156,11 +163,22 @@ class TelegramBot:
         req = to_request(update)
         if query is None or req is None:
             return
-        response = await self.handlers.handle(req)
-        await self._answer(query.id, response)
+        work = asyncio.ensure_future(self.handlers.handle(req))
+        try:
+            done, _pending = await asyncio.wait({work}, timeout=self.ack_grace)
+            if not done:  # slow work (a venue close): acknowledge now, show the result after
+                await self._answer(query.id, Response())
+            response = await work
+        finally:
+            work.cancel()  # only if we were cancelled first: the press's work goes with us
+        if done:
+            await self._answer(query.id, response)
         message = query.message if isinstance(query.message, Message) else None
         chat_id = message.chat_id if message is not None else query.from_user.id
-        for i, reply in enumerate(response.replies):
+        replies = list(response.replies)
+        if not done and response.notice and (response.refused or not replies):
+            replies.append(Reply(response.notice))  # too late for the pop-up: say it here
+        for i, reply in enumerate(replies):
             # only the first reply may replace the pressed message; the rest are new ones
             await send(self.bot, chat_id, reply, editing=message if i == 0 else None)
 
