@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select, update
@@ -200,9 +201,16 @@ class TelegramBot:
             await self.bot.set_my_commands(commands, language_code=lang)
 
     async def start(
-        self, public_url: str | None = None, secret: str | None = None, poll_timeout: int = 10
+        self,
+        public_url: str | None = None,
+        secret: str | None = None,
+        poll_timeout: int = 10,
+        on_ready: Callable[[], None] | None = None,
     ) -> None:
+        """`on_ready` runs once Telegram has answered (getMe), before the first update."""
         await self.app.initialize()
+        if on_ready is not None:
+            on_ready()
         await self.set_commands()
         if public_url:
             await self.bot.set_webhook(
@@ -233,9 +241,13 @@ class TelegramTransport:
 
     name = PLATFORM
 
-    def __init__(self, bot: PTBBot, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, bot: PTBBot, sessions: async_sessionmaker[AsyncSession], ready: bool = True
+    ) -> None:
         self.bot = bot
         self.sessions = sessions
+        # False while the Bot API is unreachable at start: alerts wait in the outbox
+        self.ready = ready
 
     async def _chat(self, user_id: int) -> tuple[int, str] | None:
         async with self.sessions() as s:
@@ -254,6 +266,8 @@ class TelegramTransport:
         return (row[0], row[1]) if row else None
 
     async def deliver(self, message: OutgoingMessage) -> Delivery:
+        if not self.ready:
+            return Delivery("retry", 5.0, "telegram not connected yet")
         target = await self._chat(message.user_id)
         if target is None:
             return Delivery("unreachable", error="no reachable Telegram chat")

@@ -62,12 +62,17 @@ _RESERVED = "Character '{}' is reserved and must be escaped with the preceding '
 
 
 @contextlib.asynccontextmanager
-async def serve_app(app: ASGIApp, lifespan: str = "off") -> AsyncIterator[str]:
-    """Serves `app` on a free 127.0.0.1 port in the running event loop; yields its root URL."""
-    # An explicit IPPROTO_TCP, or asyncio skips TCP_NODELAY on accepted sockets and every
-    # keep-alive request waits ~40 ms on Nagle plus delayed ACKs.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
+async def serve_app(
+    app: ASGIApp, lifespan: str = "off", sock: socket.socket | None = None
+) -> AsyncIterator[str]:
+    """Serves `app` on a free 127.0.0.1 port in the running event loop; yields its root URL.
+    `sock`: a socket already bound (not listening), e.g. one whose address a test handed out
+    while the service was "down" (connections to it are refused until it serves)."""
+    if sock is None:
+        # An explicit IPPROTO_TCP, or asyncio skips TCP_NODELAY on accepted sockets and every
+        # keep-alive request waits ~40 ms on Nagle plus delayed ACKs.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(
         app, lifespan=lifespan, log_config=None, access_log=False, timeout_graceful_shutdown=2
     )
@@ -343,8 +348,12 @@ class TelegramPeer:
 
     webhook_attempts = 4  # per update before giving up on it (Telegram retries too)
 
-    def __init__(self, token: str = "123456:TEST", bot_username: str = "maxxit_test_bot") -> None:
+    def __init__(
+        self, token: str = "123456:TEST", bot_username: str = "maxxit_test_bot",
+        sock: socket.socket | None = None,
+    ) -> None:  # fmt: skip
         self.token = token
+        self._sock = sock  # serve on this bound socket (see serve_app)
         self.bot_user: Json = {"id": int(token.split(":")[0]), "is_bot": True,
                                "first_name": "Maxxit", "username": bot_username}  # fmt: skip
         self.base_url = self.base_file_url = ""
@@ -376,7 +385,8 @@ class TelegramPeer:
     async def __aenter__(self) -> TelegramPeer:
         self._stack = contextlib.AsyncExitStack()
         route = Route("/bot{token}/{method}", self._endpoint, methods=["GET", "POST"])
-        root = await self._stack.enter_async_context(serve_app(Starlette(routes=[route])))
+        app = Starlette(routes=[route])
+        root = await self._stack.enter_async_context(serve_app(app, sock=self._sock))
         self.base_url, self.base_file_url = f"{root}/bot", f"{root}/file/bot"
         self._client = httpx.AsyncClient(timeout=10)  # webhook deliveries
         self._stack.push_async_callback(self._client.aclose)
