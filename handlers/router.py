@@ -32,6 +32,7 @@ from handlers import (
     wizard,
 )
 from handlers.approvals_list import pending_approvals
+from handlers.balance import balance
 from handlers.base import MAX_TEXT, Reply, Request, Response, Services, UserError
 from handlers.calls import call
 from handlers.context import Ctx, resolve
@@ -59,6 +60,7 @@ COMMANDS: dict[str, Command] = {
     "settings": settings.settings,
     "link": wallet.link,
     "wallet": wallet.wallet,
+    "balance": balance,
     "unlink": wallet.unlink,
     "billing": billing.billing,
     "price": billing.price,
@@ -86,6 +88,7 @@ MENU = (
     "call",
     "link",
     "wallet",
+    "balance",
     "unlink",
     "billing",
     "audit",
