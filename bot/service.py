@@ -23,6 +23,7 @@ from bot.price_status import PriceWatch
 from bot.settings import Settings
 from bot.telegram import TelegramBot, TelegramTransport
 from bot.telegram_limits import ChatRateLimiter
+from bot.telegram_monitor import TelegramMonitor
 from bot.web import make_app, server
 from engine.channels.dispatch import ChannelFanout
 from engine.classify.catalog import MarketCatalog
@@ -258,6 +259,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     )
     web_task = asyncio.create_task(web.serve())  # /healthz answers whatever Telegram does
     connecting: asyncio.Task[None] | None = None
+    monitors: TelegramMonitor | None = None  # the pinned /monitor messages
     if telegram is not None:
         # alerts wait in the outbox until the Bot API answers (retried with backoff)
         transport = telegram_out = TelegramTransport(telegram.bot, sessions, ready=False)
@@ -266,6 +268,12 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             services.bot_username = bot.username
             telegram_out.ready = True
 
+        monitors = TelegramMonitor(
+            telegram.bot,
+            services,
+            engine.ownership.replica_id,
+            timedelta(seconds=settings.monitor_edit_seconds),
+        )
         connecting = asyncio.create_task(
             startup.connect_telegram(
                 telegram, settings.public_url, secret, link,
@@ -314,6 +322,8 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
                 await housekeeping(engine, dispatcher)
                 if engine.ownership.runs("outbox"):
                     await channel_dispatcher.deliver_pending()
+                if monitors is not None and link.state == "on":
+                    await monitors.round()
             except Exception:  # one bad round must not stop the service; the next retries
                 log.exception("housekeeping failed")
             with contextlib.suppress(TimeoutError):

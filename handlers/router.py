@@ -39,6 +39,7 @@ from handlers.context import Ctx, resolve
 from handlers.format import LANGUAGE
 from handlers.i18n import t
 from handlers.limits import Admission, slow_down
+from handlers.monitor import monitor
 from handlers.time_zone import time_zone
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ COMMANDS: dict[str, Command] = {
     "deploy": deploy.deploy,
     "deployments": deploy.list_deployments,
     "positions": positions.positions,
+    "monitor": monitor,
     "history": positions.history,
     "pnl": performance.pnl,
     "call": call,
@@ -81,6 +83,7 @@ MENU = (
     "deploy",
     "deployments",
     "positions",
+    "monitor",
     "approvals",
     "history",
     "pnl",

@@ -220,6 +220,7 @@ class BotMessage:
     photo: bool = False
     edits: int = 0
     deleted: bool = False
+    pinned: bool = False
     style: Any = None  # the formatting source, so an edit that only restyles counts as a change
     date: int = field(default_factory=lambda: int(time.time()))
 
@@ -379,7 +380,8 @@ class TelegramPeer:
             for name in ("getMe", "getUpdates", "setWebhook", "deleteWebhook", "getWebhookInfo",
                          "setMyCommands", "getMyCommands", "deleteMyCommands", "sendMessage",
                          "sendPhoto", "editMessageText", "editMessageReplyMarkup",
-                         "answerCallbackQuery", "deleteMessage", "sendChatAction")
+                         "answerCallbackQuery", "deleteMessage", "sendChatAction",
+                         "pinChatMessage", "unpinChatMessage")
         }  # fmt: skip
 
     async def __aenter__(self) -> TelegramPeer:
@@ -743,6 +745,20 @@ class TelegramPeer:
             raise _bad("query is too old and response timeout expired or query ID is invalid")
         user.answers[query_id] = {k: v for k, v in p.items() if k != "callback_query_id"}
         user.log.append(f"bot answered q{query_id}: {user.answers[query_id]}")
+        return True
+
+    async def _pinChatMessage(self, p: Json) -> bool:
+        self._target(p, "message to pin not found").pinned = True
+        return True
+
+    async def _unpinChatMessage(self, p: Json) -> bool:
+        user = self._chat(p)
+        if p.get("message_id") is None:  # the most recent pinned one
+            pinned = [m for m in user.messages if m.pinned]
+            if pinned:
+                pinned[-1].pinned = False
+            return True
+        self._target(p, "message to unpin not found").pinned = False
         return True
 
     async def _sendChatAction(self, p: Json) -> bool:
