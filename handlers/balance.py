@@ -1,15 +1,18 @@
 """/balance: what the user's accounts hold. A live Hyperliquid account is read from
-Hyperliquid (account value, withdrawable, margin used); paper deployments show their paper
-equity (margin in open positions plus their unrealized PnL) and realized PnL, labelled
-[PAPER]. A venue that does not answer is said plainly, never shown as zero."""
+Hyperliquid (account value, withdrawable, margin used), a live Ostium one from the chain and
+the subgraph (USDC in the wallet, collateral and unrealized PnL of open trades); paper
+deployments show their paper equity (margin in open positions plus their unrealized PnL) and
+realized PnL, labelled [PAPER]. A venue that does not answer is said plainly, never shown as
+zero."""
 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, select
 
-from engine.account_balances import VenueUnreachable, hyperliquid_balance
+from engine.account_balances import VenueUnreachable, hyperliquid_balance, ostium_balance
 from engine.venues.routed import AccountRoutedVenue
 from handlers.base import Reply, Response
 from handlers.context import Ctx
@@ -23,12 +26,23 @@ from wallets import siwe_link
 async def _live_lines(ctx: Ctx) -> list[str]:
     async with ctx.services.sessions() as s:
         wallet = await siwe_link.linked_wallet(s, ctx.user_id)
-    venue = ctx.services.engine.venues.get("HYPERLIQUID")
-    if wallet is None or not isinstance(venue, AccountRoutedVenue):
+    if wallet is None:
         return []
-    head = ctx.t("balance.hl_head", tag=ctx.t("tag.live"), address=wallet.address)
+    venues = ctx.services.engine.venues
+    lines: list[str] = []
+    hyperliquid = venues.get("HYPERLIQUID")
+    if isinstance(hyperliquid, AccountRoutedVenue):
+        lines += await _hyperliquid(ctx, hyperliquid.live, wallet.address)
+    ostium = venues.get("OSTIUM")
+    if isinstance(ostium, AccountRoutedVenue):
+        lines += await _ostium(ctx, ostium.live, wallet.address)
+    return lines
+
+
+async def _hyperliquid(ctx: Ctx, venue: Any, address: str) -> list[str]:
+    head = ctx.t("balance.hl_head", tag=ctx.t("tag.live"), address=address)
     try:
-        held = await hyperliquid_balance(venue.live, wallet.address)  # type: ignore[arg-type]
+        held = await hyperliquid_balance(venue, address)
     except VenueUnreachable:
         return [head, ctx.t("balance.unreachable", venue="Hyperliquid")]
     return [
@@ -38,6 +52,25 @@ async def _live_lines(ctx: Ctx) -> list[str]:
             value=money(held.account_value),
             withdrawable=money(held.withdrawable),
             margin=money(held.margin_used),
+        ),
+    ]
+
+
+async def _ostium(ctx: Ctx, venue: Any, address: str) -> list[str]:
+    head = ctx.t("balance.ostium_head", tag=ctx.t("tag.live"), address=address)
+    try:
+        held = await ostium_balance(venue, address, ctx.services.engine.prices.price)
+    except VenueUnreachable:
+        return [head, ctx.t("balance.unreachable", venue="Ostium")]
+    equity = held.equity
+    return [
+        head,
+        ctx.t(
+            "balance.ostium_lines",
+            usdc=money(held.usdc),
+            collateral=money(held.collateral),
+            upnl=signed_money(held.unrealized) if held.unrealized is not None else "-",
+            equity=money(equity) if equity is not None else "-",
         ),
     ]
 

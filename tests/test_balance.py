@@ -4,11 +4,21 @@ reports them (clearinghouseState through the SDK, on the stand-in), paper equity
 
 from __future__ import annotations
 
-import pytest
+from datetime import UTC, datetime
+from decimal import Decimal
 
+import pytest
+from sqlalchemy import select
+
+from engine.venues.base import OrderRequest
+from engine.venues.routed import AccountRoutedVenue
+from handlers.format import money, signed_money
+from storage.models import User
 from tests.chat_helpers import make_world, text_of
 from tests.live_world import approve_on_page, create_agent, deploy_live, link_wallet, live_world
+from tests.ostium_helpers import funded_trader, venue_for
 from tests.peers.hyperliquid_api import HyperliquidPeer
+from wallets import siwe_link
 
 
 @pytest.fixture
@@ -57,3 +67,34 @@ async def test_paper_equity_is_labelled_paper_and_in_the_users_language(sessions
     text = text_of(await ann.say("/balance"))
     assert "[SIMULADO]" in text and "Hyperliquid" not in text
     assert "+14,85\xa0US$" in text.split("no realizado")[1]  # ETH rose: the long gains, es format
+
+
+async def test_ostium_balance_from_the_chain_and_the_subgraph(sessions, ostium) -> None:  # type: ignore[no-untyped-def]
+    world = await make_world(sessions)
+    trader = funded_trader(ostium, usdc="1500")
+    venue = venue_for(ostium, sessions, [trader], prices=world.engine.prices)
+    await venue.refresh_markets()
+    world.engine.venues["OSTIUM"] = AccountRoutedVenue(world.engine.venues["OSTIUM"], venue)
+    ann = world.person("Ann", 1)
+    await ann.say("/start")
+    async with sessions() as s, s.begin():
+        user_id = (await s.execute(select(User.id))).scalar_one()
+        await siwe_link._link(s, user_id, trader.user.address, 42161, datetime.now(UTC))
+
+    before = text_of(await ann.say("/balance"))
+    assert f"[LIVE] Ostium {trader.user.address}" in before
+    assert "USDC in the wallet: $1,500.00" in before and "$0.00 collateral" in before
+
+    await venue.place_order(
+        OrderRequest(
+            "0x" + "e" * 32, trader.user.address, "XAU", "long", Decimal("0.25"), Decimal(5)
+        )
+    )
+    after = text_of(await ann.say("/balance"))
+    # 120 USDC left the wallet: 119.76 collateral (0.25 XAU at 2,400 over 5x) and a fee
+    assert "USDC in the wallet: $1,380.00" in after
+    assert "In open trades: $119.76 collateral" in after
+    [held] = await venue.positions(trader.user.address)
+    upnl = (Decimal(2400) - held.entry_price) * held.size  # at our XAU price
+    assert f"unrealized {signed_money(upnl)}" in after
+    assert f"Equity: {money(Decimal(1380) + Decimal('119.76') + upnl)}" in after
