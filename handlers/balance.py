@@ -28,51 +28,43 @@ async def _live_lines(ctx: Ctx) -> list[str]:
         wallet = await siwe_link.linked_wallet(s, ctx.user_id)
     if wallet is None:
         return []
-    venues = ctx.services.engine.venues
     lines: list[str] = []
-    hyperliquid = venues.get("HYPERLIQUID")
-    if isinstance(hyperliquid, AccountRoutedVenue):
-        lines += await _hyperliquid(ctx, hyperliquid.live, wallet.address)
-    ostium = venues.get("OSTIUM")
-    if isinstance(ostium, AccountRoutedVenue):
-        lines += await _ostium(ctx, ostium.live, wallet.address)
+    for name, shown, read in (
+        ("HYPERLIQUID", "Hyperliquid", _hyperliquid),
+        ("OSTIUM", "Ostium", _ostium),
+    ):
+        venue = ctx.services.engine.venues.get(name)
+        if not isinstance(venue, AccountRoutedVenue):  # live trading off on this venue
+            continue
+        tag = ctx.t("tag.live")
+        lines.append(ctx.t("balance.live_head", tag=tag, venue=shown, address=wallet.address))
+        try:
+            lines.append(await read(ctx, venue.live, wallet.address))
+        except VenueUnreachable:
+            lines.append(ctx.t("balance.unreachable", venue=shown))
     return lines
 
 
-async def _hyperliquid(ctx: Ctx, venue: Any, address: str) -> list[str]:
-    head = ctx.t("balance.hl_head", tag=ctx.t("tag.live"), address=address)
-    try:
-        held = await hyperliquid_balance(venue, address)
-    except VenueUnreachable:
-        return [head, ctx.t("balance.unreachable", venue="Hyperliquid")]
-    return [
-        head,
-        ctx.t(
-            "balance.hl_lines",
-            value=money(held.account_value),
-            withdrawable=money(held.withdrawable),
-            margin=money(held.margin_used),
-        ),
-    ]
+async def _hyperliquid(ctx: Ctx, venue: Any, address: str) -> str:
+    held = await hyperliquid_balance(venue, address)
+    return ctx.t(
+        "balance.hl_lines",
+        value=money(held.account_value),
+        withdrawable=money(held.withdrawable),
+        margin=money(held.margin_used),
+    )
 
 
-async def _ostium(ctx: Ctx, venue: Any, address: str) -> list[str]:
-    head = ctx.t("balance.ostium_head", tag=ctx.t("tag.live"), address=address)
-    try:
-        held = await ostium_balance(venue, address, ctx.services.engine.prices.price)
-    except VenueUnreachable:
-        return [head, ctx.t("balance.unreachable", venue="Ostium")]
+async def _ostium(ctx: Ctx, venue: Any, address: str) -> str:
+    held = await ostium_balance(venue, address, ctx.services.engine.prices.price)
     equity = held.equity
-    return [
-        head,
-        ctx.t(
-            "balance.ostium_lines",
-            usdc=money(held.usdc),
-            collateral=money(held.collateral),
-            upnl=signed_money(held.unrealized) if held.unrealized is not None else "-",
-            equity=money(equity) if equity is not None else "-",
-        ),
-    ]
+    return ctx.t(
+        "balance.ostium_lines",
+        usdc=money(held.usdc),
+        collateral=money(held.collateral),
+        upnl=signed_money(held.unrealized) if held.unrealized is not None else "-",
+        equity=money(equity) if equity is not None else "-",
+    )
 
 
 async def _paper_lines(ctx: Ctx) -> list[str]:
