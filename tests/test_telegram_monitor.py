@@ -111,3 +111,27 @@ async def test_monitor_elsewhere_says_it_is_telegram_only(tg: Stack) -> None:
     reply = (await eve.say("/monitor")).replies[0].text
     assert "Telegram" in reply and "/positions" in reply
     assert "/monitor on" in (await eve.say("/monitor maybe")).replies[0].text
+
+
+async def test_maxxit_run_sends_and_pins_the_monitor(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from pydantic import SecretStr
+
+    from bot.settings import Settings
+    from tests.peers.telegram_api import TelegramPeer
+    from tests.test_discord_run import running
+
+    async with TelegramPeer() as peer:
+        settings = Settings(
+            _env_file=None,
+            data_dir=tmp_path,
+            host="127.0.0.1",
+            port=0,
+            price_feed="none",
+            telegram_bot_token=SecretStr(peer.token),
+            telegram_api_url=peer.base_url.removesuffix("/bot"),
+        )
+        async with running(settings, monkeypatch):
+            ann = peer.user(51, "Ann", "en")
+            await step(ann, "/monitor", "Trade monitor on")
+            # sent and pinned by the service's own loop
+            await ann.wait_for(lambda m: m.pinned and "No open positions." in m.text)
