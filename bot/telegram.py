@@ -6,7 +6,6 @@ No business logic lives in this module: it only translates between PTB and handl
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from collections.abc import Callable
@@ -39,7 +38,7 @@ from engine.notify import Delivery, OutgoingMessage
 from handlers.alerts import alert_with_picture
 from handlers.base import Reply, Request, Response
 from handlers.i18n import SUPPORTED, t
-from handlers.router import MENU, Bot
+from handlers.router import MENU, Bot, acknowledge_first
 from storage.models import Identity
 
 # PTB 22 moves time periods from int seconds to timedelta and warns on every RetryAfter until
@@ -52,10 +51,6 @@ log = logging.getLogger(__name__)
 logging.getLogger("httpx").setLevel(logging.WARNING)
 PLATFORM = "telegram"
 UPDATES = ["message", "callback_query"]
-# how long a button press's own answer may take before a bare acknowledgement goes out: the
-# user's spinner stops at once even when the handler waits on a venue, and a quick refusal
-# ("not yours", "expired") still shows as the press's pop-up
-ACK_GRACE_SECONDS = 0.25
 
 
 def _markup(reply: Reply) -> InlineKeyboardMarkup | None:
@@ -125,10 +120,8 @@ class TelegramBot:
         api_url: str = "https://api.telegram.org",
         limiter: ChatRateLimiter | None = None,
         webhook: bool = False,
-        ack_grace: float = ACK_GRACE_SECONDS,
     ) -> None:
         self.handlers = handlers
-        self.ack_grace = ack_grace
         builder: ApplicationBuilder = (
             ApplicationBuilder()
             .token(token)
@@ -164,20 +157,16 @@ class TelegramBot:
         req = to_request(update)
         if query is None or req is None:
             return
-        work = asyncio.ensure_future(self.handlers.handle(req))
-        try:
-            done, _pending = await asyncio.wait({work}, timeout=self.ack_grace)
-            if not done:  # slow work (a venue close): acknowledge now, show the result after
-                await self._answer(query.id, Response())
-            response = await work
-        finally:
-            work.cancel()  # only if we were cancelled first: the press's work goes with us
-        if done:
+        early = acknowledge_first(req.button or "")
+        if early:  # slow work (a venue close): the spinner stops now, the result comes after
+            await self._answer(query.id, Response())
+        response = await self.handlers.handle(req)
+        if not early:  # a quick answer: its notice (a refusal, say) is the press's pop-up
             await self._answer(query.id, response)
         message = query.message if isinstance(query.message, Message) else None
         chat_id = message.chat_id if message is not None else query.from_user.id
         replies = list(response.replies)
-        if not done and response.notice and (response.refused or not replies):
+        if early and response.notice and (response.refused or not replies):
             replies.append(Reply(response.notice))  # too late for the pop-up: say it here
         for i, reply in enumerate(replies):
             # only the first reply may replace the pressed message; the rest are new ones

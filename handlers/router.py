@@ -146,6 +146,15 @@ BUTTONS: dict[str, ButtonHandler] = {
     "pcan": positions_close_all.close_all_keep_button,
 }
 
+# presses whose work waits on a venue or a chain (a close, an order, an approval check): chat
+# apps acknowledge them before the handler runs, so the button's spinner stops at once
+WAITS_ON_VENUE = frozenset({"pcy", "pcay", "ok", "wuc", "hc", "se"})
+
+
+def acknowledge_first(button: str) -> bool:
+    cb = callbacks.parse(button)
+    return cb is not None and cb.action in WAITS_ON_VENUE
+
 
 class Bot:
     def __init__(self, services: Services) -> None:

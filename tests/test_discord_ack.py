@@ -40,13 +40,15 @@ async def test_close_is_acknowledged_before_the_slow_venue_answers(dc: DiscordSt
         return await place_order(order)
 
     venue.place_order = slow_place_order  # type: ignore[method-assign]
-    pressed = await ann.press(ask, "Yes, close")
-    await ann.until(lambda: pressed.acknowledged and reached.is_set(), "the deferral")
-    assert pressed.response_type == DEFERRED_UPDATE
-    assert "closed by you" not in dc.peer.messages[ask.id].text
-    async with dc.world.sessions() as s:
-        assert (await s.execute(select(Position.status))).scalar_one() == "open"
+    try:  # released whatever happens: the bot stops only once the press is done
+        pressed = await ann.press(ask, "Yes, close")
+        await ann.until(lambda: pressed.acknowledged and reached.is_set(), "the deferral", 60.0)
+        assert pressed.response_type == DEFERRED_UPDATE
+        assert "closed by you" not in dc.peer.messages[ask.id].text
+        async with dc.world.sessions() as s:
+            assert (await s.execute(select(Position.status))).scalar_one() == "open"
 
-    release.set()
+    finally:
+        release.set()
     closed = await ann.answer(pressed, "closed by you")
     assert closed.id == ask.id  # the pressed message shows the result
