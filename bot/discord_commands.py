@@ -45,6 +45,7 @@ OPTIONS: dict[str, tuple[Option, ...]] = {
     "email": (Option("address", word=True),),
     "webhook": (Option("url", word=True),),
     "daily": (Option("days", word=True),),
+    "monitor": (Option("state", word=True),),  # on or off; empty switches it
 }
 
 

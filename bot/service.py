@@ -24,6 +24,7 @@ from bot.price_status import PriceWatch
 from bot.settings import Settings
 from bot.telegram import TelegramBot, TelegramTransport
 from bot.telegram_limits import ChatRateLimiter
+from bot.telegram_monitor import TelegramMonitor
 from bot.web import make_app, server
 from engine.analytics.rebuild_job import schedule_rebuild
 from engine.channels.dispatch import ChannelFanout
@@ -225,7 +226,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     transport: Transport = ConsoleTransport()
     secret = settings.webhook_secret()
     token = settings.bot_token()
-    telegram_state = "off"
+    link = startup.TelegramLink()
     if token:
         # replicas hold Telegram's limits together (the database counts every send)
         shared = SharedSendBudget(sessions) if leases is not None else None
@@ -245,7 +246,9 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         held: dict[str, Any] = leases.describe() if leases is not None else {"replica": "single"}
         return {
             "open_positions": len(engine.index),  # watched by this replica
-            "telegram": telegram_state,
+            "telegram": link.state,
+            # 200 all the same: the process serves what it can (startup.TelegramLink)
+            **({"status": "degraded", "down": ["telegram"]} if link.degraded else {}),
             "discord": discord.mode if discord is not None else False,
             **held,
         }
@@ -268,14 +271,28 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         settings.port,
     )
     web_task = asyncio.create_task(web.serve())  # /healthz answers whatever Telegram does
-    failed: startup.StartupError | None = None
+    connecting: asyncio.Task[None] | None = None
+    monitors: TelegramMonitor | None = None  # the pinned /monitor messages
     if telegram is not None:
-        try:
-            telegram_state = await startup.start_telegram(telegram, settings.public_url, secret)
-            services.bot_username = telegram.bot.username
-            transport = TelegramTransport(telegram.bot, sessions)
-        except startup.StartupError as exc:
-            telegram, telegram_state, failed = None, "unavailable", exc
+        # alerts wait in the outbox until the Bot API answers (retried with backoff)
+        transport = telegram_out = TelegramTransport(telegram.bot, sessions, ready=False)
+
+        def ready(bot: Any = telegram.bot) -> None:  # its name in links; alerts may go out
+            services.bot_username = bot.username
+            telegram_out.ready = True
+
+        monitors = TelegramMonitor(
+            telegram.bot,
+            services,
+            engine.ownership.replica_id,
+            timedelta(seconds=settings.monitor_edit_seconds),
+        )
+        connecting = asyncio.create_task(
+            startup.connect_telegram(
+                telegram, settings.public_url, secret, link,
+                settings.telegram_retry_seconds, settings.telegram_retry_max_seconds, ready,
+            )
+        )  # fmt: skip
     if discord is not None and discord.transport is not None:
         chats = [transport] if telegram is not None else []
         transport = FirstReachable([*chats, discord.transport])
@@ -291,15 +308,16 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         "maxxit running on %s; %d open positions monitored; telegram %s; web on :%d",
         url.split("@")[-1],
         len(engine.index),
-        ("webhook" if settings.public_url else "polling") if telegram else telegram_state,
+        ("webhook" if settings.public_url else "polling") if telegram else link.state,
         settings.port,
     )
     price_watch = PriceWatch(settings, prices, loop.time())
     last_checkpoint = last_statistics = loop.time()
     try:
-        if failed is not None:  # said once, after everything started is stopped below
-            raise failed
         while not stop.is_set():
+            if connecting is not None and connecting.done():
+                connecting.result()  # a rejected token: said once, after all is stopped
+                connecting = None
             if web_task.done():  # the port was taken, say: no silent half-running service
                 web_task.result()
                 raise RuntimeError("web server stopped")
@@ -317,6 +335,8 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
                 await housekeeping(engine, dispatcher)
                 if engine.ownership.runs("outbox"):
                     await channel_dispatcher.deliver_pending()
+                if monitors is not None and link.state == "on":
+                    await monitors.round()
             except Exception:  # one bad round must not stop the service; the next retries
                 log.exception("housekeeping failed")
             with contextlib.suppress(TimeoutError):
@@ -337,6 +357,10 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         web.should_exit = True
         with contextlib.suppress(Exception):
             await web_task
+        if connecting is not None:
+            connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await connecting
         if telegram is not None:
             await telegram.stop()
         if discord is not None:

@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     # chat and web
     telegram_bot_token: SecretStr | None = None  # never in a repr or a log line
     telegram_api_url: str = "https://api.telegram.org"
+    # an unreachable Bot API at start is tried again after this many seconds, doubling each
+    # time up to the cap (bot/startup.py); the web server serves meanwhile
+    telegram_retry_seconds: float = Field(1.0, gt=0)
+    telegram_retry_max_seconds: float = Field(60.0, gt=0)
+    # the pinned /monitor message is edited at most this often per chat (bot/telegram_monitor)
+    monitor_edit_seconds: float = Field(5.0, ge=1, le=3600)
     public_url: str | None = Field(default=None, description="https base; set: webhook mode")
     telegram_webhook_secret: str | None = Field(
         default=None,

@@ -1,11 +1,19 @@
 """What `maxxit run` says when it cannot start as configured: one clear line and an exit code
-(bot/cli.py), never a traceback. /healthz is served before Telegram is tried."""
+(bot/cli.py), never a traceback. /healthz is served before Telegram is tried.
+
+An unreachable Telegram is not a reason to stop: the web server (webhooks of Discord and
+Stripe, the connect page, /healthz) keeps serving and the bot keeps trying to connect, waiting
+twice as long after each failure up to a cap. A token Telegram rejects stays fatal: no wait
+makes it valid."""
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import socket
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from telegram.error import InvalidToken, NetworkError, TelegramError, TimedOut
 
@@ -29,8 +37,7 @@ class StartupError(Exception):
 
 
 TOKEN_REJECTED = 2
-TELEGRAM_UNREACHABLE = 3
-PORT_IN_USE = 4
+PORT_IN_USE = 4  # 3 was an unreachable Telegram, which no longer stops the process
 
 
 def check_port(host: str, port: int) -> None:
@@ -52,25 +59,59 @@ def check_port(host: str, port: int) -> None:
         probe.close()
 
 
-async def start_telegram(bot: TelegramBot, public_url: str | None, secret: str | None) -> str:
-    """'on', or the StartupError saying why Telegram could not be reached or refused us."""
-    try:
-        await bot.start(public_url, secret)
-        return "on"
-    except InvalidToken:
-        error = StartupError(
-            "Telegram rejected TELEGRAM_BOT_TOKEN: copy it again from @BotFather (/mybots)",
-            TOKEN_REJECTED,
+@dataclass(slots=True)
+class TelegramLink:
+    """Telegram's connection as /healthz shows it: off (no token), connecting, on, or
+    unreachable (with the last reason, which never holds the token)."""
+
+    state: str = "off"
+    reason: str = ""
+
+    @property
+    def degraded(self) -> bool:
+        return self.state == "unreachable"
+
+
+def rejected() -> StartupError:
+    return StartupError(
+        "Telegram rejected TELEGRAM_BOT_TOKEN: copy it again from @BotFather (/mybots)",
+        TOKEN_REJECTED,
+    )
+
+
+async def connect_telegram(
+    bot: TelegramBot,
+    public_url: str | None,
+    secret: str | None,
+    link: TelegramLink,
+    first_wait: float = 1.0,
+    max_wait: float = 60.0,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
+    """Start the bot; while the Bot API is unreachable, try again after 1, 2, 4... seconds
+    (at most `max_wait`). Returns once connected; raises StartupError for a rejected token."""
+    wait = first_wait
+    link.state = "connecting"
+    while True:
+        try:
+            await bot.start(public_url, secret, on_ready=on_ready)
+            link.state, link.reason = "on", ""
+            return
+        except InvalidToken:
+            await _quietly_stop(bot)
+            raise rejected() from None
+        except (NetworkError, TimedOut) as exc:
+            reason = exc.message if isinstance(exc, TelegramError) else str(exc)
+            await _quietly_stop(bot)
+        link.state, link.reason = "unreachable", reason[:200]
+        log.warning(
+            "Telegram's Bot API is not reachable (%s): check the network or TELEGRAM_API_URL; "
+            "trying again in %.0fs, the web server keeps serving",
+            link.reason,
+            wait,
         )
-    except (NetworkError, TimedOut) as exc:
-        reason = exc.message if isinstance(exc, TelegramError) else str(exc)
-        error = StartupError(
-            f"Telegram's Bot API is not reachable from here ({reason}): check the network "
-            "or TELEGRAM_API_URL",
-            TELEGRAM_UNREACHABLE,
-        )
-    await _quietly_stop(bot)
-    raise error
+        await asyncio.sleep(wait)
+        wait = min(wait * 2, max_wait)
 
 
 async def _quietly_stop(bot: TelegramBot) -> None:

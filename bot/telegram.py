@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select, update
@@ -37,7 +38,7 @@ from engine.notify import Delivery, OutgoingMessage
 from handlers.alerts import alert_with_picture
 from handlers.base import Reply, Request, Response
 from handlers.i18n import SUPPORTED, t
-from handlers.router import MENU, Bot
+from handlers.router import MENU, Bot, acknowledge_first
 from storage.models import Identity
 
 # PTB 22 moves time periods from int seconds to timedelta and warns on every RetryAfter until
@@ -156,11 +157,18 @@ class TelegramBot:
         req = to_request(update)
         if query is None or req is None:
             return
+        early = acknowledge_first(req.button or "")
+        if early:  # slow work (a venue close): the spinner stops now, the result comes after
+            await self._answer(query.id, Response())
         response = await self.handlers.handle(req)
-        await self._answer(query.id, response)
+        if not early:  # a quick answer: its notice (a refusal, say) is the press's pop-up
+            await self._answer(query.id, response)
         message = query.message if isinstance(query.message, Message) else None
         chat_id = message.chat_id if message is not None else query.from_user.id
-        for i, reply in enumerate(response.replies):
+        replies = list(response.replies)
+        if early and response.notice and (response.refused or not replies):
+            replies.append(Reply(response.notice))  # too late for the pop-up: say it here
+        for i, reply in enumerate(replies):
             # only the first reply may replace the pressed message; the rest are new ones
             await send(self.bot, chat_id, reply, editing=message if i == 0 else None)
 
@@ -182,9 +190,16 @@ class TelegramBot:
             await self.bot.set_my_commands(commands, language_code=lang)
 
     async def start(
-        self, public_url: str | None = None, secret: str | None = None, poll_timeout: int = 10
+        self,
+        public_url: str | None = None,
+        secret: str | None = None,
+        poll_timeout: int = 10,
+        on_ready: Callable[[], None] | None = None,
     ) -> None:
+        """`on_ready` runs once Telegram has answered (getMe), before the first update."""
         await self.app.initialize()
+        if on_ready is not None:
+            on_ready()
         await self.set_commands()
         if public_url:
             await self.bot.set_webhook(
@@ -215,9 +230,13 @@ class TelegramTransport:
 
     name = PLATFORM
 
-    def __init__(self, bot: PTBBot, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, bot: PTBBot, sessions: async_sessionmaker[AsyncSession], ready: bool = True
+    ) -> None:
         self.bot = bot
         self.sessions = sessions
+        # False while the Bot API is unreachable at start: alerts wait in the outbox
+        self.ready = ready
 
     async def _chat(self, user_id: int) -> tuple[int, str] | None:
         async with self.sessions() as s:
@@ -236,6 +255,8 @@ class TelegramTransport:
         return (row[0], row[1]) if row else None
 
     async def deliver(self, message: OutgoingMessage) -> Delivery:
+        if not self.ready:
+            return Delivery("retry", 5.0, "telegram not connected yet")
         target = await self._chat(message.user_id)
         if target is None:
             return Delivery("unreachable", error="no reachable Telegram chat")

@@ -33,12 +33,14 @@ from handlers import (
     wizard,
 )
 from handlers.approvals_list import pending_approvals
+from handlers.balance import balance
 from handlers.base import MAX_TEXT, Reply, Request, Response, Services, UserError
 from handlers.calls import call
 from handlers.context import Ctx, resolve
 from handlers.format import LANGUAGE
 from handlers.i18n import t
 from handlers.limits import Admission, slow_down
+from handlers.monitor import monitor
 from handlers.time_zone import time_zone
 
 log = logging.getLogger(__name__)
@@ -54,12 +56,14 @@ COMMANDS: dict[str, Command] = {
     "deploy": deploy.deploy,
     "deployments": deploy.list_deployments,
     "positions": positions.positions,
+    "monitor": monitor,
     "history": positions.history,
     "pnl": performance.pnl,
     "call": call,
     "settings": settings.settings,
     "link": wallet.link,
     "wallet": wallet.wallet,
+    "balance": balance,
     "unlink": wallet.unlink,
     "billing": billing.billing,
     "price": billing.price,
@@ -80,6 +84,7 @@ MENU = (
     "deploy",
     "deployments",
     "positions",
+    "monitor",
     "approvals",
     "history",
     "pnl",
@@ -87,6 +92,7 @@ MENU = (
     "call",
     "link",
     "wallet",
+    "balance",
     "unlink",
     "billing",
     "audit",
@@ -144,6 +150,15 @@ BUTTONS: dict[str, ButtonHandler] = {
     "bcn": billing_cancel.cancel_keep_button,
     "bm": billing_cancel.portal_button,
 }
+
+# presses whose work waits on a venue or a chain (a close, an order, an approval check): chat
+# apps acknowledge them before the handler runs, so the button's spinner stops at once
+WAITS_ON_VENUE = frozenset({"pcy", "pcay", "ok", "wuc", "hc", "se"})
+
+
+def acknowledge_first(button: str) -> bool:
+    cb = callbacks.parse(button)
+    return cb is not None and cb.action in WAITS_ON_VENUE
 
 
 class Bot:

@@ -1,6 +1,7 @@
 """`maxxit run` when it cannot start as configured: no token explains how to get one and
-mentions `maxxit chat`; a rejected token, an unreachable Telegram or a port in use give one
-clear line on stderr and an exit code, never a traceback."""
+mentions `maxxit chat`; a rejected token or a port in use give one clear line on stderr and an
+exit code, never a traceback; an unreachable Telegram leaves the web server serving while the
+bot retries."""
 
 from __future__ import annotations
 
@@ -8,13 +9,17 @@ import asyncio
 import logging
 import socket
 
+import httpx
 import pytest
+from pydantic import SecretStr
 
 from bot.cli import main
 from bot.service import run
 from bot.settings import Settings
-from bot.startup import PORT_IN_USE, TELEGRAM_UNREACHABLE, TOKEN_REJECTED
+from bot.startup import PORT_IN_USE, TOKEN_REJECTED
+from tests.chat_helpers import step
 from tests.peers.telegram_api import TelegramPeer
+from tests.test_discord_run import running
 
 
 @pytest.fixture
@@ -55,17 +60,44 @@ def test_a_rejected_token_is_one_line_and_exit_code_2(env, capsys) -> None:  # t
     assert "Traceback" not in err and "999:WRONG" not in err
 
 
-def test_an_unreachable_telegram_is_one_line_and_exit_code_3(env, capsys) -> None:  # type: ignore[no-untyped-def]
-    closed = socket.socket()
-    closed.bind(("127.0.0.1", 0))
-    port = closed.getsockname()[1]
-    closed.close()  # nothing listens there
-    env.setenv("TELEGRAM_BOT_TOKEN", "123:SECRETVALUE")
-    env.setenv("TELEGRAM_API_URL", f"http://127.0.0.1:{port}")
-    assert main(["run"]) == TELEGRAM_UNREACHABLE
-    err = capsys.readouterr().err
-    assert "maxxit: Telegram's Bot API is not reachable from here" in err
-    assert "Traceback" not in err and "SECRETVALUE" not in err
+async def _health(client: httpx.AsyncClient, root: str, state: str) -> httpx.Response:
+    """/healthz once it reports Telegram in `state` (polled: the bot retries on its own)."""
+    for _ in range(400):
+        answer = await client.get(f"{root}/healthz")
+        if answer.json()["telegram"] == state:
+            return answer
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"telegram never {state}: {answer.text}")
+
+
+async def test_healthz_serves_while_telegram_is_down_and_the_bot_connects_once_it_is_up(
+    tmp_path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    down = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    down.bind(("127.0.0.1", 0))  # bound, not listening: connections refused, the port kept
+    peer = TelegramPeer(token="123:SECRETVALUE", sock=down)  # serves there once entered
+    settings = Settings(
+        _env_file=None,
+        data_dir=tmp_path,
+        host="127.0.0.1",
+        port=0,
+        price_feed="none",
+        telegram_bot_token=SecretStr(peer.token),
+        telegram_api_url=f"http://127.0.0.1:{down.getsockname()[1]}",
+        telegram_retry_seconds=0.05,
+        telegram_retry_max_seconds=0.2,
+    )
+    async with running(settings, monkeypatch) as root, httpx.AsyncClient() as client:
+        health = await _health(client, root, "unreachable")
+        # 200: a load balancer keeps sending webhooks and the connect page here; the body
+        # says which part is down
+        assert health.status_code == 200
+        assert health.json()["status"] == "degraded" and health.json()["down"] == ["telegram"]
+        assert "SECRETVALUE" not in health.text
+        async with peer:  # the Bot API is back: the bot connects without a restart
+            health = await _health(client, root, "on")
+            assert health.json()["status"] == "ok" and "down" not in health.json()
+            await step(peer.user(41, "Ann", "en"), "/start", "Welcome to Maxxit")
 
 
 def test_a_port_in_use_is_one_line_and_exit_code_4(env, capsys) -> None:  # type: ignore[no-untyped-def]

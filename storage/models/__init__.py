@@ -13,6 +13,7 @@ from storage.models.billing import (
 from storage.models.coordination import InstallationSetting, Lease, SendBudgetSlot
 from storage.models.key_rotation import AgentKeyRotation
 from storage.models.money import FundingPaymentRow
+from storage.models.monitor import TradeMonitor
 from storage.models.ops import AuditLog, OutboxMessage, ProcessedEvent
 from storage.models.ostium import OstiumRequest, SignerNonce
 from storage.models.profit_share import ProfitShareClose
@@ -67,6 +68,7 @@ __all__ = [
     "Source",
     "Subscription",
     "SubscriptionPayment",
+    "TradeMonitor",
     "User",
     "Wallet",
     "agent_sources",

@@ -62,12 +62,17 @@ _RESERVED = "Character '{}' is reserved and must be escaped with the preceding '
 
 
 @contextlib.asynccontextmanager
-async def serve_app(app: ASGIApp, lifespan: str = "off") -> AsyncIterator[str]:
-    """Serves `app` on a free 127.0.0.1 port in the running event loop; yields its root URL."""
-    # An explicit IPPROTO_TCP, or asyncio skips TCP_NODELAY on accepted sockets and every
-    # keep-alive request waits ~40 ms on Nagle plus delayed ACKs.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
+async def serve_app(
+    app: ASGIApp, lifespan: str = "off", sock: socket.socket | None = None
+) -> AsyncIterator[str]:
+    """Serves `app` on a free 127.0.0.1 port in the running event loop; yields its root URL.
+    `sock`: a socket already bound (not listening), e.g. one whose address a test handed out
+    while the service was "down" (connections to it are refused until it serves)."""
+    if sock is None:
+        # An explicit IPPROTO_TCP, or asyncio skips TCP_NODELAY on accepted sockets and every
+        # keep-alive request waits ~40 ms on Nagle plus delayed ACKs.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(
         app, lifespan=lifespan, log_config=None, access_log=False, timeout_graceful_shutdown=2
     )
@@ -215,6 +220,7 @@ class BotMessage:
     photo: bool = False
     edits: int = 0
     deleted: bool = False
+    pinned: bool = False
     style: Any = None  # the formatting source, so an edit that only restyles counts as a change
     date: int = field(default_factory=lambda: int(time.time()))
 
@@ -343,8 +349,12 @@ class TelegramPeer:
 
     webhook_attempts = 4  # per update before giving up on it (Telegram retries too)
 
-    def __init__(self, token: str = "123456:TEST", bot_username: str = "maxxit_test_bot") -> None:
+    def __init__(
+        self, token: str = "123456:TEST", bot_username: str = "maxxit_test_bot",
+        sock: socket.socket | None = None,
+    ) -> None:  # fmt: skip
         self.token = token
+        self._sock = sock  # serve on this bound socket (see serve_app)
         self.bot_user: Json = {"id": int(token.split(":")[0]), "is_bot": True,
                                "first_name": "Maxxit", "username": bot_username}  # fmt: skip
         self.base_url = self.base_file_url = ""
@@ -370,13 +380,15 @@ class TelegramPeer:
             for name in ("getMe", "getUpdates", "setWebhook", "deleteWebhook", "getWebhookInfo",
                          "setMyCommands", "getMyCommands", "deleteMyCommands", "sendMessage",
                          "sendPhoto", "editMessageText", "editMessageReplyMarkup",
-                         "answerCallbackQuery", "deleteMessage", "sendChatAction")
+                         "answerCallbackQuery", "deleteMessage", "sendChatAction",
+                         "pinChatMessage", "unpinChatMessage")
         }  # fmt: skip
 
     async def __aenter__(self) -> TelegramPeer:
         self._stack = contextlib.AsyncExitStack()
         route = Route("/bot{token}/{method}", self._endpoint, methods=["GET", "POST"])
-        root = await self._stack.enter_async_context(serve_app(Starlette(routes=[route])))
+        app = Starlette(routes=[route])
+        root = await self._stack.enter_async_context(serve_app(app, sock=self._sock))
         self.base_url, self.base_file_url = f"{root}/bot", f"{root}/file/bot"
         self._client = httpx.AsyncClient(timeout=10)  # webhook deliveries
         self._stack.push_async_callback(self._client.aclose)
@@ -733,6 +745,20 @@ class TelegramPeer:
             raise _bad("query is too old and response timeout expired or query ID is invalid")
         user.answers[query_id] = {k: v for k, v in p.items() if k != "callback_query_id"}
         user.log.append(f"bot answered q{query_id}: {user.answers[query_id]}")
+        return True
+
+    async def _pinChatMessage(self, p: Json) -> bool:
+        self._target(p, "message to pin not found").pinned = True
+        return True
+
+    async def _unpinChatMessage(self, p: Json) -> bool:
+        user = self._chat(p)
+        if p.get("message_id") is None:  # the most recent pinned one
+            pinned = [m for m in user.messages if m.pinned]
+            if pinned:
+                pinned[-1].pinned = False
+            return True
+        self._target(p, "message to unpin not found").pinned = False
         return True
 
     async def _sendChatAction(self, p: Json) -> bool:
