@@ -34,7 +34,14 @@ from engine.fills import Recorded, record
 from engine.ingest import IncomingPost, source_id, store_post
 from engine.monitor import PositionIndex
 from engine.notify import write_outbox
-from engine.orders import KeyedSequencer, Outcome, PendingOrder, claim_pending, submit
+from engine.orders import (
+    InsertClaim,
+    KeyedSequencer,
+    Outcome,
+    PendingOrder,
+    claim_pending,
+    submit,
+)
 from engine.prices import PriceBook, PriceTick
 from engine.protection_hooks import Protection
 from engine.reconciling import Reconciler
@@ -178,6 +185,8 @@ class Engine:
         namespace = await self.namespace()
         where = (Order.signal_id == signal_id, Order.purpose == OrderPurpose.OPEN)
         async with self.sessions() as s, s.begin():
+            # the first batch is written claimed: no UPDATE ... RETURNING to claim it
+            claim = self._insert_claim()
             routed = await route_and_write_orders(
                 s,
                 signal_id,
@@ -186,8 +195,12 @@ class Engine:
                 self.clock(),
                 self.config.approval_ttl,
                 namespace,
+                claim,
             )
-            claimed = await self._claim(s, *where)
+            claimed = routed.claimed
+            if len(claimed) < routed.marked or not routed.marked:
+                # rows a unique key already held (written before): claimed the usual way
+                claimed += await self._claim(s, *where, limit=claim.limit - len(claimed))
         self._emit(routed.events)
         # [position policy] closes of held positions (policy close/flip) go out before the
         # opens; a flip's open waits for its close to fill (engine/fills.py releases it)
@@ -201,14 +214,23 @@ class Engine:
 
     # -- venue round trip ----------------------------------------------------------------
 
-    async def _claim(self, s: AsyncSession, *where: Any) -> list[PendingOrder]:
+    async def _claim(
+        self, s: AsyncSession, *where: Any, limit: int | None = None
+    ) -> list[PendingOrder]:
         return await claim_pending(
             s,
             self.ownership.replica_id,
             self.clock(),
             self.config.order_lease,
-            self.config.claim_batch,
+            self.config.claim_batch if limit is None else limit,
             *where,
+        )
+
+    def _insert_claim(self) -> InsertClaim:
+        return InsertClaim(
+            self.ownership.replica_id,
+            self.clock() + self.config.order_lease,
+            self.config.claim_batch,
         )
 
     async def _send_claimed(
@@ -337,10 +359,15 @@ class Engine:
     async def close_positions(self, reasons: Mapping[int, str]) -> None:
         namespace = await self.namespace()
         async with self.sessions() as s, s.begin():
-            signal_ids = await write_close_orders(s, reasons, self.clock(), namespace)
+            claim = self._insert_claim()
+            written = await write_close_orders(s, reasons, self.clock(), namespace, claim)
+            signal_ids = written.signal_ids
             where = (Order.signal_id.in_(signal_ids), Order.purpose == OrderPurpose.CLOSE)
-            # claimed in the transaction that wrote them: committed before any venue call
-            claimed = await self._claim(s, *where) if signal_ids else []
+            # claimed in the transaction that wrote them (most as they are written):
+            # committed before any venue call
+            claimed = written.claimed
+            if signal_ids and not written.complete:
+                claimed += await self._claim(s, *where, limit=claim.limit - len(claimed))
         if not signal_ids:
             # closed already (by another replica, or a close that raced this one)
             self.watch.closed(list(reasons))

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from engine.events import Event, SignalRejected
 from engine.execute import active_deployments, write_open_orders
 from engine.notify import write_outbox
+from engine.orders import InsertClaim, PendingOrder
 from engine.prices import PriceBook
 from engine.route import decide_venue
 from engine.route_cost import route_by_cost
@@ -43,6 +44,9 @@ class Routed:
     events: list[Event] = field(default_factory=list)
     # signals of close orders the position policy wrote: sent before this signal's opens
     close_signal_ids: list[int] = field(default_factory=list)
+    # opens written already claimed (`claim`), and how many rows were marked so
+    claimed: list[PendingOrder] = field(default_factory=list)
+    marked: int = 0
 
 
 def signal_price(sig: Signal, prices: PriceBook) -> Decimal | None:
@@ -60,6 +64,7 @@ async def route_and_write_orders(
     now: datetime,
     approval_ttl: timedelta,
     namespace: str,
+    claim: InsertClaim | None = None,
 ) -> Routed:
     sig = await s.get_one(Signal, signal_id)
     agent = await s.get_one(Agent, sig.agent_id)
@@ -118,10 +123,12 @@ async def route_and_write_orders(
                 now,
                 approval_ttl,
                 namespace,
+                claim,
             )
             await write_outbox(s, more.events)
             routed.events += more.events
             routed.close_signal_ids = more.close_signal_ids
+            routed.claimed, routed.marked = more.claimed, more.marked
         sig.status = SignalStatus.EXECUTED
     return routed
 
