@@ -23,6 +23,19 @@ from storage.bulk import executemany, insert_ignore
 from storage.enums import OrderPurpose, OrderStatus, PositionStatus
 from storage.models import Order, Position
 
+# what a close order is written from (engine/fills.py reads these and the money columns)
+CLOSE_ORDER_COLUMNS = (
+    Position.id,
+    Position.signal_id,
+    Position.deployment_id,
+    Position.venue,
+    Position.account,
+    Position.market,
+    Position.side,
+    Position.size,
+    Position.leverage,
+)
+
 # ids per statement: a tick closing thousands stays under PostgreSQL's 32,767 bind parameters
 CHUNK = 5000
 
@@ -150,17 +163,7 @@ async def write_close_orders(
     for start in range(0, len(ids), CHUNK):
         positions += (
             await session.execute(
-                select(
-                    Position.id,
-                    Position.signal_id,
-                    Position.deployment_id,
-                    Position.venue,
-                    Position.account,
-                    Position.market,
-                    Position.side,
-                    Position.size,
-                    Position.leverage,
-                ).where(
+                select(*CLOSE_ORDER_COLUMNS).where(
                     Position.id.in_(ids[start : start + CHUNK]),
                     Position.status == PositionStatus.OPEN,
                 )

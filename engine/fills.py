@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.classify.call_levels import levels_of
-from engine.close import key_chunks
+from engine.close import CLOSE_ORDER_COLUMNS, key_chunks
 from engine.events import Event, OrderFailed, PositionClosed, PositionOpened
 from engine.levels import RiskLevels, RiskParams
 from engine.levels_from_call import CallLevels, LevelsFromCall, initial_levels
@@ -417,15 +417,7 @@ async def release_waiting_opens(
 
 # what recording a close reads of its position (engine/partial_close.py reads the same)
 _CLOSING_COLUMNS = (
-    Position.id,
-    Position.signal_id,
-    Position.deployment_id,
-    Position.venue,
-    Position.account,
-    Position.market,
-    Position.side,
-    Position.size,
-    Position.leverage,
+    *CLOSE_ORDER_COLUMNS,
     Position.entry_price,
     Position.open_fee,
     Position.close_fee,
