@@ -73,14 +73,32 @@ def _as_rows(columns: Columns) -> list[dict[str, Any]]:
     return [dict(zip(names, vals, strict=True)) for vals in zip(*columns.values(), strict=True)]
 
 
-async def execute_columns(conn: AsyncConnection, stmt: Insert | Update, columns: Columns) -> None:
+# compiled bulk statements by (kind, table, columns, dialect): a fan-out writes the same few
+# shapes in every batch, and compiling one is a millisecond of Python each time
+_COMPILED: dict[tuple[Any, ...], Any] = {}
+
+
+async def execute_columns(
+    conn: AsyncConnection,
+    stmt: Insert | Update,
+    columns: Columns,
+    shape: tuple[Any, ...] | None = None,
+) -> None:
     """Execute `stmt` once per row of `columns` (name -> values), as one executemany of
-    tuples bound column by column."""
+    tuples bound column by column. `shape`: what identifies the statement among those this
+    module builds (its compiled form is then reused)."""
     n = len(next(iter(columns.values()), []))
     if not n:
         return
     dialect = conn.dialect
-    compiled = stmt.compile(dialect=dialect)
+    key = None if shape is None else (*shape, dialect.name)
+    compiled = _COMPILED.get(key) if key is not None else None
+    if compiled is None:
+        compiled = stmt.compile(dialect=dialect)
+        if key is not None:
+            if len(_COMPILED) >= 256:
+                _COMPILED.clear()
+            _COMPILED[key] = compiled
     names = compiled.positiontup
     if names is None or "POSTCOMPILE" in compiled.string:
         # a named paramstyle, or an expanding IN list: let SQLAlchemy do it
@@ -139,7 +157,7 @@ async def insert_rows(
     stmt = _insert(session, table).values({k: bindparam(k) for k in columns})
     if ignore:
         stmt = stmt.on_conflict_do_nothing()
-    await execute_columns(conn, stmt, columns)
+    await execute_columns(conn, stmt, columns, ("insert", table, tuple(columns), ignore))
 
 
 async def insert_ignore(session: AsyncSession, target: Target, rows: Sequence[dict]) -> None:
@@ -167,7 +185,10 @@ async def _update_group(
         stmt = stmt.where(table.c.status == only_if_status)
     values = {c: bindparam(c) for c in columns if c != "id"}
     await execute_columns(
-        conn, stmt.values(values), {("_id" if c == "id" else c): v for c, v in columns.items()}
+        conn,
+        stmt.values(values),
+        {("_id" if c == "id" else c): v for c, v in columns.items()},
+        ("update", table, tuple(columns), only_if_status),
     )
     return None
 
