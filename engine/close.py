@@ -222,5 +222,5 @@ async def write_close_orders(
     if claim is not None and fresh:
         out.claimed = await claim.claimed(session, fresh, out.signal_ids)
         # every close written claimed: nothing else of these positions can be pending
-        out.complete = not again and len(out.claimed) == len(fresh) <= claim.limit
+        out.complete = not again and len(out.claimed) == len(fresh)
     return out

@@ -48,6 +48,8 @@ from engine.reconciling import Reconciler
 from engine.routing_step import route_and_write_orders, unfinished_signals
 from engine.signals import known_classification, make_signals, save_classification
 from engine.venues.base import Venue
+from engine.venues.paper import PaperVenue
+from engine.venues.routed import AccountRoutedVenue, is_paper
 from engine.watch import Watch
 from storage.audit import write_audit
 from storage.db import is_transient_conflict
@@ -231,7 +233,16 @@ class Engine:
             self.ownership.replica_id,
             self.clock() + self.config.order_lease,
             self.config.claim_batch,
+            self._answers_at_once,
         )
+
+    def _answers_at_once(self, venue_name: str, account: str) -> bool:
+        """The paper venue (alone, or paper accounts behind a venue routing by account)
+        fills in-process, with no network call: its orders need no batches."""
+        venue = self.venues.get(venue_name)
+        if isinstance(venue, AccountRoutedVenue) and is_paper(account):
+            venue = venue.paper
+        return isinstance(venue, PaperVenue)
 
     async def _send_claimed(
         self,
