@@ -129,20 +129,22 @@ class InsertClaim:
     lease_until: datetime
     limit: int
     # (venue, account) -> whether that venue answers at once (the paper venue: no network,
-    # a fill in microseconds). When every pending row's does, all of them are claimed: a
-    # batch of any size is sent and recorded long before the lease ends, in one pass
+    # a fill in microseconds). When every pending row's does, up to `at_once_limit` are
+    # claimed: sent and recorded in one pass, long before the lease ends. The bound keeps
+    # the recording's id lists under PostgreSQL's 32,767 bind parameters
     at_once: Callable[[str, str], bool] | None = None
+    at_once_limit: int = 10_000
     token: str = field(default_factory=lambda: "w" + secrets.token_hex(12))
 
     def mark(self, rows: list[dict[str, Any]]) -> None:
-        """Claim the first `limit` pending rows (all, on venues that answer at once); every
+        """Claim the first `limit` pending rows (more on venues that answer at once); every
         row gets the same keys."""
         left = self.limit
         at_once = self.at_once
         if at_once is not None and all(
             at_once(r["venue"], r["account"]) for r in rows if r["status"] == OrderStatus.PENDING
         ):
-            left = len(rows)
+            left = max(left, self.at_once_limit)
         for r in rows:
             mine = left > 0 and r["status"] == OrderStatus.PENDING
             left -= mine
