@@ -204,7 +204,8 @@ async def write_close_orders(
         if (x := latest.get((p.signal_id, p.deployment_id))) is not None
         and x.status == OrderStatus.REJECTED
     ]
-    fresh = [r for r in rows if r["client_order_id"] not in {a["cloid"] for a in again}]
+    retried = {a["cloid"] for a in again}
+    fresh = [r for r in rows if r["client_order_id"] not in retried]
     out = CloseOrders(sorted({p.signal_id for p in positions}))
     if claim is not None:
         claim.mark(fresh)
