@@ -116,7 +116,7 @@ async def claim_pending(
     return sorted((PendingOrder.from_row(r) for r in rows), key=lambda o: o.id)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class InsertClaim:
     """Orders written already claimed: the claim folded into the INSERT (claimed_by,
     lease_until, send_attempts = 1 set on the row as it is written), so the first batch
@@ -135,6 +135,9 @@ class InsertClaim:
     at_once: Callable[[str, str], bool] | None = None
     at_once_limit: int = 10_000
     token: str = field(default_factory=lambda: "w" + secrets.token_hex(12))
+    # set by `mark`: every pending row written is on a venue that answers at once, so the
+    # rest of these orders may be claimed `at_once_limit` at a time too
+    all_at_once: bool = False
 
     def mark(self, rows: list[dict[str, Any]]) -> None:
         """Claim the first `limit` pending rows (more on venues that answer at once); every
@@ -145,6 +148,7 @@ class InsertClaim:
             at_once(r["venue"], r["account"]) for r in rows if r["status"] == OrderStatus.PENDING
         ):
             left = max(left, self.at_once_limit)
+            self.all_at_once = True
         for r in rows:
             mine = left > 0 and r["status"] == OrderStatus.PENDING
             left -= mine
@@ -152,6 +156,10 @@ class InsertClaim:
             r["lease_until"] = self.lease_until if mine else None
             r["send_attempts"] = 1 if mine else 0
             r["settled_by"] = self.token if mine else None
+
+    def next_batch(self) -> int | None:
+        """How many of the rest to claim per statement (None: the engine's batch)."""
+        return self.at_once_limit if self.all_at_once else None
 
     async def claimed(
         self, session: AsyncSession, rows: list[dict[str, Any]], signal_ids: Iterable[int]

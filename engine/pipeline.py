@@ -210,7 +210,7 @@ class Engine:
             await self._send_claimed(
                 Order.signal_id.in_(routed.close_signal_ids), Order.purpose == OrderPurpose.CLOSE
             )
-        await self._send_claimed(*where, claimed=claimed)
+        await self._send_claimed(*where, claimed=claimed, batch_size=claim.next_batch())
         o = routed.outcome
         return SignalOutcome(o.signal_id, o.agent, o.market, o.side, o.venue, o.reason)
 
@@ -252,17 +252,19 @@ class Engine:
         place: bool = True,
         venues: Mapping[str, Venue] | None = None,
         claimed: list[PendingOrder] | None = None,
+        batch_size: int | None = None,
     ) -> None:
         """Claim pending orders matching `where` batch by batch, send each batch, record it.
         An order claimed before, or whose last attempt met an error, is looked up at the
         venue first (engine/orders.py); `look_up_first` does so for every order. `claimed`:
         a first batch the caller claimed in the transaction that wrote it (one round trip
-        less on a stop's path)."""
+        less on a stop's path). `batch_size`: orders claimed per statement after it (orders
+        on a venue that answers at once go in larger batches)."""
         batch = claimed
         while True:
             if batch is None:
                 async with self.sessions() as s, s.begin():
-                    batch = await self._claim(s, *where)
+                    batch = await self._claim(s, *where, limit=batch_size)
             if not batch:
                 return
             await self._send(
