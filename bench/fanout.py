@@ -16,8 +16,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
-import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from decimal import Decimal
@@ -27,6 +27,7 @@ from sqlalchemy import delete, insert, select, text
 
 from bench.bare import Bare
 from bench.book import NOW, PARAMS, seed_followers
+from bench.timing import Stopwatch, Timed, ratios
 from bot.runtime import tune_gc
 from engine.classify.rules import RulesClassifier
 from engine.client_ids import client_order_id
@@ -66,18 +67,18 @@ DEPLOYMENTS_SQL = (
 )
 
 
-async def _fan_out(sessions: Any, trial: int) -> float:
+async def _fan_out(sessions: Any, trial: int) -> Timed:
     prices = PriceBook()
     prices.update(PriceTick(NOW, "ETH", ETH))
     venue = PaperVenue("HYPERLIQUID", hyperliquid_markets(), prices)
     engine = Engine(sessions, {"HYPERLIQUID": venue}, prices, RulesClassifier(), clock=lambda: NOW)
     post = IncomingPost("x", "@hawk", f"fan-{trial}", "Long $ETH, breakout", NOW)
-    t0 = time.perf_counter()
+    clock = Stopwatch()
     await engine.ingest(post)
-    return time.perf_counter() - t0
+    return clock.read()
 
 
-async def _bare(sessions: Any, n: int, everything: bool) -> float:
+async def _bare(sessions: Any, n: int, everything: bool) -> Timed:
     levels = RiskLevels.initial("long", ETH, PARAMS)
     async with sessions() as s, s.begin():
         bare = await Bare.of(await s.connection())
@@ -85,7 +86,7 @@ async def _bare(sessions: Any, n: int, everything: bool) -> float:
         fee, stop, tp = m(Decimal("0.15")), m(levels.stop), m(levels.take_profit)
         act, dist = m(levels.activation), m(levels.distance)
         lev, entry, no = m(Decimal(3)), m(ETH), False
-        t0 = time.perf_counter()
+        clock = Stopwatch()
         if everything:
             deployments = await bare.fetch(
                 DEPLOYMENTS_SQL.format(p="?"), DEPLOYMENTS_SQL.format(p="$1"), 1
@@ -117,7 +118,7 @@ async def _bare(sessions: Any, n: int, everything: bool) -> float:
         await bare.insert("positions", POSITION_COLUMNS, positions)
         if everything:
             await bare.insert("outbox", ALERT_COLUMNS, alerts)
-    return time.perf_counter() - t0
+    return clock.read()
 
 
 async def _clear(sessions: Any) -> None:
@@ -127,7 +128,7 @@ async def _clear(sessions: Any) -> None:
         await s.execute(delete(Order))
 
 
-async def trial(database_url: str | None, n: int, number: int) -> dict[str, float]:
+async def trial(database_url: str | None, n: int, number: int) -> dict[str, Timed]:
     async with fresh_database(database_url) as url:
         await upgrade(url)
         db = create_engine(url)
@@ -149,7 +150,7 @@ async def trial(database_url: str | None, n: int, number: int) -> dict[str, floa
             if db.dialect.name == "sqlite":
                 async with db.begin() as c:
                     await c.execute(text("ANALYZE"))
-            steps: dict[str, Callable[[], Awaitable[float]]] = {
+            steps: dict[str, Callable[[], Awaitable[Timed]]] = {
                 "fan-out": lambda: _fan_out(sessions, number),
                 "bare writes": lambda: _bare(sessions, n, everything=True),
                 "orders+positions": lambda: _bare(sessions, n, everything=False),
@@ -184,22 +185,24 @@ async def main_async(args: argparse.Namespace) -> None:
         fan = [r["fan-out"] for r in runs]
         bare = [r["bare writes"] for r in runs]
         op = [r["orders+positions"] for r in runs]
-        print(f"backend={backend} followers={n} trials={args.trials}")
+        wall = statistics.median
+        print(f"backend={backend} followers={n} trials={args.trials} load={_load()}")
         print(
-            f"  median: fan-out {statistics.median(fan) * 1000:.0f} ms, bare writes"
-            f" {statistics.median(bare) * 1000:.0f} ms, orders+positions"
-            f" {statistics.median(op) * 1000:.0f} ms;"
-            f" per follower {statistics.median(fan) / n * 1e6:.1f} us"
+            f"  median: fan-out {wall(f.wall for f in fan) * 1000:.0f} ms, bare writes"
+            f" {wall(b.wall for b in bare) * 1000:.0f} ms, orders+positions"
+            f" {wall(o.wall for o in op) * 1000:.0f} ms;"
+            f" per follower {wall(f.wall for f in fan) / n * 1e6:.1f} us"
+            f" (cpu {wall(f.cpu for f in fan) / n * 1e6:.1f} us)"
         )
-        print(
-            "  per trial (fan-out / bare = ratio; / orders+positions = ratio): "
-            + "; ".join(
-                f"{f * 1000:.0f}/{b * 1000:.0f} = {f / b:.2f}x, /{o * 1000:.0f} = {f / o:.2f}x"
-                for f, b, o in zip(fan, bare, op, strict=True)
-            )
-        )
-        ratios = sorted(f / b for f, b in zip(fan, bare, strict=True))
-        print(f"  median ratio to bare writes: {statistics.median(ratios):.2f}x", flush=True)
+        print("  per trial, fan-out / bare writes: " + ratios(fan, bare))
+        print("  per trial, fan-out / orders+positions: " + ratios(fan, op))
+        by_wall = wall(f.wall / b.wall for f, b in zip(fan, bare, strict=True))
+        by_cpu = wall(f.cpu / b.cpu for f, b in zip(fan, bare, strict=True))
+        print(f"  median ratio to bare writes: {by_wall:.2f}x (cpu {by_cpu:.2f}x)", flush=True)
+
+
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def main() -> None:

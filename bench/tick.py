@@ -17,8 +17,8 @@ import argparse
 import asyncio
 import gc
 import json
+import os
 import statistics
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -28,6 +28,7 @@ from sqlalchemy import func, select, text
 
 from bench.bare import Bare
 from bench.book import NOW, clone_of, seed_followers, seed_open_positions
+from bench.timing import Stopwatch, Timed, ratios
 from bot.runtime import tune_gc
 from engine.classify.rules import RulesClassifier
 from engine.client_ids import client_order_id
@@ -82,7 +83,7 @@ def _venue(prices: PriceBook) -> PaperVenue:
     return PaperVenue("HYPERLIQUID", markets, prices)
 
 
-async def _engine_tick(url: str, market: str, drop: Decimal, closing: int) -> float:
+async def _engine_tick(url: str, market: str, drop: Decimal, closing: int) -> Timed:
     db = create_engine(url)
     try:
         sessions = session_factory(db)
@@ -93,9 +94,9 @@ async def _engine_tick(url: str, market: str, drop: Decimal, closing: int) -> fl
         await engine.start()
         assert len(engine.index) == FOLLOWERS * AGENTS
         gc.collect()
-        t0 = time.perf_counter()
+        clock = Stopwatch()
         closed = await engine.on_price(PriceTick(NOW, market, drop))
-        elapsed = time.perf_counter() - t0
+        elapsed = clock.read()
         assert closed == closing, closed
         await _check(sessions, closing)
         return elapsed
@@ -103,7 +104,7 @@ async def _engine_tick(url: str, market: str, drop: Decimal, closing: int) -> fl
         await db.dispose()
 
 
-async def _bare_closes(url: str, market: str, drop: Decimal, closing: int) -> float:
+async def _bare_closes(url: str, market: str, drop: Decimal, closing: int) -> Timed:
     db = create_engine(url)
     try:
         sessions = session_factory(db)
@@ -111,7 +112,7 @@ async def _bare_closes(url: str, market: str, drop: Decimal, closing: int) -> fl
             bare = await Bare.of(await s.connection())
             m, t = bare.money, bare.time(NOW)
             fee, price = Decimal("0.05"), drop
-            t0 = time.perf_counter()
+            clock = Stopwatch()
             rows = await bare.fetch(
                 POSITIONS_SQL.format(p="?"), POSITIONS_SQL.format(p="$1"), market
             )
@@ -137,7 +138,7 @@ async def _bare_closes(url: str, market: str, drop: Decimal, closing: int) -> fl
             await bare.update("orders", FILL_COLUMNS, fills)
             await bare.update("positions", CLOSED_COLUMNS, positions)
             await bare.insert("outbox", ALERT_COLUMNS, alerts)
-        elapsed = time.perf_counter() - t0
+        elapsed = clock.read()
         await _check(sessions, closing)
         return elapsed
     finally:
@@ -170,17 +171,20 @@ async def main_async(args: argparse.Namespace) -> None:
                 runs.append((out["engine"], out["bare"]))
             print(
                 f"backend={backend} open={FOLLOWERS * AGENTS} closing={closing}"
-                f" trials={args.trials}"
+                f" trials={args.trials} load={' '.join(f'{x:.1f}' for x in os.getloadavg())}"
             )
-            med_e = statistics.median(r[0] for r in runs)
-            med_b = statistics.median(r[1] for r in runs)
-            print(f"  median: tick {med_e * 1000:.0f} ms, bare writes {med_b * 1000:.0f} ms")
+            ticks, bares = [r[0] for r in runs], [r[1] for r in runs]
+            med = statistics.median
             print(
-                "  per trial (tick / bare = ratio): "
-                + "; ".join(f"{e * 1000:.0f}/{b * 1000:.0f} = {e / b:.2f}x" for e, b in runs)
+                f"  median: tick {med(e.wall for e in ticks) * 1000:.0f} ms,"
+                f" bare writes {med(b.wall for b in bares) * 1000:.0f} ms"
             )
-            ratios = [e / b for e, b in runs]
-            print(f"  median ratio: {statistics.median(ratios):.2f}x", flush=True)
+            print("  per trial (tick / bare): " + ratios(ticks, bares))
+            print(
+                f"  median ratio: {med(e.wall / b.wall for e, b in runs):.2f}x"
+                f" (cpu {med(e.cpu / b.cpu for e, b in runs):.2f}x)",
+                flush=True,
+            )
 
 
 def main() -> None:

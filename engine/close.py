@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -17,9 +18,23 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.client_ids import client_order_id
+from engine.orders import InsertClaim, PendingOrder
 from storage.bulk import executemany, insert_ignore
 from storage.enums import OrderPurpose, OrderStatus, PositionStatus
 from storage.models import Order, Position
+
+# what a close order is written from (engine/fills.py reads these and the money columns)
+CLOSE_ORDER_COLUMNS = (
+    Position.id,
+    Position.signal_id,
+    Position.deployment_id,
+    Position.venue,
+    Position.account,
+    Position.market,
+    Position.side,
+    Position.size,
+    Position.leverage,
+)
 
 # ids per statement: a tick closing thousands stays under PostgreSQL's 32,767 bind parameters
 CHUNK = 5000
@@ -124,27 +139,31 @@ async def _still_open_after_filled_close(
     return [p for p in positions if p.id not in gone]
 
 
+@dataclass(slots=True)
+class CloseOrders:
+    signal_ids: list[int] = field(default_factory=list)  # of the positions closing
+    # with an InsertClaim: the close orders written claimed; `complete` when no other
+    # pending close of these positions can be waiting (none refused and tried again, none
+    # written before), so no claim statement needs to look for more
+    claimed: list[PendingOrder] = field(default_factory=list)
+    complete: bool = False
+
+
 async def write_close_orders(
-    session: AsyncSession, reasons: Mapping[int, str], now: datetime, namespace: str
-) -> list[int]:
+    session: AsyncSession,
+    reasons: Mapping[int, str],
+    now: datetime,
+    namespace: str,
+    claim: InsertClaim | None = None,
+) -> CloseOrders:
     """Close orders for the open positions among `reasons` (position id -> close reason);
-    returns the signal ids they belong to."""
+    with `claim`, the first of them written claimed (engine/orders.py, InsertClaim)."""
     ids = sorted(reasons)
     positions = []
     for start in range(0, len(ids), CHUNK):
         positions += (
             await session.execute(
-                select(
-                    Position.id,
-                    Position.signal_id,
-                    Position.deployment_id,
-                    Position.venue,
-                    Position.account,
-                    Position.market,
-                    Position.side,
-                    Position.size,
-                    Position.leverage,
-                ).where(
+                select(*CLOSE_ORDER_COLUMNS).where(
                     Position.id.in_(ids[start : start + CHUNK]),
                     Position.status == PositionStatus.OPEN,
                 )
@@ -178,8 +197,19 @@ async def write_close_orders(
                 "updated_at": now,
             }
         )
-    await insert_ignore(session, Order, rows)
     # a close the venue refused earlier is tried again, as the same order (same client id)
+    again = [
+        {"cloid": r["client_order_id"], "reason": r["close_reason"]}
+        for r, p in zip(rows, positions, strict=True)
+        if (x := latest.get((p.signal_id, p.deployment_id))) is not None
+        and x.status == OrderStatus.REJECTED
+    ]
+    retried = {a["cloid"] for a in again}
+    fresh = [r for r in rows if r["client_order_id"] not in retried]
+    out = CloseOrders(sorted({p.signal_id for p in positions}))
+    if claim is not None:
+        claim.mark(fresh)
+    await insert_ignore(session, Order, fresh)
     await executemany(
         session,
         update(Order.__table__)
@@ -188,6 +218,10 @@ async def write_close_orders(
             Order.__table__.c.status == OrderStatus.REJECTED,
         )
         .values(status=OrderStatus.PENDING, error=None, close_reason=bindparam("reason")),
-        [{"cloid": r["client_order_id"], "reason": r["close_reason"]} for r in rows],
+        again,
     )
-    return sorted({p.signal_id for p in positions})
+    if claim is not None and fresh:
+        out.claimed = await claim.claimed(session, fresh, out.signal_ids)
+        # every close written claimed: nothing else of these positions can be pending
+        out.complete = not again and len(out.claimed) == len(fresh)
+    return out

@@ -22,6 +22,7 @@ from engine.events import (
 )
 from engine.levels import RiskLevels, RiskParams
 from engine.markets import MarketInfo
+from engine.orders import InsertClaim, PendingOrder
 from engine.position_policy import ADD, CLOSE, FLIP, SKIP, Held, decide
 from engine.sizing import SizeDecision, size_order
 from engine.venues.routed import mode_of
@@ -108,6 +109,9 @@ class OpenOrders:
 
     events: list[Event] = field(default_factory=list)
     close_signal_ids: list[int] = field(default_factory=list)
+    # with an InsertClaim: the opens written claimed, and how many rows were marked so
+    claimed: list[PendingOrder] = field(default_factory=list)
+    marked: int = 0
 
 
 def _accounts_of(agent_id: int) -> Any:
@@ -168,11 +172,13 @@ async def write_open_orders(
     now: datetime,
     approval_ttl: timedelta,
     namespace: str,
+    claim: InsertClaim | None = None,
 ) -> OpenOrders:
     """Write the signal's open orders, each decided by the agent's position policy against
     what the deployment's account holds in the market (engine/position_policy.py), in the
     caller's transaction: closes of held positions are written before the opens, so they
-    are claimed (and sent, one at a time per account and market) first."""
+    are claimed (and sent, one at a time per account and market) first. With `claim`, the
+    first pending opens are written claimed (engine/orders.py, InsertClaim)."""
     deployments = await active_deployments(session, agent.id)
     paused_skips = await paused_skipped(session, agent, signal)
     if not deployments:
@@ -198,7 +204,8 @@ async def write_open_orders(
     }
     out = OpenOrders(events=paused_skips)
     if to_close:
-        out.close_signal_ids = await write_close_orders(session, to_close, now, namespace)
+        written = await write_close_orders(session, to_close, now, namespace)
+        out.close_signal_ids = written.signal_ids
     rows, events = [], out.events
     # thousands of deployments share a few (collateral, leverage, cap) terms: size each once
     sizes: dict[tuple[Decimal, Decimal, Decimal | None], SizeDecision] = {}
@@ -256,7 +263,12 @@ async def write_open_orders(
                 "updated_at": now,
             }
         )
+    if claim is not None:
+        claim.mark(rows)
+        out.marked = sum(r["settled_by"] is not None for r in rows)
     await insert_ignore(session, Order, rows)
+    if claim is not None and out.marked:
+        out.claimed = await claim.claimed(session, rows, [signal.id])
     if any(r["status"] in (OrderStatus.REJECTED, OrderStatus.AWAITING_APPROVAL) for r in rows):
         by_dep = {d.id: d for d in deployments}
         unsent = await session.execute(

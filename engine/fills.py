@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.classify.call_levels import levels_of
-from engine.close import key_chunks
+from engine.close import CLOSE_ORDER_COLUMNS, key_chunks
 from engine.events import Event, OrderFailed, PositionClosed, PositionOpened
 from engine.levels import RiskLevels, RiskParams
 from engine.levels_from_call import CallLevels, LevelsFromCall, initial_levels
@@ -415,31 +415,40 @@ async def release_waiting_opens(
     return [r[0] for r in rows]
 
 
+# what recording a close reads of its position (engine/partial_close.py reads the same)
+_CLOSING_COLUMNS = (
+    *CLOSE_ORDER_COLUMNS,
+    Position.entry_price,
+    Position.open_fee,
+    Position.close_fee,
+    Position.closed_size,
+    Position.closed_gross_pnl,
+    Position.funding_usd,
+)
+
+
 async def _open_positions_of(
     session: AsyncSession, keys: dict[tuple[int, int], Outcome]
-) -> list[Position]:
+) -> list[Any]:
     """The open positions these closes are for, found through their unique (signal,
     deployment) key: a close reads its own position, whatever the number of followers of its
-    signal or of open positions in all."""
-    positions: list[Position] = []
+    signal or of open positions in all. Plain rows of the columns recording needs, not ORM
+    objects (a tick closing thousands builds none)."""
+    positions: list[Any] = []
     for signal_ids, deployment_ids in key_chunks(list(keys)):
         positions += (
-            (
-                await session.execute(
-                    select(Position)
-                    .where(
-                        Position.signal_id.in_(signal_ids),
-                        Position.deployment_id.in_(deployment_ids),
-                        Position.status == PositionStatus.OPEN,
-                    )
-                    # locked (PostgreSQL), in id order as `transition` locks: a funding accrual
-                    # or fee settlement alongside waits, and what is read here stays true
-                    .order_by(Position.id)
-                    .with_for_update(key_share=True)
+            await session.execute(
+                select(*_CLOSING_COLUMNS)
+                .where(
+                    Position.signal_id.in_(signal_ids),
+                    Position.deployment_id.in_(deployment_ids),
+                    Position.status == PositionStatus.OPEN,
                 )
+                # locked (PostgreSQL), in id order as `transition` locks: a funding accrual
+                # or fee settlement alongside waits, and what is read here stays true
+                .order_by(Position.id)
+                .with_for_update(key_share=True)
             )
-            .scalars()
-            .all()
-        )
+        ).all()
     positions.sort(key=lambda p: p.id)
     return [p for p in positions if (p.signal_id, p.deployment_id) in keys]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, time
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from engine.events import DeploymentsPaused, Event
 from storage.enums import DeploymentStatus, PositionStatus
 from storage.models import Deployment, Position, User
+
+CHUNK = 5000  # ids per statement
 
 
 def daily_loss_limit(settings: dict | None) -> Decimal | None:
@@ -23,20 +26,34 @@ def daily_loss_limit(settings: dict | None) -> Decimal | None:
     return limit if limit > 0 else None
 
 
+async def _column(session: AsyncSession, column: Any, key: Any, ids: list[int]) -> list[Any]:
+    out: list[Any] = []
+    for start in range(0, len(ids), CHUNK):
+        out += (
+            await session.execute(select(column).where(key.in_(ids[start : start + CHUNK])))
+        ).scalars()
+    return out
+
+
 async def enforce(session: AsyncSession, position_ids: Iterable[int], now: datetime) -> list[Event]:
     """Check the owners of these just-closed positions; pause those over their limit."""
     ids = list(position_ids)
     if not ids:
         return []
-    # (no DISTINCT over the JSON settings column: PostgreSQL has no equality for json)
-    owner_ids = (
-        select(Deployment.user_id)
-        .join(Position, Position.deployment_id == Deployment.id)
-        .where(Position.id.in_(ids))
+    # step by step, each by primary key, in chunks: joined, SQLite walked every deployment
+    # and looked each up in the list of closed positions (16 s for a tick closing 4,000 in a
+    # book of 40,000); PostgreSQL takes at most 32,767 bind parameters
+    deployment_ids = sorted(set(await _column(session, Position.deployment_id, Position.id, ids)))
+    user_ids = sorted(
+        set(await _column(session, Deployment.user_id, Deployment.id, deployment_ids))
     )
-    owners = (
-        await session.execute(select(User.id, User.settings).where(User.id.in_(owner_ids)))
-    ).all()
+    owners = []
+    for start in range(0, len(user_ids), CHUNK):
+        owners += (
+            await session.execute(
+                select(User.id, User.settings).where(User.id.in_(user_ids[start : start + CHUNK]))
+            )
+        ).all()
     start = datetime.combine(now.date(), time(0), tzinfo=now.tzinfo)
     events: list[Event] = []
     for user_id, settings in owners:

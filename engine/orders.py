@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping
+import secrets
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -87,6 +88,8 @@ async def claim_pending(
 ) -> list[PendingOrder]:
     """Claim up to `limit` pending orders nobody holds (never claimed, or a lapsed lease), in
     one statement; call inside a transaction and commit before any venue call."""
+    if limit <= 0:
+        return []
     free = (
         select(Order.id)
         .where(
@@ -100,18 +103,116 @@ async def claim_pending(
         # SQLite has one writer at a time and ignores the clause
         .with_for_update(skip_locked=True, key_share=True)
     )
+    table = Order.__table__
+    # Core, not the ORM's bulk update: the rows become PendingOrders, never ORM objects
     rows = await session.execute(
-        update(Order)
-        .where(Order.id.in_(free.scalar_subquery()))
+        update(table)
+        .where(table.c.id.in_(free.scalar_subquery()))
         .values(
             claimed_by=claimant,
             lease_until=now + lease,
-            send_attempts=Order.send_attempts + 1,
+            send_attempts=table.c.send_attempts + 1,
         )
-        .returning(*PENDING_COLUMNS)
-        .execution_options(synchronize_session=False)
+        .returning(*(table.c[c.key] for c in PENDING_COLUMNS))
     )
     return sorted((PendingOrder.from_row(r) for r in rows), key=lambda o: o.id)
+
+
+@dataclass(slots=True)
+class InsertClaim:
+    """Orders written already claimed: the claim folded into the INSERT (claimed_by,
+    lease_until, send_attempts = 1 set on the row as it is written), so the first batch
+    needs no UPDATE ... RETURNING. The rows are still committed before any venue call.
+    `token` marks the rows this very INSERT wrote (in settled_by, which the recording
+    overwrites): a row a unique key already held was written by someone else, is not
+    marked, and is not taken as claimed."""
+
+    claimant: str
+    lease_until: datetime
+    limit: int
+    # (venue, account) -> whether that venue answers at once (the paper venue: no network,
+    # a fill in microseconds). When every pending row's does, up to `at_once_limit` are
+    # claimed: sent and recorded in one pass, long before the lease ends. The bound keeps
+    # the recording's id lists under PostgreSQL's 32,767 bind parameters
+    at_once: Callable[[str, str], bool] | None = None
+    at_once_limit: int = 10_000
+    token: str = field(default_factory=lambda: "w" + secrets.token_hex(12))
+    # set by `mark`: every pending row written is on a venue that answers at once, so the
+    # rest of these orders may be claimed `at_once_limit` at a time too
+    all_at_once: bool = False
+
+    def mark(self, rows: list[dict[str, Any]]) -> None:
+        """Claim the first `limit` pending rows (more on venues that answer at once); every
+        row gets the same keys."""
+        left = self.limit
+        at_once = self.at_once
+        if at_once is not None and all(
+            at_once(r["venue"], r["account"]) for r in rows if r["status"] == OrderStatus.PENDING
+        ):
+            left = max(left, self.at_once_limit)
+            self.all_at_once = True
+        for r in rows:
+            mine = left > 0 and r["status"] == OrderStatus.PENDING
+            left -= mine
+            r["claimed_by"] = self.claimant if mine else None
+            r["lease_until"] = self.lease_until if mine else None
+            r["send_attempts"] = 1 if mine else 0
+            r["settled_by"] = self.token if mine else None
+
+    def next_batch(self) -> int | None:
+        """How many of the rest to claim per statement (None: the engine's batch)."""
+        return self.at_once_limit if self.all_at_once else None
+
+    async def claimed(
+        self, session: AsyncSession, rows: list[dict[str, Any]], signal_ids: Iterable[int]
+    ) -> list[PendingOrder]:
+        """The orders among `rows` this write inserted claimed, as `claim_pending` returns
+        them (only their ids are read back)."""
+        ids: dict[str, int] = {}
+        for part in _chunks(sorted(set(signal_ids))):
+            ids.update(
+                (
+                    await session.execute(
+                        select(Order.client_order_id, Order.id).where(
+                            Order.signal_id.in_(part), Order.settled_by == self.token
+                        )
+                    )
+                ).all()
+            )
+        out = [
+            _written(r, ids[r["client_order_id"]])
+            for r in rows
+            if r["settled_by"] is not None and r["client_order_id"] in ids
+        ]
+        return sorted(out, key=lambda o: o.id)
+
+
+def _written(r: dict[str, Any], order_id: int) -> PendingOrder:
+    """The PendingOrder of a row just written claimed, from the values written."""
+    return PendingOrder(
+        order_id,
+        r["client_order_id"],
+        r["signal_id"],
+        r["deployment_id"],
+        r["purpose"],
+        r["venue"],
+        r["account"],
+        r["market"],
+        r["side"],
+        r["size"],
+        r["leverage"],
+        r["reduce_only"],
+        r.get("close_reason"),
+        None,
+        bool(r.get("isolated_margin", False)),
+        r.get("max_slippage_bps"),
+        r["created_at"],
+        1,
+    )
+
+
+def _chunks(ids: list[int], size: int = 5000) -> list[list[int]]:
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
 class KeyedSequencer:

@@ -34,7 +34,14 @@ from engine.fills import Recorded, record
 from engine.ingest import IncomingPost, source_id, store_post
 from engine.monitor import PositionIndex
 from engine.notify import write_outbox
-from engine.orders import KeyedSequencer, Outcome, PendingOrder, claim_pending, submit
+from engine.orders import (
+    InsertClaim,
+    KeyedSequencer,
+    Outcome,
+    PendingOrder,
+    claim_pending,
+    submit,
+)
 from engine.prices import PriceBook, PriceTick
 from engine.protection_hooks import Protection
 from engine.reconciling import Reconciler
@@ -42,6 +49,8 @@ from engine.route_cost import prepare_costs, routes_by_cost
 from engine.routing_step import route_and_write_orders, unfinished_signals
 from engine.signals import known_classification, make_signals, save_classification
 from engine.venues.base import Venue
+from engine.venues.paper import PaperVenue
+from engine.venues.routed import AccountRoutedVenue, is_paper
 from engine.watch import Watch
 from storage.audit import write_audit
 from storage.db import is_transient_conflict
@@ -182,6 +191,8 @@ class Engine:
         namespace = await self.namespace()
         where = (Order.signal_id == signal_id, Order.purpose == OrderPurpose.OPEN)
         async with self.sessions() as s, s.begin():
+            # the first batch is written claimed: no UPDATE ... RETURNING to claim it
+            claim = self._insert_claim()
             routed = await route_and_write_orders(
                 s,
                 signal_id,
@@ -190,8 +201,12 @@ class Engine:
                 self.clock(),
                 self.config.approval_ttl,
                 namespace,
+                claim,
             )
-            claimed = await self._claim(s, *where)
+            claimed = routed.claimed
+            if len(claimed) < routed.marked or not routed.marked:
+                # rows a unique key already held (written before): claimed the usual way
+                claimed += await self._claim(s, *where, limit=claim.limit - len(claimed))
         self._emit(routed.events)
         # [position policy] closes of held positions (policy close/flip) go out before the
         # opens; a flip's open waits for its close to fill (engine/fills.py releases it)
@@ -199,21 +214,39 @@ class Engine:
             await self._send_claimed(
                 Order.signal_id.in_(routed.close_signal_ids), Order.purpose == OrderPurpose.CLOSE
             )
-        await self._send_claimed(*where, claimed=claimed)
+        await self._send_claimed(*where, claimed=claimed, batch_size=claim.next_batch())
         o = routed.outcome
         return SignalOutcome(o.signal_id, o.agent, o.market, o.side, o.venue, o.reason)
 
     # -- venue round trip ----------------------------------------------------------------
 
-    async def _claim(self, s: AsyncSession, *where: Any) -> list[PendingOrder]:
+    async def _claim(
+        self, s: AsyncSession, *where: Any, limit: int | None = None
+    ) -> list[PendingOrder]:
         return await claim_pending(
             s,
             self.ownership.replica_id,
             self.clock(),
             self.config.order_lease,
-            self.config.claim_batch,
+            self.config.claim_batch if limit is None else limit,
             *where,
         )
+
+    def _insert_claim(self) -> InsertClaim:
+        return InsertClaim(
+            self.ownership.replica_id,
+            self.clock() + self.config.order_lease,
+            self.config.claim_batch,
+            self._answers_at_once,
+        )
+
+    def _answers_at_once(self, venue_name: str, account: str) -> bool:
+        """The paper venue (alone, or paper accounts behind a venue routing by account)
+        fills in-process, with no network call: its orders need no batches."""
+        venue = self.venues.get(venue_name)
+        if isinstance(venue, AccountRoutedVenue) and is_paper(account):
+            venue = venue.paper
+        return isinstance(venue, PaperVenue)
 
     async def _send_claimed(
         self,
@@ -223,17 +256,19 @@ class Engine:
         place: bool = True,
         venues: Mapping[str, Venue] | None = None,
         claimed: list[PendingOrder] | None = None,
+        batch_size: int | None = None,
     ) -> None:
         """Claim pending orders matching `where` batch by batch, send each batch, record it.
         An order claimed before, or whose last attempt met an error, is looked up at the
         venue first (engine/orders.py); `look_up_first` does so for every order. `claimed`:
         a first batch the caller claimed in the transaction that wrote it (one round trip
-        less on a stop's path)."""
+        less on a stop's path). `batch_size`: orders claimed per statement after it (orders
+        on a venue that answers at once go in larger batches)."""
         batch = claimed
         while True:
             if batch is None:
                 async with self.sessions() as s, s.begin():
-                    batch = await self._claim(s, *where)
+                    batch = await self._claim(s, *where, limit=batch_size)
             if not batch:
                 return
             await self._send(
@@ -381,10 +416,15 @@ class Engine:
     async def close_positions(self, reasons: Mapping[int, str]) -> None:
         namespace = await self.namespace()
         async with self.sessions() as s, s.begin():
-            signal_ids = await write_close_orders(s, reasons, self.clock(), namespace)
+            claim = self._insert_claim()
+            written = await write_close_orders(s, reasons, self.clock(), namespace, claim)
+            signal_ids = written.signal_ids
             where = (Order.signal_id.in_(signal_ids), Order.purpose == OrderPurpose.CLOSE)
-            # claimed in the transaction that wrote them: committed before any venue call
-            claimed = await self._claim(s, *where) if signal_ids else []
+            # claimed in the transaction that wrote them (most as they are written):
+            # committed before any venue call
+            claimed = written.claimed
+            if signal_ids and not written.complete:
+                claimed += await self._claim(s, *where, limit=claim.limit - len(claimed))
         if not signal_ids:
             # closed already (by another replica, or a close that raced this one)
             self.watch.closed(list(reasons))

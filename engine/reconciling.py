@@ -70,9 +70,10 @@ class Reconciler:
         if closes:
             reasons = {c.position_id: c.reason for c in closes}
             async with engine.sessions() as s, s.begin():
-                signal_ids = await write_close_orders(
+                written = await write_close_orders(
                     s, reasons, engine.clock(), await engine.namespace()
                 )
+                signal_ids = written.signal_ids
                 cloids = await reconcile.close_cloids(s, list(reasons))
             fills = reconcile.fills_for(closes, cloids)
             adopt = reconcile.AdoptVenue(venue_name, fills)

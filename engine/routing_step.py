@@ -20,6 +20,7 @@ from engine.classify.collisions import resolve
 from engine.events import Event, LimitEntryPlaced, SignalRejected
 from engine.execute import active_deployments, write_open_orders
 from engine.notify import write_outbox
+from engine.orders import InsertClaim, PendingOrder
 from engine.prices import PriceBook
 from engine.route import RouteDecision, decide_venue
 from engine.route_cost import route_by_cost
@@ -47,6 +48,9 @@ class Routed:
     events: list[Event] = field(default_factory=list)
     # signals of close orders the position policy wrote: sent before this signal's opens
     close_signal_ids: list[int] = field(default_factory=list)
+    # opens written already claimed (`claim`), and how many rows were marked so
+    claimed: list[PendingOrder] = field(default_factory=list)
+    marked: int = 0
 
 
 async def classification_details(s: AsyncSession, post_id: int | None) -> dict[str, Any]:
@@ -75,6 +79,7 @@ async def route_and_write_orders(
     now: datetime,
     approval_ttl: timedelta,
     namespace: str,
+    claim: InsertClaim | None = None,
 ) -> Routed:
     sig = await s.get_one(Signal, signal_id)
     agent = await s.get_one(Agent, sig.agent_id)
@@ -160,6 +165,7 @@ async def route_and_write_orders(
                 now,
                 approval_ttl,
                 namespace,
+                claim,
             )
             if plan is not None:
                 await limit_orders.apply_plan(s, sig.id, plan)
@@ -167,6 +173,7 @@ async def route_and_write_orders(
             await write_outbox(s, more.events)
             routed.events += more.events
             routed.close_signal_ids = more.close_signal_ids
+            routed.claimed, routed.marked = more.claimed, more.marked
         sig.status = SignalStatus.EXECUTED
     return routed
 

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.sql.dml import Insert, Update
+
+from storage.bulk_copy import COPY_MIN_ROWS, Columns, bind_column, copy_insert, copy_update
 
 Target = type[DeclarativeBase] | Table
 
@@ -46,40 +49,84 @@ def _with_defaults(table: Table, rows: Sequence[dict[str, Any]]) -> tuple[list[s
     return keys + list(extra), out
 
 
-async def executemany(session: AsyncSession, stmt: Insert | Update, rows: Sequence[dict]) -> None:
-    if not rows:
+def _columns(table: Table, rows: Sequence[dict[str, Any]]) -> Columns | None:
+    """The rows column by column, with the columns that have Python-side defaults filled in
+    (a callable default is called once: one statement, one `now`), and the columns NULL in
+    every row without a default left out. None when the rows differ in keys."""
+    first = rows[0].keys()
+    if any(r.keys() != first for r in rows):
+        return None
+    n = len(rows)
+    out: Columns = {k: list(map(itemgetter(k), rows)) for k in first}
+    for col in table.columns:
+        d = col.default
+        if col.key in out:
+            if d is None and col.server_default is None and out[col.key].count(None) == n:
+                del out[col.key]
+        elif d is not None and (d.is_scalar or d.is_callable):
+            out[col.key] = [d.arg(None) if d.is_callable else d.arg] * n
+    return out
+
+
+def _as_rows(columns: Columns) -> list[dict[str, Any]]:
+    names = list(columns)
+    return [dict(zip(names, vals, strict=True)) for vals in zip(*columns.values(), strict=True)]
+
+
+# compiled bulk statements by (kind, table, columns, dialect): a fan-out writes the same few
+# shapes in every batch, and compiling one is a millisecond of Python each time
+_COMPILED: dict[tuple[Any, ...], Any] = {}
+
+
+async def execute_columns(
+    conn: AsyncConnection,
+    stmt: Insert | Update,
+    columns: Columns,
+    shape: tuple[Any, ...] | None = None,
+) -> None:
+    """Execute `stmt` once per row of `columns` (name -> values), as one executemany of
+    tuples bound column by column. `shape`: what identifies the statement among those this
+    module builds (its compiled form is then reused)."""
+    n = len(next(iter(columns.values()), []))
+    if not n:
         return
-    conn = await session.connection()
     dialect = conn.dialect
-    compiled = stmt.compile(dialect=dialect)
+    key = None if shape is None else (*shape, dialect.name)
+    compiled = _COMPILED.get(key) if key is not None else None
+    if compiled is None:
+        compiled = stmt.compile(dialect=dialect)
+        if key is not None:
+            if len(_COMPILED) >= 256:
+                _COMPILED.clear()
+            _COMPILED[key] = compiled
     names = compiled.positiontup
     if names is None or "POSTCOMPILE" in compiled.string:
         # a named paramstyle, or an expanding IN list: let SQLAlchemy do it
-        await conn.execute(stmt, list(rows))
+        await conn.execute(stmt, _as_rows(columns))
         return
-    supplied = set().union(*rows)
-    fixed = {}
-    for n in names:
-        if n not in supplied:  # a value written into the statement itself
-            bind = compiled.binds[n]
+    bound = []
+    for name in names:
+        values = columns.get(name)
+        if values is None:  # a value written into the statement itself
+            bind = compiled.binds[name]
             if bind.required:
-                raise KeyError(f"no value for bind parameter {n!r}")
-            fixed[n] = bind.effective_value
-    if fixed or any(len(r) != len(supplied) for r in rows):
+                raise KeyError(f"no value for bind parameter {name!r}")
+            values = [bind.effective_value] * n
+        bound.append(bind_column(compiled.binds[name].type, dialect, values))
+    await conn.exec_driver_sql(compiled.string, list(zip(*bound, strict=True)))
+
+
+async def executemany(session: AsyncSession, stmt: Insert | Update, rows: Sequence[dict]) -> None:
+    if not rows:
+        return
+    names = set().union(*rows)
+    if any(len(r) != len(names) for r in rows):
         # rows must all carry the same names (a name only some rows carry is refused, as
-        # SQLAlchemy's executemany refuses it); the statement's own values fill the rest
-        missing = [n for n in names if n not in fixed and any(n not in r for r in rows)]
-        if missing:
-            raise KeyError(f"rows differ in keys: {missing}")
-        rows = [{**fixed, **r} for r in rows]
-    # column by column: one comprehension per column runs its bind processor over every row
-    # (a tuple per row built by zip), instead of a generator per row; several times faster
-    columns = []
-    for n in names:
-        proc = compiled.binds[n].type._cached_bind_processor(dialect)
-        values = [r[n] for r in rows]
-        columns.append([proc(v) for v in values] if proc else values)
-    await conn.exec_driver_sql(compiled.string, list(zip(*columns, strict=True)))
+        # SQLAlchemy's executemany refuses it)
+        missing = sorted(n for n in names if any(n not in r for r in rows))
+        raise KeyError(f"rows differ in keys: {missing}")
+    columns = {n: list(map(itemgetter(n), rows)) for n in names}
+    await execute_columns(await session.connection(), stmt, columns)
 
 
 def _insert(session: AsyncSession, table: Table) -> Any:
@@ -91,19 +138,59 @@ async def insert_rows(
     session: AsyncSession, target: Target, rows: Sequence[dict[str, Any]], ignore: bool = False
 ) -> None:
     """INSERT many rows; with `ignore`, ON CONFLICT DO NOTHING: a row a unique key already
-    holds is skipped, which is what makes a retried stage harmless."""
+    holds is skipped, which is what makes a retried stage harmless. On PostgreSQL a large
+    write goes through COPY (storage/bulk_copy.py), with the same result."""
     if not rows:
         return
     table = _table(target)
-    keys, full = _with_defaults(table, rows)
-    stmt = _insert(session, table).values({k: bindparam(k) for k in keys})
+    columns = _columns(table, rows)
+    if columns is None:  # rows that differ in keys: each row's own names
+        keys, full = _with_defaults(table, rows)
+        missing = [k for k in keys if any(k not in r for r in full)]
+        if missing:  # a name only some rows carry is refused, as SQLAlchemy refuses it
+            raise KeyError(f"rows differ in keys: {missing}")
+        columns = {k: [r[k] for r in full] for k in keys}
+    conn = await session.connection()
+    if conn.dialect.name == "postgresql" and len(rows) >= COPY_MIN_ROWS:
+        await copy_insert(conn, table, columns, ignore)
+        return
+    stmt = _insert(session, table).values({k: bindparam(k) for k in columns})
     if ignore:
         stmt = stmt.on_conflict_do_nothing()
-    await executemany(session, stmt, full)
+    await execute_columns(conn, stmt, columns, ("insert", table, tuple(columns), ignore))
 
 
 async def insert_ignore(session: AsyncSession, target: Target, rows: Sequence[dict]) -> None:
     await insert_rows(session, target, rows, ignore=True)
+
+
+def _groups(rows: Sequence[dict]) -> list[Columns]:
+    """Rows grouped by the set of columns each changes, column by column ("id" included)."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(tuple(sorted(r)), []).append(r)
+    return [{c: list(map(itemgetter(c), group)) for c in cols} for cols, group in groups.items()]
+
+
+async def _update_group(
+    session: AsyncSession, table: Table, columns: Columns, only_if_status: str | None
+) -> list[int] | None:
+    """One UPDATE for every row of the group; the ids it moved when the path tells them
+    (COPY on PostgreSQL), else None."""
+    conn = await session.connection()
+    if conn.dialect.name == "postgresql" and len(columns["id"]) >= COPY_MIN_ROWS:
+        return await copy_update(conn, table, columns, only_if_status)
+    stmt = update(table).where(table.c.id == bindparam("_id"))
+    if only_if_status is not None:
+        stmt = stmt.where(table.c.status == only_if_status)
+    values = {c: bindparam(c) for c in columns if c != "id"}
+    await execute_columns(
+        conn,
+        stmt.values(values),
+        {("_id" if c == "id" else c): v for c, v in columns.items()},
+        ("update", table, tuple(columns), only_if_status),
+    )
+    return None
 
 
 async def update_by_id(
@@ -112,15 +199,8 @@ async def update_by_id(
     """One UPDATE executed for many rows, grouped by the set of columns each row changes;
     with `only_if_status`, a row no longer in that status is left as it is."""
     table = _table(target)
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for r in rows:
-        cols = tuple(sorted(k for k in r if k != "id"))
-        groups.setdefault(cols, []).append({("_id" if k == "id" else k): v for k, v in r.items()})
-    for cols, params in groups.items():
-        stmt = update(table).where(table.c.id == bindparam("_id"))
-        if only_if_status is not None:
-            stmt = stmt.where(table.c.status == only_if_status)
-        await executemany(session, stmt.values({c: bindparam(c) for c in cols}), params)
+    for columns in _groups(rows):
+        await _update_group(session, table, columns, only_if_status)
 
 
 async def settle_rows(
@@ -134,21 +214,28 @@ async def settle_rows(
     """Compare-and-set for many rows with values of their own: each row still in
     `from_status` takes its values and a mark unique to this call (in `mark_column`); the ids
     carrying the mark are the rows this call moved. Of two recorders of the same fact, exactly
-    one moves each row. One executemany and one read, not an UPDATE ... RETURNING per row."""
+    one moves each row. One executemany and one read, not an UPDATE ... RETURNING per row
+    (on PostgreSQL, a large group is one UPDATE ... FROM a COPY that returns the ids)."""
     if not rows:
         return []
     table = _table(target)
     mark = secrets.token_hex(12)
-    await update_by_id(session, table, [{**r, mark_column: mark} for r in rows], from_status)
-    ids = sorted({r["id"] for r in rows})
     moved: list[int] = []
-    for start in range(0, len(ids), chunk):
-        part = ids[start : start + chunk]
+    unknown: list[int] = []
+    for columns in _groups([{**r, mark_column: mark} for r in rows]):
+        ids = await _update_group(session, table, columns, from_status)
+        if ids is None:
+            unknown += columns["id"]
+        else:
+            moved += ids
+    unknown = sorted(set(unknown))
+    for start in range(0, len(unknown), chunk):
+        part = unknown[start : start + chunk]
         result = await session.execute(
             select(table.c.id).where(table.c.id.in_(part), table.c[mark_column] == mark)
         )
         moved += [r[0] for r in result]
-    return moved
+    return sorted(set(moved))
 
 
 async def transition(

@@ -203,3 +203,51 @@ async def test_two_replicas_hold_telegrams_limits_together(sessions) -> None:
     per_chat_second = Counter((chat, int(at)) for at, chat in sent)
     assert max(per_second.values()) <= 30, per_second
     assert max(per_chat_second.values()) == 1
+
+
+class GatedVenue(CountingVenue):
+    """Holds every order at the venue until `gate` opens: the sender is mid-flight."""
+
+    def __init__(self, inner: PaperVenue) -> None:
+        super().__init__(inner)
+        self.gate = asyncio.Event()
+        self.arrived = asyncio.Event()
+
+    async def place_order(self, order: OrderRequest) -> Fill:
+        self.received[order.client_order_id] += 1
+        self.arrived.set()
+        await self.gate.wait()
+        return self.inner.fill(order)
+
+
+async def test_orders_written_claimed_are_never_sent_by_another_replica(sessions) -> None:
+    """A fan-out's opens are written already claimed (engine/orders.py, InsertClaim): while
+    their writer sends them, another replica's sweep finds nothing to claim; each order
+    reaches the venue once, sent by its writer, on the first attempt."""
+    users = [
+        {"name": f"u{i}", "deployments": [{"agent": "Hawk", "collateral_usd": "100",
+                                           "leverage": "3"}]}
+        for i in range(8)
+    ]  # fmt: skip
+    await _seed(sessions, scenario(agents=[agent()], users=users))
+    prices = PriceBook()
+    prices.update(PriceTick(T0, "ETH", Decimal(2000)))
+    venue = GatedVenue(PaperVenue("HYPERLIQUID", hyperliquid_markets(), prices))
+    writer, sweeper = (
+        Engine(sessions, {"HYPERLIQUID": venue}, prices, RulesClassifier(), clock=lambda: T0)
+        for _ in range(2)
+    )
+    sending = asyncio.create_task(writer.ingest(IncomingPost("x", "@hawk", "p", "Long $ETH", T0)))
+    await asyncio.wait_for(venue.arrived.wait(), 30)
+    async with sessions() as s:
+        written = (await s.execute(select(Order).where(Order.purpose == "open"))).scalars().all()
+    assert len(written) == 8
+    assert {(o.claimed_by, o.send_attempts) for o in written} == {(writer.ownership.replica_id, 1)}
+    await sweeper.resume_pending()  # the other replica's sweep, while the writer is mid-send
+    venue.gate.set()
+    await asyncio.wait_for(sending, 30)
+    assert len(venue.received) == 8 and max(venue.received.values()) == 1
+    async with sessions() as s:
+        statuses = Counter((await s.execute(select(Order.status))).scalars())
+        positions = (await s.execute(select(func.count()).select_from(Position))).scalar_one()
+    assert statuses == {"filled": 8} and positions == 8

@@ -47,6 +47,25 @@ def positions_loaded() -> Iterator[list[int]]:
 
 
 @contextmanager
+def position_rows_read(sessions) -> Iterator[list[int]]:  # type: ignore[no-untyped-def]
+    """Rows each SELECT from positions returned while the block runs (the close path reads
+    plain rows, not ORM objects). Both drivers' adapted cursors hold a statement's rows
+    (`_rows`) once it has executed."""
+    counts: list[int] = []
+    sync = sessions.kw["bind"].sync_engine
+
+    def after(_conn, cursor, statement, _parameters, _context, _many) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("SELECT") and "FROM positions" in statement:
+            counts.append(len(cursor._rows))
+
+    event.listen(sync, "after_cursor_execute", after)
+    try:
+        yield counts
+    finally:
+        event.remove(sync, "after_cursor_execute", after)
+
+
+@contextmanager
 def statements(sessions) -> Iterator[list[tuple[str, object]]]:  # type: ignore[no-untyped-def]
     seen: list[tuple[str, object]] = []
     sync = sessions.kw["bind"].sync_engine
@@ -82,10 +101,10 @@ async def test_a_close_reads_only_its_own_position_among_many_followers(sessions
     await engine.start()
     assert len(engine.index) == 300
     mine = book.deployment_id(1, 7)
-    with positions_loaded() as loaded:
+    with positions_loaded() as loaded, position_rows_read(sessions) as rows:
         await engine.close_positions({mine: CloseReason.MANUAL})
-    # the signal has 300 followers; the close built one position: its own
-    assert loaded == [mine]
+    # the signal has 300 followers; the close read one position: its own, and built none
+    assert rows and max(rows) == 1 and loaded == []
     async with sessions() as s:
         closed = await s.get_one(Position, mine)
     assert closed.status == PositionStatus.CLOSED and closed.close_reason == CloseReason.MANUAL
