@@ -208,6 +208,8 @@ def _written(r: dict[str, Any], order_id: int) -> PendingOrder:
         r.get("max_slippage_bps"),
         r["created_at"],
         1,
+        r.get("limit_price"),
+        r.get("limit_expires_at"),
     )
 
 
