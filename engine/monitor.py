@@ -13,6 +13,11 @@ comparisons serves both sides ("the stop is hit when x <= stop", "take profit wh
   (amortised O(log n) per position). A group's trailing stop for distance d is peak x (1-d)
   (peak x (1+d) in x-space for shorts), so the group's nearest stop is its smallest distance.
 
+- Positions are kept by level set: the followers of a signal share every level, so they
+  cross each one together. The lists, heaps and groups hold one entry per set (a few thousand
+  for 100,000 positions), each with its positions' ids; a position costs an id in a list and
+  an entry in the id map, and start-up builds one entry per signal, not one per position.
+
 Closed positions are deleted lazily: they are flagged and skipped when they surface.
 The results are exactly those of `engine.levels.RiskLevels.step` (tests compare them).
 """
@@ -35,13 +40,19 @@ _seq = count()
 
 
 @dataclass(eq=False, slots=True)
-class _Pos:
-    id: int
+class _Set:
+    """Positions of one book that share every level and every state (a signal's followers):
+    whatever crosses one of them crosses all, so they are one entry of the book's lists."""
+
     long: bool
     stop: Decimal  # x-space base stop (the stop loss, never moves)
     tp: Decimal | None  # x-space
     activation: Decimal | None  # x-space
     distance: Decimal | None
+    book: _Book
+    # members, with stale ids left by `PositionIndex.remove` (the id map says who is in)
+    ids: list[int] = field(default_factory=list)
+    live: int = 0  # members still open
     active: bool = False
     closed: bool = False
     group: _Group | None = None
@@ -54,7 +65,7 @@ class _Pos:
 @dataclass(eq=False, slots=True)
 class _Group:
     peak: Decimal  # x-space
-    items: list[tuple[Decimal, int, _Pos]] = field(default_factory=list)  # sorted by distance
+    items: list[tuple[Decimal, int, _Set]] = field(default_factory=list)  # sorted by distance
     version: int = 0
     alive: bool = True
 
@@ -78,44 +89,74 @@ def _trigger(position_id: int, reason: str) -> Trigger:
 
 class _Book:
     """Positions of one market and one side, in lists sorted by level: what an update crosses
-    is a contiguous end of a list, found by one bisect and cut off in one slice."""
+    is a contiguous end of a list, found by one bisect and cut off in one slice. The entries
+    are level sets (`_Set`); the live counts below count sets."""
 
     def __init__(self, long: bool) -> None:
         self.long = long
         # (level, position) sorted by level with `key`, so equal levels need no tie-breaker
         # (a sequence number per entry cost 36 bytes a position)
-        self.stops: list[tuple[Decimal, _Pos]] = []  # ascending; hit: stop >= x
-        self.ups: list[tuple[Decimal, _Pos, bool]] = []  # ascending; hit: level <= x
+        self.stops: list[tuple[Decimal, _Set]] = []  # ascending; hit: stop >= x
+        self.ups: list[tuple[Decimal, _Set, bool]] = []  # ascending; hit: level <= x
         self.stack: list[_Group] = []  # peaks decrease towards the top
         self.levels: list[tuple[Decimal, int, _Group, int]] = []  # heap of (-nearest stop)
         self.live = 0
-        self.dead = 0  # closed positions still referenced from the lists
+        self.dead = 0  # closed sets still referenced from the lists
+        # shared with the index: position id -> its set, for the positions still open
+        self.pos: dict[int, _Set] = {}
+        # sets a new position may join: by levels and state (see `add`)
+        self.joinable: dict[tuple[Any, ...], _Set] = {}
         self.activated: list[int] = []  # shared with the index: trailing stops just started
         # shared with the index: groups whose trailing stops may have moved since the last
         # checkpoint (a new peak, a member joined), so a checkpoint reads only those
         self.moved: set[_Group] = set()
         self.deferred = False  # adding many: lists sorted once when done
 
-    def add(self, p: _Pos, peak_x: Decimal) -> None:
+    def add(
+        self,
+        position_id: int,
+        levels: tuple[Decimal, Decimal | None, Decimal | None, Decimal | None, bool],
+        peak_x: Decimal,
+    ) -> _Set:
+        """Add a position with x-space (stop, tp, activation, distance, trailing active) and,
+        when active, the peak of its trail: it joins the set in the same state, if any."""
+        key = (*levels, peak_x) if levels[4] else levels
+        s = self.joinable.get(key)
+        if s is not None and not s.closed and s.active == levels[4]:
+            # an inactive set is still as added (its activation not crossed); an active one
+            # is the same state only while its group still has the peak the newcomer carries
+            g = s.group
+            if not s.active or (g is not None and g.alive and g.peak == peak_x):
+                s.ids.append(position_id)
+                s.live += 1
+                if g is not None:
+                    self.moved.add(g)  # a restored trail: its stored stop may lag
+                return s
+        stop, tp, activation, distance, active = levels
+        s = self.joinable[key] = _Set(self.long, stop, tp, activation, distance, self)
+        s.ids.append(position_id)
+        s.live = 1
+        s.active = active
         self.live += 1
         if self.deferred:
             # many at once (PositionIndex.add_many): appended now, sorted once at the end; an
             # insort each moved half the list every time (quadratic in a book of thousands)
-            self.stops.append((p.stop, p))
-            if p.tp is not None:
-                self.ups.append((p.tp, p, True))
-            if p.active:
-                self._join(p, peak_x)
-            elif p.activation is not None:
-                self.ups.append((p.activation, p, False))
-            return
-        insort(self.stops, (p.stop, p), key=_key)
-        if p.tp is not None:
-            insort(self.ups, (p.tp, p, True), key=_key)
-        if p.active:
-            self._join(p, peak_x)
-        elif p.activation is not None:
-            insort(self.ups, (p.activation, p, False), key=_key)
+            self.stops.append((stop, s))
+            if tp is not None:
+                self.ups.append((tp, s, True))
+            if active:
+                self._join(s, peak_x)
+            elif activation is not None:
+                self.ups.append((activation, s, False))
+            return s
+        insort(self.stops, (stop, s), key=_key)
+        if tp is not None:
+            insort(self.ups, (tp, s, True), key=_key)
+        if active:
+            self._join(s, peak_x)
+        elif activation is not None:
+            insort(self.ups, (activation, s, False), key=_key)
+        return s
 
     def sort_deferred(self) -> None:
         # stable: among equal levels, earlier entries stay first, as insort_right keeps them
@@ -123,7 +164,7 @@ class _Book:
         self.ups.sort(key=_key)
         self.deferred = False
 
-    def _join(self, p: _Pos, peak_x: Decimal) -> None:
+    def _join(self, p: _Set, peak_x: Decimal) -> None:
         # restored positions may carry a peak that is not the top's; keep the stack ordered
         pos = len(self.stack)
         while pos > 0 and self.stack[pos - 1].peak < peak_x:
@@ -157,6 +198,17 @@ class _Book:
     def closed_elsewhere(self) -> None:
         self._note_closed(1)
 
+    def _close(self, s: _Set, reason: str, out: list[Trigger]) -> None:
+        """Every open member of `s` closes for `reason`."""
+        s.closed = True
+        pos = self.pos
+        for pid in s.ids:
+            if pos.get(pid) is s:  # not removed meanwhile (nor listed twice: re-added)
+                del pos[pid]
+                out.append(_trigger(pid, reason))
+        s.ids = []
+        s.live = 0
+
     def _note_closed(self, n: int) -> None:
         # a closed position leaves `live`; its entries in the other lists count as dead
         # until a compaction drops them
@@ -166,6 +218,7 @@ class _Book:
             self._compact()
 
     def _compact(self) -> None:
+        self.joinable = {k: s for k, s in self.joinable.items() if not s.closed}
         self.stops = [e for e in self.stops if not e[1].closed]
         self.ups = [e for e in self.ups if not e[1].closed]
         for g in self.stack:
@@ -173,7 +226,7 @@ class _Book:
         self.dead = 0
 
     def update(self, x: Decimal, out: list[Trigger]) -> None:
-        before = len(out)
+        closed = 0
         ups = self.ups
         if ups and ups[0][0] <= x:
             i = bisect_right(ups, x, key=_key)
@@ -182,8 +235,8 @@ class _Book:
                 if p.closed:
                     continue
                 if is_tp:
-                    p.closed = True
-                    out.append(_trigger(p.id, "take_profit"))
+                    self._close(p, "take_profit", out)
+                    closed += 1
                 elif not p.active:
                     p.active = True
                     activated.append(p)
@@ -195,8 +248,8 @@ class _Book:
             i = bisect_left(stops, x, key=_key)
             for _, p in stops[i:]:
                 if not p.closed:
-                    p.closed = True
-                    out.append(_trigger(p.id, "trailing_stop" if p.active else "stop_loss"))
+                    self._close(p, "trailing_stop" if p.active else "stop_loss", out)
+                    closed += 1
             del stops[i:]
         levels = self.levels
         nx = -x
@@ -204,15 +257,18 @@ class _Book:
             _, _, g, ver = heapq.heappop(levels)
             if not g.alive or ver != g.version:
                 continue
-            self._trail_hits(g, x, out)
+            closed += self._trail_hits(g, x, out)
             self._push_level(g)
         self._raise_peaks(x, activated)
         if activated:
-            self.activated.extend(p.id for p in activated if not p.closed)
-        if len(out) > before:
-            self._note_closed(len(out) - before)
+            pos = self.pos
+            for s in activated:
+                if not s.closed:
+                    self.activated.extend(pid for pid in s.ids if pos.get(pid) is s)
+        if closed:
+            self._note_closed(closed)
 
-    def _trail_hits(self, g: _Group, x: Decimal, out: list[Trigger]) -> None:
+    def _trail_hits(self, g: _Group, x: Decimal, out: list[Trigger]) -> int:
         items = g.items
         i = bisect_right(items, g.threshold(x, self.long), key=_key)
         # the threshold is a rounded quotient: settle the boundary with exact products
@@ -220,13 +276,15 @@ class _Book:
             i -= 1
         while i < len(items) and items[i][2].trail_level(g.peak) >= x:
             i += 1
+        closed = 0
         for _, _, p in items[:i]:
             if not p.closed:
-                p.closed = True
-                out.append(_trigger(p.id, "trailing_stop"))
+                self._close(p, "trailing_stop", out)
+                closed += 1
         del items[:i]
+        return closed
 
-    def _raise_peaks(self, x: Decimal, activated: list[_Pos]) -> None:
+    def _raise_peaks(self, x: Decimal, activated: list[_Set]) -> None:
         stack = self.stack
         if (not stack or stack[-1].peak >= x) and not activated:
             return
@@ -258,7 +316,7 @@ class PositionIndex:
 
     def __init__(self) -> None:
         self._books: dict[str, tuple[_Book, _Book]] = {}
-        self._pos: dict[int, tuple[_Book, _Pos]] = {}
+        self._pos: dict[int, _Set] = {}  # shared with every book
         # positions whose trailing stop started since the caller last took this list
         self.activated: list[int] = []
         self._moved: set[_Group] = set()
@@ -296,18 +354,9 @@ class PositionIndex:
                 sign * levels.peak,
                 source,  # what they were computed from (a RiskLevels is mutable)
             )
-        p = _Pos(
-            id=position_id,
-            long=long,
-            stop=x[1],
-            tp=x[2],
-            activation=x[3],
-            distance=levels.distance,
-            active=levels.trailing_active,
-        )
         book = self._books_of(market)[0 if long else 1]
-        book.add(p, x[4])
-        self._pos[position_id] = (book, p)
+        state = (x[1], x[2], x[3], levels.distance, levels.trailing_active)
+        self._pos[position_id] = book.add(position_id, state, x[4])
 
     def add_many(self, positions: Iterable[tuple[int, str, RiskLevels]]) -> None:
         """`add` for many positions (a start-up, a fan-out's fills): each book's lists are
@@ -330,23 +379,28 @@ class PositionIndex:
             books = self._books[market] = (_Book(True), _Book(False))
             books[0].activated = books[1].activated = self.activated
             books[0].moved = books[1].moved = self._moved
+            books[0].pos = books[1].pos = self._pos
         return books
 
     def remove(self, position_id: int) -> None:
-        entry = self._pos.pop(position_id, None)
-        if entry is not None and not entry[1].closed:
-            entry[1].closed = True
-            entry[0].closed_elsewhere()
+        s = self._pos.pop(position_id, None)
+        if s is None or s.closed:
+            return
+        s.live -= 1
+        if s.live == 0:
+            s.closed = True
+            s.ids = []
+            s.book.closed_elsewhere()
+        elif len(s.ids) > 2 * s.live + 16:  # drop the ids of members gone
+            s.ids = [pid for pid in s.ids if self._pos.get(pid) is s]
 
     def on_price(self, market: str, price: Decimal) -> list[Trigger]:
         books = self._books.get(market)
         if books is None:
             return []
         out: list[Trigger] = []
-        books[0].update(price, out)
+        books[0].update(price, out)  # they drop what closes from the id map
         books[1].update(-price, out)
-        for t in out:
-            self._pos.pop(t.position_id, None)
         return out
 
     def take_moved(self) -> list[int]:
@@ -356,21 +410,30 @@ class PositionIndex:
         groups, self._moved = self._moved, set()
         for books in self._books.values():
             books[0].moved = books[1].moved = self._moved
-        return sorted({e[2].id for g in groups if g.alive for e in g.items if e[2].id in self._pos})
+        pos = self._pos
+        return sorted(
+            {
+                pid
+                for g in groups
+                if g.alive
+                for e in g.items
+                for pid in e[2].ids
+                if pos.get(pid) is e[2]
+            }
+        )
 
     def mark_moved(self, position_ids: list[int]) -> None:
         """Positions a checkpoint could not save: taken again by the next `take_moved`."""
         for pid in position_ids:
-            entry = self._pos.get(pid)
-            if entry is not None and entry[1].group is not None:
-                self._moved.add(entry[1].group)
+            s = self._pos.get(pid)
+            if s is not None and s.group is not None:
+                self._moved.add(s.group)
 
     def state(self, position_id: int) -> tuple[Decimal, Decimal | None, bool] | None:
         """(current stop, peak, trailing active) in real prices, for display and checkpoints."""
-        entry = self._pos.get(position_id)
-        if entry is None:
+        p = self._pos.get(position_id)
+        if p is None:
             return None
-        p = entry[1]
         sign = ONE if p.long else -ONE
         if p.active and p.group is not None:
             trail = p.trail_level(p.group.peak)

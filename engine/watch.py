@@ -114,15 +114,14 @@ class Watch:
         self.index = index
         self.ownership = ownership
         self.venues = venues
-        self.watched: dict[int, str] = {}  # position id -> market
+        self.watched: set[int] = set()  # position ids
 
     def __len__(self) -> int:
         return len(self.watched)
 
     def _add_many(self, positions: list[tuple[int, str, RiskLevels]]) -> None:
         self.index.add_many(positions)
-        for pid, market, _ in positions:
-            self.watched[pid] = market
+        self.watched.update(p[0] for p in positions)
 
     def opened(self, opened: Iterable[tuple[int, str, RiskLevels]]) -> None:
         """Positions this process just opened: watched here when their market is ours, else
@@ -132,7 +131,7 @@ class Watch:
     def closed(self, position_ids: Iterable[int]) -> None:
         for pid in position_ids:
             self.index.remove(pid)
-            self.watched.pop(pid, None)
+            self.watched.discard(pid)
 
     async def _open_rows(
         self, *where: Any, order_by: Any = None, limit: int | None = None
