@@ -150,10 +150,17 @@ class Watch:
 
     async def load_all(self, restore_paper: bool) -> None:
         """At start: every open position of our markets under the monitor, trailing state as
-        stored; venues that keep no state of their own (paper) rebuilt from our books."""
+        stored; venues that keep no state of their own (paper) rebuilt from our books, page
+        by page (they build a holding when it is first needed: engine/venues/paper_pending.py)."""
         memo = _LevelsMemo()
         a, names = memo.amounts, memo.names
-        books: dict[str, list[tuple[str, str, str, Any, Any, Any]]] = {}
+        restores = {}
+        if restore_paper:
+            for name, venue in self.venues.items():
+                restore = getattr(venue, "restore", None)
+                if restore is not None:
+                    restore([])  # a new restore, unless the venue's book already exists
+                    restores[name] = restore
         after = None
         while True:
             # in pages by id: the rows of 100,000 positions never sit in memory at once
@@ -167,20 +174,19 @@ class Watch:
                 break
             after = rows[-1].id
             watch = []
+            books: dict[str, list[tuple[str, str, str, Any, Any, Any]]] = {}
             for p in rows:
                 market = names[p.market]
-                if restore_paper:
+                if p.venue in restores:
                     books.setdefault(p.venue, []).append(
                         (p.account, market, p.side, a[p.size], a[p.entry_price], a[p.leverage])
                     )
                 if self.ownership.owns(market):
                     watch.append((p.id, market, memo.of(p)))
             self._add_many(watch)
-            del rows, watch
-        for name, positions in books.items():
-            restore = getattr(self.venues.get(name), "restore", None)
-            if restore is not None:
-                restore(positions)
+            for name, positions in books.items():
+                restores[name](positions, True)
+            del rows, watch, books
 
     async def sync(self) -> set[str]:
         """Replicas, after each ownership round: watch what is open in our markets (opened by

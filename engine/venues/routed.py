@@ -4,7 +4,7 @@ and the orders table stay the same for both, as the design asks."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from engine.markets import MarketInfo
 from engine.venues.base import Fill, OrderLookup, OrderRequest, Venue, look_up
@@ -41,10 +41,12 @@ class AccountRoutedVenue:
     async def look_up(self, account: str, client_order_id: str) -> OrderLookup:
         return await look_up(self._for(account), account, client_order_id)
 
-    def restore(self, positions: list[tuple[str, str, str, object, object]]) -> None:
+    def restore(
+        self, positions: Iterable[tuple[str, str, str, object, object]], more: bool = False
+    ) -> None:
         restore = getattr(self.paper, "restore", None)
         if restore is not None:
-            restore([p for p in positions if is_paper(p[0])])
+            restore([p for p in positions if is_paper(p[0])], more)
 
     def __getattr__(self, name: str) -> object:
         # reconciliation reads (positions, user_fills, info...) belong to the live venue
