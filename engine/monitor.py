@@ -362,13 +362,25 @@ class PositionIndex:
         """`add` for many positions (a start-up, a fan-out's fills): each book's lists are
         sorted once at the end instead of kept sorted on every insert."""
         touched: list[_Book] = []
+        pos = self._pos
+        last: tuple[str, RiskLevels, _Set] | None = None  # the previous position's
         try:
             for position_id, market, levels in positions:
+                if position_id in pos:
+                    continue  # already watched
+                if last is not None and last[1] is levels and last[0] == market:
+                    # the next follower of the same signal: the set the previous one joined
+                    s = last[2]
+                    s.ids.append(position_id)
+                    s.live += 1
+                    pos[position_id] = s
+                    continue
                 books = self._books_of(market)
                 if not books[0].deferred:
                     books[0].deferred = books[1].deferred = True
                     touched += books
                 self.add(position_id, market, levels)
+                last = (market, levels, pos[position_id])
         finally:
             for book in touched:
                 book.sort_deferred()

@@ -337,14 +337,14 @@ class PaperVenue:
             self._restoring = not (self.accounts or self._fills or self._pending)
         if not self._restoring:
             return
-        pending = self._pending
+        pending, accounts = self._pending, self.accounts
         for account, market, side, size, entry, *rest in positions:
-            leverage = Decimal(rest[0]) if rest and rest[0] else None
-            if account in self.accounts or pending.holds(account, market):
+            leverage = rest[0] if rest and rest[0] else None
+            if type(leverage) is not Decimal and leverage is not None:
+                leverage = Decimal(leverage)
+            if account in accounts or not pending.add(account, market, side, size, entry, leverage):
                 self.account(account)  # what is pending first: the restore's order
                 self._restore_one((account, market, side, size, entry, leverage))
-            else:
-                pending.add(account, market, side, size, entry, leverage)
 
     def _restore_one(self, restored: Restored) -> None:
         """Build one restored holding (account, market, side, size, entry, leverage)."""

@@ -53,12 +53,10 @@ class PendingHoldings:
         self._accounts: dict[str, _Group | list[_Group]] = {}
         # per market: the highest long and lowest short group level (None: none to watch)
         self._bounds: dict[str, tuple[Decimal | None, Decimal | None]] = {}
+        self._last: _Group | None = None  # the group `add` filled last
 
     def __bool__(self) -> bool:
         return bool(self._accounts)
-
-    def holds(self, account: str, market: str) -> bool:
-        return any(g.market == market for g in self._of(account))
 
     def add(
         self,
@@ -68,22 +66,33 @@ class PendingHoldings:
         size: Decimal,
         entry: Decimal,
         leverage: Decimal | None,
-    ) -> None:
-        """The caller builds at once what shares a market with a pending holding (netting)."""
-        key = (market, side, entry, leverage)
-        g = self._groups.get(key)
-        if g is None:
-            g = self._groups[key] = _Group(market, side, entry, leverage, self._level(key))
-            self._markets.setdefault(market, []).append(g)
-            self._bounds.pop(market, None)
-        g.sizes[account] = size
+    ) -> bool:
+        """Pending now; False if the account already has one in this market: the caller
+        builds both at once, in order (netting)."""
         held = self._accounts.get(account)
+        if held is not None and any(h.market == market for h in self._of(account)):
+            return False
+        g = self._last
+        if g is None or (g.entry, g.leverage, g.market, g.side) != (entry, leverage, market, side):
+            g = self._group(market, side, entry, leverage)
+        g.sizes[account] = size
         if held is None:
             self._accounts[account] = g
         elif isinstance(held, list):
             held.append(g)
         else:
             self._accounts[account] = [held, g]
+        return True
+
+    def _group(self, market: str, side: str, entry: Decimal, leverage: Decimal | None) -> _Group:
+        key = (market, side, entry, leverage)
+        g = self._groups.get(key)
+        if g is None:
+            g = self._groups[key] = _Group(market, side, entry, leverage, self._level(key))
+            self._markets.setdefault(market, []).append(g)
+            self._bounds.pop(market, None)
+        self._last = g  # a signal's followers come one after the other
+        return g
 
     def _level(self, key: tuple[str, str, Decimal, Decimal | None]) -> Decimal | None:
         market, side, entry, leverage = key
@@ -136,6 +145,7 @@ class PendingHoldings:
     def _take(self, g: _Group, account: str) -> Restored:
         size = g.sizes.pop(account)
         if not g.sizes:  # the group is empty: forget it
+            self._last = None
             del self._groups[(g.market, g.side, g.entry, g.leverage)]
             self._markets[g.market].remove(g)
             self._bounds.pop(g.market, None)
