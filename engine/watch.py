@@ -114,6 +114,9 @@ class Watch:
         self.ownership = ownership
         self.venues = venues
         self.watched: set[int] = set()  # position ids
+        # `load_all` done: until then a replica's sync would read (and add) again every open
+        # position start-up is loading, and a shutdown would wait for it (seconds on 100,000)
+        self.loaded = False
 
     def __len__(self) -> int:
         return len(self.watched)
@@ -191,23 +194,23 @@ class Watch:
             for name, positions in books.items():
                 restores[name](positions, True)
             del rows, watch, books
+        self.loaded = True
 
     async def sync(self) -> set[str]:
         """Replicas, after each ownership round: watch what is open in our markets (opened by
         another replica, or in a shard just taken over), stop watching what closed elsewhere
         or whose shard moved away (its trailing state saved first, for the next owner). Returns
         the markets where positions were added: their last price is checked at once."""
+        if not self.loaded:
+            return set()  # start-up is loading them; the next round syncs
         async with self.sessions() as s:
-            open_now = dict(
-                (
-                    await s.execute(
-                        select(Position.id, Position.market).where(
-                            Position.status == PositionStatus.OPEN
-                        )
-                    )
-                ).all()
+            conn = await s.connection()  # Core rows: this reads every open position
+            stmt = select(Position.id, Position.market).where(
+                Position.status == PositionStatus.OPEN
             )
-        ours = {pid for pid, market in open_now.items() if self.ownership.owns(market)}
+            open_now = dict((await conn.execute(stmt)).all())
+        owned = {m: self.ownership.owns(m) for m in set(open_now.values())}  # once per market
+        ours = {pid for pid, market in open_now.items() if owned[market]}
         leaving = [pid for pid in self.watched if pid not in ours]
         handed_over = [pid for pid in leaving if pid in open_now]
         if handed_over:
