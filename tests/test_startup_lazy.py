@@ -69,27 +69,24 @@ async def test_start_up_builds_paper_holdings_only_when_needed(sessions) -> None
 async def test_statistics_are_refreshed_only_where_missing_or_stale(sessions) -> None:
     book = await seed_followers(sessions, users=300)
     await seed_open_positions(sessions, book, ["ETH"], {"ETH": ETH})
+    for table in ("positions", "orders", "deployments"):
+        await _changes_counted(sessions, table, 300)
     db = sessions.kw["bind"]
     assert {"positions", "orders", "deployments"} <= set(await refresh_statistics(db))
     current = await refresh_statistics(db)  # a restart with current statistics
     assert not {"positions", "orders", "deployments"} & set(current)
     async with sessions() as s, s.begin():  # a third of the positions change
         await s.execute(update(Position).where(Position.id % 3 == 0).values(peak_price=ETH + 1))
-    await _stats_flushed(sessions)
+    await _changes_counted(sessions, "positions", 100)
     assert "positions" in await refresh_statistics(db)
 
 
-async def _stats_flushed(sessions) -> None:  # type: ignore[no-untyped-def]
-    """PostgreSQL reports a backend's row counts when its transaction ends, at most every
-    second or so: wait until the update is visible to the refresh."""
-    for _ in range(50):
+async def _changes_counted(sessions, table: str, n: int) -> None:  # type: ignore[no-untyped-def]
+    """PostgreSQL counts a backend's row changes when it reports them, up to a second or so
+    after its transaction: wait until `n` changes to `table` are counted."""
+    query = text("SELECT n_mod_since_analyze FROM pg_stat_user_tables WHERE relname = :t")
+    for _ in range(100):
         async with sessions() as s:
-            row = await s.execute(
-                text(
-                    "SELECT n_mod_since_analyze FROM pg_stat_user_tables"
-                    " WHERE relname = 'positions'"
-                )
-            )
-            if (row.scalar() or 0) > 0:
+            if ((await s.execute(query, {"t": table})).scalar() or 0) >= n:
                 return
         await asyncio.sleep(0.1)
