@@ -138,6 +138,7 @@ async def main_async(args: argparse.Namespace) -> None:
         print(
             f"  {name}: {statistics.median(per):.0f} updates/s (trials: {trials});"
             f" per CPU-second: {statistics.median(cpu):.0f}"
+            f" (trials: {', '.join(f'{x:.0f}' for x in cpu)})"
         )
     ratios = [r["small"]["/positions"][1] / r["big"]["/positions"][1] for r in runs]
     print(

@@ -27,6 +27,7 @@ from bench.book import clone_of, seed_followers, seed_open_positions
 from engine.replay.runner import fresh_database
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
+from storage.statistics import refresh_statistics
 
 MARKETS = ["ETH", "BTC", "SOL", "DOGE", "AVAX"]
 PRICES = {
@@ -87,6 +88,9 @@ async def seeded(database_url: str | None, users: int, agents: int) -> AsyncIter
             db = create_engine(url)
             book = await seed_followers(session_factory(db), users, agents)
             await seed_open_positions(session_factory(db), book, MARKETS, PRICES)
+            # as a running service leaves it (it refreshes them every 10 minutes): a restart
+            # finds current statistics, and PostgreSQL does not analyze again
+            await refresh_statistics(db)
             await db.dispose()
         yield url
 

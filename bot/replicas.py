@@ -64,7 +64,8 @@ async def coordinate(leases: ShardLeases, engine: Engine, stop: asyncio.Event) -
                     leases.shards,
                     sorted(leases.held_jobs),
                 )
-            await engine.sync_watch()
+            if not stop.is_set():  # stopping: a sync would only delay the shutdown
+                await engine.sync_watch()
         except Exception:  # the database is away: leases lapse, and we stop acting on them
             log.exception("coordination round failed; retrying")
         await _pause(stop, interval)

@@ -27,9 +27,11 @@ log = logging.getLogger(__name__)
 # what the monitor and the paper books need of an open position: columns, not ORM objects
 # (100,000 of those took seconds to build and kilobytes each to hold); amounts as their text,
 # which hashes fast, so equal amounts become one shared Decimal (`_Amounts`)
-MONEY_COLUMNS = (
-    "size",
-    "leverage",
+def _text(column: str) -> Any:
+    return cast(getattr(Position, column), String).label(column)
+
+
+LEVEL_COLUMNS = (
     "entry_price",
     "stop_price",
     "take_profit_price",
@@ -37,15 +39,20 @@ MONEY_COLUMNS = (
     "trailing_distance_pct",
     "peak_price",
 )
+# read by position (a Row's attribute costs about ten times its index): id, market, venue,
+# account, size, leverage, then the levels, one slice of the row (`LEVELS`: the memo's key)
 WATCH_COLUMNS = (
     Position.id,
     Position.market,
     Position.venue,
     Position.account,
+    _text("size"),
+    _text("leverage"),
     Position.side,
+    *(_text(c) for c in LEVEL_COLUMNS),
     Position.trailing_active,
-    *(cast(getattr(Position, c), String).label(c) for c in MONEY_COLUMNS),
 )
+LEVELS = slice(6, 14)
 # ids per statement (PostgreSQL takes at most 32,767 bind parameters)
 CHUNK = 5000
 LOAD_PAGE = 10_000  # open positions read per statement at start
@@ -76,28 +83,20 @@ class _LevelsMemo(dict[tuple[Any, ...], RiskLevels]):
         self.names = _Names()  # one string per market name, not one per row
 
     def of(self, row: Any) -> RiskLevels:
-        key = (
-            row.side,
-            row.entry_price,
-            row.stop_price,
-            row.take_profit_price,
-            row.trailing_activation_price,
-            row.trailing_distance_pct,
-            row.peak_price,
-            bool(row.trailing_active),
-        )
+        key = row[LEVELS]  # side, entry, stop, take profit, activation, distance, peak, active
         levels = self.get(key)
         if levels is None:
             a = self.amounts
+            side, entry, stop, tp, activation, distance, peak, active = key
             levels = self[key] = RiskLevels(
-                row.side,
-                a[row.entry_price],  # type: ignore[arg-type]
-                a[row.stop_price],  # type: ignore[arg-type]
-                a[row.take_profit_price],
-                a[row.trailing_activation_price],
-                a[row.trailing_distance_pct],
-                a[row.peak_price],  # type: ignore[arg-type]
-                key[-1],
+                side,
+                a[entry],  # type: ignore[arg-type]
+                a[stop],  # type: ignore[arg-type]
+                a[tp],
+                a[activation],
+                a[distance],
+                a[peak],  # type: ignore[arg-type]
+                bool(active),
             )
         return levels
 
@@ -114,15 +113,17 @@ class Watch:
         self.index = index
         self.ownership = ownership
         self.venues = venues
-        self.watched: dict[int, str] = {}  # position id -> market
+        self.watched: set[int] = set()  # position ids
+        # `load_all` done: until then a replica's sync would read (and add) again every open
+        # position start-up is loading, and a shutdown would wait for it (seconds on 100,000)
+        self.loaded = False
 
     def __len__(self) -> int:
         return len(self.watched)
 
     def _add_many(self, positions: list[tuple[int, str, RiskLevels]]) -> None:
         self.index.add_many(positions)
-        for pid, market, _ in positions:
-            self.watched[pid] = market
+        self.watched.update(p[0] for p in positions)
 
     def opened(self, opened: Iterable[tuple[int, str, RiskLevels]]) -> None:
         """Positions this process just opened: watched here when their market is ours, else
@@ -132,7 +133,7 @@ class Watch:
     def closed(self, position_ids: Iterable[int]) -> None:
         for pid in position_ids:
             self.index.remove(pid)
-            self.watched.pop(pid, None)
+            self.watched.discard(pid)
 
     async def _open_rows(
         self, *where: Any, order_by: Any = None, limit: int | None = None
@@ -141,7 +142,10 @@ class Watch:
         if order_by is not None:
             stmt = stmt.order_by(order_by)
         async with self.sessions() as s:
-            return list((await s.execute(stmt.limit(limit))).all())
+            # on the session's connection: Core rows, without the ORM's loading machinery
+            # (a third of start-up's CPU with 100,000 rows)
+            conn = await s.connection()
+            return list((await conn.execute(stmt.limit(limit))).all())
 
     async def _open_rows_by_id(self, ids: list[int]) -> list[Any]:
         rows = []
@@ -151,10 +155,17 @@ class Watch:
 
     async def load_all(self, restore_paper: bool) -> None:
         """At start: every open position of our markets under the monitor, trailing state as
-        stored; venues that keep no state of their own (paper) rebuilt from our books."""
+        stored; venues that keep no state of their own (paper) rebuilt from our books, page
+        by page (they build a holding when it is first needed: engine/venues/paper_pending.py)."""
         memo = _LevelsMemo()
         a, names = memo.amounts, memo.names
-        books: dict[str, list[tuple[str, str, str, Any, Any, Any]]] = {}
+        restores = {}
+        if restore_paper:
+            for name, venue in self.venues.items():
+                restore = getattr(venue, "restore", None)
+                if restore is not None:
+                    restore([])  # a new restore, unless the venue's book already exists
+                    restores[name] = restore
         after = None
         while True:
             # in pages by id: the rows of 100,000 positions never sit in memory at once
@@ -168,37 +179,38 @@ class Watch:
                 break
             after = rows[-1].id
             watch = []
+            books: dict[str, list[tuple[str, str, str, Any, Any, Any]]] = {}
+            owns = self.ownership.owns
             for p in rows:
-                market = names[p.market]
-                if restore_paper:
-                    books.setdefault(p.venue, []).append(
-                        (p.account, market, p.side, a[p.size], a[p.entry_price], a[p.leverage])
+                market = names[p[1]]
+                levels = memo.of(p)
+                if p[2] in restores:
+                    books.setdefault(p[2], []).append(
+                        (p[3], market, levels.side, a[p[4]], levels.entry, a[p[5]])
                     )
-                if self.ownership.owns(market):
-                    watch.append((p.id, market, memo.of(p)))
+                if owns(market):
+                    watch.append((p[0], market, levels))
             self._add_many(watch)
-            del rows, watch
-        for name, positions in books.items():
-            restore = getattr(self.venues.get(name), "restore", None)
-            if restore is not None:
-                restore(positions)
+            for name, positions in books.items():
+                restores[name](positions, True)
+            del rows, watch, books
+        self.loaded = True
 
     async def sync(self) -> set[str]:
         """Replicas, after each ownership round: watch what is open in our markets (opened by
         another replica, or in a shard just taken over), stop watching what closed elsewhere
         or whose shard moved away (its trailing state saved first, for the next owner). Returns
         the markets where positions were added: their last price is checked at once."""
+        if not self.loaded:
+            return set()  # start-up is loading them; the next round syncs
         async with self.sessions() as s:
-            open_now = dict(
-                (
-                    await s.execute(
-                        select(Position.id, Position.market).where(
-                            Position.status == PositionStatus.OPEN
-                        )
-                    )
-                ).all()
+            conn = await s.connection()  # Core rows: this reads every open position
+            stmt = select(Position.id, Position.market).where(
+                Position.status == PositionStatus.OPEN
             )
-        ours = {pid for pid, market in open_now.items() if self.ownership.owns(market)}
+            open_now = dict((await conn.execute(stmt)).all())
+        owned = {m: self.ownership.owns(m) for m in set(open_now.values())}  # once per market
+        ours = {pid for pid, market in open_now.items() if owned[market]}
         leaving = [pid for pid in self.watched if pid not in ours]
         handed_over = [pid for pid in leaving if pid in open_now]
         if handed_over:

@@ -7,13 +7,13 @@ import string
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.base import Request, Response, Services
 from handlers.i18n import pick_language, t, tn
 from storage.bulk import insert_ignore
-from storage.models import Identity, User
+from storage.models import Conversation, Identity, User
 
 _CODE_ALPHABET = string.ascii_lowercase + string.digits
 
@@ -27,6 +27,9 @@ class Ctx:
     language: str
     settings: dict[str, Any]
     new_user: bool = False
+    # whether this chat had a half-finished wizard when the request came in (read with the
+    # identity: most commands then need no read of their own to clear one); None: unknown
+    wizard_open: bool | None = None
 
     def t(self, key: str, **fields: Any) -> str:
         return t(self.language, key, **fields)
@@ -40,16 +43,43 @@ class Ctx:
         return Response(notice=self.t("refused.not_yours"), refused=True)
 
 
+def _known(req: Request) -> Select[Any]:
+    wizard = (
+        select(Conversation.id)
+        .where(Conversation.identity_id == Identity.id, Conversation.chat_id == req.chat_id)
+        .exists()
+    )
+    return (
+        select(
+            Identity.id,
+            Identity.user_id,
+            Identity.chat_id,
+            Identity.reachable,
+            User.language,
+            User.settings,
+            wizard.label("wizard_open"),
+        )
+        .join(User, User.id == Identity.user_id)
+        .where(Identity.platform == req.platform, Identity.external_id == req.user_id)
+    )
+
+
 async def resolve(session: AsyncSession, services: Services, req: Request) -> Ctx:
     """The user behind this chat account, created on first contact in their app's language.
     Race-safe: two first messages at once still make one user (unique platform+external id)."""
-    found = (
-        await session.execute(
-            select(Identity.id, Identity.user_id, Identity.chat_id, Identity.reachable).where(
-                Identity.platform == req.platform, Identity.external_id == req.user_id
-            )
+    # a known user (nearly every update): identity, user and wizard in one statement
+    known = (await session.execute(_known(req))).one_or_none()
+    if known is not None and known.chat_id == req.chat_id and known.reachable:
+        return Ctx(
+            services,
+            req,
+            known.user_id,
+            known.id,
+            known.language,
+            dict(known.settings or {}),
+            wizard_open=known.wizard_open,
         )
-    ).one_or_none()
+    found = known
     new_user = False
     if found is None:
         user = User(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select
 
@@ -47,34 +48,18 @@ def money_and_pct(ctx: Ctx, t: DayTotals) -> str:
     return ctx.t("pnl.amount", pnl=signed_money(t.realized_pnl), pct=pct_of(t), trades=t.trades)
 
 
-async def _open_books(ctx: Ctx) -> dict[str, OpenBook]:
-    async with ctx.services.sessions() as s:
-        rows = (
-            await s.execute(
-                select(Deployment.mode, Position)
-                .join(Deployment, Deployment.id == Position.deployment_id)
-                .where(Deployment.user_id == ctx.user_id, Position.status == PositionStatus.OPEN)
-            )
-        ).all()
-    prices = ctx.services.engine.prices
-    out = {}
-    for mode in MODES:
-        out[mode] = open_book(
-            [
-                (
-                    p.market,
-                    Decimal(1 if p.side == "long" else -1),
-                    p.size,
-                    p.entry_price,
-                    p.funding_usd,
-                    p.leverage,
-                )
-                for m, p in rows
-                if m == mode
-            ],
-            prices.price,
-        )
-    return out
+# what the PnL reads of a position (the ORM object costs more to build than the figures)
+POSITION_FIGURES = (
+    Position.deployment_id,
+    Position.status,
+    Position.realized_pnl,
+    Position.market,
+    Position.side,
+    Position.size,
+    Position.entry_price,
+    Position.funding_usd,
+    Position.leverage,
+)
 
 
 def _mode_block(ctx: Ctx, mode: str, days: dict[date, DayTotals], book: OpenBook) -> str:
@@ -141,10 +126,11 @@ async def equity_picture(ctx: Ctx, mode: str, days: dict[date, DayTotals]) -> by
     return await render(equity_curve, dates, cumulative, drawdown, labels, True)
 
 
-async def _deployment_lines(ctx: Ctx) -> tuple[list[str], Decimal]:
-    """Per deployment: realized and unrealized PnL, trades, wins; and the funding the venues
+async def _deployment_lines(ctx: Ctx) -> tuple[list[str], Decimal, dict[str, OpenBook]]:
+    """Per deployment: realized and unrealized PnL, trades, wins; the funding the venues
     paid (> 0) or charged, in the realized PnL of closed positions and counted with the
-    unrealized PnL of open ones (engine/money/funding.py)."""
+    unrealized PnL of open ones (engine/money/funding.py); and the open book per mode. One
+    read of the columns it needs (not ORM objects), in one session."""
     async with ctx.services.sessions() as s:
         deps = (
             await s.execute(
@@ -154,35 +140,32 @@ async def _deployment_lines(ctx: Ctx) -> tuple[list[str], Decimal]:
                 .order_by(Deployment.id)
             )
         ).all()
+        conn = await s.connection()  # Core rows: read-only figures
         rows = (
-            (
-                await s.execute(
-                    select(Position)
-                    .join(Deployment, Deployment.id == Position.deployment_id)
-                    .where(Deployment.user_id == ctx.user_id)
-                )
+            await conn.execute(
+                select(*POSITION_FIGURES)
+                .join(Deployment, Deployment.id == Position.deployment_id)
+                .where(Deployment.user_id == ctx.user_id)
             )
-            .scalars()
-            .all()
-        )
+        ).all()
     prices = ctx.services.engine.prices
     per: dict[int, list] = {d.id: [Decimal(0), Decimal(0), 0, 0, 0] for d in deps}
+    mode_of = {d.id: d.mode for d in deps}
+    held: dict[str, list[tuple[Any, ...]]] = {mode: [] for mode in MODES}
     funding = Decimal(0)
-    for p in rows:
-        acc = per[p.deployment_id]
-        funding += p.funding_usd or Decimal(0)
-        if p.status == PositionStatus.CLOSED:
-            acc[0] += p.realized_pnl or Decimal(0)
+    for dep_id, status, realized, market, side, size, entry, paid, leverage in rows:
+        acc = per[dep_id]
+        funding += paid or Decimal(0)
+        if status == PositionStatus.CLOSED:
+            acc[0] += realized or Decimal(0)
             acc[2] += 1
-            acc[3] += (p.realized_pnl or 0) > 0
+            acc[3] += (realized or 0) > 0
         else:
-            book = open_book(
-                [(p.market, Decimal(1 if p.side == "long" else -1), p.size, p.entry_price,
-                  p.funding_usd, p.leverage)],
-                prices.price,
-            )  # fmt: skip
-            acc[1] += book.unrealized_pnl
+            one = (market, Decimal(1 if side == "long" else -1), size, entry, paid, leverage)
+            acc[1] += open_book([one], prices.price).unrealized_pnl
             acc[4] += 1
+            if mode_of[dep_id] in held:
+                held[mode_of[dep_id]].append(one)
     lines = [
         ctx.t(
             "pnl.line",
@@ -197,17 +180,17 @@ async def _deployment_lines(ctx: Ctx) -> tuple[list[str], Decimal]:
         )
         for dep_id, agent, status, mode in deps
     ]
-    return lines, funding
+    return lines, funding, {mode: open_book(held[mode], prices.price) for mode in MODES}
 
 
 async def pnl(ctx: Ctx, _: str = "") -> Response:
-    lines, funding = await _deployment_lines(ctx)
+    lines, funding, books = await _deployment_lines(ctx)
     if not lines:
         return Response([Reply(ctx.t("pnl.none"))])
-    await refresh(ctx)
     async with ctx.services.sessions() as s:
+        async with s.begin():
+            await refresh_daily(s, ctx.services.clock())  # as `refresh`, in this session
         per_mode = await user_days(s, ctx.user_id)
-    books = await _open_books(ctx)
     blocks = [
         _mode_block(ctx, mode, per_mode.get(mode, {}), books[mode])
         for mode in MODES

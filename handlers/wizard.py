@@ -71,6 +71,8 @@ def register(flow: Flow) -> Flow:
 
 
 async def load(ctx: Ctx) -> Conversation | None:
+    if ctx.wizard_open is False:  # read with the identity (handlers/context.py)
+        return None
     async with ctx.services.sessions() as s:
         return (
             await s.execute(
@@ -83,6 +85,7 @@ async def load(ctx: Ctx) -> Conversation | None:
 
 
 async def _save(ctx: Ctx, flow: str, step: str, data: dict[str, Any]) -> None:
+    ctx.wizard_open = None  # one is being written: ask the database from now on
     async with ctx.services.sessions() as s, s.begin():
         await s.execute(
             delete(Conversation).where(
@@ -107,6 +110,8 @@ async def _save(ctx: Ctx, flow: str, step: str, data: dict[str, Any]) -> None:
 
 
 async def clear(ctx: Ctx) -> bool:
+    if ctx.wizard_open is False:  # read with the identity: nothing to clear
+        return False
     mine = (
         Conversation.identity_id == ctx.identity_id,
         Conversation.chat_id == ctx.request.chat_id,

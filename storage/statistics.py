@@ -13,12 +13,35 @@ SQLITE_ANALYSIS_LIMIT = 1000
 BUSY_TABLES = ("positions", "orders", "deployments", "outbox")
 
 
-async def refresh_statistics(engine: AsyncEngine) -> None:
-    """At start and periodically (bot/service.py): statistics that match the data."""
+# PostgreSQL: a busy table is analyzed again when it has no statistics, or when this share of
+# its rows changed since its last ANALYZE (autovacuum's own default is 10%)
+STALE_SHARE = 0.1
+_STALE = text(
+    """
+    SELECT c.relname FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = current_schema()
+    LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
+    WHERE c.relname = ANY(:tables) AND (
+        NOT EXISTS (SELECT 1 FROM pg_stats p
+                    WHERE p.schemaname = n.nspname AND p.tablename = c.relname)
+        OR COALESCE(s.n_mod_since_analyze, 0) > :share * GREATEST(c.reltuples, 1000))
+    ORDER BY c.relname
+    """
+)
+
+
+async def refresh_statistics(engine: AsyncEngine) -> list[str]:
+    """At start and periodically (bot/service.py): statistics that match the data. Returns
+    the tables analyzed (SQLite: all, in one bounded pass)."""
     async with engine.begin() as conn:
         if engine.dialect.name == "sqlite":
             await conn.exec_driver_sql(f"PRAGMA analysis_limit={SQLITE_ANALYSIS_LIMIT}")
             await conn.exec_driver_sql("ANALYZE")
-        else:
-            for table in BUSY_TABLES:
-                await conn.execute(text(f"ANALYZE {table}"))
+            return ["*"]
+        # only what lacks statistics or changed much: an ANALYZE of 100,000 positions took
+        # 1.5 s of a restart whose statistics were current
+        params = {"tables": list(BUSY_TABLES), "share": STALE_SHARE}
+        stale = list((await conn.execute(_STALE, params)).scalars())
+        for table in stale:
+            await conn.execute(text(f"ANALYZE {table}"))
+        return stale

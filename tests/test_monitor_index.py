@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from engine.levels import RiskLevels, RiskParams
 from engine.monitor import PositionIndex
+from tests.monitor_helpers import tick_both
 
 D = Decimal
 
@@ -50,12 +51,7 @@ def _compare(seed: int, n_positions: int = 60, n_ticks: int = 300, removals: boo
         if rng.random() < 0.03:
             step *= 12  # a gap through several levels at once
         price = max(D(1), price + step)
-        expected = {pid: r for pid, lv in reference.items() if (r := lv.step(price))}
-        got = {t.position_id: t.reason for t in index.on_price("BTC", price)}
-        assert got == expected, f"seed {seed}, price {price}"
-        for pid in expected:
-            del reference[pid]
-        closed += len(expected)
+        closed += tick_both(index, reference, "BTC", price, f"seed {seed}")
         for pid, lv in reference.items():
             stop, _, active = index.state(pid)
             assert active == lv.trailing_active

@@ -15,7 +15,7 @@ each tick, before its stops (see that method).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 from itertools import count
@@ -32,6 +32,7 @@ from engine.venues.base import (
     OrderState,
     VenueRejected,
 )
+from engine.venues.paper_pending import PendingHoldings, Restored
 
 BPS = Decimal(10_000)
 REDUCE_ONLY = "Reduce only order would increase position."  # Hyperliquid's wording
@@ -128,11 +129,20 @@ class PaperVenue:
         self._watch: dict[str, dict[tuple[str, str], Decimal]] = {}
         self._nearest: dict[str, tuple[Decimal | None, Decimal | None]] = {}
         self._liquidating: dict[str, set[tuple[str, str]]] = {}
+        # holdings restored at start, built when first needed (engine/venues/paper_pending.py)
+        self._pending = PendingHoldings(self._maintenance_margin_rate)
+        self._restoring = False
 
     def markets(self) -> Mapping[str, MarketInfo]:
         return self._markets
 
     def account(self, account: str) -> PaperAccount:
+        if self._pending:
+            for restored in list(self._pending.take_account(account)):
+                self._restore_one(restored)
+        return self._account(account)
+
+    def _account(self, account: str) -> PaperAccount:
         acc = self.accounts.get(account)
         if acc is None:
             acc = self.accounts[account] = PaperAccount(account, self._starting_balance)
@@ -312,6 +322,8 @@ class PaperVenue:
 
     def liquidation_price(self, account: str, market: str, side: str) -> Decimal | None:
         """Where the holding is (or was) liquidated; None without one or with unknown margin."""
+        if self._pending:
+            self.account(account)
         acc = self.accounts.get(account)
         held = acc.positions.get((market, side)) if acc else None
         if held is None:
@@ -323,10 +335,12 @@ class PaperVenue:
     def _liquidation_price(self, market: str, side: str, held: PaperHolding) -> Decimal | None:
         if held.margin is None or held.size <= 0:
             return None
-        info = self._markets.get(market) or MarketInfo(market)
         return liquidation_price_for_margin(
-            side, held.entry, held.size, held.margin, info.maintenance_margin_rate
+            side, held.entry, held.size, held.margin, self._maintenance_margin_rate(market)
         )
+
+    def _maintenance_margin_rate(self, market: str) -> Decimal:
+        return (self._markets.get(market) or MarketInfo(market)).maintenance_margin_rate
 
     def _liquidate(
         self, market: str, side: str, held: PaperHolding, price: Decimal
@@ -346,6 +360,9 @@ class PaperVenue:
         positions of each (account, market, side) returned with reason "liquidation"; those
         closes fill at the liquidation price whatever the mark is by then. Asking again is
         harmless: a holding is listed until it is closed."""
+        if self._pending:  # restored holdings the mark comes near are built first
+            for restored in list(self._pending.take_near(market, price)):
+                self._restore_one(restored)
         watch = self._watch.get(market)
         if watch:
             long_at, short_at = self._nearest_levels(market)
@@ -391,36 +408,52 @@ class PaperVenue:
         if level is not None and level > 0:
             self._watch.setdefault(market, {})[key] = level
 
-    def restore(self, positions: list[tuple[Any, ...]]) -> None:
+    def restore(self, positions: Iterable[tuple[Any, ...]], more: bool = False) -> None:
         """Rebuild the paper book from our open positions (account, market, side, size,
         entry[, leverage]) when this process starts empty; a book that already exists is the
-        truth. Without the leverage a holding's margin is unknown and it is not liquidated."""
-        if self.accounts or self._fills:
+        truth. Without the leverage a holding's margin is unknown and it is not liquidated.
+        `more`: the next page of the same restore (start-up reads its positions in pages).
+
+        Holdings are built when first needed (`PendingHoldings`); what one account holds
+        twice in a market is built at once, in order (books from before netting)."""
+        if not more:
+            self._restoring = not (self.accounts or self._fills or self._pending)
+        if not self._restoring:
             return
+        pending, accounts = self._pending, self.accounts
         for account, market, side, size, entry, *rest in positions:
-            leverage = Decimal(rest[0]) if rest and rest[0] else None
-            margin = entry * size / leverage if leverage else None
-            books = self.account(account).positions
-            other = books.get((market, opposite(side)))
-            if other is not None:  # books from before netting: the account holds the net
-                netted = min(other.size, size)
-                if other.margin is not None:
-                    other.margin -= other.margin * netted / other.size
-                other.size -= netted
-                if margin is not None:
-                    margin -= margin * netted / size
-                size -= netted
-                if other.size == 0:
-                    del books[(market, opposite(side))]
-                self._track(account, market, opposite(side))
-                if size == 0:
-                    continue
-            held = books.get((market, side))
-            if held is None:
-                books[(market, side)] = PaperHolding(size, entry, margin)
-            else:
-                held.add(size, entry, margin)
-            self._track(account, market, side)
+            leverage = rest[0] if rest and rest[0] else None
+            if type(leverage) is not Decimal and leverage is not None:
+                leverage = Decimal(leverage)
+            if account in accounts or not pending.add(account, market, side, size, entry, leverage):
+                self.account(account)  # what is pending first: the restore's order
+                self._restore_one((account, market, side, size, entry, leverage))
+
+    def _restore_one(self, restored: Restored) -> None:
+        """Build one restored holding (account, market, side, size, entry, leverage)."""
+        account, market, side, size, entry, leverage = restored
+        margin = entry * size / leverage if leverage else None
+        books = self._account(account).positions
+        other = books.get((market, opposite(side)))
+        if other is not None:  # books from before netting: the account holds the net
+            netted = min(other.size, size)
+            if other.margin is not None:
+                other.margin -= other.margin * netted / other.size
+            other.size -= netted
+            if margin is not None:
+                margin -= margin * netted / size
+            size -= netted
+            if other.size == 0:
+                del books[(market, opposite(side))]
+            self._track(account, market, opposite(side))
+            if size == 0:
+                return
+        held = books.get((market, side))
+        if held is None:
+            books[(market, side)] = PaperHolding(size, entry, margin)
+        else:
+            held.add(size, entry, margin)
+        self._track(account, market, side)
 
 
 def _reached(side: str, price: Decimal, limit: Decimal) -> bool:

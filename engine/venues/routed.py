@@ -4,7 +4,7 @@ and the orders table stay the same for both, as the design asks."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
 from engine.markets import MarketInfo
@@ -52,10 +52,12 @@ class AccountRoutedVenue:
         cross = getattr(self.paper, "cross_resting", None)
         return cross(market, price) if cross is not None else []
 
-    def restore(self, positions: list[tuple[str, str, str, object, object]]) -> None:
+    def restore(
+        self, positions: Iterable[tuple[str, str, str, object, object]], more: bool = False
+    ) -> None:
         restore = getattr(self.paper, "restore", None)
         if restore is not None:
-            restore([p for p in positions if is_paper(p[0])])
+            restore([p for p in positions if is_paper(p[0])], more)
 
     def __getattr__(self, name: str) -> object:
         # reconciliation reads (positions, user_fills, info...) belong to the live venue
