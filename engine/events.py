@@ -62,6 +62,7 @@ class PositionOpened(Event):
     levels_from_call: str = ""
     levels_refused: str = ""
     mode: str = ""  # "paper" or "live" (engine/venues/routed.mode_of); "" in older rows
+    call_entry_to: Decimal | None = None  # an entry range's other end ("3,150-3,200")
 
     @property
     def dedupe_key(self) -> str:

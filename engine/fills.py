@@ -300,6 +300,7 @@ async def _open_positions(
                 ",".join(decided.used),
                 ",".join(decided.refused),
                 mode_of(r["account"]),
+                _optional(call.entry_to) if call is not None and "entry" in decided.used else None,
             )
         )
 

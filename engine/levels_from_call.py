@@ -26,12 +26,18 @@ class CallLevels:
     entry: Decimal | None = None
     stop_loss: Decimal | None = None
     take_profit: Decimal | None = None
+    entry_to: Decimal | None = None  # the other end of an entry range ("3,150-3,200")
 
     @classmethod
     def of(cls, levels: dict[str, Decimal]) -> CallLevels | None:
         if not levels:
             return None
-        return cls(levels.get("entry"), levels.get("stop_loss"), levels.get("take_profit"))
+        return cls(
+            levels.get("entry"),
+            levels.get("stop_loss"),
+            levels.get("take_profit"),
+            levels.get("entry_to"),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -169,9 +169,10 @@ def _levels_from_call(p: dict[str, Any], lang: str) -> str:
     refused = [n for n in (p.get("levels_refused") or "").split(",") if n in prices]
     out = ""
     if used:
-        levels = ", ".join(
-            t(lang, f"level.{n}", price=_price(prices[n])) for n in used if prices[n] is not None
-        )
+        shown = {n: _price(v) for n, v in prices.items() if v is not None}
+        if "entry" in shown and p.get("call_entry_to") is not None:  # a range: both ends
+            shown["entry"] += "–" + _price(p["call_entry_to"])
+        levels = ", ".join(t(lang, f"level.{n}", price=shown[n]) for n in used if n in shown)
         out += "\n" + t(lang, "alert.levels_from_call", levels=levels)
     if refused:
         names = ", ".join(t(lang, f"level.name.{n}") for n in refused)

@@ -55,3 +55,11 @@ async def test_a_take_profit_on_the_wrong_side_of_the_price_is_refused(sessions)
     fill = position.entry_price
     assert position.take_profit_price == (fill * D("1.10")).quantize(position.take_profit_price)
     assert any("Not taken from the call: take profit" in line for line in lines)
+
+
+async def test_an_entry_range_is_shown_whole_in_the_alert(sessions) -> None:
+    # the market (2000) is inside the range: it opens now, and the alert names both ends
+    position, lines = await _open(sessions, "Long $ETH 1990-2010, tp 2300")
+    assert position.take_profit_price == D(2300)
+    opened = next(line for line in lines if "opened" in line)
+    assert "From the call: entry 1990–2010, take profit 2300" in opened
