@@ -54,6 +54,16 @@ def leverage(text: str) -> str:
     return _plain(number(text, "input.bad_leverage", Decimal(1), Decimal(50)))
 
 
+def hours(text: str, low: int, high: int) -> str:
+    """A whole number of hours ('24', '24h', '24 h')."""
+    bare = text.strip()
+    bare = bare[:-1].rstrip() if bare[-1:] in ("h", "H") else bare
+    value = number(bare, "input.bad_hours", Decimal(low), Decimal(high))
+    if value != value.to_integral_value() or _unit(bare):
+        raise UserError("input.bad_hours", low=str(low), high=str(high))
+    return str(int(value))
+
+
 def percent(text: str, low: str = "0.1", high: str = "50") -> str:
     """'5' or '5%' -> '0.05' (stored as a fraction, as the engine uses it)."""
     if _unit(text) in ("$", "usd", "x"):

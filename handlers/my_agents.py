@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from handlers import callbacks, wizard
+from handlers import callbacks, inputs, wizard
 from handlers.base import Button, Reply, Response, UserError
 from handlers.context import Ctx
 from handlers.create import (
@@ -159,6 +159,7 @@ def _data_of(agent: Agent) -> dict[str, Any]:
         "take_profit": _plain(agent.take_profit_pct),
         "position_policy": agent.position_policy,
         "creator_share": _plain(agent.creator_share_pct * 100),
+        "limit_ttl": str(agent.limit_ttl_hours),
     }
 
 
@@ -172,6 +173,7 @@ async def _summary(ctx: Ctx, data: dict[str, Any]) -> str:
         trail=fields["trail"],
         tp=fields["tp"],
         share=pct(share_fraction(data)),
+        limit_ttl=data["limit_ttl"],
     )
     for warning in risk_warnings(ctx, data):
         text += "\n⚠️ " + warning
@@ -192,7 +194,17 @@ async def _finish(ctx: Ctx, data: dict[str, Any]) -> Response:
         agent.trailing_activation_pct = Decimal(data["trail_activation"]) if trailing else None
         agent.trailing_distance_pct = Decimal(data["trail_distance"]) if trailing else None
         agent.creator_share_pct = share_fraction(data)
+        agent.limit_ttl_hours = int(data["limit_ttl"])
     return Response([Reply(ctx.t("myagents.saved", name=data["name"]), edit=True)])
+
+
+async def _limit_ttl(ctx: Ctx, text: str, _: dict[str, Any]) -> str:
+    """How long a call's limit entry may rest at the venue (engine/limit_orders.py)."""
+    return inputs.hours(text, 1, 168)
+
+
+def _limit_ttls(ctx: Ctx, _: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(f"{h} h", str(h)) for h in (4, 12, 24, 72)]
 
 
 EDIT = wizard.register(
@@ -212,6 +224,7 @@ EDIT = wizard.register(
             ),
             wizard.Step("take_profit", "create.ask_take_profit", _take_profit, optional=True),
             wizard.Step("creator_share", "create.ask_creator_share", _share, _shares),
+            wizard.Step("limit_ttl", "myagents.ask_limit_ttl", _limit_ttl, _limit_ttls),
         ],
         _summary,
         _finish,

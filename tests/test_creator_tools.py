@@ -46,14 +46,19 @@ async def test_a_creator_edits_pauses_and_retires_an_agent(world: World) -> None
     assert "not smaller than the 4% gain" in text_of(await ann.say("5"))
     await ann.say("1")
     await ann.say("none")
-    summary = await ann.say("20")
+    ask = await ann.say("20")
+    assert "how many hours may its limit order wait for it? Now 24 h" in text_of(ask)
+    assert "whole number of hours from 1 to 168" in text_of(await ann.say("2.5"))
+    assert "whole number of hours from 1 to 168" in text_of(await ann.say("500"))
+    summary = await ann.say("12h")
     assert "Leverage: 3x" in text_of(summary) and "Creator share: 20%" in text_of(summary)
+    assert "Limit entries wait: 12 h" in text_of(summary)
     await ann.choose(summary.replies[0], "Save")
     async with world.sessions() as s:
         agent = (await s.execute(select(Agent))).scalar_one()
     assert agent.leverage == 3 and agent.stop_loss_pct == Decimal("0.02")
     assert agent.trailing_activation_pct == Decimal("0.04") and agent.take_profit_pct is None
-    assert agent.creator_share_pct == Decimal("0.2")
+    assert agent.creator_share_pct == Decimal("0.2") and agent.limit_ttl_hours == 12
 
     # Pause: its calls are not traded, it is not offered; Resume brings it back
     mine = await ann.say("/myagents")
