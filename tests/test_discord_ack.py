@@ -4,7 +4,6 @@ acknowledged, and the pressed message shows the result once the venue answers. B
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -12,6 +11,7 @@ from sqlalchemy import select
 
 from storage.models import Position
 from tests.discord_helpers import DiscordStack, create_and_deploy, discord_stack, press
+from tests.venue_hold import orders_held
 
 DEFERRED_UPDATE = 6
 
@@ -30,25 +30,16 @@ async def test_close_is_acknowledged_before_the_slow_venue_answers(dc: DiscordSt
     alert = await ann.wait_for("opened LONG ETH")
     ask = await press(ann, alert, "Close", "Close this position")
 
-    venue = dc.world.engine.venues["HYPERLIQUID"]
-    release, reached = asyncio.Event(), asyncio.Event()
-    place_order = venue.place_order
-
-    async def slow_place_order(order):  # type: ignore[no-untyped-def]
-        reached.set()
-        await release.wait()  # the venue answers when the test says so
-        return await place_order(order)
-
-    venue.place_order = slow_place_order  # type: ignore[method-assign]
-    try:  # released whatever happens: the bot stops only once the press is done
+    # the venue answers when the test says so (released whatever happens)
+    async with orders_held(dc.world.engine.venues["HYPERLIQUID"]) as hold:
         pressed = await ann.press(ask, "Yes, close")
-        await ann.until(lambda: pressed.acknowledged and reached.is_set(), "the deferral", 60.0)
+        await ann.until(
+            lambda: pressed.acknowledged and hold.reached.is_set(), "the deferral", 60.0
+        )
         assert pressed.response_type == DEFERRED_UPDATE
         assert "closed by you" not in dc.peer.messages[ask.id].text
         async with dc.world.sessions() as s:
             assert (await s.execute(select(Position.status))).scalar_one() == "open"
 
-    finally:
-        release.set()
     closed = await ann.answer(pressed, "closed by you")
     assert closed.id == ask.id  # the pressed message shows the result

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from bot.telegram_limits import ChatRateLimiter
 from storage.models import Position
 from tests.test_telegram import Stack, create_and_deploy, forged_press, press, stack
+from tests.venue_hold import orders_held
 
 
 @pytest.fixture
@@ -30,26 +31,15 @@ async def test_close_is_acknowledged_before_the_slow_venue_answers(tg: Stack) ->
     alert = await ann.wait_for("opened LONG ETH")
     ask = await press(ann, alert, "Close", "Close this position")
 
-    venue = tg.world.engine.venues["HYPERLIQUID"]
-    release, reached = asyncio.Event(), asyncio.Event()
-    place_order = venue.place_order
-
-    async def slow_place_order(order):  # type: ignore[no-untyped-def]
-        reached.set()
-        await release.wait()  # the venue answers when the test says so
-        return await place_order(order)
-
-    venue.place_order = slow_place_order  # type: ignore[method-assign]
-    try:  # released whatever happens: the bot stops only once the press is done
+    # the venue answers when the test says so (released whatever happens)
+    async with orders_held(tg.world.engine.venues["HYPERLIQUID"]) as hold:
         query = await ann.press(ask, "Yes, close")
-        await asyncio.wait_for(reached.wait(), 60)  # the close is at the venue, held there
+        await asyncio.wait_for(hold.reached.wait(), 60)  # the close is at the venue, held there
         answer = await ann.wait_answer(query, timeout=60)  # and the press is answered already
-        assert not answer.get("show_alert") and not release.is_set()
+        assert not answer.get("show_alert") and not hold.release.is_set()
         assert "closed by you" not in ann.find(ask.message_id).text
         async with tg.world.sessions() as s:
             assert (await s.execute(select(Position.status))).scalar_one() == "open"
-    finally:
-        release.set()
     closed = await ann.wait_for("closed by you")
     assert closed.message_id == ask.message_id  # the pressed message shows the result
     answers = [
