@@ -134,6 +134,9 @@ async def _mark(session: AsyncSession, name: str) -> AnalyticsProgress:
     return (await session.execute(query.execution_options(populate_existing=True))).scalar_one()
 
 
+Marks = tuple[AnalyticsProgress, AnalyticsProgress]  # SETTLED's and RECENT's rows
+
+
 @dataclass(frozen=True, slots=True)
 class Prints:
     """What the next refresh compares, taken before the rows are read, so a close committed
@@ -157,7 +160,7 @@ async def _prints(session: AsyncSession, now: datetime) -> Prints:
 
 
 async def _roll_up_changes(
-    session: AsyncSession, progress: AnalyticsProgress, now_print: str
+    session: AsyncSession, progress: AnalyticsProgress, marks: Marks, now_print: str
 ) -> set[int] | None:
     """The rows the closes since the last refresh changed, rolled up again; the agents whose
     rows changed (None: all). When every close of the last refresh's window before its time
@@ -170,7 +173,7 @@ async def _roll_up_changes(
     assert window is not None
     if not _only_inside(progress.fingerprint, now_print):
         return await write_days(session, None)
-    settled, recent = await _mark(session, SETTLED), await _mark(session, RECENT)
+    settled, recent = marks
     edge, cut = settled.window_start, recent.window_start
     if edge is None or cut is None or not window <= edge <= cut:
         return await write_days(session, window)
@@ -188,6 +191,7 @@ async def refresh_daily(session: AsyncSession, now: datetime) -> bool:
         await summary.keep_current(session, now.date())
         return False
     progress = await _locked_progress(session)
+    marks = (await _mark(session, SETTLED), await _mark(session, RECENT))
     prints = await _prints(session, now)
     touched: set[int] | None = set()
     if progress.closed_through is None or progress.window_start is None:
@@ -195,11 +199,15 @@ async def refresh_daily(session: AsyncSession, now: datetime) -> bool:
         changed = True
     else:
         # from the last refresh's window: it covers every close since then, late ones too
-        now_print = await _fingerprint(session, progress.window_start)
+        now_print = (
+            prints.fingerprint
+            if progress.window_start == prints.window
+            else await _fingerprint(session, progress.window_start)
+        )
         changed = now_print != progress.fingerprint
         if changed:
-            touched = await _roll_up_changes(session, progress, now_print)
-    await _remember(session, progress, prints, now)
+            touched = await _roll_up_changes(session, progress, marks, now_print)
+    _remember(progress, marks, prints, now)
     # the marketplace's kept standings of the agents whose days changed, and of every agent
     # when the window moved
     if not await summary.keep_current(session, now.date()):
@@ -207,16 +215,14 @@ async def refresh_daily(session: AsyncSession, now: datetime) -> bool:
     return changed
 
 
-async def _remember(
-    session: AsyncSession, progress: AnalyticsProgress, prints: Prints, now: datetime
-) -> None:
+def _remember(progress: AnalyticsProgress, marks: Marks, prints: Prints, now: datetime) -> None:
     """The window the next refresh checks (from the day a look-back before now) and the
     prints of its spans."""
     if progress.closed_through is None or now > progress.closed_through:
         progress.closed_through = now
     progress.window_start = prints.window
     progress.fingerprint = prints.fingerprint
-    settled, recent = await _mark(session, SETTLED), await _mark(session, RECENT)
+    settled, recent = marks
     settled.window_start, settled.fingerprint = prints.edge, prints.settled
     recent.window_start, recent.fingerprint = prints.cut, prints.recent
 
@@ -224,8 +230,9 @@ async def _remember(
 async def rebuild_daily(session: AsyncSession, now: datetime) -> None:
     """Every day again from all closed positions (after a correction older than LOOKBACK)."""
     progress = await _locked_progress(session)
+    marks = (await _mark(session, SETTLED), await _mark(session, RECENT))
     prints = await _prints(session, now)
     await write_days(session, None)
-    await _remember(session, progress, prints, now)
+    _remember(progress, marks, prints, now)
     if not await summary.keep_current(session, now.date()):
         await summary.recompute(session, now.date(), None)

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.analytics.figures import ZERO, DayTotals
@@ -84,7 +84,7 @@ async def closed_trades(
             Position.close_reason,
         )
         .join(Deployment, Deployment.id == Position.deployment_id)
-        .where(Position.status == PositionStatus.CLOSED, Position.closed_at.is_not(None))
+        .where(_closed(), Position.closed_at.is_not(None))
     )
     if since is not None:
         query = query.where(Position.closed_at >= since)
@@ -108,6 +108,12 @@ async def closed_trades(
             )
         )
     return out
+
+
+def _closed() -> Any:
+    """A closed position, as a filter rather than the way in: SQLite would otherwise read a
+    span of closes through the status index (every closed position) instead of closed_at's."""
+    return func.coalesce(Position.status, "") == PositionStatus.CLOSED
 
 
 def _totals_row(t: DayTotals) -> dict[str, Any]:
@@ -243,7 +249,7 @@ async def write_touched(session: AsyncSession, since: datetime) -> set[int]:
     recent = await session.execute(
         select(Deployment.agent_id, Position.closed_at)
         .join(Deployment, Deployment.id == Position.deployment_id)
-        .where(Position.closed_at >= since, Position.status == PositionStatus.CLOSED)
+        .where(Position.closed_at >= since, _closed())
     )
     agents: set[int] = set()
     days: set[date] = set()
@@ -258,9 +264,10 @@ async def write_touched(session: AsyncSession, since: datetime) -> set[int]:
     )
     rollup = Rollup.of(trades)
     before = await stored_agent_days(session, first, last, ids)
-    for table in (DeploymentDailyMetric, AgentDailyMetric):
-        await session.execute(
-            delete(table).where(table.agent_id.in_(ids), table.day >= first, table.day <= last)
-        )
+    # the deployment rows through their key (deployment, day), the agents' through theirs
+    deps = select(Deployment.id).where(Deployment.agent_id.in_(ids)).scalar_subquery()
+    m, a = DeploymentDailyMetric, AgentDailyMetric
+    await session.execute(delete(m).where(m.deployment_id.in_(deps), m.day.between(first, last)))
+    await session.execute(delete(a).where(a.agent_id.in_(ids), a.day.between(first, last)))
     await rollup.insert(session)
     return _changed(before, rollup.agent_days())
