@@ -6,10 +6,13 @@ figures straight from the positions (what /agents did before: engine/analytics/s
 
 Timed per trial: the first roll-up (daily rows and the kept standings of every agent), the
 marketplace's first page once the roll-up is fresh (a refresh that finds nothing new, one page
-read through the standings' place index), one close then the page (an incremental refresh of
-today and of that agent's standing), a later page, the baseline (what /agents computed per
-request before the standings were kept: every agent's records and figures, all ranked), and
-the floor (one aggregate over every closed position of the window).
+read through the standings' place index), one close recorded five minutes before the last
+refresh then the page (a late close: the agents and days of the look-back's closes rolled up
+again, and the standings of those whose days changed), one close after the last refresh then
+the page a minute later (the common case: that agent's day and standing only), a later page,
+the baseline (what /agents computed per request before the standings were kept: every agent's
+records and figures, all ranked), and the floor (one aggregate over every closed position of
+the window).
 """
 
 from __future__ import annotations
@@ -169,9 +172,11 @@ async def _seed(sessions: Any, agents: int, trades: int) -> None:
             await insert_rows(s, Position, positions)
 
 
-async def _one_more_close(sessions: Any, n: int) -> None:
-    """A trade of agent 1 closed five minutes ago: today's days are rolled up again."""
-    closed = NOW - timedelta(minutes=5)
+async def _one_more_close(
+    sessions: Any, n: int, closed: datetime = NOW - timedelta(minutes=5)
+) -> None:
+    """A trade of agent 1 closed at `closed` (by default five minutes before the last refresh:
+    recorded late, so the look-back's closes are rolled up again)."""
     async with sessions() as s, s.begin():
         await insert_rows(
             s,
@@ -282,7 +287,8 @@ async def trial(database_url: str | None, agents: int, trades: int) -> dict[str,
             engine = Engine(
                 sessions, venues, prices, RulesClassifier(), EngineConfig(), clock=lambda: NOW
             )
-            bot = Bot(Services(sessions, engine, clock=lambda: NOW))
+            clock = [NOW]
+            bot = Bot(Services(sessions, engine, clock=lambda: clock[0]))
             ask = Request("console", "1", "1", text="/agents")
             await bot.handle(ask)  # the user exists; the roll-up is fresh
             started = time.perf_counter()
@@ -293,6 +299,12 @@ async def trial(database_url: str | None, agents: int, trades: int) -> dict[str,
             started = time.perf_counter()
             await bot.handle(ask)
             out["/agents after a close"] = time.perf_counter() - started
+            # a close after the last refresh, then /agents a minute later: the common case
+            await _one_more_close(sessions, agents * trades + 2, NOW + timedelta(minutes=1))
+            clock[0] = NOW + timedelta(minutes=2)
+            started = time.perf_counter()
+            await bot.handle(ask)
+            out["/agents after an on-time close"] = time.perf_counter() - started
             started = time.perf_counter()
             await bot.handle(Request("console", "1", "1", button="ap:7"))
             out["/agents page 8"] = time.perf_counter() - started

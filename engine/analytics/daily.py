@@ -1,209 +1,40 @@
 """The daily roll-up: closed positions become one row per deployment and day and one per
 agent, mode and day, so every figure over weeks reads a few rows per scope, not every trade.
 
-Incremental: each refresh recomputes whole days from a little before the last refresh (closes
-committed late, fees settled after the close) and skips the work when the closes in that
-window have not changed since (their count and PnL sum). A close recorded with a time before
-that window (a replay, a backfill) makes it recompute every day. A correction of an older
-close's PnL is not seen: `rebuild_daily` recomputes all days (the tests check both ways give
-the same rows; engine/analytics/rebuild_job.py runs it daily). Each refresh also keeps the
-marketplace's standings (engine/analytics/summary.py) of the agents whose days it rewrote."""
+Incremental: each refresh compares the closes of the last refresh's window (from the day a
+little before the last refresh: closes committed late, fees settled after the close) with
+what they were (count and PnL sum) and does nothing when they are the same. When they differ
+and every close before the last refresh's look-back edge is as it was, only the agents and
+days of the closes from that edge on are rolled up again (engine/analytics/rollup.py
+`write_touched`: the cost of those agents' trades on those days, not of every agent's); when
+one before the edge changed, the whole window; when a close was recorded with a time before
+the window (a replay, a backfill), every day. A correction of an older close's PnL is not
+seen: `rebuild_daily` recomputes all days (the tests check both ways give the same rows;
+engine/analytics/rebuild_job.py runs it daily). Each refresh also keeps the marketplace's
+standings (engine/analytics/summary.py) of the agents whose days it rewrote."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
-from typing import Any
+from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.analytics import summary
-from engine.analytics.figures import ZERO, DayTotals
+from engine.analytics.rollup import day_start, write_days, write_touched
 from storage.bulk import insert_ignore
-from storage.enums import CloseReason, PositionStatus
-from storage.models import AgentDailyMetric, AnalyticsProgress, Deployment, Position
-from storage.models.analytics import DeploymentDailyMetric
+from storage.enums import PositionStatus
+from storage.models import AnalyticsProgress, Position
 
 PROGRESS = "daily"
+# the spans of the last refresh's window: before its look-back edge, and from the edge to
+# its time (each: its end and its closes' print, count and PnL sum); the same prints now mean
+# only closes from that time on can have changed
+SETTLED, RECENT = "daily_settled", "daily_recent"
 # how far back each refresh looks again: a close recorded with an earlier time than the last
 # refresh (another replica's transaction committing later) or a fee settled after the close
 LOOKBACK = timedelta(hours=1)
-# a follower closing by hand (here or in the venue's app) is not the agent's trade
-FOLLOWER_CLOSES = frozenset({CloseReason.MANUAL.value, CloseReason.EXTERNAL.value})
-
-
-def day_start(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=UTC)
-
-
-def margin_of(entry: Decimal, size: Decimal, leverage: Decimal | None) -> Decimal:
-    """The collateral a position held: its notional at entry over its leverage."""
-    notional = entry * size
-    return notional / leverage if leverage and leverage > 0 else notional
-
-
-@dataclass(frozen=True, slots=True)
-class ClosedTrade:
-    deployment_id: int
-    user_id: int
-    agent_id: int
-    mode: str
-    day: date
-    pnl: Decimal
-    margin: Decimal
-    fees: Decimal
-    by_follower: bool
-
-    def totals(self) -> DayTotals:
-        return DayTotals(
-            trades=1,
-            wins=int(self.pnl > 0),
-            losses=int(self.pnl < 0),
-            realized_pnl=self.pnl,
-            win_pnl=self.pnl if self.pnl > 0 else ZERO,
-            loss_pnl=self.pnl if self.pnl < 0 else ZERO,
-            margin=self.margin,
-            fees=self.fees,
-        )
-
-
-async def closed_trades(session: AsyncSession, since: datetime | None) -> list[ClosedTrade]:
-    query = (
-        select(
-            Position.deployment_id,
-            Deployment.user_id,
-            Deployment.agent_id,
-            Deployment.mode,
-            Position.closed_at,
-            Position.realized_pnl,
-            Position.entry_price,
-            Position.size,
-            Position.leverage,
-            Position.open_fee,
-            Position.close_fee,
-            Position.close_reason,
-        )
-        .join(Deployment, Deployment.id == Position.deployment_id)
-        .where(Position.status == PositionStatus.CLOSED, Position.closed_at.is_not(None))
-    )
-    if since is not None:
-        query = query.where(Position.closed_at >= since)
-    out = []
-    for r in (await session.execute(query)).all():
-        out.append(
-            ClosedTrade(
-                r.deployment_id,
-                r.user_id,
-                r.agent_id,
-                r.mode,
-                r.closed_at.astimezone(UTC).date(),
-                r.realized_pnl or ZERO,
-                margin_of(r.entry_price, r.size, r.leverage),
-                (r.open_fee or ZERO) + (r.close_fee or ZERO),
-                (r.close_reason or "") in FOLLOWER_CLOSES,
-            )
-        )
-    return out
-
-
-def _totals_row(t: DayTotals) -> dict[str, Any]:
-    return {
-        "trades": t.trades,
-        "wins": t.wins,
-        "losses": t.losses,
-        "realized_pnl": t.realized_pnl,
-        "win_pnl": t.win_pnl,
-        "loss_pnl": t.loss_pnl,
-        "margin": t.margin,
-        "fees": t.fees,
-    }
-
-
-async def _write_days(session: AsyncSession, since: datetime | None) -> set[int] | None:
-    """Replace every daily row from `since`'s day (all rows with None) by a fresh roll-up;
-    the agents whose rows were rewritten (None: all of them)."""
-    first_day = since.astimezone(UTC).date() if since is not None else None
-    start = day_start(first_day) if first_day is not None else None
-    trades = await closed_trades(session, start)
-    before = await _agent_days(session, first_day) if first_day is not None else None
-    deployments: dict[tuple[int, date], DayTotals] = defaultdict(DayTotals)
-    who: dict[int, tuple[int, int, str]] = {}
-    agents: dict[tuple[int, str, date], DayTotals] = defaultdict(DayTotals)
-    manual: dict[tuple[int, str, date], int] = defaultdict(int)
-    for t in trades:
-        deployments[(t.deployment_id, t.day)] += t.totals()
-        who[t.deployment_id] = (t.user_id, t.agent_id, t.mode)
-        key = (t.agent_id, t.mode, t.day)
-        if t.by_follower:
-            manual[key] += 1
-        else:
-            agents[key] += t.totals()
-    for table in (DeploymentDailyMetric, AgentDailyMetric):
-        stmt = delete(table)
-        if first_day is not None:
-            stmt = stmt.where(table.day >= first_day)
-        await session.execute(stmt)
-    await insert_ignore(
-        session,
-        DeploymentDailyMetric,
-        [
-            {
-                "deployment_id": dep,
-                "day": day,
-                "user_id": who[dep][0],
-                "agent_id": who[dep][1],
-                "mode": who[dep][2],
-                **_totals_row(t),
-            }
-            for (dep, day), t in sorted(deployments.items())
-        ],
-    )
-    await insert_ignore(
-        session,
-        AgentDailyMetric,
-        [
-            {
-                "agent_id": agent,
-                "mode": mode,
-                "day": day,
-                **_totals_row(agents.get((agent, mode, day), DayTotals())),
-                "return_pct": agents.get((agent, mode, day), DayTotals()).return_on_margin,
-                "manual_closes": manual.get((agent, mode, day), 0),
-                "extra": {},
-            }
-            for agent, mode, day in sorted(set(agents) | set(manual))
-        ],
-    )
-    if before is None:
-        return None
-    # the agents whose days differ from before (a refresh of today rewrites every agent's
-    # today; most of them are what they were)
-    after: dict[int, dict[tuple[str, date], tuple[DayTotals, int]]] = defaultdict(dict)
-    for agent, mode, day in set(agents) | set(manual):
-        after[agent][(mode, day)] = (agents.get((agent, mode, day), DayTotals()),
-                                     manual.get((agent, mode, day), 0))  # fmt: skip
-    return {a for a in set(before) | set(after) if before.get(a, {}) != after.get(a, {})}
-
-
-async def _agent_days(
-    session: AsyncSession, first_day: date
-) -> dict[int, dict[tuple[str, date], tuple[DayTotals, int]]]:
-    """The agent rows from `first_day`, as `_write_days` builds them."""
-    m = AgentDailyMetric
-    rows = await session.execute(
-        select(m.agent_id, m.mode, m.day, m.trades, m.wins, m.losses, m.realized_pnl,
-               m.win_pnl, m.loss_pnl, m.margin, m.fees, m.manual_closes)
-        .where(m.day >= first_day)
-    )  # fmt: skip
-    out: dict[int, dict[tuple[str, date], tuple[DayTotals, int]]] = defaultdict(dict)
-    for r in rows.all():
-        totals = DayTotals(r.trades, r.wins, r.losses, r.realized_pnl, r.win_pnl, r.loss_pnl,
-                           r.margin, r.fees)  # fmt: skip
-        out[r.agent_id][(r.mode, r.day)] = (totals, r.manual_closes)
-    return out
 
 
 async def _window_print(session: AsyncSession, since: datetime) -> tuple[str, str, str]:
@@ -283,6 +114,76 @@ async def _unchanged(
     return await _window_print(session, progress.window_start) == (count, total, newest)
 
 
+async def _span_print(session: AsyncSession, since: datetime, until: datetime) -> str:
+    """The closes from `since` to before `until`: count and PnL sum (closed_at index)."""
+    closed = func.coalesce(Position.status, "") == PositionStatus.CLOSED
+    count, total = (
+        await session.execute(
+            select(func.count(), func.sum(Position.realized_pnl)).where(
+                Position.closed_at >= since, Position.closed_at < until, closed
+            )
+        )
+    ).one()
+    return f"{count}:{total}"[:100]
+
+
+async def _mark(session: AsyncSession, name: str) -> AnalyticsProgress:
+    """A span's end and print (SETTLED, RECENT); written only under the "daily" row's lock."""
+    await insert_ignore(session, AnalyticsProgress, [{"name": name}])
+    query = select(AnalyticsProgress).where(AnalyticsProgress.name == name)
+    return (await session.execute(query.execution_options(populate_existing=True))).scalar_one()
+
+
+Marks = tuple[AnalyticsProgress, AnalyticsProgress]  # SETTLED's and RECENT's rows
+
+
+@dataclass(frozen=True, slots=True)
+class Prints:
+    """What the next refresh compares, taken before the rows are read, so a close committed
+    meanwhile is at worst rolled up twice (the rows are rebuilt, never added to), not lost:
+    the window's print, and that of its closes before the look-back edge (`settled`) and from
+    the edge to this refresh's time (`recent`)."""
+
+    window: datetime
+    edge: datetime
+    cut: datetime
+    fingerprint: str
+    settled: str
+    recent: str
+
+
+async def _prints(session: AsyncSession, now: datetime) -> Prints:
+    window, edge = day_start((now - LOOKBACK).date()), now - LOOKBACK
+    return Prints(window, edge, now, await _fingerprint(session, window),
+                  await _span_print(session, window, edge),
+                  await _span_print(session, edge, now))  # fmt: skip
+
+
+async def _roll_up_changes(
+    session: AsyncSession, progress: AnalyticsProgress, marks: Marks, now_print: str
+) -> set[int] | None:
+    """The rows the closes since the last refresh changed, rolled up again; the agents whose
+    rows changed (None: all). When every close of the last refresh's window before its time
+    is as it was (the spans' prints), only the agents and days of the closes from that time
+    on (the common case: closes recorded in time order); when one from the look-back edge on
+    changed (a transaction committed late, a fee settled), the agents and days of the closes
+    from the edge on; when one before the edge changed, the whole window; when one landed
+    before the window (a backfill), every day."""
+    window = progress.window_start
+    assert window is not None
+    if not _only_inside(progress.fingerprint, now_print):
+        return await write_days(session, None)
+    settled, recent = marks
+    edge, cut = settled.window_start, recent.window_start
+    if edge is None or cut is None or not window <= edge <= cut:
+        return await write_days(session, window)
+    if await _span_print(session, window, edge) != settled.fingerprint:
+        return await write_days(session, window)
+    if await _span_print(session, edge, cut) != recent.fingerprint:
+        return await write_touched(session, edge)
+    return await write_touched(session, cut)
+
+
 async def refresh_daily(session: AsyncSession, now: datetime) -> bool:
     """Bring the daily rows up to date (inside the caller's transaction); True if it rolled
     anything up, False when nothing closed or changed since the last refresh."""
@@ -290,18 +191,23 @@ async def refresh_daily(session: AsyncSession, now: datetime) -> bool:
         await summary.keep_current(session, now.date())
         return False
     progress = await _locked_progress(session)
+    marks = (await _mark(session, SETTLED), await _mark(session, RECENT))
+    prints = await _prints(session, now)
     touched: set[int] | None = set()
     if progress.closed_through is None or progress.window_start is None:
-        touched = await _write_days(session, None)
+        touched = await write_days(session, None)
         changed = True
     else:
         # from the last refresh's window: it covers every close since then, late ones too
-        now_print = await _fingerprint(session, progress.window_start)
+        now_print = (
+            prints.fingerprint
+            if progress.window_start == prints.window
+            else await _fingerprint(session, progress.window_start)
+        )
         changed = now_print != progress.fingerprint
         if changed:
-            inside = _only_inside(progress.fingerprint, now_print)
-            touched = await _write_days(session, progress.window_start if inside else None)
-    await _remember(session, progress, now)
+            touched = await _roll_up_changes(session, progress, marks, now_print)
+    _remember(progress, marks, prints, now)
     # the marketplace's kept standings of the agents whose days changed, and of every agent
     # when the window moved
     if not await summary.keep_current(session, now.date()):
@@ -309,19 +215,24 @@ async def refresh_daily(session: AsyncSession, now: datetime) -> bool:
     return changed
 
 
-async def _remember(session: AsyncSession, progress: AnalyticsProgress, now: datetime) -> None:
-    """The window the next refresh checks: from the day a look-back before now."""
-    window = day_start((now - LOOKBACK).date())
+def _remember(progress: AnalyticsProgress, marks: Marks, prints: Prints, now: datetime) -> None:
+    """The window the next refresh checks (from the day a look-back before now) and the
+    prints of its spans."""
     if progress.closed_through is None or now > progress.closed_through:
         progress.closed_through = now
-    progress.window_start = window
-    progress.fingerprint = await _fingerprint(session, window)
+    progress.window_start = prints.window
+    progress.fingerprint = prints.fingerprint
+    settled, recent = marks
+    settled.window_start, settled.fingerprint = prints.edge, prints.settled
+    recent.window_start, recent.fingerprint = prints.cut, prints.recent
 
 
 async def rebuild_daily(session: AsyncSession, now: datetime) -> None:
     """Every day again from all closed positions (after a correction older than LOOKBACK)."""
     progress = await _locked_progress(session)
-    await _write_days(session, None)
-    await _remember(session, progress, now)
+    marks = (await _mark(session, SETTLED), await _mark(session, RECENT))
+    prints = await _prints(session, now)
+    await write_days(session, None)
+    _remember(progress, marks, prints, now)
     if not await summary.keep_current(session, now.date()):
         await summary.recompute(session, now.date(), None)
