@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from engine.markets import MarketInfo
-from engine.venues.paper import round_size
+from engine.venues.paper_books import round_size
 
 
 @dataclass(frozen=True, slots=True)
