@@ -50,6 +50,71 @@ NOW = datetime(2026, 11, 20, 10, tzinfo=UTC)
 D = Decimal
 
 
+def _closed_trade(
+    n: int, agent: int, closed: datetime, pnl: Decimal
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The post, signal, order and position rows of trade `n` of `agent` (one follower each:
+    deployment id = agent id), closed at `closed` with `pnl`."""
+    return (
+        {
+            "id": n,
+            "source_id": 1,
+            "external_id": f"p{n}",
+            "text": "Long $ETH",
+            "posted_at": closed,
+            "content_hash": f"h{n}",
+        },
+        {
+            "id": n,
+            "agent_id": agent,
+            "post_id": n,
+            "market": "ETH",
+            "side": "long",
+            "confidence": D(1),
+            "status": "executed",
+            "signal_at": closed,
+        },
+        {
+            "id": n,
+            "signal_id": n,
+            "deployment_id": agent,
+            "purpose": "open",
+            "client_order_id": f"0x{n:032x}",
+            "venue": "HYPERLIQUID",
+            "account": "a",
+            "market": "ETH",
+            "side": "long",
+            "size": D("0.3"),
+            "leverage": D(3),
+            "collateral_usd": D(100),
+            "status": "filled",
+        },
+        {
+            "id": n,
+            "deployment_id": agent,
+            "signal_id": n,
+            "open_order_id": n,
+            "venue": "HYPERLIQUID",
+            "account": "a",
+            "market": "ETH",
+            "side": "long",
+            "size": D("0.3"),
+            "leverage": D(3),
+            "entry_price": D(1000),
+            "open_fee": D("0.1"),
+            "stop_price": D(950),
+            "peak_price": D(1000),
+            "status": "closed",
+            "opened_at": closed,
+            "exit_price": D(1000) + pnl / D("0.3"),
+            "close_fee": D("0.1"),
+            "realized_pnl": pnl,
+            "close_reason": "take_profit",
+            "closed_at": closed,
+        },
+    )
+
+
 async def _seed(sessions: Any, agents: int, trades: int) -> None:
     rng = random.Random(7)
     async with sessions() as s, s.begin():
@@ -101,70 +166,10 @@ async def _seed(sessions: Any, agents: int, trades: int) -> None:
             n += 1
             closed = NOW - timedelta(minutes=rng.randrange(60, 29 * 24 * 60))
             pnl = D(rng.randrange(-3000, 4000)) / 100
-            posts.append(
-                {
-                    "id": n,
-                    "source_id": 1,
-                    "external_id": f"p{n}",
-                    "text": "Long $ETH",
-                    "posted_at": closed,
-                    "content_hash": f"h{n}",
-                }
-            )
-            signals.append(
-                {
-                    "id": n,
-                    "agent_id": a,
-                    "post_id": n,
-                    "market": "ETH",
-                    "side": "long",
-                    "confidence": D(1),
-                    "status": "executed",
-                    "signal_at": closed,
-                }
-            )
-            orders.append(
-                {
-                    "id": n,
-                    "signal_id": n,
-                    "deployment_id": a,
-                    "purpose": "open",
-                    "client_order_id": f"0x{n:032x}",
-                    "venue": "HYPERLIQUID",
-                    "account": "a",
-                    "market": "ETH",
-                    "side": "long",
-                    "size": D("0.3"),
-                    "leverage": D(3),
-                    "collateral_usd": D(100),
-                    "status": "filled",
-                }
-            )
-            positions.append(
-                {
-                    "id": n,
-                    "deployment_id": a,
-                    "signal_id": n,
-                    "open_order_id": n,
-                    "venue": "HYPERLIQUID",
-                    "account": "a",
-                    "market": "ETH",
-                    "side": "long",
-                    "size": D("0.3"),
-                    "leverage": D(3),
-                    "entry_price": D(1000),
-                    "open_fee": D("0.1"),
-                    "stop_price": D(950),
-                    "peak_price": D(1000),
-                    "status": "closed",
-                    "opened_at": closed,
-                    "exit_price": D(1000) + pnl / D("0.3"),
-                    "close_fee": D("0.1"),
-                    "realized_pnl": pnl,
-                    "close_reason": "take_profit",
-                    "closed_at": closed,
-                }
-            )
+            for rows, row in zip(
+                (posts, signals, orders, positions), _closed_trade(n, a, closed, pnl), strict=True
+            ):
+                rows.append(row)
         async with sessions() as s, s.begin():
             await insert_rows(s, Post, posts)
             await insert_rows(s, Signal, signals)
@@ -177,87 +182,10 @@ async def _one_more_close(
 ) -> None:
     """A trade of agent 1 closed at `closed` (by default five minutes before the last refresh:
     recorded late, so the look-back's closes are rolled up again)."""
+    rows = _closed_trade(n, 1, closed, D(3))
     async with sessions() as s, s.begin():
-        await insert_rows(
-            s,
-            Post,
-            [
-                {
-                    "id": n,
-                    "source_id": 1,
-                    "external_id": f"p{n}",
-                    "text": "x",
-                    "posted_at": closed,
-                    "content_hash": "h",
-                }
-            ],
-        )
-        await insert_rows(
-            s,
-            Signal,
-            [
-                {
-                    "id": n,
-                    "agent_id": 1,
-                    "post_id": n,
-                    "market": "ETH",
-                    "side": "long",
-                    "confidence": D(1),
-                    "status": "executed",
-                    "signal_at": closed,
-                }
-            ],
-        )
-        await insert_rows(
-            s,
-            Order,
-            [
-                {
-                    "id": n,
-                    "signal_id": n,
-                    "deployment_id": 1,
-                    "purpose": "open",
-                    "client_order_id": f"0x{n:032x}",
-                    "venue": "HYPERLIQUID",
-                    "account": "a",
-                    "market": "ETH",
-                    "side": "long",
-                    "size": D("0.3"),
-                    "leverage": D(3),
-                    "collateral_usd": D(100),
-                    "status": "filled",
-                }
-            ],
-        )
-        await insert_rows(
-            s,
-            Position,
-            [
-                {
-                    "id": n,
-                    "deployment_id": 1,
-                    "signal_id": n,
-                    "open_order_id": n,
-                    "venue": "HYPERLIQUID",
-                    "account": "a",
-                    "market": "ETH",
-                    "side": "long",
-                    "size": D("0.3"),
-                    "leverage": D(3),
-                    "entry_price": D(1000),
-                    "open_fee": D("0.1"),
-                    "stop_price": D(950),
-                    "peak_price": D(1000),
-                    "status": "closed",
-                    "opened_at": closed,
-                    "exit_price": D(1010),
-                    "close_fee": D("0.1"),
-                    "realized_pnl": D(3),
-                    "close_reason": "take_profit",
-                    "closed_at": closed,
-                }
-            ],
-        )
+        for model, row in zip((Post, Signal, Order, Position), rows, strict=True):
+            await insert_rows(s, model, [row])
 
 
 async def _per_request_ranking(s: Any) -> None:
