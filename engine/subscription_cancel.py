@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.stripe_gateway import StripeGateway
-from engine.subscriptions import PAID
+from engine.subscriptions import PAID, stripe_customer_of
 from storage.models import Agent, Subscription
 
 
@@ -73,18 +73,7 @@ async def portal_url(
 ) -> str | None:
     """A billing-portal link for the user's Stripe customer; None before they ever paid."""
     async with sessions() as s:
-        customer = (
-            await s.execute(
-                select(Subscription.provider_customer_id)
-                .where(
-                    Subscription.user_id == user_id,
-                    Subscription.provider_customer_id.is_not(None),
-                    Subscription.status != "pending",
-                )
-                .order_by(Subscription.id.desc())
-                .limit(1)
-            )
-        ).scalar()
+        customer = await stripe_customer_of(s, user_id, paid_only=True)
     if customer is None:
         return None
     return await gateway.portal(customer, return_url)

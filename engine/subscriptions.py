@@ -124,6 +124,19 @@ def _invoice_subscription(invoice: dict[str, Any]) -> str | None:
     return details.get("subscription") or invoice.get("subscription")
 
 
+async def stripe_customer_of(
+    session: AsyncSession, user_id: int, paid_only: bool = False
+) -> str | None:
+    """The user's Stripe customer (their newest subscription's); `paid_only`: not one whose
+    Checkout was never completed."""
+    query = select(Subscription.provider_customer_id).where(
+        Subscription.user_id == user_id, Subscription.provider_customer_id.is_not(None)
+    )
+    if paid_only:
+        query = query.where(Subscription.status != "pending")
+    return (await session.execute(query.order_by(Subscription.id.desc()).limit(1))).scalar()
+
+
 class Subscriptions:
     def __init__(
         self,
@@ -146,16 +159,7 @@ class Subscriptions:
         async with self.sessions() as s:
             agent = await s.get_one(Agent, agent_id)
             price = await s.get_one(AgentPrice, agent_id)
-            customer = (
-                await s.execute(
-                    select(Subscription.provider_customer_id)
-                    .where(
-                        Subscription.user_id == user_id,
-                        Subscription.provider_customer_id.is_not(None),
-                    )
-                    .limit(1)
-                )
-            ).scalar()
+            customer = await stripe_customer_of(s, user_id)
         if price.stripe_price_id is None or price.stripe_price_usd != price.monthly_usd:
             product, price_id = await self.gateway.monthly_price(
                 agent_id, agent.name, price.stripe_product_id, price.monthly_usd
