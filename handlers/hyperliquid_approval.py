@@ -18,7 +18,6 @@ from handlers.context import Ctx
 from storage.audit import write_audit
 from storage.models import AgentKey
 from wallets import hyperliquid_agent, key_rotation, siwe_link
-from wallets.vault import ensure_agent_key
 
 VENUE = "HYPERLIQUID"
 log = logging.getLogger(__name__)
@@ -36,11 +35,7 @@ async def request(services: Services, user_id: int) -> dict[str, Any] | str:
         wallet = await siwe_link.linked_wallet(s, user_id)
         if wallet is None:
             return "no_wallet"
-        rotation = await key_rotation.pending(s, user_id, VENUE)
-        if rotation is not None:  # the new key of a rotation is the one to approve
-            agent = rotation.new_address
-        else:
-            agent = await ensure_agent_key(s, services.vault, user_id, VENUE)
+        agent, _ = await key_rotation.key_to_approve(s, services.vault, user_id, VENUE)
     action = hyperliquid_agent.approve_action(
         agent, int(time.time() * 1000), services.hyperliquid_mainnet
     )

@@ -16,7 +16,6 @@ from handlers.base import Button, Services
 from handlers.context import Ctx
 from storage.models import AgentKey
 from wallets import key_rotation, ostium_delegation, siwe_link
-from wallets.vault import ensure_agent_key
 
 VENUE = "OSTIUM"
 MIN_APPROVAL = Decimal(1000)  # USDC approved at least, so a few trades need no new approval
@@ -35,11 +34,7 @@ async def request(services: Services, user_id: int) -> dict[str, Any] | str:
         wallet = await siwe_link.linked_wallet(s, user_id)
         if wallet is None:
             return "no_wallet"
-        rotation = await key_rotation.pending(s, user_id, VENUE)
-        if rotation is not None:  # the new key of a rotation is the one to delegate to
-            agent = rotation.new_address
-        else:
-            agent = await ensure_agent_key(s, services.vault, user_id, VENUE)
+        agent, rotating = await key_rotation.key_to_approve(s, services.vault, user_id, VENUE)
     reader = services.ostium
     try:
         state = await reader.state(wallet.address)
@@ -58,7 +53,7 @@ async def request(services: Services, user_id: int) -> dict[str, Any] | str:
         "delegated": state.delegated_to(agent),
         "allowance": str(state.allowance),
         "transactions": [t.as_json() for t in txs],
-        "rotation": rotation is not None,
+        "rotation": rotating,
     }
 
 

@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import AgentKey, AgentKeyRotation
-from wallets.vault import Vault, agent_aad
+from wallets.vault import Vault, agent_aad, ensure_agent_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +44,17 @@ async def pending(session: AsyncSession, user_id: int, venue: str) -> AgentKeyRo
             .limit(1)
         )
     ).scalar_one_or_none()
+
+
+async def key_to_approve(
+    session: AsyncSession, vault: Vault, user_id: int, venue: str
+) -> tuple[str, bool]:
+    """The agent key the user's wallet should approve on the venue, and whether it is a
+    rotation's: a pending rotation's new key, else the current one (made on first use)."""
+    rotation = await pending(session, user_id, venue)
+    if rotation is not None:
+        return rotation.new_address, True
+    return await ensure_agent_key(session, vault, user_id, venue), False
 
 
 async def start(
