@@ -22,9 +22,12 @@ import copy
 import gc
 import random
 import statistics
+import sys
+import threading
 import time
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 
@@ -228,6 +231,26 @@ def numpy_tick(columns: dict[str, dict[str, np.ndarray]], moves: dict[str, D]) -
     return closed
 
 
+def _copy_of(index: Any) -> Any:
+    """A deep copy of the index, in a thread with a large stack: level sets point to their
+    book, whose lists point to other sets and their trailing groups, so the copy recurses
+    far deeper than the default limit on a book of 100,000 positions."""
+    copied: list[Any] = []
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(1_000_000)
+    threading.stack_size(1 << 30)
+    try:
+        worker = threading.Thread(target=lambda: copied.append(copy.deepcopy(index)))
+        worker.start()
+        worker.join()
+    finally:
+        threading.stack_size(0)
+        sys.setrecursionlimit(limit)
+    if not copied:
+        raise RuntimeError("copying the index failed (see the thread's traceback)")
+    return copied[0]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--positions", type=int, default=100_000)
@@ -244,7 +267,7 @@ def main() -> None:
     disagree = {"float loop": 0, "numpy": 0}
     for trial in range(args.trials):
         states = {
-            "index": copy.deepcopy(book.index),
+            "index": _copy_of(book.index),
             "Decimal loop": decimal_book(book),
             "float loop": float_book(book),
             "numpy": numpy_book(book),
