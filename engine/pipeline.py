@@ -42,6 +42,7 @@ from engine.orders import (
     claim_pending,
     submit,
 )
+from engine.price_path import PricePathFirst
 from engine.prices import PriceBook, PriceTick
 from engine.protection_hooks import Protection
 from engine.reconciling import Reconciler
@@ -116,6 +117,8 @@ class Engine:
         # positions whose close the venue refused: retried on their market's ticks
         self.close_retries = CloseRetries(sessions, clock)
         self.sequencer = KeyedSequencer()
+        # a tick's writes before the checkpoint's (engine/price_path.py)
+        self.price_path = PricePathFirst()
         self._namespace: str | None = None
         # live positions' stops and take profits resting on the venue (bot/service.py sets it
         # when live Hyperliquid trading is on)
@@ -366,14 +369,16 @@ class Engine:
         for pid, reason in self.close_retries.due(tick.market).items():
             reasons.setdefault(pid, reason)
         if reasons:
-            await self.close_positions(reasons)
+            with self.price_path.writing():
+                await self.close_positions(reasons)
         if self.index.activated:
             # rare next to ticks, and costly to lose in a crash: save trailing starts now;
             # best effort, after the closes (the checkpoint saves them too)
             started = list(self.index.activated)
             self.index.activated.clear()
             try:
-                await save_trailing_starts(self.sessions, self.index, started)
+                with self.price_path.writing():
+                    await save_trailing_starts(self.sessions, self.index, started)
             except Exception:
                 log.exception(
                     "saving %d trailing starts failed; the checkpoint retries", len(started)
@@ -468,7 +473,8 @@ class Engine:
 
     async def checkpoint(self) -> list[Event]:
         """Persist trailing state and alert moved stops (see engine/checkpoint.py)."""
-        events: list[Event] = list(await checkpoint(self.sessions, self.index))
+        saved = await checkpoint(self.sessions, self.index, self.price_path.wait_turn)
+        events: list[Event] = list(saved)
         self._emit(events)
         if self.protection is not None:  # resting stops follow the trailing stops just saved
             await self.protection.follow_stops(list(self.watch.watched), await self.namespace())

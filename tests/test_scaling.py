@@ -6,6 +6,7 @@ and a fan-out to more followers than PostgreSQL takes bind parameters works."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -14,6 +15,7 @@ import pytest
 from sqlalchemy import event, func, select
 
 from bench.book import NOW, seed_followers, seed_open_positions
+from engine import checkpoint as checkpoint_module
 from engine.classify.rules import RulesClassifier
 from engine.ingest import IncomingPost
 from engine.markets import hyperliquid_markets
@@ -156,6 +158,39 @@ async def test_a_checkpoint_reads_only_the_positions_whose_stop_moved(sessions) 
     with statements(sessions) as seen:
         assert await engine.checkpoint() == []
     assert seen == []
+
+
+async def test_a_close_during_a_checkpoint_goes_before_its_remaining_chunks(
+    sessions, monkeypatch
+) -> None:
+    """A stop's close arriving while the checkpoint saves moved stops goes between two of the
+    checkpoint's chunks, not after all of them: on SQLite the close waited for the write lock
+    while the next chunk took it straight back (engine/price_path.py)."""
+    book = await seed_followers(sessions, users=60, agents=2)
+    await seed_open_positions(sessions, book, ["ETH", "BTC"], {"ETH": ETH, "BTC": BTC})
+    engine = _engine(sessions)
+    await engine.start()
+    for px in ("2050", "2100", "2150"):  # ETH's 60 stops trail and move
+        await engine.on_price(PriceTick(NOW, "ETH", D(px)))
+    monkeypatch.setattr(checkpoint_module, "CHUNK", 20)
+    chunks_saved: list[int] = []
+    save_chunk = checkpoint_module._save_chunk
+
+    async def counted(*args: object) -> list[object]:
+        events = await save_chunk(*args)
+        chunks_saved.append(len(events))
+        return events
+
+    monkeypatch.setattr(checkpoint_module, "_save_chunk", counted)
+    saving = asyncio.ensure_future(engine.checkpoint())
+    await asyncio.sleep(0)  # the checkpoint has started its first chunk
+    # BTC falls through its 3% stop while the checkpoint runs: its 60 positions close
+    closed = await engine.on_price(PriceTick(NOW, "BTC", BTC * D("0.96")))
+    chunks_before_the_tick_was_done = len(chunks_saved)
+    moved = await saving
+    assert closed == 60
+    assert len(moved) == 60 and chunks_saved == [20, 20, 20]
+    assert chunks_before_the_tick_was_done == 1, "the close waited for the checkpoint"
 
 
 def _flat(params: object) -> list[object]:
