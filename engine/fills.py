@@ -123,11 +123,15 @@ def q(value: Decimal) -> Decimal:
     return stored
 
 
-async def record(session: AsyncSession, outcomes: Sequence[Outcome], now: datetime) -> Recorded:
+async def record(
+    session: AsyncSession, outcomes: Sequence[Outcome], now: datetime, held_here: bool = False
+) -> Recorded:
     """Record what the venues answered, once: each order leaves `pending` by one guarded
     update, and only the recorder that moved it goes on to positions, PnL and alerts. A second
     recorder of the same outcome (a replica that took over a lapsed claim, a retry) is a
-    no-op."""
+    no-op. `held_here`: every order was written, or claimed under lock, in this very
+    transaction (engine/immediate.py): no other recorder can move one before it commits, so
+    the update needs no mark read back to know which it moved (all of them)."""
     done = Recorded()
     if not outcomes:
         return done
@@ -142,12 +146,13 @@ async def record(session: AsyncSession, outcomes: Sequence[Outcome], now: dateti
         only_if_status=pending,
     )
     settled = [o for o in outcomes if o.order.id not in unknown]
-    moved = set(
-        await settle_rows(
-            session, Order, [_order_update(o, now) for o in settled], pending, "settled_by"
-        )
-    )
-    outcomes = [o for o in settled if o.order.id in moved]
+    updates = [_order_update(o, now) for o in settled]
+    if held_here:
+        await update_by_id(session, Order, updates, only_if_status=pending)
+        outcomes = settled
+    else:
+        moved = set(await settle_rows(session, Order, updates, pending, "settled_by"))
+        outcomes = [o for o in settled if o.order.id in moved]
     if not outcomes:
         return done
     info = await _signal_info(session, {o.order.signal_id for o in outcomes})

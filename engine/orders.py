@@ -224,9 +224,32 @@ class KeyedSequencer:
 
     def __init__(self) -> None:
         self._locks: dict[tuple[str, str, str], tuple[asyncio.Lock, int]] = {}
+        # keys a batch filled in its own transaction holds until it commits or rolls back
+        # (engine/immediate.py): a turn on one of them waits for that
+        self._held: dict[tuple[str, str, str], asyncio.Event] = {}
+
+    def hold(self, keys: Iterable[tuple[str, str, str]]) -> asyncio.Event | None:
+        """Take every key at once if none is taken or awaited (None: some is; nothing
+        taken). Synchronous: no order of these keys can start in between."""
+        wanted = set(keys)
+        locks, held = self._locks, self._held
+        if any(k in locks or k in held for k in wanted):
+            return None
+        done = asyncio.Event()
+        for k in wanted:
+            held[k] = done
+        return done
+
+    def release(self, keys: Iterable[tuple[str, str, str]], done: asyncio.Event) -> None:
+        for k in set(keys):
+            if self._held.get(k) is done:
+                del self._held[k]
+        done.set()
 
     @asynccontextmanager
     async def turn(self, key: tuple[str, str, str]) -> AsyncIterator[None]:
+        while (held := self._held.get(key)) is not None:
+            await held.wait()
         lock, users = self._locks.get(key, (None, 0))
         if lock is None:
             lock = asyncio.Lock()
@@ -242,7 +265,7 @@ class KeyedSequencer:
                 self._locks[key] = (lock, users - 1)
 
     def __len__(self) -> int:
-        return len(self._locks)
+        return len(self._locks) + len(self._held)
 
 
 async def submit(

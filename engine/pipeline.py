@@ -10,55 +10,45 @@ once, whatever fan-out, slow LLM answer or outage is in flight.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import update
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from engine import approvals, limit_orders, loss_limits, reconcile
+from engine import approvals, limit_orders, reconcile
 from engine.checkpoint import checkpoint, save_trailing_starts
 from engine.classify.base import Classification, Classifier
 from engine.client_ids import cloid_namespace
 from engine.close import write_close_orders
 from engine.close_retries import CloseRetries
 from engine.coordination.ownership import Ownership, WholeBook
-from engine.events import Event, OrderFailed
-from engine.fills import Recorded, record
+from engine.events import Event
+from engine.fills import Recorded
+from engine.immediate import Filled, Immediate, in_one_transaction, paper_of, record_outcomes
 from engine.ingest import IncomingPost, source_id, store_post
 from engine.monitor import PositionIndex
-from engine.notify import write_outbox
-from engine.orders import (
-    InsertClaim,
-    KeyedSequencer,
-    Outcome,
-    PendingOrder,
-    claim_pending,
-    submit,
-)
+from engine.orders import InsertClaim, KeyedSequencer, Outcome, PendingOrder, claim_pending, submit
 from engine.prices import PriceBook, PriceTick
 from engine.protection_hooks import Protection
 from engine.reconciling import Reconciler
 from engine.route_cost import prepare_costs, routes_by_cost
-from engine.routing_step import route_and_write_orders, unfinished_signals
+from engine.routing_step import Routed, route_and_write_orders, unfinished_signals
 from engine.signals import known_classification, make_signals, save_classification
 from engine.venues.base import Venue
-from engine.venues.paper import PaperVenue
-from engine.venues.routed import AccountRoutedVenue, is_paper
 from engine.watch import Watch
 from storage.audit import write_audit
-from storage.db import is_transient_conflict
 from storage.enums import CloseReason, OrderPurpose, OrderStatus
 from storage.models import Order
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +180,10 @@ class Engine:
     async def _route_and_execute(self, signal_id: int) -> SignalOutcome:
         namespace = await self.namespace()
         where = (Order.signal_id == signal_id, Order.purpose == OrderPurpose.OPEN)
-        async with self.sessions() as s, s.begin():
+        claim = self._insert_claim()
+
+        async def work(s: AsyncSession, immediate: Immediate) -> tuple[Routed, list[PendingOrder]]:
+            nonlocal claim
             # the first batch is written claimed: no UPDATE ... RETURNING to claim it
             claim = self._insert_claim()
             routed = await route_and_write_orders(
@@ -207,6 +200,12 @@ class Engine:
             if len(claimed) < routed.marked or not routed.marked:
                 # rows a unique key already held (written before): claimed the usual way
                 claimed += await self._claim(s, *where, limit=claim.limit - len(claimed))
+            if not routed.close_signal_ids:
+                # on the paper venue: filled and recorded before this transaction commits
+                await immediate.fill_and_record(s, claimed, self.clock())
+            return routed, claimed
+
+        (routed, claimed), filled = await self._one_transaction(work)
         self._emit(routed.events)
         # [position policy] closes of held positions (policy close/flip) go out before the
         # opens; a flip's open waits for its close to fill (engine/fills.py releases it)
@@ -214,9 +213,19 @@ class Engine:
             await self._send_claimed(
                 Order.signal_id.in_(routed.close_signal_ids), Order.purpose == OrderPurpose.CLOSE
             )
-        await self._send_claimed(*where, claimed=claimed, batch_size=claim.next_batch())
+        for f in filled:
+            await self._settled(f.outcomes, f.done, f.raced)
+        if not filled:
+            await self._send_claimed(*where, claimed=claimed, batch_size=claim.next_batch())
+        elif len(claimed) >= self.config.claim_batch:  # maybe more than one batch
+            await self._send_claimed(*where, batch_size=claim.next_batch())
         o = routed.outcome
         return SignalOutcome(o.signal_id, o.agent, o.market, o.side, o.venue, o.reason)
+
+    async def _one_transaction(
+        self, work: Callable[[AsyncSession, Immediate], Awaitable[T]]
+    ) -> tuple[T, list[Filled]]:
+        return await in_one_transaction(self.sessions, self.venues, self.sequencer, work)
 
     # -- venue round trip ----------------------------------------------------------------
 
@@ -243,10 +252,7 @@ class Engine:
     def _answers_at_once(self, venue_name: str, account: str) -> bool:
         """The paper venue (alone, or paper accounts behind a venue routing by account)
         fills in-process, with no network call: its orders need no batches."""
-        venue = self.venues.get(venue_name)
-        if isinstance(venue, AccountRoutedVenue) and is_paper(account):
-            venue = venue.paper
-        return isinstance(venue, PaperVenue)
+        return paper_of(self.venues.get(venue_name), account) is not None
 
     async def _send_claimed(
         self,
@@ -265,10 +271,24 @@ class Engine:
         less on a stop's path). `batch_size`: orders claimed per statement after it (orders
         on a venue that answers at once go in larger batches)."""
         batch = claimed
+        # a plain send of fresh orders may be filled in the claim's own transaction
+        at_once = place and not look_up_first and stale_before is None and venues is None
         while True:
             if batch is None:
-                async with self.sessions() as s, s.begin():
-                    batch = await self._claim(s, *where, limit=batch_size)
+
+                async def work(s: AsyncSession, immediate: Immediate) -> list[PendingOrder]:
+                    claimed = await self._claim(s, *where, limit=batch_size)
+                    if at_once:
+                        await immediate.fill_and_record(s, claimed, self.clock())
+                    return claimed
+
+                batch, filled = await self._one_transaction(work)
+                for f in filled:
+                    await self._settled(f.outcomes, f.done, f.raced)
+                if filled:
+                    batch = [] if len(batch) < self.config.claim_batch else None
+                    if batch is None:
+                        continue
             if not batch:
                 return
             await self._send(
@@ -304,6 +324,13 @@ class Engine:
             ]
         raced = reconcile.closed_at_venue(outcomes)
         done = await self._record(outcomes, raced)
+        await self._settled(outcomes, done, raced)
+
+    async def _settled(
+        self, outcomes: list[Outcome], done: Recorded, raced: Mapping[int, str]
+    ) -> None:
+        """After a batch's recording committed: the monitor, close retries, events,
+        protection, reconciliation, and the opens its closes released."""
         self.watch.opened(done.opened)
         self.watch.closed(done.closed)
         self.close_retries.settled(done.closed)
@@ -332,26 +359,12 @@ class Engine:
     async def _record(self, outcomes: list[Outcome], raced: Mapping[int, str]) -> Recorded:
         """Record outcomes in one transaction; one the database aborts (a deadlock between
         replicas recording at once) rolled back whole and runs again."""
-        for attempt in range(1, 4):
-            try:
-                async with self.sessions() as s, s.begin():
-                    done = await record(s, outcomes, self.clock())
-                    if done.closed:
-                        done.events += await loss_limits.enforce(s, done.closed, self.clock())
-                    if raced:  # no "close failed" alert: reconciliation says how it closed
-                        done.events = [
-                            e
-                            for e in done.events
-                            if not (isinstance(e, OrderFailed) and e.order_id in raced)
-                        ]
-                    await write_outbox(s, done.events)
-                return done
-            except DBAPIError as exc:
-                if attempt == 3 or not is_transient_conflict(exc):
-                    raise
-                log.warning("recording %d outcome(s) aborted (%s); again", len(outcomes), exc.orig)
-                await asyncio.sleep(0.05 * attempt)
-        raise AssertionError("unreachable")
+
+        async def work(s: AsyncSession, _: Immediate) -> Recorded:
+            return await record_outcomes(s, outcomes, raced, self.clock())
+
+        done, _ = await self._one_transaction(work)
+        return done
 
     # -- prices and closes ---------------------------------------------------------------
 
@@ -415,21 +428,33 @@ class Engine:
 
     async def close_positions(self, reasons: Mapping[int, str]) -> None:
         namespace = await self.namespace()
-        async with self.sessions() as s, s.begin():
+        where: tuple[Any, ...] = ()
+
+        async def work(s: AsyncSession, immediate: Immediate) -> tuple[list[int], list[Any]]:
+            nonlocal where
             claim = self._insert_claim()
             written = await write_close_orders(s, reasons, self.clock(), namespace, claim)
             signal_ids = written.signal_ids
             where = (Order.signal_id.in_(signal_ids), Order.purpose == OrderPurpose.CLOSE)
             # claimed in the transaction that wrote them (most as they are written):
-            # committed before any venue call
+            # committed before any venue call, or filled here on the paper venue
             claimed = written.claimed
             if signal_ids and not written.complete:
                 claimed += await self._claim(s, *where, limit=claim.limit - len(claimed))
+            await immediate.fill_and_record(s, claimed, self.clock())
+            return signal_ids, claimed
+
+        (signal_ids, claimed), filled = await self._one_transaction(work)
         if not signal_ids:
             # closed already (by another replica, or a close that raced this one)
             self.watch.closed(list(reasons))
             return
-        await self._send_claimed(*where, claimed=claimed)
+        for f in filled:
+            await self._settled(f.outcomes, f.done, f.raced)
+        if not filled:
+            await self._send_claimed(*where, claimed=claimed)
+        elif len(claimed) >= self.config.claim_batch:  # maybe more than one batch
+            await self._send_claimed(*where)
 
     # -- manual approval -----------------------------------------------------------------
 
