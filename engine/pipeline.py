@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from engine import approvals, limit_orders, reconcile
+from engine import approvals, limit_orders
 from engine.checkpoint import checkpoint, save_trailing_starts
 from engine.classify.base import Classification, Classifier
 from engine.client_ids import cloid_namespace
@@ -28,16 +28,16 @@ from engine.close import write_close_orders
 from engine.close_retries import CloseRetries
 from engine.coordination.ownership import Ownership, WholeBook
 from engine.events import Event
-from engine.fills import Recorded
-from engine.immediate import Filled, Immediate, in_one_transaction, paper_of, record_outcomes
+from engine.immediate import Immediate
 from engine.ingest import IncomingPost, source_id, store_post
 from engine.monitor import PositionIndex
-from engine.orders import InsertClaim, KeyedSequencer, Outcome, PendingOrder, claim_pending, submit
+from engine.orders import KeyedSequencer
 from engine.prices import PriceBook, PriceTick
 from engine.protection_hooks import Protection
 from engine.reconciling import Reconciler
 from engine.route_cost import prepare_costs, routes_by_cost
-from engine.routing_step import Routed, route_and_write_orders, unfinished_signals
+from engine.routing_step import route_and_write_orders, unfinished_signals
+from engine.sending import OrderSending
 from engine.signals import known_classification, make_signals, save_classification
 from engine.venues.base import Venue
 from engine.watch import Watch
@@ -47,8 +47,6 @@ from storage.models import Order
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +79,7 @@ class PostOutcome:
     signals: list[SignalOutcome] = field(default_factory=list)
 
 
-class Engine:
+class Engine(OrderSending):
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
@@ -180,10 +178,8 @@ class Engine:
     async def _route_and_execute(self, signal_id: int) -> SignalOutcome:
         namespace = await self.namespace()
         where = (Order.signal_id == signal_id, Order.purpose == OrderPurpose.OPEN)
-        claim = self._insert_claim()
 
-        async def work(s: AsyncSession, immediate: Immediate) -> tuple[Routed, list[PendingOrder]]:
-            nonlocal claim
+        async def work(s: AsyncSession, immediate: Immediate) -> tuple[Any, ...]:
             # the first batch is written claimed: no UPDATE ... RETURNING to claim it
             claim = self._insert_claim()
             routed = await route_and_write_orders(
@@ -203,9 +199,9 @@ class Engine:
             if not routed.close_signal_ids:
                 # on the paper venue: filled and recorded before this transaction commits
                 await immediate.fill_and_record(s, claimed, self.clock())
-            return routed, claimed
+            return routed, claimed, claim.next_batch()
 
-        (routed, claimed), filled = await self._one_transaction(work)
+        (routed, claimed, batch_size), filled = await self._one_transaction(work)
         self._emit(routed.events)
         # [position policy] closes of held positions (policy close/flip) go out before the
         # opens; a flip's open waits for its close to fill (engine/fills.py releases it)
@@ -213,158 +209,9 @@ class Engine:
             await self._send_claimed(
                 Order.signal_id.in_(routed.close_signal_ids), Order.purpose == OrderPurpose.CLOSE
             )
-        for f in filled:
-            await self._settled(f.outcomes, f.done, f.raced)
-        if not filled:
-            await self._send_claimed(*where, claimed=claimed, batch_size=claim.next_batch())
-        elif len(claimed) >= self.config.claim_batch:  # maybe more than one batch
-            await self._send_claimed(*where, batch_size=claim.next_batch())
+        await self._finish(filled, where, claimed, batch_size)
         o = routed.outcome
         return SignalOutcome(o.signal_id, o.agent, o.market, o.side, o.venue, o.reason)
-
-    async def _one_transaction(
-        self, work: Callable[[AsyncSession, Immediate], Awaitable[T]]
-    ) -> tuple[T, list[Filled]]:
-        return await in_one_transaction(self.sessions, self.venues, self.sequencer, work)
-
-    # -- venue round trip ----------------------------------------------------------------
-
-    async def _claim(
-        self, s: AsyncSession, *where: Any, limit: int | None = None
-    ) -> list[PendingOrder]:
-        return await claim_pending(
-            s,
-            self.ownership.replica_id,
-            self.clock(),
-            self.config.order_lease,
-            self.config.claim_batch if limit is None else limit,
-            *where,
-        )
-
-    def _insert_claim(self) -> InsertClaim:
-        return InsertClaim(
-            self.ownership.replica_id,
-            self.clock() + self.config.order_lease,
-            self.config.claim_batch,
-            self._answers_at_once,
-        )
-
-    def _answers_at_once(self, venue_name: str, account: str) -> bool:
-        """The paper venue (alone, or paper accounts behind a venue routing by account)
-        fills in-process, with no network call: its orders need no batches."""
-        return paper_of(self.venues.get(venue_name), account) is not None
-
-    async def _send_claimed(
-        self,
-        *where: Any,
-        look_up_first: bool = False,
-        stale_before: datetime | None = None,
-        place: bool = True,
-        venues: Mapping[str, Venue] | None = None,
-        claimed: list[PendingOrder] | None = None,
-        batch_size: int | None = None,
-    ) -> None:
-        """Claim pending orders matching `where` batch by batch, send each batch, record it.
-        An order claimed before, or whose last attempt met an error, is looked up at the
-        venue first (engine/orders.py); `look_up_first` does so for every order. `claimed`:
-        a first batch the caller claimed in the transaction that wrote it (one round trip
-        less on a stop's path). `batch_size`: orders claimed per statement after it (orders
-        on a venue that answers at once go in larger batches)."""
-        batch = claimed
-        # a plain send of fresh orders may be filled in the claim's own transaction
-        at_once = place and not look_up_first and stale_before is None and venues is None
-        while True:
-            if batch is None:
-
-                async def work(s: AsyncSession, immediate: Immediate) -> list[PendingOrder]:
-                    claimed = await self._claim(s, *where, limit=batch_size)
-                    if at_once:
-                        await immediate.fill_and_record(s, claimed, self.clock())
-                    return claimed
-
-                batch, filled = await self._one_transaction(work)
-                for f in filled:
-                    await self._settled(f.outcomes, f.done, f.raced)
-                if filled:
-                    batch = [] if len(batch) < self.config.claim_batch else None
-                    if batch is None:
-                        continue
-            if not batch:
-                return
-            await self._send(
-                batch, look_up_first=look_up_first, place=place, venues=venues,
-                stale_before=stale_before,
-            )  # fmt: skip
-            if len(batch) < self.config.claim_batch:
-                return
-            batch = None
-
-    async def _send(
-        self,
-        pending: list[PendingOrder],
-        look_up_first: bool,
-        place: bool = True,
-        venues: Mapping[str, Venue] | None = None,
-        stale_before: datetime | None = None,
-        refusals: Mapping[int, str] | None = None,
-    ) -> None:
-        outcomes = await submit(
-            pending,
-            venues or self.venues,
-            self.config.order_concurrency,
-            look_up_first,
-            place=place,
-            stale_before=stale_before,
-            sequencer=self.sequencer,
-        )
-        if refusals:  # why the caller ended these orders (a limit entry cancelled at expiry)
-            outcomes = [
-                replace(o, rejected=refusals.get(o.order.id, o.rejected)) if o.rejected else o
-                for o in outcomes
-            ]
-        raced = reconcile.closed_at_venue(outcomes)
-        done = await self._record(outcomes, raced)
-        await self._settled(outcomes, done, raced)
-
-    async def _settled(
-        self, outcomes: list[Outcome], done: Recorded, raced: Mapping[int, str]
-    ) -> None:
-        """After a batch's recording committed: the monitor, close retries, events,
-        protection, reconciliation, and the opens its closes released."""
-        self.watch.opened(done.opened)
-        self.watch.closed(done.closed)
-        self.close_retries.settled(done.closed)
-        if done.refused_closes:
-            await self.close_retries.schedule(done.refused_closes)
-        self._emit(done.events)
-        if self.protection is not None and (done.opened or done.closed):
-            await self._protect(outcomes, [pid for pid, _, _ in done.opened], done.closed)
-        for venue_name in set(raced.values()):
-            self.reconciler.soon(venue_name)
-        if done.released_opens:
-            # [position policy] a flip's open waited for one of these closes: send it now
-            await self._send_claimed(Order.id.in_(done.released_opens))
-
-    async def _protect(self, outcomes: list[Outcome], opened: list[int], closed: list[int]) -> None:
-        """After recording, no transaction open: triggers for the live positions just opened,
-        none left for those the engine just closed (best effort, engine/protection_hooks.py)."""
-        assert self.protection is not None
-        if not any(self.protection.covers(o.order.venue, o.order.account) for o in outcomes):
-            return  # paper only
-        if opened:
-            await self.protection.opened(opened, await self.namespace())
-        if closed:
-            await self.protection.closed(closed)
-
-    async def _record(self, outcomes: list[Outcome], raced: Mapping[int, str]) -> Recorded:
-        """Record outcomes in one transaction; one the database aborts (a deadlock between
-        replicas recording at once) rolled back whole and runs again."""
-
-        async def work(s: AsyncSession, _: Immediate) -> Recorded:
-            return await record_outcomes(s, outcomes, raced, self.clock())
-
-        done, _ = await self._one_transaction(work)
-        return done
 
     # -- prices and closes ---------------------------------------------------------------
 
@@ -449,12 +296,7 @@ class Engine:
             # closed already (by another replica, or a close that raced this one)
             self.watch.closed(list(reasons))
             return
-        for f in filled:
-            await self._settled(f.outcomes, f.done, f.raced)
-        if not filled:
-            await self._send_claimed(*where, claimed=claimed)
-        elif len(claimed) >= self.config.claim_batch:  # maybe more than one batch
-            await self._send_claimed(*where)
+        await self._finish(filled, where, claimed)
 
     # -- manual approval -----------------------------------------------------------------
 
