@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any, ClassVar
+
+from storage.types import EncodedJSON
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
 
@@ -29,6 +33,47 @@ class Event:
             v = getattr(self, name)
             out[name] = decimal_text(v) if isinstance(v, Decimal) else v
         return out
+
+
+# what differs from follower to follower among a fan-out's (or a tick's) alerts: the rest of
+# each payload is shared by many of them, and encoded once
+_OWN = ("user_id", "position_id", "order_id")
+_SPLIT: dict[type, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+
+def encoded_payloads(events: Sequence[Event]) -> list[EncodedJSON]:
+    """Each event's payload as JSON text, equal to `json.dumps(e.payload())` but for the
+    order of its keys: the part made of shared values (by identity: a fan-out's events hold
+    the very same agent, price and level objects) is encoded once per distinct part, and
+    only the follower's own ids are written per event."""
+    shared: dict[tuple[Any, ...], str] = {}
+    out = []
+    for e in events:
+        cls = type(e)
+        split = _SPLIT.get(cls)
+        if split is None:
+            names = tuple(f.name for f in fields(e))
+            split = _SPLIT[cls] = (
+                tuple(n for n in names if n in _OWN),
+                tuple(n for n in names if n not in _OWN),
+            )
+        own, rest = split
+        values = [getattr(e, n) for n in rest]
+        key = (cls, *map(id, values))
+        body = shared.get(key)
+        if body is None:
+            plain = [decimal_text(v) if isinstance(v, Decimal) else v for v in values]
+            body = shared[key] = json.dumps(dict(zip(rest, plain, strict=True)))
+        if not own:
+            out.append(EncodedJSON(body))
+            continue
+        head = "{" + ", ".join(f'"{n}": {_int_json(getattr(e, n))}' for n in own)
+        out.append(EncodedJSON(head + (", " + body[1:] if body != "{}" else "}")))
+    return out
+
+
+def _int_json(value: Any) -> str:
+    return str(value) if type(value) is int else json.dumps(value)
 
 
 @lru_cache(maxsize=4096)  # equal values share one text whatever their exponent: exact
