@@ -38,14 +38,15 @@ class Event:
 # what differs from follower to follower among a fan-out's (or a tick's) alerts: the rest of
 # each payload is shared by many of them, and encoded once
 _OWN = ("user_id", "position_id", "order_id")
-_SPLIT: dict[type, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+_SPLIT: dict[type, tuple[tuple[str, ...], tuple[str, ...], str]] = {}
 
 
 def encoded_payloads(events: Sequence[Event]) -> list[EncodedJSON]:
     """Each event's payload as JSON text, equal to `json.dumps(e.payload())` but for the
-    order of its keys: the part made of shared values (by identity: a fan-out's events hold
-    the very same agent, price and level objects) is encoded once per distinct part, and
-    only the follower's own ids are written per event."""
+    order of its keys: the part the followers of a fan-out share (agent, market, prices,
+    levels, sizes by their collateral) is encoded once per distinct part, and only each
+    follower's own ids are written per event. Equal Decimals give one text whatever their
+    exponent (`decimal_text`), so keying them by value is exact."""
     shared: dict[tuple[Any, ...], str] = {}
     out = []
     for e in events:
@@ -53,13 +54,15 @@ def encoded_payloads(events: Sequence[Event]) -> list[EncodedJSON]:
         split = _SPLIT.get(cls)
         if split is None:
             names = tuple(f.name for f in fields(e))
-            split = _SPLIT[cls] = (
-                tuple(n for n in names if n in _OWN),
-                tuple(n for n in names if n not in _OWN),
-            )
-        own, rest = split
+            own = tuple(n for n in names if n in _OWN)
+            # the own ids' part, for ids that are ints (always, but for a test's None)
+            fmt = "{" + ", ".join(f'"{n}": %d' for n in own)
+            split = _SPLIT[cls] = (own, tuple(n for n in names if n not in _OWN), fmt)
+        own, rest, fmt = split
         values = [getattr(e, n) for n in rest]
-        key = (cls, *map(id, values))
+        # by value and type: a fan-out's fills give each follower equal amounts in objects
+        # of their own; the type keeps 1, True and Decimal(1) apart
+        key = (cls, *values, *map(type, values))
         body = shared.get(key)
         if body is None:
             plain = [decimal_text(v) if isinstance(v, Decimal) else v for v in values]
@@ -67,13 +70,14 @@ def encoded_payloads(events: Sequence[Event]) -> list[EncodedJSON]:
         if not own:
             out.append(EncodedJSON(body))
             continue
-        head = "{" + ", ".join(f'"{n}": {_int_json(getattr(e, n))}' for n in own)
+        ids = [getattr(e, n) for n in own]
+        head = (
+            fmt % tuple(ids)
+            if all(type(i) is int for i in ids)
+            else "{" + ", ".join(f'"{n}": {json.dumps(i)}' for n, i in zip(own, ids, strict=True))
+        )
         out.append(EncodedJSON(head + (", " + body[1:] if body != "{}" else "}")))
     return out
-
-
-def _int_json(value: Any) -> str:
-    return str(value) if type(value) is int else json.dumps(value)
 
 
 @lru_cache(maxsize=4096)  # equal values share one text whatever their exponent: exact

@@ -45,6 +45,8 @@ def test_each_payload_reads_back_as_the_events_own_whatever_it_shares() -> None:
         OrderFailed(7, 99, agent, "ETH", "long", "open", "no_price"),
         SignalRejected(8, 5, agent, "ETH", "long", "held"),
         StopMoved(9, 16, "ETH", "long", D("2900.10")),
+        SignalRejected(None, 5, agent, "ETH", "long", "held"),  # type: ignore[arg-type]
+        opened(10, 17, D("0.10000"), agent),  # equal to the first's size, another exponent
     ]
     encoded = encoded_payloads(events)
     assert len(encoded) == len(events)

@@ -43,7 +43,7 @@ from engine.venues.paper_books import (
     slipped,
 )
 from engine.venues.paper_pending import PendingHoldings, Restored
-from engine.venues.paper_undo import current as undo_scope
+from engine.venues.paper_undo import CURRENT as UNDO
 
 
 class PaperVenue:
@@ -136,7 +136,7 @@ class PaperVenue:
         done = self._fills.get(order.client_order_id)
         if done is not None:
             return done
-        undo = undo_scope()  # a transaction that may roll back is recording this fill
+        undo = UNDO.get()  # a transaction that may roll back is recording this fill
         if order.client_order_id in self._resting:
             raise OrderResting()
         if order.market not in self._markets:
@@ -183,9 +183,12 @@ class PaperVenue:
                 rest -= closing
             if rest > 0:
                 pieces.append(self._increase(acc, order, rest, mark, slippage))
-        size = sum((p[0] for p in pieces), Decimal(0))
-        price = sum((p[0] * p[1] for p in pieces), Decimal(0)) / size
-        fee = sum((p[2] for p in pieces), Decimal(0))
+        if len(pieces) == 1:  # one part (all but a flip): its own values, no sums
+            size, price, fee = pieces[0]
+        else:
+            size = sum((p[0] for p in pieces), Decimal(0))
+            price = sum((p[0] * p[1] for p in pieces), Decimal(0)) / size
+            fee = sum((p[2] for p in pieces), Decimal(0))
         acc.balance -= fee
         fill = Fill(order.client_order_id, price, size, fee, f"paper-{next(self._ids)}")
         self._fills[order.client_order_id] = fill

@@ -30,14 +30,14 @@ from engine.venues.paper_books import PaperAccount, PaperHolding
 if TYPE_CHECKING:
     from engine.venues.paper import PaperVenue
 
-_CURRENT: ContextVar[PaperUndo | None] = ContextVar("paper_undo", default=None)
+CURRENT: ContextVar[PaperUndo | None] = ContextVar("paper_undo", default=None)
 
 SIDES = ("long", "short")
 
 
 def current() -> PaperUndo | None:
     """The scope the running task's paper fills belong to, if any."""
-    return _CURRENT.get()
+    return CURRENT.get()
 
 
 def _copy(held: PaperHolding | None) -> PaperHolding | None:
@@ -74,7 +74,7 @@ class PaperUndo:
         self._token: object | None = None
 
     def __enter__(self) -> PaperUndo:
-        self._token = _CURRENT.set(self)
+        self._token = CURRENT.set(self)
         return self
 
     def __exit__(
@@ -84,7 +84,7 @@ class PaperUndo:
         tb: TracebackType | None,
     ) -> None:
         assert self._token is not None
-        _CURRENT.reset(self._token)  # type: ignore[arg-type]
+        CURRENT.reset(self._token)  # type: ignore[arg-type]
         self._token = None
         if exc is not None:
             self.undo()
@@ -100,10 +100,15 @@ class PaperUndo:
             self._created.append((venue, account))
         key = (id(venue), account.name, market)
         if key not in self._holdings:
-            saved = tuple(_copy(account.positions.get((market, side))) for side in SIDES)
+            held = account.positions
+            saved = (
+                (_copy(held.get((market, "long"))), _copy(held.get((market, "short"))))
+                if held
+                else (None, None)
+            )
             self._holdings[key] = (venue, account, market, saved)
-        if (id(venue), account.name) not in self._balances:
-            self._balances[(id(venue), account.name)] = _Balance(account)
+            if key[:2] not in self._balances:
+                self._balances[key[:2]] = _Balance(account)
 
     def filled(self, venue: PaperVenue, account: PaperAccount, cloid: str, before: Decimal) -> None:
         """After the fill of `cloid` moved `account`'s balance from `before`."""
