@@ -218,6 +218,8 @@ async def write_open_orders(
     if to_close:
         written = await write_close_orders(session, to_close, now, namespace)
         out.close_signal_ids = written.signal_ids
+        if claim is not None:  # the opens go after these closes: none filled before
+            claim.fill_rows = None
     rows, events = [], out.events
     # thousands of deployments share a few (collateral, leverage, cap) terms: size each once
     sizes: dict[tuple[Decimal, Decimal, Decimal | None], SizeDecision] = {}
@@ -297,6 +299,9 @@ async def write_open_orders(
                 Order.signal_id == signal.id,
                 Order.purpose == OrderPurpose.OPEN,
                 Order.status.in_([OrderStatus.REJECTED, OrderStatus.AWAITING_APPROVAL]),
+                # never claimed: a refusal of the venue, written with the order when it
+                # filled before its INSERT (engine/immediate.py), is the recording's to tell
+                Order.claimed_by.is_(None),
             )
         )
         levels = RiskLevels.initial(

@@ -124,14 +124,19 @@ def q(value: Decimal) -> Decimal:
 
 
 async def record(
-    session: AsyncSession, outcomes: Sequence[Outcome], now: datetime, held_here: bool = False
+    session: AsyncSession,
+    outcomes: Sequence[Outcome],
+    now: datetime,
+    held_here: bool = False,
+    written: bool = False,
 ) -> Recorded:
     """Record what the venues answered, once: each order leaves `pending` by one guarded
     update, and only the recorder that moved it goes on to positions, PnL and alerts. A second
     recorder of the same outcome (a replica that took over a lapsed claim, a retry) is a
     no-op. `held_here`: every order was written, or claimed under lock, in this very
     transaction (engine/immediate.py): no other recorder can move one before it commits, so
-    the update needs no mark read back to know which it moved (all of them)."""
+    the update needs no mark read back to know which it moved (all of them). `written`:
+    the orders were inserted with their outcome already, by this transaction: no update."""
     done = Recorded()
     if not outcomes:
         return done
@@ -139,6 +144,9 @@ async def record(
     pending = OrderStatus.PENDING
     # unknown outcome: the claim is handed back at once, and the next sweep looks it up
     unknown = {o.order.id for o in outcomes if o.fill is None and o.rejected is None}
+    if written:
+        outcomes = [o for o in outcomes if o.order.id not in unknown]
+        return await _recorded(session, outcomes, now, done)
     await update_by_id(
         session,
         Order,
@@ -153,6 +161,13 @@ async def record(
     else:
         moved = set(await settle_rows(session, Order, updates, pending, "settled_by"))
         outcomes = [o for o in settled if o.order.id in moved]
+    return await _recorded(session, outcomes, now, done)
+
+
+async def _recorded(
+    session: AsyncSession, outcomes: Sequence[Outcome], now: datetime, done: Recorded
+) -> Recorded:
+    """What the orders that left `pending` (`outcomes`) make: positions, refusals."""
     if not outcomes:
         return done
     info = await _signal_info(session, {o.order.signal_id for o in outcomes})

@@ -20,24 +20,25 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine import loss_limits, reconcile
 from engine.events import OrderFailed
-from engine.fills import Recorded, record
+from engine.fills import Recorded, q, record
 from engine.notify import write_outbox
-from engine.orders import KeyedSequencer, Outcome, PendingOrder
+from engine.orders import KeyedSequencer, Outcome, PendingOrder, written_order
 from engine.venues.base import OrderRequest, Venue, VenueRejected
 from engine.venues.paper import PaperVenue
 from engine.venues.paper_undo import PaperUndo
 from engine.venues.routed import AccountRoutedVenue, is_paper
 from storage.db import is_transient_conflict
+from storage.enums import OrderStatus
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +60,11 @@ async def record_outcomes(
     raced: Mapping[int, str],
     now: datetime,
     held_here: bool = False,
+    written: bool = False,
 ) -> Recorded:
     """Record outcomes in the caller's transaction: orders, positions, loss limits after
     closes, alerts to the outbox."""
-    done = await record(s, outcomes, now, held_here)
+    done = await record(s, outcomes, now, held_here, written)
     if done.closed:
         done.events += await loss_limits.enforce(s, done.closed, now)
     if raced:  # no "close failed" alert: reconciliation says how it closed
@@ -71,6 +73,11 @@ async def record_outcomes(
         ]
     await write_outbox(s, done.events)
     return done
+
+
+class NotWritten(Exception):
+    """An order filled before its INSERT was not written by it (another writer holds its
+    unique key): the transaction rolls back, its paper fills undone."""
 
 
 @dataclass(slots=True)
@@ -87,12 +94,18 @@ class Immediate:
     Leaving by an exception (the transaction rolled back) undoes the fills; either way the
     sequencer's turns it held are given back."""
 
-    def __init__(self, venues: Mapping[str, Venue], sequencer: KeyedSequencer) -> None:
+    def __init__(
+        self, venues: Mapping[str, Venue], sequencer: KeyedSequencer, before_insert: bool = True
+    ) -> None:
         self.venues = venues
         self.sequencer = sequencer
         self.undo = PaperUndo()
         self.filled: list[Filled] = []
         self._held: list[tuple[set[Key], asyncio.Event]] = []
+        # orders filled before their rows were written (`fill_rows`): cloid -> what the
+        # venue answered (a Fill, or a refusal's reason and whether it is final)
+        self.before_insert = before_insert
+        self._answers: dict[str, Outcome] = {}
 
     def __enter__(self) -> Immediate:
         self.undo.__enter__()
@@ -112,6 +125,81 @@ class Immediate:
             self._held.clear()
             if exc is not None:
                 self.filled.clear()
+
+    def _hold(self, keys: set[Key]) -> bool:
+        held = self.sequencer.hold(keys)
+        if held is not None:
+            self._held.append((keys, held))
+        return held is not None
+
+    def fill_rows(self, rows: list[dict[str, Any]], now: datetime) -> None:
+        """Before an INSERT of order rows (`InsertClaim.mark` set who claims them): fill the
+        claimed ones here and write each with its outcome (filled, refused, or pending with
+        the error to look up), so no UPDATE follows. Every row gets the same keys. Does
+        nothing unless every claimed row may be filled here (`_papers`' rules); the caller
+        then records them with `record_written` after the INSERT."""
+        mine = [r for r in rows if r["settled_by"] is not None]
+        if not mine or not self.before_insert:
+            return
+        papers = [self._paper_of_row(r) for r in mine]
+        if any(p is None for p in papers):
+            return
+        if not self._hold({(r["venue"], r["account"], r["market"]) for r in mine}):
+            return
+        for r in rows:
+            r["fill_price"] = r["filled_size"] = r["fee"] = r["venue_order_id"] = None
+        for paper, r in zip(papers, mine, strict=True):
+            assert paper is not None
+            outcome = _fill(paper, written_order(r, 0))
+            self._answers[r["client_order_id"]] = outcome
+            f = outcome.fill
+            if f is not None:
+                r.update(
+                    status=OrderStatus.FILLED,
+                    lease_until=None,
+                    fill_price=q(f.price),
+                    filled_size=f.size,
+                    fee=q(f.fee),
+                    venue_order_id=f.venue_order_id,
+                )
+            elif outcome.rejected is not None:
+                r.update(status=OrderStatus.REJECTED, lease_until=None, error=outcome.rejected)
+            else:  # stays pending, handed back: the next sweep looks it up
+                r.update(lease_until=now, error=outcome.error)
+
+    def _paper_of_row(self, r: dict[str, Any]) -> PaperVenue | None:
+        paper = paper_of(self.venues.get(r["venue"]), r["account"])
+        if (
+            paper is None
+            or not _fills_as_placed(paper)
+            or r.get("limit_price") is not None
+            or r.get("limit_expires_at") is not None
+        ):
+            return None
+        return paper
+
+    async def record_written(
+        self, s: AsyncSession, written: Sequence[PendingOrder], now: datetime
+    ) -> list[PendingOrder]:
+        """Record the orders `fill_rows` filled, now written (their ids read back in
+        `written`); the orders of `written` it did not fill are returned. A row the INSERT
+        skipped (a unique key held by another writer) was filled at the venue but is not
+        ours: the transaction is rolled back (`NotWritten`), and runs again without
+        filling before the INSERT."""
+        answers, self._answers = self._answers, {}
+        if not answers:
+            return list(written)
+        outcomes = [
+            replace(answers[o.client_order_id], order=o)
+            for o in written
+            if o.client_order_id in answers
+        ]
+        if len(outcomes) != len(answers):
+            raise NotWritten
+        raced = reconcile.closed_at_venue(outcomes)
+        done = await record_outcomes(s, outcomes, raced, now, written=True)
+        self.filled.append(Filled(outcomes, done, raced))
+        return [o for o in written if o.client_order_id not in answers]
 
     def _papers(self, orders: Sequence[PendingOrder]) -> list[PaperVenue] | None:
         """Each order's paper venue, when every order may be filled here: on the paper
@@ -142,11 +230,8 @@ class Immediate:
         papers = self._papers(orders)
         if papers is None:
             return None
-        keys = {(o.venue, o.account, o.market) for o in orders}
-        held = self.sequencer.hold(keys)
-        if held is None:
+        if not self._hold({(o.venue, o.account, o.market) for o in orders}):
             return None
-        self._held.append((keys, held))
         outcomes = [_fill(paper, o) for paper, o in zip(papers, orders, strict=True)]
         raced = reconcile.closed_at_venue(outcomes)
         done = await record_outcomes(s, outcomes, raced, now, held_here=True)
@@ -199,15 +284,21 @@ async def in_one_transaction(
     """Run `work` in one transaction with an `Immediate` for its paper fills; one the
     database aborts (a deadlock or serialization failure between replicas) is rolled back
     whole, its paper fills undone, and runs again."""
-    for attempt in range(1, attempts + 1):
+    before_insert, attempt = True, 1
+    while True:
         try:
-            with Immediate(venues, sequencer) as immediate:
+            with Immediate(venues, sequencer, before_insert) as immediate:
                 async with sessions() as s, s.begin():
                     result = await work(s, immediate)
             return result, immediate.filled
+        except NotWritten:
+            # not an abort: the same transaction again, with nothing filled before its INSERT
+            log.info("orders filled before their INSERT were written by another; again")
+            assert before_insert
+            before_insert = False
         except DBAPIError as exc:
             if attempt == attempts or not is_transient_conflict(exc):
                 raise
             log.warning("a transaction aborted (%s); again", exc.orig)
             await asyncio.sleep(0.05 * attempt)
-    raise AssertionError("unreachable")
+            attempt += 1

@@ -140,10 +140,13 @@ class InsertClaim:
     # set by `mark`: every pending row written is on a venue that answers at once, so the
     # rest of these orders may be claimed `at_once_limit` at a time too
     all_at_once: bool = False
+    # fills the claimed rows before their INSERT (engine/immediate.py Immediate.fill_rows)
+    fill_rows: Callable[[list[dict[str, Any]]], None] | None = None
 
     def mark(self, rows: list[dict[str, Any]]) -> None:
         """Claim the first `limit` pending rows (more on venues that answer at once); every
-        row gets the same keys."""
+        row gets the same keys. Then `fill_rows`, if set, may fill the claimed rows before
+        they are written (engine/immediate.py)."""
         left = self.limit
         at_once = self.at_once
         if at_once is not None and all(
@@ -158,6 +161,8 @@ class InsertClaim:
             r["lease_until"] = self.lease_until if mine else None
             r["send_attempts"] = 1 if mine else 0
             r["settled_by"] = self.token if mine else None
+        if self.fill_rows is not None:
+            self.fill_rows(rows)
 
     def next_batch(self) -> int | None:
         """How many of the rest to claim per statement (None: the engine's batch)."""
@@ -180,14 +185,14 @@ class InsertClaim:
                 ).all()
             )
         out = [
-            _written(r, ids[r["client_order_id"]])
+            written_order(r, ids[r["client_order_id"]])
             for r in rows
             if r["settled_by"] is not None and r["client_order_id"] in ids
         ]
         return sorted(out, key=lambda o: o.id)
 
 
-def _written(r: dict[str, Any], order_id: int) -> PendingOrder:
+def written_order(r: dict[str, Any], order_id: int) -> PendingOrder:
     """The PendingOrder of a row just written claimed, from the values written."""
     return PendingOrder(
         order_id,

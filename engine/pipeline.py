@@ -181,7 +181,7 @@ class Engine(OrderSending):
 
         async def work(s: AsyncSession, immediate: Immediate) -> tuple[Any, ...]:
             # the first batch is written claimed: no UPDATE ... RETURNING to claim it
-            claim = self._insert_claim()
+            claim = self._insert_claim(immediate)
             routed = await route_and_write_orders(
                 s,
                 signal_id,
@@ -192,16 +192,19 @@ class Engine(OrderSending):
                 namespace,
                 claim,
             )
-            claimed = routed.claimed
-            if len(claimed) < routed.marked or not routed.marked:
+            # on the paper venue: filled before they were written (written filled), and
+            # recorded before this transaction commits
+            claimed = len(routed.claimed)
+            left = await immediate.record_written(s, routed.claimed, self.clock())
+            if claimed < routed.marked or not routed.marked:
                 # rows a unique key already held (written before): claimed the usual way
-                claimed += await self._claim(s, *where, limit=claim.limit - len(claimed))
+                more = await self._claim(s, *where, limit=claim.limit - claimed)
+                left, claimed = left + more, claimed + len(more)
             if not routed.close_signal_ids:
-                # on the paper venue: filled and recorded before this transaction commits
-                await immediate.fill_and_record(s, claimed, self.clock())
-            return routed, claimed, claim.next_batch()
+                left = await self._fill_now(s, immediate, left)
+            return routed, left, claimed, claim.next_batch()
 
-        (routed, claimed, batch_size), filled = await self._one_transaction(work)
+        (routed, left, claimed, batch_size), filled = await self._one_transaction(work)
         self._emit(routed.events)
         # [position policy] closes of held positions (policy close/flip) go out before the
         # opens; a flip's open waits for its close to fill (engine/fills.py releases it)
@@ -209,7 +212,7 @@ class Engine(OrderSending):
             await self._send_claimed(
                 Order.signal_id.in_(routed.close_signal_ids), Order.purpose == OrderPurpose.CLOSE
             )
-        await self._finish(filled, where, claimed, batch_size)
+        await self._finish(filled, where, left, claimed, batch_size)
         o = routed.outcome
         return SignalOutcome(o.signal_id, o.agent, o.market, o.side, o.venue, o.reason)
 
@@ -277,26 +280,27 @@ class Engine(OrderSending):
         namespace = await self.namespace()
         where: tuple[Any, ...] = ()
 
-        async def work(s: AsyncSession, immediate: Immediate) -> tuple[list[int], list[Any]]:
+        async def work(s: AsyncSession, immediate: Immediate) -> tuple[Any, ...]:
             nonlocal where
-            claim = self._insert_claim()
+            claim = self._insert_claim(immediate)
             written = await write_close_orders(s, reasons, self.clock(), namespace, claim)
             signal_ids = written.signal_ids
             where = (Order.signal_id.in_(signal_ids), Order.purpose == OrderPurpose.CLOSE)
             # claimed in the transaction that wrote them (most as they are written):
             # committed before any venue call, or filled here on the paper venue
-            claimed = written.claimed
+            claimed = len(written.claimed)
+            left = await immediate.record_written(s, written.claimed, self.clock())
             if signal_ids and not written.complete:
-                claimed += await self._claim(s, *where, limit=claim.limit - len(claimed))
-            await immediate.fill_and_record(s, claimed, self.clock())
-            return signal_ids, claimed
+                more = await self._claim(s, *where, limit=claim.limit - claimed)
+                left, claimed = left + more, claimed + len(more)
+            return signal_ids, await self._fill_now(s, immediate, left), claimed
 
-        (signal_ids, claimed), filled = await self._one_transaction(work)
+        (signal_ids, left, claimed), filled = await self._one_transaction(work)
         if not signal_ids:
             # closed already (by another replica, or a close that raced this one)
             self.watch.closed(list(reasons))
             return
-        await self._finish(filled, where, claimed)
+        await self._finish(filled, where, left, claimed)
 
     # -- manual approval -----------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -64,17 +65,25 @@ class OrderSending:
         self,
         filled: list[Filled],
         where: tuple[Any, ...],
-        claimed: list[PendingOrder],
+        left: list[PendingOrder],
+        claimed: int,
         batch_size: int | None = None,
     ) -> None:
-        """After the transaction that wrote or claimed `claimed`: what it filled is settled,
-        else it is sent; then the rest of `where`, batch by batch."""
+        """After the transaction that wrote or claimed `claimed` orders: what it filled is
+        settled, what it `left` claimed is sent; then the rest of `where`, batch by batch."""
         for f in filled:
             await self._settled(f.outcomes, f.done, f.raced)
-        if not filled:
-            await self._send_claimed(*where, claimed=claimed, batch_size=batch_size)
-        elif len(claimed) >= self.config.claim_batch:  # maybe more than one batch
+        if left:
+            await self._send(left, look_up_first=False)
+        if claimed >= self.config.claim_batch:  # maybe more than one batch
             await self._send_claimed(*where, batch_size=batch_size)
+
+    async def _fill_now(
+        self, s: AsyncSession, immediate: Immediate, orders: list[PendingOrder]
+    ) -> list[PendingOrder]:
+        """Fill and record `orders` in this transaction if they are all for the paper
+        venue; those left to send after commit."""
+        return [] if await immediate.fill_and_record(s, orders, self.clock()) else orders
 
     async def _claim(
         self, s: AsyncSession, *where: Any, limit: int | None = None
@@ -88,12 +97,16 @@ class OrderSending:
             *where,
         )
 
-    def _insert_claim(self) -> InsertClaim:
+    def _insert_claim(self, immediate: Immediate | None = None) -> InsertClaim:
+        """Orders written claimed; with `immediate`, those on the paper venue are filled
+        before they are written, and written filled (engine/immediate.py)."""
+        now = self.clock()
         return InsertClaim(
             self.ownership.replica_id,
-            self.clock() + self.config.order_lease,
+            now + self.config.order_lease,
             self.config.claim_batch,
             self._answers_at_once,
+            fill_rows=None if immediate is None else partial(immediate.fill_rows, now=now),
         )
 
     def _answers_at_once(self, venue_name: str, account: str) -> bool:

@@ -10,11 +10,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
 
 import engine.immediate
 from engine.classify.rules import RulesClassifier
+from engine.immediate import Immediate, NotWritten
 from engine.ingest import IncomingPost
 from engine.markets import hyperliquid_markets
 from engine.notify import write_outbox
@@ -22,7 +23,7 @@ from engine.pipeline import Engine
 from engine.prices import PriceBook, PriceTick
 from engine.replay.runner import _seed
 from engine.venues.paper import PaperVenue
-from storage.models import Order, OutboxMessage, Position
+from storage.models import Order, OutboxMessage, Position, Signal
 from tests.replay_helpers import agent, scenario
 from tests.test_paper_undo import books
 from tests.test_pipeline import NOW, _count, _engine, post
@@ -181,3 +182,56 @@ async def test_two_engines_sharing_one_paper_venue_fill_and_record_each_order_on
         orders = (await s.execute(select(func.count()).select_from(Order))).scalar_one()
     assert statuses == {"closed": 25} and orders == 50
     assert kinds["position_opened"] == kinds["position_closed"] == 25
+
+
+async def test_orders_another_writer_wrote_first_are_not_filled_before_their_insert(
+    sessions, monkeypatch
+) -> None:
+    """A signal routed again (a restart) finds its opens written already, by another writer:
+    the fills made before the INSERT are undone with the transaction, which runs again and
+    claims those rows the usual way; each order fills once."""
+    engine_ = await _engine(sessions, DEPLOYMENTS)
+    venue = engine_.venues["HYPERLIQUID"]
+    # an earlier life wrote the opens (unclaimed) and died before sending them
+    nothing = _nothing_filled(monkeypatch)
+    await engine_.ingest(post())
+    nothing.undo()
+    async with sessions() as s, s.begin():
+        await s.execute(
+            update(Order).values(
+                claimed_by=None, lease_until=None, send_attempts=0, settled_by=None
+            )
+        )
+        await s.execute(update(Signal).values(status="routed"))
+    assert await _statuses(sessions) == {"pending": 3} and venue._fills == {}
+    seen: list[str] = []
+    real = Immediate.record_written
+
+    async def watched(self, s, written, now):  # type: ignore[no-untyped-def]
+        try:
+            return await real(self, s, written, now)
+        except NotWritten:
+            seen.append("not written")
+            raise
+
+    monkeypatch.setattr(Immediate, "record_written", watched)
+    await engine_.start()
+    assert seen  # filled before the INSERT, found not written, rolled back
+    assert len(venue._fills) == 3 and len(venue.accounts) == 3
+    for acc in venue.accounts.values():
+        assert acc.balance == -next(iter(venue._fills.values())).fee
+    assert await _statuses(sessions) == {"filled": 3}
+    assert await _count(sessions, Position) == 3
+
+
+def _nothing_filled(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """The paper path off and sending a no-op: orders are written, not sent."""
+    patch = pytest.MonkeyPatch()
+    patch.setattr(Immediate, "fill_rows", lambda self, rows, now: None)
+    patch.setattr(Immediate, "fill_and_record", _none)
+    patch.setattr(Engine, "_send", _none)
+    return patch
+
+
+async def _none(*args: object, **kwargs: object) -> None:
+    return None
