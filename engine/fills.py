@@ -45,6 +45,7 @@ class Recorded:
     events: list[Event] = field(default_factory=list)
     opened: list[tuple[int, str, RiskLevels]] = field(default_factory=list)  # id, market, levels
     closed: list[int] = field(default_factory=list)
+    closed_owners: set[int] = field(default_factory=set)  # the users of `closed`
     # (signal, deployment) of positions whose close the venue refused or filled in part: they
     # stay open, and their close is retried
     refused_closes: list[tuple[int, int, str]] = field(default_factory=list)  # + reason
@@ -385,6 +386,7 @@ async def _close_positions(
         si, user_id = info[p.signal_id], users[p.deployment_id]
         trades.append(ClosedTrade(p.id, pnl, now))
         done.closed.append(p.id)
+        done.closed_owners.add(user_id)
         done.events.append(
             PositionClosed(
                 user_id,

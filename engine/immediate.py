@@ -66,7 +66,7 @@ async def record_outcomes(
     closes, alerts to the outbox."""
     done = await record(s, outcomes, now, held_here, written)
     if done.closed:
-        done.events += await loss_limits.enforce(s, done.closed, now)
+        done.events += await loss_limits.enforce(s, done.closed, now, done.closed_owners)
     if raced:  # no "close failed" alert: reconciliation says how it closed
         done.events = [
             e for e in done.events if not (isinstance(e, OrderFailed) and e.order_id in raced)
