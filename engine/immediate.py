@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
@@ -32,8 +32,8 @@ from engine import loss_limits, reconcile
 from engine.events import OrderFailed
 from engine.fills import Recorded, q, record
 from engine.notify import write_outbox
-from engine.orders import KeyedSequencer, Outcome, PendingOrder, written_order
-from engine.venues.base import OrderRequest, Venue, VenueRejected
+from engine.orders import KeyedSequencer, Outcome, PendingOrder
+from engine.venues.base import Fill, OrderRequest, Venue, VenueRejected
 from engine.venues.paper import PaperVenue
 from engine.venues.paper_undo import PaperUndo
 from engine.venues.routed import AccountRoutedVenue, is_paper
@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 Key = tuple[str, str, str]
+# what the paper venue answered an order: (its fill, a final refusal, an error to look up)
+Answer = tuple[Fill | None, str | None, str | None]
 
 
 def paper_of(venue: Venue | None, account: str) -> PaperVenue | None:
@@ -105,7 +107,7 @@ class Immediate:
         # orders filled before their rows were written (`fill_rows`): cloid -> what the
         # venue answered (a Fill, or a refusal's reason and whether it is final)
         self.before_insert = before_insert
-        self._answers: dict[str, Outcome] = {}
+        self._answers: dict[str, Answer] = {}
 
     def __enter__(self) -> Immediate:
         self.undo.__enter__()
@@ -150,9 +152,7 @@ class Immediate:
             r["fill_price"] = r["filled_size"] = r["fee"] = r["venue_order_id"] = None
         for paper, r in zip(papers, mine, strict=True):
             assert paper is not None
-            outcome = _fill(paper, written_order(r, 0))
-            self._answers[r["client_order_id"]] = outcome
-            f = outcome.fill
+            f, rejected, error = self._answers[r["client_order_id"]] = _answer(paper, _request(r))
             if f is not None:
                 r.update(
                     status=OrderStatus.FILLED,
@@ -162,10 +162,10 @@ class Immediate:
                     fee=q(f.fee),
                     venue_order_id=f.venue_order_id,
                 )
-            elif outcome.rejected is not None:
-                r.update(status=OrderStatus.REJECTED, lease_until=None, error=outcome.rejected)
+            elif rejected is not None:
+                r.update(status=OrderStatus.REJECTED, lease_until=None, error=rejected)
             else:  # stays pending, handed back: the next sweep looks it up
-                r.update(lease_until=now, error=outcome.error)
+                r.update(lease_until=now, error=error)
 
     def _paper_of_row(self, r: dict[str, Any]) -> PaperVenue | None:
         paper = paper_of(self.venues.get(r["venue"]), r["account"])
@@ -190,9 +190,7 @@ class Immediate:
         if not answers:
             return list(written)
         outcomes = [
-            replace(answers[o.client_order_id], order=o)
-            for o in written
-            if o.client_order_id in answers
+            Outcome(o, *a) for o in written if (a := answers.get(o.client_order_id)) is not None
         ]
         if len(outcomes) != len(answers):
             raise NotWritten
@@ -247,31 +245,48 @@ def _fills_as_placed(paper: PaperVenue) -> bool:
     return cls.place_order is PaperVenue.place_order and cls.fill is PaperVenue.fill
 
 
-def _fill(paper: PaperVenue, o: PendingOrder) -> Outcome:
-    """What `engine.orders.submit` makes of one order, from the paper venue's synchronous
-    fill."""
-    try:
-        return Outcome(
-            o,
-            fill=paper.fill(
-                OrderRequest(
-                    client_order_id=o.client_order_id,
-                    account=o.account,
-                    market=o.market,
-                    side=o.side,
-                    size=o.size,
-                    leverage=o.leverage,
-                    reduce_only=o.reduce_only,
-                    max_slippage_bps=o.max_slippage_bps,
-                    isolated=o.isolated_margin,
-                )
-            ),
+def _request(o: Any) -> OrderRequest:
+    """The order request of a PendingOrder, or of an order row about to be written."""
+    if isinstance(o, dict):
+        return OrderRequest(
+            o["client_order_id"],
+            o["account"],
+            o["market"],
+            o["side"],
+            o["size"],
+            o["leverage"],
+            o["reduce_only"],
+            o.get("max_slippage_bps"),
+            bool(o.get("isolated_margin", False)),
         )
+    return OrderRequest(
+        o.client_order_id,
+        o.account,
+        o.market,
+        o.side,
+        o.size,
+        o.leverage,
+        o.reduce_only,
+        o.max_slippage_bps,
+        o.isolated_margin,
+    )
+
+
+def _fill(paper: PaperVenue, o: PendingOrder) -> Outcome:
+    return Outcome(o, *_answer(paper, _request(o)))
+
+
+def _answer(paper: PaperVenue, request: OrderRequest) -> Answer:
+    """What `engine.orders.submit` makes of one order, from the paper venue's synchronous
+    fill: (fill, final refusal, error to look up)."""
+    try:
+        return paper.fill(request), None, None
     except VenueRejected as exc:
-        return Outcome(o, error=exc.reason) if exc.retryable else Outcome(o, rejected=exc.reason)
+        return (None, None, exc.reason) if exc.retryable else (None, exc.reason, None)
     except Exception as exc:  # as submit: the order stays pending, looked up before a retry
-        log.warning("order %s: paper venue error, will look it up: %r", o.client_order_id, exc)
-        return Outcome(o, error=type(exc).__name__)
+        cloid = request.client_order_id
+        log.warning("order %s: paper venue error, will look it up: %r", cloid, exc)
+        return None, None, type(exc).__name__
 
 
 async def in_one_transaction(

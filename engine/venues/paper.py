@@ -172,7 +172,9 @@ class PaperVenue:
                 )
             )
         else:
-            if any(h is not None and h.liquidated_at is not None for h in (held, other)):
+            if (held is not None and held.liquidated_at is not None) or (
+                other is not None and other.liquidated_at is not None
+            ):
                 # new size on a liquidated holding would be closed at its liquidation price
                 raise VenueRejected("liquidating", f"{order.market} is being liquidated")
             rest = order.size
@@ -371,8 +373,11 @@ class PaperVenue:
     def _track(self, account: str, market: str, side: str) -> None:
         """Refresh the liquidation watch for one holding after it changed."""
         key = (account, side)
-        self._watch.get(market, {}).pop(key, None)
-        self._liquidating.get(market, set()).discard(key)
+        watch, liquidating = self._watch.get(market), self._liquidating.get(market)
+        if watch:
+            watch.pop(key, None)
+        if liquidating:
+            liquidating.discard(key)
         self._nearest.pop(market, None)
         held = self.accounts[account].positions.get((market, side))
         if held is None:
