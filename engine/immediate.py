@@ -150,6 +150,7 @@ class Immediate:
             return
         for r in rows:
             r["fill_price"] = r["filled_size"] = r["fee"] = r["venue_order_id"] = None
+            r.setdefault("error", None)
         for paper, r in zip(papers, mine, strict=True):
             assert paper is not None
             f, rejected, error = self._answers[r["client_order_id"]] = _answer(paper, _request(r))

@@ -235,3 +235,28 @@ def _nothing_filled(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 
 async def _none(*args: object, **kwargs: object) -> None:
     return None
+
+
+async def test_a_close_the_paper_venue_refuses_is_written_refused_and_told(sessions) -> None:
+    """Closes filled before their INSERT where the venue refuses one (it holds nothing):
+    that order is written refused, its position stays open for the retry, the user is told;
+    the others close."""
+    engine_ = await _engine(sessions, DEPLOYMENTS)
+    venue = engine_.venues["HYPERLIQUID"]
+    await engine_.ingest(post())
+    async with sessions() as s:
+        positions = (await s.execute(select(Position).order_by(Position.id))).scalars().all()
+    venue.accounts[positions[0].account].positions.clear()  # the venue lost that holding
+    await engine_.close_positions({p.id: "manual" for p in positions})
+    async with sessions() as s:
+        closes = (
+            (await s.execute(select(Order).where(Order.purpose == "close").order_by(Order.id)))
+            .scalars()
+            .all()
+        )
+        statuses = {p.id: p.status for p in (await s.execute(select(Position))).scalars()}
+    assert [o.status for o in closes] == ["rejected", "filled", "filled"]
+    assert closes[0].error == "reduce_only_increase"
+    assert [statuses[p.id] for p in positions] == ["open", "closed", "closed"]
+    assert await _count(sessions, OutboxMessage, OutboxMessage.kind == "order_failed") == 1
+    assert len(engine_.close_retries) == 1  # its close is retried on the next ticks
