@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 Key = tuple[str, str, str]
+RECORD_PART = 10_000  # orders recorded per part (InsertClaim.at_once_limit's bound)
 # what the paper venue answered an order: (its fill, a final refusal, an error to look up)
 Answer = tuple[Fill | None, str | None, str | None]
 
@@ -134,20 +135,20 @@ class Immediate:
             self._held.append((keys, held))
         return held is not None
 
-    def fill_rows(self, rows: list[dict[str, Any]], now: datetime) -> None:
+    def fill_rows(self, rows: list[dict[str, Any]], now: datetime) -> bool:
         """Before an INSERT of order rows (`InsertClaim.mark` set who claims them): fill the
         claimed ones here and write each with its outcome (filled, refused, or pending with
         the error to look up), so no UPDATE follows. Every row gets the same keys. Does
-        nothing unless every claimed row may be filled here (`_papers`' rules); the caller
-        then records them with `record_written` after the INSERT."""
+        nothing (False) unless every claimed row may be filled here (`_papers`' rules); the
+        caller then records them with `record_written` after the INSERT."""
         mine = [r for r in rows if r["settled_by"] is not None]
         if not mine or not self.before_insert:
-            return
+            return False
         papers = [self._paper_of_row(r) for r in mine]
         if any(p is None for p in papers):
-            return
+            return False
         if not self._hold({(r["venue"], r["account"], r["market"]) for r in mine}):
-            return
+            return False
         for r in rows:
             r["fill_price"] = r["filled_size"] = r["fee"] = r["venue_order_id"] = None
             r.setdefault("error", None)
@@ -167,6 +168,7 @@ class Immediate:
                 r.update(status=OrderStatus.REJECTED, lease_until=None, error=rejected)
             else:  # stays pending, handed back: the next sweep looks it up
                 r.update(lease_until=now, error=error)
+        return True
 
     def _paper_of_row(self, r: dict[str, Any]) -> PaperVenue | None:
         paper = paper_of(self.venues.get(r["venue"]), r["account"])
@@ -195,9 +197,12 @@ class Immediate:
         ]
         if len(outcomes) != len(answers):
             raise NotWritten
-        raced = reconcile.closed_at_venue(outcomes)
-        done = await record_outcomes(s, outcomes, raced, now, written=True)
-        self.filled.append(Filled(outcomes, done, raced))
+        # in parts: the recording's id lists stay under PostgreSQL's 32,767 bind parameters
+        for start in range(0, len(outcomes), RECORD_PART):
+            part = outcomes[start : start + RECORD_PART]
+            raced = reconcile.closed_at_venue(part)
+            done = await record_outcomes(s, part, raced, now, written=True)
+            self.filled.append(Filled(part, done, raced))
         return [o for o in written if o.client_order_id not in answers]
 
     def _papers(self, orders: Sequence[PendingOrder]) -> list[PaperVenue] | None:

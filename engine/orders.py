@@ -140,13 +140,16 @@ class InsertClaim:
     # set by `mark`: every pending row written is on a venue that answers at once, so the
     # rest of these orders may be claimed `at_once_limit` at a time too
     all_at_once: bool = False
-    # fills the claimed rows before their INSERT (engine/immediate.py Immediate.fill_rows)
-    fill_rows: Callable[[list[dict[str, Any]]], None] | None = None
+    # fills the claimed rows before their INSERT, if it may (engine/immediate.py
+    # Immediate.fill_rows): True when it did
+    fill_rows: Callable[[list[dict[str, Any]]], bool] | None = None
 
     def mark(self, rows: list[dict[str, Any]]) -> None:
         """Claim the first `limit` pending rows (more on venues that answer at once); every
         row gets the same keys. Then `fill_rows`, if set, may fill the claimed rows before
-        they are written (engine/immediate.py)."""
+        they are written (engine/immediate.py): on venues that answer at once, all of them
+        are claimed for it, however many (recorded in parts of `at_once_limit`), so a
+        fan-out's cost per follower does not depend on how many batches it would take."""
         left = self.limit
         at_once = self.at_once
         if at_once is not None and all(
@@ -154,6 +157,15 @@ class InsertClaim:
         ):
             left = max(left, self.at_once_limit)
             self.all_at_once = True
+        if self.fill_rows is not None and self.all_at_once:
+            self._claim_first(rows, len(rows))
+            if self.fill_rows(rows):
+                return
+        self._claim_first(rows, left)  # not filled before the INSERT: `left` at most
+        if self.fill_rows is not None and not self.all_at_once:
+            self.fill_rows(rows)
+
+    def _claim_first(self, rows: list[dict[str, Any]], left: int) -> None:
         for r in rows:
             mine = left > 0 and r["status"] == OrderStatus.PENDING
             left -= mine
@@ -161,8 +173,6 @@ class InsertClaim:
             r["lease_until"] = self.lease_until if mine else None
             r["send_attempts"] = 1 if mine else 0
             r["settled_by"] = self.token if mine else None
-        if self.fill_rows is not None:
-            self.fill_rows(rows)
 
     def next_batch(self) -> int | None:
         """How many of the rest to claim per statement (None: the engine's batch)."""

@@ -260,3 +260,28 @@ async def test_a_close_the_paper_venue_refuses_is_written_refused_and_told(sessi
     assert [statuses[p.id] for p in positions] == ["open", "closed", "closed"]
     assert await _count(sessions, OutboxMessage, OutboxMessage.kind == "order_failed") == 1
     assert len(engine_.close_retries) == 1  # its close is retried on the next ticks
+
+
+async def test_a_fan_out_filled_before_its_insert_is_recorded_in_parts(
+    sessions, monkeypatch
+) -> None:
+    """Every follower's open is claimed and filled in the one transaction that writes them,
+    however many (no batches to claim after it), and recorded in parts whose id lists stay
+    under PostgreSQL's bind parameter limit."""
+    monkeypatch.setattr(engine.immediate, "RECORD_PART", 2)
+    engine_ = await _engine(sessions, [{"collateral_usd": "100", "leverage": "2"}] * 5)
+    venue = engine_.venues["HYPERLIQUID"]
+    parts: list[int] = []
+    real = engine.immediate.record_outcomes
+
+    async def counted(s, outcomes, *args, **kwargs):  # type: ignore[no-untyped-def]
+        parts.append(len(outcomes))
+        return await real(s, outcomes, *args, **kwargs)
+
+    monkeypatch.setattr(engine.immediate, "record_outcomes", counted)
+    await engine_.ingest(post())
+    assert parts == [2, 2, 1]
+    assert len(venue._fills) == 5 and len(engine_.index) == 5
+    assert await _statuses(sessions) == {"filled": 5}
+    assert await _count(sessions, Position) == 5
+    assert await _count(sessions, OutboxMessage, OutboxMessage.kind == "position_opened") == 5
