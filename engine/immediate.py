@@ -5,11 +5,19 @@ The paper venue (alone, or for paper accounts behind engine/venues/routed.py) fi
 memory, with no network call. The two-transaction path every venue takes (write the orders
 claimed and commit, send, then record by compare-and-set in a second transaction) exists for
 venues across a network: no lock across the call, the order journalled before it goes out.
-For the paper venue it only costs: here the batch is filled while its rows are still ours
-alone (inserted by this transaction, or claimed in it under lock) and recorded (orders
-filled, positions opened or closed, PnL, profit share, loss limits, alerts) before the one
-commit. If that transaction does not commit, the paper fills are undone
-(engine/venues/paper_undo.py) and the transaction may run again: a retry fills once.
+For the paper venue it only costs. Here, in one transaction:
+
+- the orders a fan-out or a tick writes are filled as their rows are built, and written
+  with their outcome (`fill_rows`, called by InsertClaim.mark), then recorded (positions
+  opened or closed, PnL, profit share, loss limits, alerts: `record_written`) with no UPDATE
+  of the orders and no compare-and-set; a row the INSERT skipped (another writer holds its
+  unique key) rolls the transaction back (`NotWritten`), which runs again without this;
+- orders claimed in the transaction (a later batch, released opens, an approval) are filled
+  while they are ours alone (claimed under lock) and recorded (`fill_and_record`).
+
+If the transaction does not commit, the paper fills are undone (engine/venues/paper_undo.py)
+and it may run again: a retry fills once. While it runs it holds the send sequencer's turn
+of each (venue, account, market) it filled, so no other order of those interleaves.
 
 Live venues (Hyperliquid, Ostium) never come here: a batch with any order not on the paper
 venue, a limit entry, or an order that may have been sent before is left to the usual path.
