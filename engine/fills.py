@@ -384,7 +384,7 @@ async def _close_positions(
         pos_updates.append({"id": p.id, **last.values, "close_reason": reason})
         pnl = last.values["realized_pnl"]
         si, user_id = info[p.signal_id], users[p.deployment_id]
-        trades.append(ClosedTrade(p.id, pnl, now))
+        trades.append(ClosedTrade(p.id, pnl, now, p.account))
         done.closed.append(p.id)
         done.closed_owners.add(user_id)
         done.events.append(

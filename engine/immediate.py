@@ -117,6 +117,7 @@ class Immediate:
         # venue answered (a Fill, or a refusal's reason and whether it is final)
         self.before_insert = before_insert
         self._answers: dict[str, Answer] = {}
+        self._fills_here: dict[tuple[str, bool], PaperVenue | None] = {}
 
     def __enter__(self) -> Immediate:
         self.undo.__enter__()
@@ -136,6 +137,13 @@ class Immediate:
             self._held.clear()
             if exc is not None:
                 self.filled.clear()
+
+    def _here(self, venue: str, account: str) -> PaperVenue | None:
+        # a batch has a few (venue, paper or live) pairs: each looked at once
+        key = (venue, is_paper(account))
+        if key not in self._fills_here:
+            self._fills_here[key] = fills_here(self.venues.get(venue), account)
+        return self._fills_here[key]
 
     def _hold(self, keys: set[Key]) -> bool:
         held = self.sequencer.hold(keys)
@@ -179,10 +187,9 @@ class Immediate:
         return True
 
     def _paper_of_row(self, r: dict[str, Any]) -> PaperVenue | None:
-        paper = paper_of(self.venues.get(r["venue"]), r["account"])
+        paper = self._here(r["venue"], r["account"])
         if (
             paper is None
-            or not _fills_as_placed(paper)
             or r.get("limit_price") is not None
             or r.get("limit_expires_at") is not None
         ):
@@ -218,10 +225,9 @@ class Immediate:
         venue, at market, never claimed before (so never possibly sent)."""
         out = []
         for o in orders:
-            paper = paper_of(self.venues.get(o.venue), o.account)
+            paper = self._here(o.venue, o.account)
             if (
                 paper is None
-                or not _fills_as_placed(paper)
                 or o.send_attempts != 1
                 or o.error is not None
                 or o.limit_price is not None
@@ -252,11 +258,22 @@ class Immediate:
         return filled
 
 
-def _fills_as_placed(paper: PaperVenue) -> bool:
-    """Its `place_order` is the paper venue's own, which is `fill`: one that does something
-    else (a stand-in in a test) is called the usual way."""
-    cls = type(paper)
-    return cls.place_order is PaperVenue.place_order and cls.fill is PaperVenue.fill
+def fills_here(venue: Venue | None, account: str) -> PaperVenue | None:
+    """The paper venue whose `fill` is what placing `account`'s order on `venue` does, if it
+    is one: `place_order` not replaced on the way (a subclass's or an instance's own, as a
+    test's stand-in), so filling here is what sending would do."""
+    routed = isinstance(venue, AccountRoutedVenue)
+    if routed and _replaced(venue, AccountRoutedVenue, "place_order"):
+        return None
+    paper = paper_of(venue, account)
+    if paper is None or _replaced(paper, PaperVenue, "place_order", "fill"):
+        return None
+    return paper
+
+
+def _replaced(obj: object, base: type, *names: str) -> bool:
+    own = getattr(obj, "__dict__", {})
+    return any(n in own or getattr(type(obj), n) is not getattr(base, n) for n in names)
 
 
 def _request(o: Any) -> OrderRequest:
