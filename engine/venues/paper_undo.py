@@ -30,14 +30,10 @@ from engine.venues.paper_books import PaperAccount, PaperHolding
 if TYPE_CHECKING:
     from engine.venues.paper import PaperVenue
 
+# the scope the running task's paper fills belong to, if any (read by PaperVenue.fill)
 CURRENT: ContextVar[PaperUndo | None] = ContextVar("paper_undo", default=None)
 
 SIDES = ("long", "short")
-
-
-def current() -> PaperUndo | None:
-    """The scope the running task's paper fills belong to, if any."""
-    return CURRENT.get()
 
 
 def _copy(held: PaperHolding | None) -> PaperHolding | None:
