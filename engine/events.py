@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any, ClassVar
+
+from storage.types import EncodedJSON
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
 
@@ -29,6 +33,51 @@ class Event:
             v = getattr(self, name)
             out[name] = decimal_text(v) if isinstance(v, Decimal) else v
         return out
+
+
+# what differs from follower to follower among a fan-out's (or a tick's) alerts: the rest of
+# each payload is shared by many of them, and encoded once
+_OWN = ("user_id", "position_id", "order_id")
+_SPLIT: dict[type, tuple[tuple[str, ...], tuple[str, ...], str]] = {}
+
+
+def encoded_payloads(events: Sequence[Event]) -> list[EncodedJSON]:
+    """Each event's payload as JSON text, equal to `json.dumps(e.payload())` but for the
+    order of its keys: the part the followers of a fan-out share (agent, market, prices,
+    levels, sizes by their collateral) is encoded once per distinct part, and only each
+    follower's own ids are written per event. Equal Decimals give one text whatever their
+    exponent (`decimal_text`), so keying them by value is exact."""
+    shared: dict[tuple[Any, ...], str] = {}
+    out = []
+    for e in events:
+        cls = type(e)
+        split = _SPLIT.get(cls)
+        if split is None:
+            names = tuple(f.name for f in fields(e))
+            own = tuple(n for n in names if n in _OWN)
+            # the own ids' part, for ids that are ints (always, but for a test's None)
+            fmt = "{" + ", ".join(f'"{n}": %d' for n in own)
+            split = _SPLIT[cls] = (own, tuple(n for n in names if n not in _OWN), fmt)
+        own, rest, fmt = split
+        values = [getattr(e, n) for n in rest]
+        # by value and type: a fan-out's fills give each follower equal amounts in objects
+        # of their own; the type keeps 1, True and Decimal(1) apart
+        key = (cls, *values, *map(type, values))
+        body = shared.get(key)
+        if body is None:
+            plain = [decimal_text(v) if isinstance(v, Decimal) else v for v in values]
+            body = shared[key] = json.dumps(dict(zip(rest, plain, strict=True)))
+        if not own:
+            out.append(EncodedJSON(body))
+            continue
+        ids = [getattr(e, n) for n in own]
+        head = (
+            fmt % tuple(ids)
+            if all(type(i) is int for i in ids)
+            else "{" + ", ".join(f'"{n}": {json.dumps(i)}' for n, i in zip(own, ids, strict=True))
+        )
+        out.append(EncodedJSON(head + (", " + body[1:] if body != "{}" else "}")))
+    return out
 
 
 @lru_cache(maxsize=4096)  # equal values share one text whatever their exponent: exact

@@ -3,12 +3,13 @@ in one statement before any venue is called."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Text, cast, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.client_ids import client_order_id
@@ -23,7 +24,7 @@ from engine.events import (
 from engine.levels import RiskLevels, RiskParams
 from engine.markets import MarketInfo
 from engine.orders import InsertClaim, PendingOrder
-from engine.position_policy import ADD, CLOSE, FLIP, SKIP, Held, decide
+from engine.position_policy import ADD, CLOSE, FLIP, JUST_OPEN, SKIP, Held, decide
 from engine.sizing import SizeDecision, size_order
 from engine.venues.routed import mode_of
 from storage.bulk import insert_ignore
@@ -67,18 +68,26 @@ async def active_deployments(session: AsyncSession, agent_id: int) -> list[Deplo
             Deployment.leverage,
             Deployment.max_leverage,
             Deployment.manual_approval,
-            User.settings,
+            # as text: thousands of followers share a few settings, each parsed once here
+            cast(User.settings, Text),
         )
         .join(User, User.id == Deployment.user_id)
         .where(Deployment.agent_id == agent_id, Deployment.status == DeploymentStatus.ACTIVE)
         .order_by(Deployment.id)
     )
+    limits: dict[str | None, tuple[Decimal | None, Decimal | None]] = {}
     out = []
-    for did, uid, account, collateral, lev, dep_max, manual, settings in rows:
+    for did, uid, account, collateral, lev, dep_max, manual, text in rows:
         # the user's personal limits (from /settings) cap every deployment they run
-        user_max = _limit(settings, "max_leverage")
+        known = limits.get(text)
+        if known is None:
+            settings = json.loads(text) if text else None
+            known = limits[text] = (
+                _limit(settings, "max_leverage"),
+                _limit(settings, "max_collateral_usd"),
+            )
+        user_max, max_collateral = known
         caps = [c for c in (dep_max, user_max) if c is not None]
-        max_collateral = _limit(settings, "max_collateral_usd")
         if max_collateral is not None:
             collateral = min(collateral, max_collateral)
         out.append(
@@ -184,6 +193,7 @@ async def write_open_orders(
     if not deployments:
         return OpenOrders(events=paused_skips)
     held, busy = await _market_state(session, signal, venue, agent.id)
+    # nothing held, nothing in flight: an open, whatever the policy (most followers)
     decisions = {
         d.id: decide(
             agent.position_policy or PositionPolicy.IGNORE,
@@ -191,9 +201,11 @@ async def write_open_orders(
             d.id,
             d.collateral_usd,
             agent.add_cap_multiple,
-            held.get(d.account, ()),
+            held[d.account],
             d.id in busy,
         )
+        if d.account in held or d.id in busy
+        else JUST_OPEN
         for d in deployments
     }
     to_close = {
@@ -206,6 +218,8 @@ async def write_open_orders(
     if to_close:
         written = await write_close_orders(session, to_close, now, namespace)
         out.close_signal_ids = written.signal_ids
+        if claim is not None:  # the opens go after these closes: none filled before
+            claim.fill_rows = None
     rows, events = [], out.events
     # thousands of deployments share a few (collateral, leverage, cap) terms: size each once
     sizes: dict[tuple[Decimal, Decimal, Decimal | None], SizeDecision] = {}
@@ -285,6 +299,9 @@ async def write_open_orders(
                 Order.signal_id == signal.id,
                 Order.purpose == OrderPurpose.OPEN,
                 Order.status.in_([OrderStatus.REJECTED, OrderStatus.AWAITING_APPROVAL]),
+                # never claimed: a refusal of the venue, written with the order when it
+                # filled before its INSERT (engine/immediate.py), is the recording's to tell
+                Order.claimed_by.is_(None),
             )
         )
         levels = RiskLevels.initial(

@@ -45,6 +45,7 @@ class Recorded:
     events: list[Event] = field(default_factory=list)
     opened: list[tuple[int, str, RiskLevels]] = field(default_factory=list)  # id, market, levels
     closed: list[int] = field(default_factory=list)
+    closed_owners: set[int] = field(default_factory=set)  # the users of `closed`
     # (signal, deployment) of positions whose close the venue refused or filled in part: they
     # stay open, and their close is retried
     refused_closes: list[tuple[int, int, str]] = field(default_factory=list)  # + reason
@@ -123,11 +124,20 @@ def q(value: Decimal) -> Decimal:
     return stored
 
 
-async def record(session: AsyncSession, outcomes: Sequence[Outcome], now: datetime) -> Recorded:
+async def record(
+    session: AsyncSession,
+    outcomes: Sequence[Outcome],
+    now: datetime,
+    held_here: bool = False,
+    written: bool = False,
+) -> Recorded:
     """Record what the venues answered, once: each order leaves `pending` by one guarded
     update, and only the recorder that moved it goes on to positions, PnL and alerts. A second
     recorder of the same outcome (a replica that took over a lapsed claim, a retry) is a
-    no-op."""
+    no-op. `held_here`: every order was written, or claimed under lock, in this very
+    transaction (engine/immediate.py): no other recorder can move one before it commits, so
+    the update needs no mark read back to know which it moved (all of them). `written`:
+    the orders were inserted with their outcome already, by this transaction: no update."""
     done = Recorded()
     if not outcomes:
         return done
@@ -135,6 +145,9 @@ async def record(session: AsyncSession, outcomes: Sequence[Outcome], now: dateti
     pending = OrderStatus.PENDING
     # unknown outcome: the claim is handed back at once, and the next sweep looks it up
     unknown = {o.order.id for o in outcomes if o.fill is None and o.rejected is None}
+    if written:
+        outcomes = [o for o in outcomes if o.order.id not in unknown]
+        return await _recorded(session, outcomes, now, done)
     await update_by_id(
         session,
         Order,
@@ -142,12 +155,20 @@ async def record(session: AsyncSession, outcomes: Sequence[Outcome], now: dateti
         only_if_status=pending,
     )
     settled = [o for o in outcomes if o.order.id not in unknown]
-    moved = set(
-        await settle_rows(
-            session, Order, [_order_update(o, now) for o in settled], pending, "settled_by"
-        )
-    )
-    outcomes = [o for o in settled if o.order.id in moved]
+    updates = [_order_update(o, now) for o in settled]
+    if held_here:
+        await update_by_id(session, Order, updates, only_if_status=pending)
+        outcomes = settled
+    else:
+        moved = set(await settle_rows(session, Order, updates, pending, "settled_by"))
+        outcomes = [o for o in settled if o.order.id in moved]
+    return await _recorded(session, outcomes, now, done)
+
+
+async def _recorded(
+    session: AsyncSession, outcomes: Sequence[Outcome], now: datetime, done: Recorded
+) -> Recorded:
+    """What the orders that left `pending` (`outcomes`) make: positions, refusals."""
     if not outcomes:
         return done
     info = await _signal_info(session, {o.order.signal_id for o in outcomes})
@@ -363,8 +384,9 @@ async def _close_positions(
         pos_updates.append({"id": p.id, **last.values, "close_reason": reason})
         pnl = last.values["realized_pnl"]
         si, user_id = info[p.signal_id], users[p.deployment_id]
-        trades.append(ClosedTrade(p.id, pnl, now))
+        trades.append(ClosedTrade(p.id, pnl, now, p.account))
         done.closed.append(p.id)
+        done.closed_owners.add(user_id)
         done.events.append(
             PositionClosed(
                 user_id,

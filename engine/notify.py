@@ -14,7 +14,7 @@ from typing import Any, Literal, Protocol
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from engine.events import Event
+from engine.events import Event, encoded_payloads
 from storage.bulk import insert_ignore
 from storage.enums import OutboxStatus
 from storage.models import OutboxMessage, User
@@ -45,6 +45,7 @@ def wants(settings: dict[str, Any] | None, kind: str) -> bool:
 
 
 async def write_outbox(session: AsyncSession, events: Iterable[Event]) -> None:
+    events = list(events)
     await insert_ignore(
         session,
         OutboxMessage,
@@ -52,12 +53,12 @@ async def write_outbox(session: AsyncSession, events: Iterable[Event]) -> None:
             {
                 "user_id": e.user_id,
                 "kind": e.kind,
-                "payload": e.payload(),
+                "payload": payload,
                 "dedupe_key": e.dedupe_key,
                 "status": OutboxStatus.PENDING,
                 "attempts": 0,
             }
-            for e in events
+            for e, payload in zip(events, encoded_payloads(events), strict=True)
         ],
     )
 

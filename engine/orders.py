@@ -140,10 +140,16 @@ class InsertClaim:
     # set by `mark`: every pending row written is on a venue that answers at once, so the
     # rest of these orders may be claimed `at_once_limit` at a time too
     all_at_once: bool = False
+    # fills the claimed rows before their INSERT, if it may (engine/immediate.py
+    # Immediate.fill_rows): True when it did
+    fill_rows: Callable[[list[dict[str, Any]]], bool] | None = None
 
     def mark(self, rows: list[dict[str, Any]]) -> None:
         """Claim the first `limit` pending rows (more on venues that answer at once); every
-        row gets the same keys."""
+        row gets the same keys. Then `fill_rows`, if set, may fill the claimed rows before
+        they are written (engine/immediate.py): on venues that answer at once, all of them
+        are claimed for it, however many (recorded in parts of `at_once_limit`), so a
+        fan-out's cost per follower does not depend on how many batches it would take."""
         left = self.limit
         at_once = self.at_once
         if at_once is not None and all(
@@ -151,6 +157,15 @@ class InsertClaim:
         ):
             left = max(left, self.at_once_limit)
             self.all_at_once = True
+        if self.fill_rows is not None and self.all_at_once:
+            self._claim_first(rows, len(rows))
+            if self.fill_rows(rows):
+                return
+        self._claim_first(rows, left)  # not filled before the INSERT: `left` at most
+        if self.fill_rows is not None and not self.all_at_once:
+            self.fill_rows(rows)
+
+    def _claim_first(self, rows: list[dict[str, Any]], left: int) -> None:
         for r in rows:
             mine = left > 0 and r["status"] == OrderStatus.PENDING
             left -= mine
@@ -180,14 +195,14 @@ class InsertClaim:
                 ).all()
             )
         out = [
-            _written(r, ids[r["client_order_id"]])
+            written_order(r, ids[r["client_order_id"]])
             for r in rows
             if r["settled_by"] is not None and r["client_order_id"] in ids
         ]
         return sorted(out, key=lambda o: o.id)
 
 
-def _written(r: dict[str, Any], order_id: int) -> PendingOrder:
+def written_order(r: dict[str, Any], order_id: int) -> PendingOrder:
     """The PendingOrder of a row just written claimed, from the values written."""
     return PendingOrder(
         order_id,
@@ -224,9 +239,32 @@ class KeyedSequencer:
 
     def __init__(self) -> None:
         self._locks: dict[tuple[str, str, str], tuple[asyncio.Lock, int]] = {}
+        # keys a batch filled in its own transaction holds until it commits or rolls back
+        # (engine/immediate.py): a turn on one of them waits for that
+        self._held: dict[tuple[str, str, str], asyncio.Event] = {}
+
+    def hold(self, keys: Iterable[tuple[str, str, str]]) -> asyncio.Event | None:
+        """Take every key at once if none is taken or awaited (None: some is; nothing
+        taken). Synchronous: no order of these keys can start in between."""
+        wanted = set(keys)
+        locks, held = self._locks, self._held
+        if any(k in locks or k in held for k in wanted):
+            return None
+        done = asyncio.Event()
+        for k in wanted:
+            held[k] = done
+        return done
+
+    def release(self, keys: Iterable[tuple[str, str, str]], done: asyncio.Event) -> None:
+        for k in set(keys):
+            if self._held.get(k) is done:
+                del self._held[k]
+        done.set()
 
     @asynccontextmanager
     async def turn(self, key: tuple[str, str, str]) -> AsyncIterator[None]:
+        while (held := self._held.get(key)) is not None:
+            await held.wait()
         lock, users = self._locks.get(key, (None, 0))
         if lock is None:
             lock = asyncio.Lock()
@@ -242,7 +280,7 @@ class KeyedSequencer:
                 self._locks[key] = (lock, users - 1)
 
     def __len__(self) -> int:
-        return len(self._locks)
+        return len(self._locks) + len(self._held)
 
 
 async def submit(

@@ -10,51 +10,39 @@ once, whatever fan-out, slow LLM answer or outage is in flight.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import update
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from engine import approvals, limit_orders, loss_limits, reconcile
+from engine import approvals, limit_orders
 from engine.checkpoint import checkpoint, save_trailing_starts
 from engine.classify.base import Classification, Classifier
 from engine.client_ids import cloid_namespace
 from engine.close import write_close_orders
 from engine.close_retries import CloseRetries
 from engine.coordination.ownership import Ownership, WholeBook
-from engine.events import Event, OrderFailed
-from engine.fills import Recorded, record
+from engine.events import Event
+from engine.immediate import Immediate
 from engine.ingest import IncomingPost, source_id, store_post
 from engine.monitor import PositionIndex
-from engine.notify import write_outbox
-from engine.orders import (
-    InsertClaim,
-    KeyedSequencer,
-    Outcome,
-    PendingOrder,
-    claim_pending,
-    submit,
-)
+from engine.orders import KeyedSequencer
 from engine.price_path import PricePathFirst
 from engine.prices import PriceBook, PriceTick
 from engine.protection_hooks import Protection
 from engine.reconciling import Reconciler
 from engine.route_cost import prepare_costs, routes_by_cost
 from engine.routing_step import route_and_write_orders, unfinished_signals
+from engine.sending import OrderSending
 from engine.signals import known_classification, make_signals, save_classification
 from engine.venues.base import Venue
-from engine.venues.paper import PaperVenue
-from engine.venues.routed import AccountRoutedVenue, is_paper
 from engine.watch import Watch
 from storage.audit import write_audit
-from storage.db import is_transient_conflict
 from storage.enums import CloseReason, OrderPurpose, OrderStatus
 from storage.models import Order
 from storage.types import utcnow
@@ -92,7 +80,7 @@ class PostOutcome:
     signals: list[SignalOutcome] = field(default_factory=list)
 
 
-class Engine:
+class Engine(OrderSending):
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
@@ -193,9 +181,10 @@ class Engine:
     async def _route_and_execute(self, signal_id: int) -> SignalOutcome:
         namespace = await self.namespace()
         where = (Order.signal_id == signal_id, Order.purpose == OrderPurpose.OPEN)
-        async with self.sessions() as s, s.begin():
+
+        async def work(s: AsyncSession, immediate: Immediate) -> tuple[Any, ...]:
             # the first batch is written claimed: no UPDATE ... RETURNING to claim it
-            claim = self._insert_claim()
+            claim = self._insert_claim(immediate)
             routed = await route_and_write_orders(
                 s,
                 signal_id,
@@ -206,10 +195,19 @@ class Engine:
                 namespace,
                 claim,
             )
-            claimed = routed.claimed
-            if len(claimed) < routed.marked or not routed.marked:
+            # on the paper venue: filled before they were written (written filled), and
+            # recorded before this transaction commits
+            claimed = len(routed.claimed)
+            left = await immediate.record_written(s, routed.claimed, self.clock())
+            if claimed < routed.marked or not routed.marked:
                 # rows a unique key already held (written before): claimed the usual way
-                claimed += await self._claim(s, *where, limit=claim.limit - len(claimed))
+                more = await self._claim(s, *where, limit=claim.limit - claimed)
+                left, claimed = left + more, claimed + len(more)
+            if not routed.close_signal_ids:
+                left = await self._fill_now(s, immediate, left)
+            return routed, left, claimed, claim.next_batch()
+
+        (routed, left, claimed, batch_size), filled = await self._one_transaction(work)
         self._emit(routed.events)
         # [position policy] closes of held positions (policy close/flip) go out before the
         # opens; a flip's open waits for its close to fill (engine/fills.py releases it)
@@ -217,144 +215,9 @@ class Engine:
             await self._send_claimed(
                 Order.signal_id.in_(routed.close_signal_ids), Order.purpose == OrderPurpose.CLOSE
             )
-        await self._send_claimed(*where, claimed=claimed, batch_size=claim.next_batch())
+        await self._finish(filled, where, left, claimed, batch_size)
         o = routed.outcome
         return SignalOutcome(o.signal_id, o.agent, o.market, o.side, o.venue, o.reason)
-
-    # -- venue round trip ----------------------------------------------------------------
-
-    async def _claim(
-        self, s: AsyncSession, *where: Any, limit: int | None = None
-    ) -> list[PendingOrder]:
-        return await claim_pending(
-            s,
-            self.ownership.replica_id,
-            self.clock(),
-            self.config.order_lease,
-            self.config.claim_batch if limit is None else limit,
-            *where,
-        )
-
-    def _insert_claim(self) -> InsertClaim:
-        return InsertClaim(
-            self.ownership.replica_id,
-            self.clock() + self.config.order_lease,
-            self.config.claim_batch,
-            self._answers_at_once,
-        )
-
-    def _answers_at_once(self, venue_name: str, account: str) -> bool:
-        """The paper venue (alone, or paper accounts behind a venue routing by account)
-        fills in-process, with no network call: its orders need no batches."""
-        venue = self.venues.get(venue_name)
-        if isinstance(venue, AccountRoutedVenue) and is_paper(account):
-            venue = venue.paper
-        return isinstance(venue, PaperVenue)
-
-    async def _send_claimed(
-        self,
-        *where: Any,
-        look_up_first: bool = False,
-        stale_before: datetime | None = None,
-        place: bool = True,
-        venues: Mapping[str, Venue] | None = None,
-        claimed: list[PendingOrder] | None = None,
-        batch_size: int | None = None,
-    ) -> None:
-        """Claim pending orders matching `where` batch by batch, send each batch, record it.
-        An order claimed before, or whose last attempt met an error, is looked up at the
-        venue first (engine/orders.py); `look_up_first` does so for every order. `claimed`:
-        a first batch the caller claimed in the transaction that wrote it (one round trip
-        less on a stop's path). `batch_size`: orders claimed per statement after it (orders
-        on a venue that answers at once go in larger batches)."""
-        batch = claimed
-        while True:
-            if batch is None:
-                async with self.sessions() as s, s.begin():
-                    batch = await self._claim(s, *where, limit=batch_size)
-            if not batch:
-                return
-            await self._send(
-                batch, look_up_first=look_up_first, place=place, venues=venues,
-                stale_before=stale_before,
-            )  # fmt: skip
-            if len(batch) < self.config.claim_batch:
-                return
-            batch = None
-
-    async def _send(
-        self,
-        pending: list[PendingOrder],
-        look_up_first: bool,
-        place: bool = True,
-        venues: Mapping[str, Venue] | None = None,
-        stale_before: datetime | None = None,
-        refusals: Mapping[int, str] | None = None,
-    ) -> None:
-        outcomes = await submit(
-            pending,
-            venues or self.venues,
-            self.config.order_concurrency,
-            look_up_first,
-            place=place,
-            stale_before=stale_before,
-            sequencer=self.sequencer,
-        )
-        if refusals:  # why the caller ended these orders (a limit entry cancelled at expiry)
-            outcomes = [
-                replace(o, rejected=refusals.get(o.order.id, o.rejected)) if o.rejected else o
-                for o in outcomes
-            ]
-        raced = reconcile.closed_at_venue(outcomes)
-        done = await self._record(outcomes, raced)
-        self.watch.opened(done.opened)
-        self.watch.closed(done.closed)
-        self.close_retries.settled(done.closed)
-        if done.refused_closes:
-            await self.close_retries.schedule(done.refused_closes)
-        self._emit(done.events)
-        if self.protection is not None and (done.opened or done.closed):
-            await self._protect(outcomes, [pid for pid, _, _ in done.opened], done.closed)
-        for venue_name in set(raced.values()):
-            self.reconciler.soon(venue_name)
-        if done.released_opens:
-            # [position policy] a flip's open waited for one of these closes: send it now
-            await self._send_claimed(Order.id.in_(done.released_opens))
-
-    async def _protect(self, outcomes: list[Outcome], opened: list[int], closed: list[int]) -> None:
-        """After recording, no transaction open: triggers for the live positions just opened,
-        none left for those the engine just closed (best effort, engine/protection_hooks.py)."""
-        assert self.protection is not None
-        if not any(self.protection.covers(o.order.venue, o.order.account) for o in outcomes):
-            return  # paper only
-        if opened:
-            await self.protection.opened(opened, await self.namespace())
-        if closed:
-            await self.protection.closed(closed)
-
-    async def _record(self, outcomes: list[Outcome], raced: Mapping[int, str]) -> Recorded:
-        """Record outcomes in one transaction; one the database aborts (a deadlock between
-        replicas recording at once) rolled back whole and runs again."""
-        for attempt in range(1, 4):
-            try:
-                async with self.sessions() as s, s.begin():
-                    done = await record(s, outcomes, self.clock())
-                    if done.closed:
-                        done.events += await loss_limits.enforce(s, done.closed, self.clock())
-                    if raced:  # no "close failed" alert: reconciliation says how it closed
-                        done.events = [
-                            e
-                            for e in done.events
-                            if not (isinstance(e, OrderFailed) and e.order_id in raced)
-                        ]
-                    await write_outbox(s, done.events)
-                return done
-            except DBAPIError as exc:
-                if attempt == 3 or not is_transient_conflict(exc):
-                    raise
-                log.warning("recording %d outcome(s) aborted (%s); again", len(outcomes), exc.orig)
-                await asyncio.sleep(0.05 * attempt)
-        raise AssertionError("unreachable")
 
     # -- prices and closes ---------------------------------------------------------------
 
@@ -420,21 +283,29 @@ class Engine:
 
     async def close_positions(self, reasons: Mapping[int, str]) -> None:
         namespace = await self.namespace()
-        async with self.sessions() as s, s.begin():
-            claim = self._insert_claim()
+        where: tuple[Any, ...] = ()
+
+        async def work(s: AsyncSession, immediate: Immediate) -> tuple[Any, ...]:
+            nonlocal where
+            claim = self._insert_claim(immediate)
             written = await write_close_orders(s, reasons, self.clock(), namespace, claim)
             signal_ids = written.signal_ids
             where = (Order.signal_id.in_(signal_ids), Order.purpose == OrderPurpose.CLOSE)
             # claimed in the transaction that wrote them (most as they are written):
-            # committed before any venue call
-            claimed = written.claimed
+            # committed before any venue call, or filled here on the paper venue
+            claimed = len(written.claimed)
+            left = await immediate.record_written(s, written.claimed, self.clock())
             if signal_ids and not written.complete:
-                claimed += await self._claim(s, *where, limit=claim.limit - len(claimed))
+                more = await self._claim(s, *where, limit=claim.limit - claimed)
+                left, claimed = left + more, claimed + len(more)
+            return signal_ids, await self._fill_now(s, immediate, left), claimed
+
+        (signal_ids, left, claimed), filled = await self._one_transaction(work)
         if not signal_ids:
             # closed already (by another replica, or a close that raced this one)
             self.watch.closed(list(reasons))
             return
-        await self._send_claimed(*where, claimed=claimed)
+        await self._finish(filled, where, left, claimed)
 
     # -- manual approval -----------------------------------------------------------------
 

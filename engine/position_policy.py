@@ -58,6 +58,10 @@ class Decision:
     position_ids: tuple[int, ...] = ()  # the held positions it acts on
 
 
+# what `decide` answers for a deployment holding nothing and with nothing in flight
+JUST_OPEN = Decision(OPEN)
+
+
 def decide(
     policy: str,
     side: str,
@@ -76,7 +80,7 @@ def decide(
     if in_flight:
         return Decision(SKIP, IN_FLIGHT)  # what it will hold is not known yet
     if not held:
-        return Decision(OPEN)
+        return JUST_OPEN
     ids = tuple(h.position_id for h in held)
     same = all(h.side == side for h in held)
     if policy == PositionPolicy.ADD:

@@ -51,6 +51,7 @@ class ClosedTrade:
     position_id: int
     realized_pnl: Decimal
     closed_at: datetime
+    account: str | None = None  # its venue account, when known: paper pays no share
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,8 @@ async def record_profit_share(
     """Count these closes into their deployments' high-water marks and write the ledger rows
     they pay. Returns the rows written (amounts quantized as stored); a close counted before
     (by this or another process) is skipped. Call inside the transaction closing them."""
+    # a tick's paper closes (accounts known) need no look-up to be left out
+    closes = [c for c in closes if c.account is None or not is_paper(c.account)]
     payers = await _live_payers(session, [c.position_id for c in closes])
     live = sorted(
         (c for c in closes if c.position_id in payers),

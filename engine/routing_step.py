@@ -154,6 +154,8 @@ async def route_and_write_orders(
             return routed
         if price is not None:
             resting = plan is not None and plan.kind == limit_orders.RESTING
+            if plan is not None and claim is not None:
+                claim.fill_rows = None  # a limit entry: never filled at market before its plan
             more = await write_open_orders(
                 s,
                 sig,

@@ -61,11 +61,17 @@ def _columns(table: Table, rows: Sequence[dict[str, Any]]) -> Columns | None:
     for col in table.columns:
         d = col.default
         if col.key in out:
-            if d is None and col.server_default is None and out[col.key].count(None) == n:
+            # `is not None` per value, stopping at the first: count(None) compared every
+            # value with None through its type's __eq__
+            if d is None and col.server_default is None and _all_none(out[col.key]):
                 del out[col.key]
         elif d is not None and (d.is_scalar or d.is_callable):
             out[col.key] = [d.arg(None) if d.is_callable else d.arg] * n
     return out
+
+
+def _all_none(values: list[Any]) -> bool:
+    return not any(v is not None for v in values)
 
 
 def _as_rows(columns: Columns) -> list[dict[str, Any]]:

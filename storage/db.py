@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from storage.types import dumps_json
+
 
 def sqlite_url(path: Path) -> str:
     return f"sqlite+aiosqlite:///{path}"
@@ -43,6 +45,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    kwargs.setdefault("json_serializer", dumps_json)
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

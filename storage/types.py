@@ -6,6 +6,7 @@ as canonical text there and as NUMERIC(38, 18) on PostgreSQL; Python always sees
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any
@@ -120,3 +121,18 @@ def _fused_bind(t: TypeDecorator[Any], dialect: Dialect) -> Any:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class EncodedJSON:
+    """A JSON value encoded already: a JSON column stores `text` as it is (engine/events.py
+    encodes a fan-out's alert payloads from one shared part per distinct value)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def dumps_json(value: Any) -> str:
+    """The JSON columns' serializer (storage/db.py): EncodedJSON as it is, else json.dumps."""
+    return value.text if type(value) is EncodedJSON else json.dumps(value)

@@ -43,6 +43,7 @@ from engine.venues.paper_books import (
     slipped,
 )
 from engine.venues.paper_pending import PendingHoldings, Restored
+from engine.venues.paper_undo import CURRENT as UNDO
 
 
 class PaperVenue:
@@ -135,6 +136,7 @@ class PaperVenue:
         done = self._fills.get(order.client_order_id)
         if done is not None:
             return done
+        undo = UNDO.get()  # a transaction that may roll back is recording this fill
         if order.client_order_id in self._resting:
             raise OrderResting()
         if order.market not in self._markets:
@@ -146,11 +148,17 @@ class PaperVenue:
         if self._beyond_limit(order, mark, slippage, at):
             if order.resting:  # good till cancelled: it waits for the price
                 self._resting[order.client_order_id] = order
+                if undo is not None:
+                    undo.rested(self, order.client_order_id)
                 raise OrderResting()
             raise VenueRejected("not_filled", f"the price is past the limit {order.limit_price}")
         if order.size <= 0:
             raise VenueRejected("invalid_size", "order size must be positive")
+        created = order.account not in self.accounts and undo is not None
         acc = self.account(order.account)
+        before = acc.balance
+        if undo is not None:
+            undo.touch(self, acc, order.market, created and not acc.positions)
         held = acc.positions.get((order.market, order.side))
         other = acc.positions.get((order.market, opposite(order.side)))
         pieces: list[tuple[Decimal, Decimal, Decimal]] = []  # (size, price, fee) per part
@@ -164,7 +172,9 @@ class PaperVenue:
                 )
             )
         else:
-            if any(h is not None and h.liquidated_at is not None for h in (held, other)):
+            if (held is not None and held.liquidated_at is not None) or (
+                other is not None and other.liquidated_at is not None
+            ):
                 # new size on a liquidated holding would be closed at its liquidation price
                 raise VenueRejected("liquidating", f"{order.market} is being liquidated")
             rest = order.size
@@ -175,13 +185,36 @@ class PaperVenue:
                 rest -= closing
             if rest > 0:
                 pieces.append(self._increase(acc, order, rest, mark, slippage))
-        size = sum((p[0] for p in pieces), Decimal(0))
-        price = sum((p[0] * p[1] for p in pieces), Decimal(0)) / size
-        fee = sum((p[2] for p in pieces), Decimal(0))
+        if len(pieces) == 1:  # one part (all but a flip): its own values, no sums
+            size, price, fee = pieces[0]
+        else:
+            size = sum((p[0] for p in pieces), Decimal(0))
+            price = sum((p[0] * p[1] for p in pieces), Decimal(0)) / size
+            fee = sum((p[2] for p in pieces), Decimal(0))
         acc.balance -= fee
         fill = Fill(order.client_order_id, price, size, fee, f"paper-{next(self._ids)}")
         self._fills[order.client_order_id] = fill
+        if undo is not None:
+            undo.filled(self, acc, order.client_order_id, before)
         return fill
+
+    # -- undoing fills whose recording rolled back (engine/venues/paper_undo.py) ---------
+
+    def forget_fill(self, client_order_id: str) -> None:
+        self._fills.pop(client_order_id, None)
+
+    def forget_resting(self, client_order_id: str) -> None:
+        self._resting.pop(client_order_id, None)
+
+    def put_back(
+        self, acc: PaperAccount, market: str, side: str, held: PaperHolding | None
+    ) -> None:
+        """`acc`'s holding of (market, side) as it was (None: none)."""
+        if held is None:
+            acc.positions.pop((market, side), None)
+        else:
+            acc.positions[(market, side)] = held
+        self._track(acc.name, market, side)
 
     @staticmethod
     def _beyond_limit(
@@ -340,8 +373,11 @@ class PaperVenue:
     def _track(self, account: str, market: str, side: str) -> None:
         """Refresh the liquidation watch for one holding after it changed."""
         key = (account, side)
-        self._watch.get(market, {}).pop(key, None)
-        self._liquidating.get(market, set()).discard(key)
+        watch, liquidating = self._watch.get(market), self._liquidating.get(market)
+        if watch:
+            watch.pop(key, None)
+        if liquidating:
+            liquidating.discard(key)
         self._nearest.pop(market, None)
         held = self.accounts[account].positions.get((market, side))
         if held is None:
