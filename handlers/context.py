@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.base import Request, Response, Services
 from handlers.i18n import pick_language, t, tn
+from handlers.known_users import Known
 from storage.bulk import insert_ignore
 from storage.models import Conversation, Identity, User
 
@@ -30,6 +31,17 @@ class Ctx:
     # whether this chat had a half-finished wizard when the request came in (read with the
     # identity: most commands then need no read of their own to clear one); None: unknown
     wizard_open: bool | None = None
+    kept: Known | None = None  # what handlers/known_users.py may keep of this read
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """This chat account, as handlers/known_users.py keeps it."""
+        return self.request.platform, self.request.user_id
+
+    def forget(self) -> None:
+        """What is kept in memory of this account is stale (a wizard written or cleared)."""
+        if self.services.known is not None:
+            self.services.known.forget(self.key)
 
     def t(self, key: str, **fields: Any) -> str:
         return t(self.language, key, **fields)
@@ -64,21 +76,43 @@ def _known(req: Request) -> Select[Any]:
     )
 
 
-async def resolve(session: AsyncSession, services: Services, req: Request) -> Ctx:
+async def resolve(services: Services, req: Request) -> Ctx:
+    """The user behind this chat account: from memory when known (handlers/known_users.py),
+    else from the database (and then kept)."""
+    known = services.known
+    if known is None:
+        async with services.sessions() as s, s.begin():
+            return await _resolve(s, services, req)
+    await known.current()
+    key = (req.platform, req.user_id)
+    hit = known.get(key)
+    if hit is not None and hit.chat_id == req.chat_id:
+        # a command only asks whether to leave a wizard behind; free text and buttons read
+        # their wizard (a step of one started on another replica is never missed)
+        wizard_open = hit.wizard_open if req.command is not None else None
+        settings = dict(hit.settings)
+        return Ctx(services, req, hit.user_id, hit.identity_id, hit.language, settings,
+                   wizard_open=wizard_open)  # fmt: skip
+    epoch = known.epoch
+    async with services.sessions() as s, s.begin():
+        ctx = await _resolve(s, services, req)
+    if ctx.kept is not None:
+        known.keep(key, ctx.kept, epoch)
+    ctx.kept = None
+    return ctx
+
+
+async def _resolve(session: AsyncSession, services: Services, req: Request) -> Ctx:
     """The user behind this chat account, created on first contact in their app's language.
     Race-safe: two first messages at once still make one user (unique platform+external id)."""
     # a known user (nearly every update): identity, user and wizard in one statement
     known = (await session.execute(_known(req))).one_or_none()
     if known is not None and known.chat_id == req.chat_id and known.reachable:
-        return Ctx(
-            services,
-            req,
-            known.user_id,
-            known.id,
-            known.language,
-            dict(known.settings or {}),
-            wizard_open=known.wizard_open,
-        )
+        settings = known.settings or {}
+        wizard_open = bool(known.wizard_open)
+        kept = Known(known.id, known.user_id, known.chat_id, known.language, settings, wizard_open)
+        return Ctx(services, req, known.user_id, known.id, known.language, dict(settings),
+                   wizard_open=wizard_open, kept=kept)  # fmt: skip
     found = known
     new_user = False
     if found is None:

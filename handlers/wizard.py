@@ -86,6 +86,7 @@ async def load(ctx: Ctx) -> Conversation | None:
 
 async def _save(ctx: Ctx, flow: str, step: str, data: dict[str, Any]) -> None:
     ctx.wizard_open = None  # one is being written: ask the database from now on
+    ctx.forget()
     async with ctx.services.sessions() as s, s.begin():
         await s.execute(
             delete(Conversation).where(
@@ -121,6 +122,7 @@ async def clear(ctx: Ctx) -> bool:
         # every write waits for the one writer, so a DELETE per command capped the bot)
         if (await s.execute(select(Conversation.id).where(*mine).limit(1))).first() is None:
             return False
+    ctx.forget()
     async with ctx.services.sessions() as s, s.begin():
         gone = await s.execute(
             delete(Conversation).where(

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from engine.analytics.figures import ZERO, DayTotals, Figures, figures
 from storage.enums import DeploymentStatus
@@ -103,14 +103,19 @@ async def agent_records(
 
 
 async def user_days(
-    session: AsyncSession, user_id: int, since: date | None = None
+    session: AsyncSession | AsyncConnection, user_id: int, since: date | None = None
 ) -> dict[str, dict[date, DayTotals]]:
-    """Per mode ("live", "paper"): the user's closed trades summed per day."""
-    query = select(DeploymentDailyMetric).where(DeploymentDailyMetric.user_id == user_id)
+    """Per mode ("live", "paper"): the user's closed trades summed per day (Core rows: a
+    session or its connection)."""
+    m = DeploymentDailyMetric
+    query = select(
+        m.mode, m.day, m.trades, m.wins, m.losses, m.realized_pnl, m.win_pnl, m.loss_pnl,
+        m.margin, m.fees,
+    ).where(m.user_id == user_id)  # fmt: skip
     if since is not None:
-        query = query.where(DeploymentDailyMetric.day >= since)
+        query = query.where(m.day >= since)
     out: dict[str, dict[date, DayTotals]] = defaultdict(dict)
-    for row in (await session.execute(query)).scalars():
+    for row in (await session.execute(query)).all():
         days = out[row.mode]
         days[row.day] = days.get(row.day, DayTotals()) + totals_of(row)
     return out
