@@ -157,3 +157,21 @@ async def test_pnl_shows_a_close_another_engine_recorded_and_a_fee_settled_after
         await s.execute(update(Position).values(realized_pnl=pnl - Decimal("1")))
     today = _today(text_of(await ann.say("/pnl")))
     assert f"+${pnl - 1:,.2f}" in today and "trades: 1" in today
+
+
+@pytest.mark.parametrize("language", ["en", "es", "ru"])
+def test_amounts_kept_in_memory_are_babels_text(language: str) -> None:
+    from babel.numbers import format_currency
+
+    from handlers.format import LANGUAGE, money, signed_money
+
+    token = LANGUAGE.set(language)
+    try:
+        # equal values of other exponents, and -0 after 0 (equal, but Babel writes its sign)
+        for v in ["0", "-0", "0.00", "-0.001", "1.5", "1.50", "1.005", "-2.675", "1234567.891"]:
+            assert money(v) == format_currency(Decimal(v), "USD", locale=language), v
+            d = Decimal(v)
+            sign = "+" if d >= 0 else "-"
+            assert signed_money(v) == sign + format_currency(abs(d), "USD", locale=language)
+    finally:
+        LANGUAGE.reset(token)
