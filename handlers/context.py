@@ -7,7 +7,7 @@ import string
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.base import Request, Response, Services
@@ -55,25 +55,26 @@ class Ctx:
         return Response(notice=self.t("refused.not_yours"), refused=True)
 
 
-def _known(req: Request) -> Select[Any]:
-    wizard = (
+# a known user's identity, user and whether their chat has a wizard: one statement, built once
+_KNOWN = (
+    select(
+        Identity.id,
+        Identity.user_id,
+        Identity.chat_id,
+        Identity.reachable,
+        User.language,
+        User.settings,
         select(Conversation.id)
-        .where(Conversation.identity_id == Identity.id, Conversation.chat_id == req.chat_id)
-        .exists()
-    )
-    return (
-        select(
-            Identity.id,
-            Identity.user_id,
-            Identity.chat_id,
-            Identity.reachable,
-            User.language,
-            User.settings,
-            wizard.label("wizard_open"),
+        .where(
+            Conversation.identity_id == Identity.id,
+            Conversation.chat_id == bindparam("chat_id"),
         )
-        .join(User, User.id == Identity.user_id)
-        .where(Identity.platform == req.platform, Identity.external_id == req.user_id)
+        .exists()
+        .label("wizard_open"),
     )
+    .join(User, User.id == Identity.user_id)
+    .where(Identity.platform == bindparam("platform"), Identity.external_id == bindparam("user"))
+)
 
 
 async def resolve(services: Services, req: Request) -> Ctx:
@@ -106,7 +107,11 @@ async def _resolve(session: AsyncSession, services: Services, req: Request) -> C
     """The user behind this chat account, created on first contact in their app's language.
     Race-safe: two first messages at once still make one user (unique platform+external id)."""
     # a known user (nearly every update): identity, user and wizard in one statement
-    known = (await session.execute(_known(req))).one_or_none()
+    known = (
+        await session.execute(
+            _KNOWN, {"platform": req.platform, "user": req.user_id, "chat_id": req.chat_id}
+        )
+    ).one_or_none()
     if known is not None and known.chat_id == req.chat_id and known.reachable:
         settings = known.settings or {}
         wizard_open = bool(known.wizard_open)

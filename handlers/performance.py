@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from engine.analytics.charts import CurveLabels, equity_curve, render
 from engine.analytics.daily import refresh_daily
@@ -140,16 +140,15 @@ class _Lines:
     closed: dict[str, tuple[int, Decimal]]
 
 
-def _deployments_and_positions(user_id: int) -> Any:
-    """One row per position of the user's deployments, and one (positions' columns None) per
-    deployment without any: the deployments and their positions in one statement."""
-    return (
-        select(Deployment.id, Agent.name, Deployment.status, Deployment.mode, *POSITION_FIGURES[1:])
-        .join(Agent, Agent.id == Deployment.agent_id)
-        .outerjoin(Position, Position.deployment_id == Deployment.id)
-        .where(Deployment.user_id == user_id)
-        .order_by(Deployment.id)
-    )
+# one row per position of the user's deployments, and one (positions' columns None) per
+# deployment without any: the deployments and their positions in one statement (built once)
+_DEPLOYMENTS_AND_POSITIONS = (
+    select(Deployment.id, Agent.name, Deployment.status, Deployment.mode, *POSITION_FIGURES[1:])
+    .join(Agent, Agent.id == Deployment.agent_id)
+    .outerjoin(Position, Position.deployment_id == Deployment.id)
+    .where(Deployment.user_id == bindparam("user_id"))
+    .order_by(Deployment.id)
+)
 
 
 def _deployment_lines(ctx: Ctx, rows: Sequence[Any]) -> _Lines:
@@ -219,7 +218,7 @@ async def _read(ctx: Ctx) -> tuple[_Lines, dict[str, dict[date, DayTotals]]]:
     shown then always agree, which is all the reply needs of the roll-up."""
     async with ctx.services.sessions() as s:
         conn = await s.connection()  # Core rows: read-only figures
-        rows = (await conn.execute(_deployments_and_positions(ctx.user_id))).all()
+        rows = (await conn.execute(_DEPLOYMENTS_AND_POSITIONS, {"user_id": ctx.user_id})).all()
         per_mode = await user_days(conn, ctx.user_id)
     lines = _deployment_lines(ctx, rows)
     if lines.closed == _rolled_up(per_mode):
@@ -227,7 +226,7 @@ async def _read(ctx: Ctx) -> tuple[_Lines, dict[str, dict[date, DayTotals]]]:
     await refresh(ctx)
     async with ctx.services.sessions() as s:
         conn = await s.connection()
-        rows = (await conn.execute(_deployments_and_positions(ctx.user_id))).all()
+        rows = (await conn.execute(_DEPLOYMENTS_AND_POSITIONS, {"user_id": ctx.user_id})).all()
         per_mode = await user_days(conn, ctx.user_id)
     return _deployment_lines(ctx, rows), per_mode
 
