@@ -19,6 +19,7 @@ wizard to leave behind" is answered from memory.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import weakref
 from collections.abc import Callable, Mapping
@@ -29,6 +30,8 @@ from sqlalchemy import delete, event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.models import ChatChange
+
+log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0  # how late another replica's change may be seen
 # a change's stamp is its transaction's start (PostgreSQL) in the database's whole seconds: one
@@ -73,6 +76,7 @@ class KnownUsers:
         self._newest: int | None = None  # the newest change stamp read
         self._seen: dict[int, int] = {}  # change id -> stamp, of the last MARGIN_SECONDS
         self._lock = asyncio.Lock()
+        self._pruning: asyncio.Task[None] | None = None
         bind = sessions.kw.get("bind")
         if isinstance(bind, AsyncEngine):
             _watch(bind, self)
@@ -144,10 +148,19 @@ class KnownUsers:
         self._newest = max(newest, self._newest or 0)
         edge = self._newest - MARGIN_SECONDS
         self._seen = {r.id: r.at_s for r in rows if r.at_s >= edge}
-        if self._pruned is None or self.clock() - self._pruned >= PRUNE_SECONDS:
+        if self._pruned is None:  # the first prune PRUNE_SECONDS after the start
             self._pruned = self.clock()
+        elif self.clock() - self._pruned >= PRUNE_SECONDS:
+            self._pruned = self.clock()
+            # beside the update, not before it: on SQLite a write waits for the one writer
+            self._pruning = asyncio.create_task(self._prune(self._newest - KEEP_SECONDS))
+
+    async def _prune(self, before: int) -> None:
+        try:
             async with self.sessions() as s, s.begin():
-                await s.execute(delete(c).where(c.at_s < self._newest - KEEP_SECONDS))
+                await s.execute(delete(ChatChange).where(ChatChange.at_s < before))
+        except Exception:  # the next prune tries again; nothing depends on it meanwhile
+            log.warning("could not delete old chat changes", exc_info=True)
 
 
 # one listener per database engine, telling every KnownUsers on it (weakly held)

@@ -175,3 +175,23 @@ def test_amounts_kept_in_memory_are_babels_text(language: str) -> None:
             assert signed_money(v) == sign + format_currency(abs(d), "USD", locale=language)
     finally:
         LANGUAGE.reset(token)
+
+
+async def test_changes_older_than_kept_are_deleted(world: World) -> None:
+    from handlers.known_users import KEEP_SECONDS, PRUNE_SECONDS
+    from storage.models import ChatChange
+
+    ann = world.person("Ann", 1)
+    await ann.press("sl:es")  # a change now
+    async with world.sessions() as s, s.begin():
+        now = (await s.execute(select(ChatChange.at_s))).scalar_one()
+        s.add(ChatChange(user_id=1, at_s=now - KEEP_SECONDS - 1))
+    tick = [0.0]
+    known = KnownUsers(world.sessions, clock=lambda: tick[0])
+    await known.current()
+    tick[0] += PRUNE_SECONDS
+    await known.current()
+    assert known._pruning is not None
+    await known._pruning
+    async with world.sessions() as s:
+        assert (await s.execute(select(ChatChange.at_s))).scalars().all() == [now]
