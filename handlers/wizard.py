@@ -108,6 +108,7 @@ async def _save(ctx: Ctx, flow: str, step: str, data: dict[str, Any]) -> None:
                 }
             ],
         )
+    ctx.forget()  # once committed too: a read racing the commit may have kept "no wizard"
 
 
 async def clear(ctx: Ctx) -> bool:
@@ -130,6 +131,7 @@ async def clear(ctx: Ctx) -> bool:
                 Conversation.chat_id == ctx.request.chat_id,
             )
         )
+    ctx.forget()
     return bool(gone.rowcount)  # type: ignore[attr-defined]
 
 
