@@ -26,6 +26,7 @@ from handlers import callbacks
 from handlers.base import Button, Reply, Response
 from handlers.context import Ctx
 from handlers.format import pct_short, ratio, signed_money, signed_pct
+from handlers.reads import read_only
 from storage.enums import DeploymentMode, PositionStatus
 from storage.models import Agent, Deployment, Position
 
@@ -216,16 +217,14 @@ async def _read(ctx: Ctx) -> tuple[_Lines, dict[str, dict[date, DayTotals]]]:
     up first only when they do not add up to the user's closed positions (a close or a fee
     since the last roll-up, on any replica), not on every /pnl: the rows and the positions
     shown then always agree, which is all the reply needs of the roll-up."""
-    async with ctx.services.sessions() as s:
-        conn = await s.connection()  # Core rows: read-only figures
+    async with read_only(ctx.services) as conn:  # Core rows: read-only figures
         rows = (await conn.execute(_DEPLOYMENTS_AND_POSITIONS, {"user_id": ctx.user_id})).all()
         per_mode = await user_days(conn, ctx.user_id)
     lines = _deployment_lines(ctx, rows)
     if lines.closed == _rolled_up(per_mode):
         return lines, per_mode
     await refresh(ctx)
-    async with ctx.services.sessions() as s:
-        conn = await s.connection()
+    async with read_only(ctx.services) as conn:
         rows = (await conn.execute(_DEPLOYMENTS_AND_POSITIONS, {"user_id": ctx.user_id})).all()
         per_mode = await user_days(conn, ctx.user_id)
     return _deployment_lines(ctx, rows), per_mode

@@ -16,6 +16,7 @@ from handlers.context import Ctx
 from handlers.format import lev, price, signed_money, signed_pct
 from handlers.positions_close_all import shown_in_reply
 from handlers.price_note import no_prices_note
+from handlers.reads import read_only
 from handlers.time_zone import user_when
 from storage.enums import CloseReason, PositionStatus
 from storage.models import Agent, Deployment, Position
@@ -54,8 +55,7 @@ _OPEN = (
 
 
 async def _owned_position(ctx: Ctx, position_id: int) -> tuple[PositionRow, str] | None:
-    async with ctx.services.sessions() as s:
-        conn = await s.connection()
+    async with read_only(ctx.services) as conn:
         row = (await conn.execute(_OWNED, {"position_id": position_id})).one_or_none()
     if row is None or row.owner != ctx.user_id:
         return None
@@ -138,8 +138,7 @@ def _closed_text(ctx: Ctx, p: PositionRow, agent: str) -> str:
 
 
 async def positions(ctx: Ctx, _: str = "") -> Response:
-    async with ctx.services.sessions() as s:
-        conn = await s.connection()
+    async with read_only(ctx.services) as conn:
         rows = (await conn.execute(_OPEN, {"user_id": ctx.user_id})).all()
     note = no_prices_note(ctx)
     if not rows:
