@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.base import Request, Response, Services
 from handlers.i18n import pick_language, t, tn
 from handlers.known_users import Known
+from handlers.reads import read_only
 from storage.bulk import insert_ignore
 from storage.models import Conversation, Identity, User
 
@@ -82,8 +83,7 @@ async def resolve(services: Services, req: Request) -> Ctx:
     else from the database (and then kept)."""
     known = services.known
     if known is None:
-        async with services.sessions() as s, s.begin():
-            return await _resolve(s, services, req)
+        return await _resolve(services, req)
     await known.current()
     key = (req.platform, req.user_id)
     hit = known.get(key)
@@ -95,29 +95,36 @@ async def resolve(services: Services, req: Request) -> Ctx:
         return Ctx(services, req, hit.user_id, hit.identity_id, hit.language, settings,
                    wizard_open=wizard_open)  # fmt: skip
     epoch = known.epoch
-    async with services.sessions() as s, s.begin():
-        ctx = await _resolve(s, services, req)
+    ctx = await _resolve(services, req)
     if ctx.kept is not None:
         known.keep(key, ctx.kept, epoch)
     ctx.kept = None
     return ctx
 
 
-async def _resolve(session: AsyncSession, services: Services, req: Request) -> Ctx:
-    """The user behind this chat account, created on first contact in their app's language.
-    Race-safe: two first messages at once still make one user (unique platform+external id)."""
-    # a known user (nearly every update): identity, user and wizard in one statement
-    known = (
-        await session.execute(
-            _KNOWN, {"platform": req.platform, "user": req.user_id, "chat_id": req.chat_id}
-        )
-    ).one_or_none()
+async def _resolve(services: Services, req: Request) -> Ctx:
+    """A known user (nearly every update) in one read, outside a transaction; else, in one,
+    the user made or the identity brought up to date."""
+    params = {"platform": req.platform, "user": req.user_id, "chat_id": req.chat_id}
+    async with read_only(services) as conn:
+        known = (await conn.execute(_KNOWN, params)).one_or_none()
     if known is not None and known.chat_id == req.chat_id and known.reachable:
         settings = known.settings or {}
         wizard_open = bool(known.wizard_open)
         kept = Known(known.id, known.user_id, known.chat_id, known.language, settings, wizard_open)
         return Ctx(services, req, known.user_id, known.id, known.language, dict(settings),
                    wizard_open=wizard_open, kept=kept)  # fmt: skip
+    async with services.sessions() as s, s.begin():
+        known = (await s.execute(_KNOWN, params)).one_or_none()  # again, in the transaction
+        return await _first_contact(s, services, req, known)
+
+
+async def _first_contact(
+    session: AsyncSession, services: Services, req: Request, known: Any
+) -> Ctx:
+    """The user behind this chat account, created on first contact in their app's language;
+    an identity written from another chat, or unreachable till now, brought up to date.
+    Race-safe: two first messages at once still make one user (unique platform+external id)."""
     found = known
     new_user = False
     if found is None:
