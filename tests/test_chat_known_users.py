@@ -107,6 +107,19 @@ async def test_a_wizard_started_on_another_replica_takes_its_next_step_here(
     assert "should Hawk follow?" in await b.say("1", "Hawk")
 
 
+async def test_a_command_leaves_behind_a_wizard_another_replica_started_within_the_poll(
+    world: World, other_sessions
+) -> None:
+    b = Replica(world, other_sessions)
+    ann = world.person("Ann", 1)
+    for _ in range(2):  # met, then kept: no wizard
+        await b.say("1", "/positions")
+    await ann.say("/create")  # on the first replica
+    b.wait_out_the_poll()
+    await b.say("1", "/positions")  # a new command: the wizard is left behind
+    assert "I didn't understand that" in await b.say("1", "Hawk")
+
+
 async def test_a_command_leaves_behind_a_wizard_started_since_it_was_kept(world: World) -> None:
     ann = world.person("Ann", 1)
     for _ in range(2):  # met, then kept: no wizard
