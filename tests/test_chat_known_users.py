@@ -208,3 +208,14 @@ async def test_changes_older_than_kept_are_deleted(world: World) -> None:
     await known._pruning
     async with world.sessions() as s:
         assert (await s.execute(select(ChatChange.at_s))).scalars().all() == [now]
+
+
+@pytest.mark.parametrize("language", ["en", "es", "ru"])
+def test_counts_kept_in_memory_are_babels_text(language: str) -> None:
+    from babel.numbers import format_decimal
+
+    from handlers.i18n import count_text
+
+    for n in [0, 1, -1, 2, 5, 21, 999, 1000, 12345, 1234567, -4321]:
+        assert count_text(language, n) == format_decimal(n, locale=language), n
+    assert count_text(language, Decimal("1.50")) == format_decimal(Decimal("1.5"), locale=language)
