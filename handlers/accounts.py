@@ -83,4 +83,8 @@ async def _redeem(ctx: Ctx, code: str) -> Response:
         if used.rowcount != 1:  # type: ignore[attr-defined]  # entered twice at once
             raise UserError("accounts.bad_code")
         other = _app(row.platform)
+    # these accounts are another user's now: forgotten once committed too (the write itself
+    # forgot them, but a read racing the commit may have kept the old user again)
+    if ctx.services.known is not None:
+        ctx.services.known.forget_users({ctx.user_id})
     return Response([Reply(ctx.t("accounts.joined", app=_app(ctx.request.platform), other=other))])

@@ -94,6 +94,9 @@ class Services:
     ostium: Any = None
     # per-user, per-chat and per-agent /call limits (handlers/limits.ChatLimits; None: none)
     limits: Any = None
+    # known chat accounts kept in memory (handlers/known_users.KnownUsers; None: read each
+    # update's from the database); handlers/router.Bot makes one
+    known: Any = None
 
     @property
     def hyperliquid_mainnet(self) -> bool:

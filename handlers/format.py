@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from babel.numbers import format_currency
@@ -14,7 +15,18 @@ LANGUAGE: ContextVar[str] = ContextVar("maxxit_language", default="en")
 
 
 def money(value: Any) -> str:
-    return format_currency(Decimal(value), "USD", locale=LANGUAGE.get())
+    d = Decimal(value)
+    return _money(d, d.is_signed(), LANGUAGE.get())
+
+
+@lru_cache(maxsize=8192)
+def _money(value: Decimal, signed: bool, language: str) -> str:
+    """Babel's text, kept: a reply formats dozens of amounts, many of them the same (a price
+    path's marks, the same sizes), and Babel looks the locale up again on every call. Equal
+    values give the same text whatever their exponent (it rounds to cents); the sign bit is in
+    the key because -0 and 0 are equal but Babel writes "-$0.00" for the first."""
+    del signed  # only part of the key
+    return format_currency(value, "USD", locale=language)
 
 
 def signed_money(value: Any) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gettext
 import io
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -65,4 +65,11 @@ def tn(lang: str, key: str, n: int, **fields: Any) -> str:
 
 
 def count_text(lang: str, n: int) -> str:
+    if type(n) is int:  # a count: its text kept (Babel looks the locale up on every call)
+        return _count_text(lang, n)
+    return format_decimal(n, locale=lang)
+
+
+@lru_cache(maxsize=4096)
+def _count_text(lang: str, n: int) -> str:
     return format_decimal(n, locale=lang)

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from engine.analytics.charts import CurveLabels, equity_curve, render
 from engine.analytics.daily import refresh_daily
@@ -24,6 +26,7 @@ from handlers import callbacks
 from handlers.base import Button, Reply, Response
 from handlers.context import Ctx
 from handlers.format import pct_short, ratio, signed_money, signed_pct
+from handlers.reads import read_only
 from storage.enums import DeploymentMode, PositionStatus
 from storage.models import Agent, Deployment, Position
 
@@ -126,46 +129,61 @@ async def equity_picture(ctx: Ctx, mode: str, days: dict[date, DayTotals]) -> by
     return await render(equity_curve, dates, cumulative, drawdown, labels, True)
 
 
-async def _deployment_lines(ctx: Ctx) -> tuple[list[str], Decimal, dict[str, OpenBook]]:
+@dataclass(slots=True)
+class _Lines:
+    """What /pnl reads of a user's positions: the per-deployment lines, the funding, the open
+    book per mode, and per mode the count and PnL sum of the closed positions (what the daily
+    rows must add up to)."""
+
+    lines: list[str]
+    funding: Decimal
+    books: dict[str, OpenBook]
+    closed: dict[str, tuple[int, Decimal]]
+
+
+# one row per position of the user's deployments, and one (positions' columns None) per
+# deployment without any: the deployments and their positions in one statement (built once)
+_DEPLOYMENTS_AND_POSITIONS = (
+    select(Deployment.id, Agent.name, Deployment.status, Deployment.mode, *POSITION_FIGURES[1:])
+    .join(Agent, Agent.id == Deployment.agent_id)
+    .outerjoin(Position, Position.deployment_id == Deployment.id)
+    .where(Deployment.user_id == bindparam("user_id"))
+    .order_by(Deployment.id)
+)
+
+
+def _deployment_lines(ctx: Ctx, rows: Sequence[Any]) -> _Lines:
     """Per deployment: realized and unrealized PnL, trades, wins; the funding the venues
     paid (> 0) or charged, in the realized PnL of closed positions and counted with the
-    unrealized PnL of open ones (engine/money/funding.py); and the open book per mode. One
-    read of the columns it needs (not ORM objects), in one session."""
-    async with ctx.services.sessions() as s:
-        deps = (
-            await s.execute(
-                select(Deployment.id, Agent.name, Deployment.status, Deployment.mode)
-                .join(Agent, Agent.id == Deployment.agent_id)
-                .where(Deployment.user_id == ctx.user_id)
-                .order_by(Deployment.id)
-            )
-        ).all()
-        conn = await s.connection()  # Core rows: read-only figures
-        rows = (
-            await conn.execute(
-                select(*POSITION_FIGURES)
-                .join(Deployment, Deployment.id == Position.deployment_id)
-                .where(Deployment.user_id == ctx.user_id)
-            )
-        ).all()
+    unrealized PnL of open ones (engine/money/funding.py); and the open book per mode."""
     prices = ctx.services.engine.prices
-    per: dict[int, list] = {d.id: [Decimal(0), Decimal(0), 0, 0, 0] for d in deps}
-    mode_of = {d.id: d.mode for d in deps}
+    deps: dict[int, tuple[str, str, str]] = {}
+    per: dict[int, list] = {}
     held: dict[str, list[tuple[Any, ...]]] = {mode: [] for mode in MODES}
+    closed: dict[str, list] = {}
     funding = Decimal(0)
-    for dep_id, status, realized, market, side, size, entry, paid, leverage in rows:
+    for dep_id, agent, dep_status, mode, status, realized, market, side, size, entry, paid, lev \
+            in rows:  # fmt: skip
+        if dep_id not in deps:
+            deps[dep_id] = (agent, dep_status, mode)
+            per[dep_id] = [Decimal(0), Decimal(0), 0, 0, 0]
+        if status is None:  # a deployment without positions (outer join)
+            continue
         acc = per[dep_id]
         funding += paid or Decimal(0)
         if status == PositionStatus.CLOSED:
             acc[0] += realized or Decimal(0)
             acc[2] += 1
             acc[3] += (realized or 0) > 0
+            mine = closed.setdefault(mode, [0, Decimal(0)])
+            mine[0] += 1
+            mine[1] += realized or Decimal(0)
         else:
-            one = (market, Decimal(1 if side == "long" else -1), size, entry, paid, leverage)
+            one = (market, Decimal(1 if side == "long" else -1), size, entry, paid, lev)
             acc[1] += open_book([one], prices.price).unrealized_pnl
             acc[4] += 1
-            if mode_of[dep_id] in held:
-                held[mode_of[dep_id]].append(one)
+            if mode in held:
+                held[mode].append(one)
     lines = [
         ctx.t(
             "pnl.line",
@@ -178,19 +196,45 @@ async def _deployment_lines(ctx: Ctx) -> tuple[list[str], Decimal, dict[str, Ope
             wins=ctx.tn("n.wins", per[dep_id][3]),
             open=ctx.tn("n.open_positions", per[dep_id][4]),
         )
-        for dep_id, agent, status, mode in deps
+        for dep_id, (agent, status, mode) in deps.items()
     ]
-    return lines, funding, {mode: open_book(held[mode], prices.price) for mode in MODES}
+    books = {mode: open_book(held[mode], prices.price) for mode in MODES}
+    return _Lines(lines, funding, books, {m: (c[0], c[1]) for m, c in closed.items()})
+
+
+def _rolled_up(per_mode: dict[str, dict[date, DayTotals]]) -> dict[str, tuple[int, Decimal]]:
+    """Per mode, the trades and PnL the daily rows hold."""
+    out = {}
+    for mode, days in per_mode.items():
+        trades = sum(t.trades for t in days.values())
+        if trades:
+            out[mode] = (trades, sum((t.realized_pnl for t in days.values()), Decimal(0)))
+    return out
+
+
+async def _read(ctx: Ctx) -> tuple[_Lines, dict[str, dict[date, DayTotals]]]:
+    """The user's positions and daily rows, read on one connection; the daily rows are rolled
+    up first only when they do not add up to the user's closed positions (a close or a fee
+    since the last roll-up, on any replica), not on every /pnl: the rows and the positions
+    shown then always agree, which is all the reply needs of the roll-up."""
+    async with read_only(ctx.services) as conn:  # Core rows: read-only figures
+        rows = (await conn.execute(_DEPLOYMENTS_AND_POSITIONS, {"user_id": ctx.user_id})).all()
+        per_mode = await user_days(conn, ctx.user_id)
+    lines = _deployment_lines(ctx, rows)
+    if lines.closed == _rolled_up(per_mode):
+        return lines, per_mode
+    await refresh(ctx)
+    async with read_only(ctx.services) as conn:
+        rows = (await conn.execute(_DEPLOYMENTS_AND_POSITIONS, {"user_id": ctx.user_id})).all()
+        per_mode = await user_days(conn, ctx.user_id)
+    return _deployment_lines(ctx, rows), per_mode
 
 
 async def pnl(ctx: Ctx, _: str = "") -> Response:
-    lines, funding, books = await _deployment_lines(ctx)
+    read, per_mode = await _read(ctx)
+    lines, funding, books = read.lines, read.funding, read.books
     if not lines:
         return Response([Reply(ctx.t("pnl.none"))])
-    async with ctx.services.sessions() as s:
-        async with s.begin():
-            await refresh_daily(s, ctx.services.clock())  # as `refresh`, in this session
-        per_mode = await user_days(s, ctx.user_id)
     blocks = [
         _mode_block(ctx, mode, per_mode.get(mode, {}), books[mode])
         for mode in MODES

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from engine.liquidation import liquidation_price
 from engine.markets import MarketInfo
@@ -15,14 +16,19 @@ from handlers.context import Ctx
 from handlers.format import lev, price, signed_money, signed_pct
 from handlers.positions_close_all import shown_in_reply
 from handlers.price_note import no_prices_note
+from handlers.reads import read_only
 from handlers.time_zone import user_when
 from storage.enums import CloseReason, PositionStatus
 from storage.models import Agent, Deployment, Position
 
 HISTORY_PAGE = 10
+# what /positions and a position's buttons read: its columns as Core rows (attribute access
+# as on the ORM object; building ORM objects cost more than the query on this path)
+POSITION_COLUMNS = tuple(Position.__table__.c)
+PositionRow = Any  # a Row of POSITION_COLUMNS: p.id, p.side, p.entry_price...
 
 
-def unrealized(p: Position, mark: Decimal | None) -> Decimal | None:
+def unrealized(p: PositionRow, mark: Decimal | None) -> Decimal | None:
     """The price move's PnL with the funding (Hyperliquid) or rollover (Ostium) accrued so far,
     as /pnl counts it."""
     if mark is None:
@@ -31,22 +37,32 @@ def unrealized(p: Position, mark: Decimal | None) -> Decimal | None:
     return (mark - p.entry_price) * p.size * sign + (p.funding_usd or Decimal(0))
 
 
-async def _owned_position(ctx: Ctx, position_id: int) -> tuple[Position, str] | None:
-    async with ctx.services.sessions() as s:
-        row = (
-            await s.execute(
-                select(Position, Deployment.user_id, Agent.name)
-                .join(Deployment, Deployment.id == Position.deployment_id)
-                .join(Agent, Agent.id == Deployment.agent_id)
-                .where(Position.id == position_id)
-            )
-        ).one_or_none()
-    if row is None or row[1] != ctx.user_id:
+# built once (bind parameters): building a statement of thirty columns cost more than its
+# cached compilation on every update
+_OWNED = (
+    select(*POSITION_COLUMNS, Deployment.user_id.label("owner"), Agent.name.label("agent"))
+    .join(Deployment, Deployment.id == Position.deployment_id)
+    .join(Agent, Agent.id == Deployment.agent_id)
+    .where(Position.id == bindparam("position_id"))
+)
+_OPEN = (
+    select(*POSITION_COLUMNS, Agent.name.label("agent"))
+    .join(Deployment, Deployment.id == Position.deployment_id)
+    .join(Agent, Agent.id == Deployment.agent_id)
+    .where(Deployment.user_id == bindparam("user_id"), Position.status == PositionStatus.OPEN)
+    .order_by(Position.id)
+)
+
+
+async def _owned_position(ctx: Ctx, position_id: int) -> tuple[PositionRow, str] | None:
+    async with read_only(ctx.services) as conn:
+        row = (await conn.execute(_OWNED, {"position_id": position_id})).one_or_none()
+    if row is None or row.owner != ctx.user_id:
         return None
-    return row[0], row[2]
+    return row, row.agent
 
 
-def liquidation_of(ctx: Ctx, p: Position) -> Decimal | None:
+def liquidation_of(ctx: Ctx, p: PositionRow) -> Decimal | None:
     """The position's isolated liquidation price from its entry, leverage and side, with the
     venue's maintenance margin for its market (engine/liquidation.py: with cross margin the
     real one is farther while the rest of the account holds up). None without a leverage, or
@@ -59,7 +75,7 @@ def liquidation_of(ctx: Ctx, p: Position) -> Decimal | None:
     return level if level > 0 else None
 
 
-def _open_text(ctx: Ctx, p: Position, agent: str) -> str:
+def _open_text(ctx: Ctx, p: PositionRow, agent: str) -> str:
     engine = ctx.services.engine
     mark = engine.prices.price(p.market)
     state = engine.index.state(p.id)
@@ -90,7 +106,7 @@ def _open_text(ctx: Ctx, p: Position, agent: str) -> str:
     return text
 
 
-def returns(p: Position, mark: Decimal, upnl: Decimal) -> tuple[Decimal, Decimal]:
+def returns(p: PositionRow, mark: Decimal, upnl: Decimal) -> tuple[Decimal, Decimal]:
     """(the price move in the position's favour, as a fraction of the entry price; the return
     on the margin put up: unrealized PnL over size x entry / leverage)."""
     sign = 1 if p.side == "long" else -1
@@ -99,12 +115,12 @@ def returns(p: Position, mark: Decimal, upnl: Decimal) -> tuple[Decimal, Decimal
     return move, (upnl / margin if margin else Decimal(0))
 
 
-def _tag(ctx: Ctx, p: Position) -> str:
+def _tag(ctx: Ctx, p: PositionRow) -> str:
     """[PAPER] or [LIVE]: every line about a position says whether the money is real."""
     return ctx.t(f"tag.{mode_of(p.account)}")
 
 
-def _closed_text(ctx: Ctx, p: Position, agent: str) -> str:
+def _closed_text(ctx: Ctx, p: PositionRow, agent: str) -> str:
     reason = p.close_reason or ""
     key = f"reason.{reason}"
     return ctx.t(
@@ -122,16 +138,8 @@ def _closed_text(ctx: Ctx, p: Position, agent: str) -> str:
 
 
 async def positions(ctx: Ctx, _: str = "") -> Response:
-    async with ctx.services.sessions() as s:
-        rows = (
-            await s.execute(
-                select(Position, Agent.name)
-                .join(Deployment, Deployment.id == Position.deployment_id)
-                .join(Agent, Agent.id == Deployment.agent_id)
-                .where(Deployment.user_id == ctx.user_id, Position.status == PositionStatus.OPEN)
-                .order_by(Position.id)
-            )
-        ).all()
+    async with read_only(ctx.services) as conn:
+        rows = (await conn.execute(_OPEN, {"user_id": ctx.user_id})).all()
     note = no_prices_note(ctx)
     if not rows:
         return Response([Reply(ctx.t("positions.none") + (f"\n\n{note}" if note else ""))])
@@ -141,8 +149,8 @@ async def positions(ctx: Ctx, _: str = "") -> Response:
     ]
     header = ctx.t("positions.header", count=len(rows)) + (f"\n{note}" if note else "")
     replies = [Reply(header, [tools])]
-    for p, agent in rows[:30]:
-        replies.append(Reply(_open_text(ctx, p, agent), [_open_buttons(ctx, p.id)]))
+    for p in rows[:30]:
+        replies.append(Reply(_open_text(ctx, p, p.agent), [_open_buttons(ctx, p.id)]))
     return Response(replies)
 
 

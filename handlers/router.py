@@ -39,6 +39,7 @@ from handlers.calls import call
 from handlers.context import Ctx, resolve
 from handlers.format import LANGUAGE
 from handlers.i18n import t
+from handlers.known_users import KnownUsers
 from handlers.limits import Admission, slow_down
 from handlers.monitor import monitor
 from handlers.time_zone import time_zone
@@ -164,6 +165,8 @@ def acknowledge_first(button: str) -> bool:
 class Bot:
     def __init__(self, services: Services) -> None:
         self.services = services
+        if services.known is None:  # who is writing, kept in memory (one per process)
+            services.known = KnownUsers(services.sessions)
 
     async def handle(self, req: Request) -> Response:
         lang = "en"
@@ -177,8 +180,7 @@ class Bot:
             if admission is not Admission.OK:
                 return slow_down(req, admission)
         try:
-            async with self.services.sessions() as s, s.begin():
-                ctx = await resolve(s, self.services, req)
+            ctx = await resolve(self.services, req)
             lang = ctx.language
             LANGUAGE.set(lang)  # amounts formatted for the user (handlers/format.py)
             response = await self._dispatch(ctx, req)

@@ -89,6 +89,7 @@ async def _store(ctx: Ctx, **changes: Any) -> None:
                 s, ctx, "risk_setting", f"setting:{key}", before=current.get(key) if current
                 else None, after=changes[key],
             )  # fmt: skip
+    ctx.forget()  # once committed too: a read racing the commit may have kept the old ones
     ctx.settings = merged
     if language:
         ctx.language = language

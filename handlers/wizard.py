@@ -86,6 +86,7 @@ async def load(ctx: Ctx) -> Conversation | None:
 
 async def _save(ctx: Ctx, flow: str, step: str, data: dict[str, Any]) -> None:
     ctx.wizard_open = None  # one is being written: ask the database from now on
+    ctx.forget()
     async with ctx.services.sessions() as s, s.begin():
         await s.execute(
             delete(Conversation).where(
@@ -107,6 +108,7 @@ async def _save(ctx: Ctx, flow: str, step: str, data: dict[str, Any]) -> None:
                 }
             ],
         )
+    ctx.forget()  # once committed too: a read racing the commit may have kept "no wizard"
 
 
 async def clear(ctx: Ctx) -> bool:
@@ -121,6 +123,7 @@ async def clear(ctx: Ctx) -> bool:
         # every write waits for the one writer, so a DELETE per command capped the bot)
         if (await s.execute(select(Conversation.id).where(*mine).limit(1))).first() is None:
             return False
+    ctx.forget()
     async with ctx.services.sessions() as s, s.begin():
         gone = await s.execute(
             delete(Conversation).where(
@@ -128,6 +131,7 @@ async def clear(ctx: Ctx) -> bool:
                 Conversation.chat_id == ctx.request.chat_id,
             )
         )
+    ctx.forget()
     return bool(gone.rowcount)  # type: ignore[attr-defined]
 
 

@@ -10,8 +10,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from engine.analytics.figures import ZERO, DayTotals, Figures, figures
 from storage.enums import DeploymentStatus
@@ -102,15 +102,26 @@ async def agent_records(
     return out
 
 
+_M = DeploymentDailyMetric
+# built once (bind parameters): /pnl reads it on every update
+_USER_DAYS = select(
+    _M.mode, _M.day, _M.trades, _M.wins, _M.losses, _M.realized_pnl, _M.win_pnl, _M.loss_pnl,
+    _M.margin, _M.fees,
+).where(_M.user_id == bindparam("user_id"))  # fmt: skip
+_USER_DAYS_SINCE = _USER_DAYS.where(_M.day >= bindparam("since"))
+
+
 async def user_days(
-    session: AsyncSession, user_id: int, since: date | None = None
+    session: AsyncSession | AsyncConnection, user_id: int, since: date | None = None
 ) -> dict[str, dict[date, DayTotals]]:
-    """Per mode ("live", "paper"): the user's closed trades summed per day."""
-    query = select(DeploymentDailyMetric).where(DeploymentDailyMetric.user_id == user_id)
-    if since is not None:
-        query = query.where(DeploymentDailyMetric.day >= since)
+    """Per mode ("live", "paper"): the user's closed trades summed per day (Core rows: a
+    session or its connection)."""
+    if since is None:
+        rows = await session.execute(_USER_DAYS, {"user_id": user_id})
+    else:
+        rows = await session.execute(_USER_DAYS_SINCE, {"user_id": user_id, "since": since})
     out: dict[str, dict[date, DayTotals]] = defaultdict(dict)
-    for row in (await session.execute(query)).scalars():
+    for row in rows.all():
         days = out[row.mode]
         days[row.day] = days.get(row.day, DayTotals()) + totals_of(row)
     return out

@@ -22,6 +22,7 @@ from storage.models.signals import ClassificationRow, Post, RoutingDecision, Sig
 from storage.models.trading import LedgerEntry, Order, Position
 from storage.models.users import (
     AgentKey,
+    ChatChange,
     Conversation,
     Identity,
     SiweNonce,
@@ -42,6 +43,7 @@ __all__ = [
     "AuditLog",
     "Base",
     "ChannelDelivery",
+    "ChatChange",
     "ClassificationRow",
     "Conversation",
     "Deployment",

@@ -47,6 +47,19 @@ class Identity(CreatedAt, Base):
     reachable: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
+class ChatChange(Base):
+    """A change to what a replica keeps in memory of a chat account (handlers/known_users.py):
+    a user's language or settings, an identity's user, chat or reachability, a wizard started
+    or ended. Written by database triggers (migration 0020), so every writer and every
+    replica's is seen, whatever code made the change; read by each replica every second."""
+
+    __tablename__ = "chat_changes"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger)  # no foreign key: a deleted user too
+    # the database's clock in whole seconds (PostgreSQL: the transaction's start)
+    at_s: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
 class Wallet(CreatedAt, Base):
     __tablename__ = "wallets"
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
