@@ -58,8 +58,20 @@ def _limit(settings: dict[str, Any], key: str) -> Decimal | None:
     return None if value in (None, "") else Decimal(str(value))
 
 
-async def active_deployments(session: AsyncSession, agent_id: int) -> list[DeploymentTerms]:
-    rows = await session.execute(
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One part of a big fan-out, written in a transaction of its own: the followers after
+    deployment `after`, at most `size` of them, who have no open order for the signal yet
+    (so a part written before a crash is not decided again)."""
+
+    after: int
+    size: int
+
+
+async def active_deployments(
+    session: AsyncSession, agent_id: int, part: Part | None = None, signal_id: int | None = None
+) -> list[DeploymentTerms]:
+    stmt = (
         select(
             Deployment.id,
             Deployment.user_id,
@@ -75,6 +87,15 @@ async def active_deployments(session: AsyncSession, agent_id: int) -> list[Deplo
         .where(Deployment.agent_id == agent_id, Deployment.status == DeploymentStatus.ACTIVE)
         .order_by(Deployment.id)
     )
+    if part is not None:
+        assert signal_id is not None
+        served = select(Order.id).where(
+            Order.signal_id == signal_id,
+            Order.deployment_id == Deployment.id,
+            Order.purpose == OrderPurpose.OPEN,
+        )
+        stmt = stmt.where(Deployment.id > part.after, ~served.exists()).limit(part.size)
+    rows = await session.execute(stmt)
     limits: dict[str | None, tuple[Decimal | None, Decimal | None]] = {}
     out = []
     for did, uid, account, collateral, lev, dep_max, manual, text in rows:
@@ -121,6 +142,8 @@ class OpenOrders:
     # with an InsertClaim: the opens written claimed, and how many rows were marked so
     claimed: list[PendingOrder] = field(default_factory=list)
     marked: int = 0
+    # written in parts (`Part`): the last follower of this one, when more may follow
+    next_after: int | None = None
 
 
 def _accounts_of(agent_id: int) -> Any:
@@ -132,11 +155,17 @@ def _accounts_of(agent_id: int) -> Any:
 
 
 async def _market_state(
-    session: AsyncSession, signal: Signal, venue: str, agent_id: int
+    session: AsyncSession,
+    signal: Signal,
+    venue: str,
+    agent_id: int,
+    accounts: list[str] | None = None,
 ) -> tuple[dict[str, list[Held]], set[int]]:
     """The open positions in the signal's market per account of the agent's followers, and
     the deployments with an order in that market not settled yet (another signal's open,
-    written and not filled)."""
+    written and not filled). `accounts`: only these (a part of a fan-out), else every
+    follower's."""
+    followers = _accounts_of(agent_id) if accounts is None else accounts
     held: dict[str, list[Held]] = {}
     rows = await session.execute(
         select(
@@ -152,7 +181,7 @@ async def _market_state(
             Position.status == PositionStatus.OPEN,
             Position.venue == venue,
             Position.market == signal.market,
-            Position.account.in_(_accounts_of(agent_id)),
+            Position.account.in_(followers),
         )
         .order_by(Position.id)
     )
@@ -163,7 +192,7 @@ async def _market_state(
             Order.purpose == OrderPurpose.OPEN,
             Order.venue == venue,
             Order.market == signal.market,
-            Order.account.in_(_accounts_of(agent_id)),
+            Order.account.in_(followers),
             Order.signal_id != signal.id,
             Order.status.in_(IN_FLIGHT_STATUSES),
         )
@@ -182,17 +211,20 @@ async def write_open_orders(
     approval_ttl: timedelta,
     namespace: str,
     claim: InsertClaim | None = None,
+    part: Part | None = None,
 ) -> OpenOrders:
     """Write the signal's open orders, each decided by the agent's position policy against
     what the deployment's account holds in the market (engine/position_policy.py), in the
     caller's transaction: closes of held positions are written before the opens, so they
     are claimed (and sent, one at a time per account and market) first. With `claim`, the
     first pending opens are written claimed (engine/orders.py, InsertClaim)."""
-    deployments = await active_deployments(session, agent.id)
-    paused_skips = await paused_skipped(session, agent, signal)
+    deployments = await active_deployments(session, agent.id, part, signal.id)
+    first = part is None or part.after == 0
+    paused_skips = await paused_skipped(session, agent, signal) if first else []
     if not deployments:
         return OpenOrders(events=paused_skips)
-    held, busy = await _market_state(session, signal, venue, agent.id)
+    accounts = None if part is None else sorted({d.account for d in deployments})
+    held, busy = await _market_state(session, signal, venue, agent.id, accounts)
     # nothing held, nothing in flight: an open, whatever the policy (most followers)
     decisions = {
         d.id: decide(
@@ -349,4 +381,6 @@ async def write_open_orders(
                         expires.isoformat() if expires is not None else "",
                     )
                 )
+    if part is not None and len(deployments) == part.size:
+        out.next_after = deployments[-1].id
     return out

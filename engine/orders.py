@@ -145,11 +145,12 @@ class InsertClaim:
     fill_rows: Callable[[list[dict[str, Any]]], bool] | None = None
 
     def mark(self, rows: list[dict[str, Any]]) -> None:
-        """Claim the first `limit` pending rows (more on venues that answer at once); every
-        row gets the same keys. Then `fill_rows`, if set, may fill the claimed rows before
-        they are written (engine/immediate.py): on venues that answer at once, all of them
-        are claimed for it, however many (recorded in parts of `at_once_limit`), so a
-        fan-out's cost per follower does not depend on how many batches it would take."""
+        """Claim the first `limit` pending rows (`at_once_limit` on venues that answer at
+        once); every row gets the same keys. Then `fill_rows`, if set, may fill the claimed
+        rows before they are written (engine/immediate.py). Not every row of a big fan-out:
+        the transaction that fills them holds SQLite's one write lock, and a stop's close
+        waits for it (50,000 filled in one transaction held it 4 s); the rest are claimed,
+        filled and recorded `at_once_limit` at a time, each in its own transaction."""
         left = self.limit
         at_once = self.at_once
         if at_once is not None and all(
@@ -158,10 +159,10 @@ class InsertClaim:
             left = max(left, self.at_once_limit)
             self.all_at_once = True
         if self.fill_rows is not None and self.all_at_once:
-            self._claim_first(rows, len(rows))
+            self._claim_first(rows, left)
             if self.fill_rows(rows):
                 return
-        self._claim_first(rows, left)  # not filled before the INSERT: `left` at most
+        self._claim_first(rows, left)  # not filled before the INSERT
         if self.fill_rows is not None and not self.all_at_once:
             self.fill_rows(rows)
 
@@ -184,6 +185,15 @@ class InsertClaim:
         """The orders among `rows` this write inserted claimed, as `claim_pending` returns
         them (only their ids are read back)."""
         ids: dict[str, int] = {}
+        mine = [r["client_order_id"] for r in rows if r["settled_by"] is not None]
+        if len(mine) <= 5000:
+            # a few rows (a part of a fan-out, a tick's closes) by their unique key: reading
+            # the signal's every order would grow with the parts written before
+            found = select(Order.client_order_id, Order.id).where(
+                Order.client_order_id.in_(mine), Order.settled_by == self.token
+            )
+            ids.update((await session.execute(found)).all())
+            signal_ids = ()
         for part in _chunks(sorted(set(signal_ids))):
             ids.update(
                 (

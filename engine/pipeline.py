@@ -28,6 +28,7 @@ from engine.close import write_close_orders
 from engine.close_retries import CloseRetries
 from engine.coordination.ownership import Ownership, WholeBook
 from engine.events import Event
+from engine.execute import Part
 from engine.immediate import Immediate
 from engine.ingest import IncomingPost, source_id, store_post
 from engine.monitor import PositionIndex
@@ -37,7 +38,7 @@ from engine.prices import PriceBook, PriceTick
 from engine.protection_hooks import Protection
 from engine.reconciling import Reconciler
 from engine.route_cost import prepare_costs, routes_by_cost
-from engine.routing_step import route_and_write_orders, unfinished_signals
+from engine.routing_step import route_and_write_orders, unfinished_signals, write_next_part
 from engine.sending import OrderSending
 from engine.signals import known_classification, make_signals, save_classification
 from engine.venues.base import Venue
@@ -61,6 +62,10 @@ class EngineConfig:
     order_lease: timedelta = timedelta(seconds=120)
     # orders claimed per statement: a fan-out is sent in batches, each recorded at once
     claim_batch: int = 2000
+    # followers per transaction of a fan-out on the paper venue (filled and recorded in the
+    # transaction that writes them): SQLite has one writer, and a stop's close waits for
+    # the part being written
+    fanout_part: int = 2000
 
 
 @dataclass(slots=True)
@@ -182,19 +187,17 @@ class Engine(OrderSending):
         namespace = await self.namespace()
         where = (Order.signal_id == signal_id, Order.purpose == OrderPurpose.OPEN)
 
+        next_after: int | None = None  # the last follower of the part written before
+
         async def work(s: AsyncSession, immediate: Immediate) -> tuple[Any, ...]:
             # the first batch is written claimed: no UPDATE ... RETURNING to claim it
             claim = self._insert_claim(immediate)
-            routed = await route_and_write_orders(
-                s,
-                signal_id,
-                self.venues,
-                self.prices,
-                self.clock(),
-                self.config.approval_ttl,
-                namespace,
-                claim,
-            )
+            args = (s, signal_id, self.venues, self.prices, self.clock())
+            args += (self.config.approval_ttl, namespace, claim)
+            if next_after is None:
+                routed = await route_and_write_orders(*args, part_size=self.config.fanout_part)
+            else:
+                routed = await write_next_part(*args, Part(next_after, self.config.fanout_part))
             # on the paper venue: filled before they were written (written filled), and
             # recorded before this transaction commits
             claimed = len(routed.claimed)
@@ -207,15 +210,23 @@ class Engine(OrderSending):
                 left = await self._fill_now(s, immediate, left)
             return routed, left, claimed, claim.next_batch()
 
-        (routed, left, claimed, batch_size), filled = await self._one_transaction(work)
-        self._emit(routed.events)
-        # [position policy] closes of held positions (policy close/flip) go out before the
-        # opens; a flip's open waits for its close to fill (engine/fills.py releases it)
-        if routed.close_signal_ids:
-            await self._send_claimed(
-                Order.signal_id.in_(routed.close_signal_ids), Order.purpose == OrderPurpose.CLOSE
-            )
-        await self._finish(filled, where, left, claimed, batch_size)
+        while True:
+            (routed, left, claimed, batch_size), filled = await self._one_transaction(work)
+            self._emit(routed.events)
+            # [position policy] closes of held positions (policy close/flip) go out before
+            # the opens; a flip's open waits for its close to fill (engine/fills.py releases)
+            if routed.close_signal_ids:
+                await self._send_claimed(
+                    Order.signal_id.in_(routed.close_signal_ids),
+                    Order.purpose == OrderPurpose.CLOSE,
+                )
+            if routed.next_after is not None:  # a part: every pending row of it was claimed
+                claimed = min(claimed, self.config.claim_batch - 1)  # no sweep for more yet
+            await self._finish(filled, where, left, claimed, batch_size, after_price_path=True)
+            if routed.next_after is None:
+                break
+            next_after = routed.next_after  # the next part, after a tick's closes if any
+            await self.price_path.wait_turn()
         o = routed.outcome
         return SignalOutcome(o.signal_id, o.agent, o.market, o.side, o.venue, o.reason)
 

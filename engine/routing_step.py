@@ -18,13 +18,14 @@ from engine import limit_orders
 from engine.classify.call_levels import levels_of
 from engine.classify.collisions import resolve
 from engine.events import Event, LimitEntryPlaced, SignalRejected
-from engine.execute import active_deployments, write_open_orders
+from engine.execute import Part, active_deployments, write_open_orders
 from engine.notify import write_outbox
 from engine.orders import InsertClaim, PendingOrder
 from engine.prices import PriceBook
 from engine.route import RouteDecision, decide_venue
 from engine.route_cost import route_by_cost
 from engine.venues.base import Venue
+from engine.venues.paper import PaperVenue
 from storage.bulk import insert_ignore
 from storage.enums import OrderPurpose, SignalStatus
 from storage.models import Agent, ClassificationRow, Deployment, Order, RoutingDecision, Signal
@@ -51,6 +52,8 @@ class Routed:
     # opens written already claimed (`claim`), and how many rows were marked so
     claimed: list[PendingOrder] = field(default_factory=list)
     marked: int = 0
+    # written in parts: the last follower written, when more may follow (`write_next_part`)
+    next_after: int | None = None
 
 
 async def classification_details(s: AsyncSession, post_id: int | None) -> dict[str, Any]:
@@ -80,7 +83,12 @@ async def route_and_write_orders(
     approval_ttl: timedelta,
     namespace: str,
     claim: InsertClaim | None = None,
+    part_size: int | None = None,
 ) -> Routed:
+    """`part_size`: on a venue that fills at once, a fan-out to more followers than this is
+    written in parts, this transaction the first (`write_next_part` the others): one
+    transaction of them all held SQLite's one write lock for seconds, and a stop's close
+    with it. A limit entry is written whole (its plan and its notices cover every order)."""
     sig = await s.get_one(Signal, signal_id)
     agent = await s.get_one(Agent, sig.agent_id)
     details = await classification_details(s, sig.post_id)
@@ -168,6 +176,7 @@ async def route_and_write_orders(
                 approval_ttl,
                 namespace,
                 claim,
+                _first_part(part_size, plan, venues[venue]),
             )
             if plan is not None:
                 await limit_orders.apply_plan(s, sig.id, plan)
@@ -183,6 +192,56 @@ async def route_and_write_orders(
             routed.events += more.events
             routed.close_signal_ids = more.close_signal_ids
             routed.claimed, routed.marked = more.claimed, more.marked
+            routed.next_after = more.next_after
+        if routed.next_after is None:
+            sig.status = SignalStatus.EXECUTED
+    return routed
+
+
+def _first_part(
+    part_size: int | None, plan: limit_orders.EntryPlan | None, venue: Venue
+) -> Part | None:
+    """Parts only on the paper venue, which fills in the writing transaction: a live venue's
+    fan-out is written whole, so that every replica's sweep may share out its sending."""
+    if part_size is None or plan is not None or not isinstance(venue, PaperVenue):
+        return None
+    return Part(0, part_size)
+
+
+async def write_next_part(
+    s: AsyncSession,
+    signal_id: int,
+    venues: Mapping[str, Venue],
+    prices: PriceBook,
+    now: datetime,
+    approval_ttl: timedelta,
+    namespace: str,
+    claim: InsertClaim,
+    part: Part,
+) -> Routed:
+    """The next part of a fan-out `route_and_write_orders` began (the followers after
+    `part.after`), in the caller's transaction; the signal is executed once the last is
+    written. A signal no longer routed (executed by another replica) writes nothing."""
+    sig = await s.get_one(Signal, signal_id)
+    agent = await s.get_one(Agent, sig.agent_id)
+    decision = (
+        await s.execute(select(RoutingDecision).where(RoutingDecision.signal_id == sig.id))
+    ).scalar_one()
+    routed = Routed(
+        RoutedSignal(sig.id, agent.name, sig.market, sig.side, decision.venue, decision.reason)
+    )
+    price = signal_price(sig, prices)
+    if sig.status != SignalStatus.ROUTED or decision.venue is None or price is None:
+        return routed
+    venue = decision.venue
+    more = await write_open_orders(
+        s, sig, agent, venue, venues[venue].markets()[sig.market], price, now, approval_ttl,
+        namespace, claim, part,
+    )  # fmt: skip
+    await write_outbox(s, more.events)
+    routed.events, routed.close_signal_ids = more.events, more.close_signal_ids
+    routed.claimed, routed.marked, routed.next_after = more.claimed, more.marked, more.next_after
+    if routed.next_after is None:
         sig.status = SignalStatus.EXECUTED
     return routed
 

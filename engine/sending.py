@@ -24,6 +24,7 @@ from engine.events import Event
 from engine.fills import Recorded
 from engine.immediate import Filled, Immediate, in_one_transaction, paper_of, record_outcomes
 from engine.orders import InsertClaim, KeyedSequencer, Outcome, PendingOrder, claim_pending, submit
+from engine.price_path import PricePathFirst
 from engine.protection_hooks import Protection
 from engine.reconciling import Reconciler
 from engine.venues.base import Venue
@@ -49,6 +50,7 @@ class OrderSending:
     close_retries: CloseRetries
     reconciler: Reconciler
     protection: Protection | None
+    price_path: PricePathFirst
 
     async def namespace(self) -> str:
         raise NotImplementedError
@@ -68,15 +70,19 @@ class OrderSending:
         left: list[PendingOrder],
         claimed: int,
         batch_size: int | None = None,
+        after_price_path: bool = False,
     ) -> None:
         """After the transaction that wrote or claimed `claimed` orders: what it filled is
-        settled, what it `left` claimed is sent; then the rest of `where`, batch by batch."""
+        settled, what it `left` claimed is sent; then the rest of `where`, batch by batch
+        (`after_price_path`: each batch waits while a tick's closes are being written)."""
         for f in filled:
             await self._settled(f.outcomes, f.done, f.raced)
         if left:
             await self._send(left, look_up_first=False)
         if claimed >= self.config.claim_batch:  # maybe more than one batch
-            await self._send_claimed(*where, batch_size=batch_size)
+            await self._send_claimed(
+                *where, batch_size=batch_size, after_price_path=after_price_path
+            )
 
     async def _fill_now(
         self, s: AsyncSession, immediate: Immediate, orders: list[PendingOrder]
@@ -123,13 +129,16 @@ class OrderSending:
         venues: Mapping[str, Venue] | None = None,
         claimed: list[PendingOrder] | None = None,
         batch_size: int | None = None,
+        after_price_path: bool = False,
     ) -> None:
         """Claim pending orders matching `where` batch by batch, send each batch, record it.
         An order claimed before, or whose last attempt met an error, is looked up at the
         venue first (engine/orders.py); `look_up_first` does so for every order. `claimed`:
         a first batch the caller claimed in the transaction that wrote it (one round trip
         less on a stop's path). `batch_size`: orders claimed per statement after it (orders
-        on a venue that answers at once go in larger batches)."""
+        on a venue that answers at once go in larger batches). `after_price_path`: a
+        background sender (a fan-out's later batches), whose batches wait while a tick's
+        closes are written (engine/price_path.py); never on the price path itself."""
         # a plain send of fresh orders may be filled in the claim's own transaction
         at_once = place and not look_up_first and stale_before is None and venues is None
 
@@ -143,6 +152,8 @@ class OrderSending:
         while True:
             filled: list[Filled] = []
             if batch is None:
+                if after_price_path:
+                    await self.price_path.wait_turn()
                 batch, filled = await self._one_transaction(work)
                 for f in filled:
                     await self._settled(f.outcomes, f.done, f.raced)

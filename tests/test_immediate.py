@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
 
+import engine.execute
 import engine.immediate
 from engine.classify.rules import RulesClassifier
 from engine.immediate import Immediate, NotWritten
@@ -187,9 +188,10 @@ async def test_two_engines_sharing_one_paper_venue_fill_and_record_each_order_on
 async def test_orders_another_writer_wrote_first_are_not_filled_before_their_insert(
     sessions, monkeypatch
 ) -> None:
-    """A signal routed again (a restart) finds its opens written already, by another writer:
-    the fills made before the INSERT are undone with the transaction, which runs again and
-    claims those rows the usual way; each order fills once."""
+    """A signal routed again (a restart) whose opens another writer commits after this one
+    read the followers (a race: a part skips followers it sees served, so only the INSERT
+    finds them): the fills made before the INSERT are undone with the transaction, which
+    runs again and claims those rows the usual way; each order fills once."""
     engine_ = await _engine(sessions, DEPLOYMENTS)
     venue = engine_.venues["HYPERLIQUID"]
     # an earlier life wrote the opens (unclaimed) and died before sending them
@@ -215,6 +217,12 @@ async def test_orders_another_writer_wrote_first_are_not_filled_before_their_ins
             raise
 
     monkeypatch.setattr(Immediate, "record_written", watched)
+    read_before_they_were_written = engine.execute.active_deployments
+
+    async def racing(session, agent_id, part=None, signal_id=None):  # type: ignore[no-untyped-def]
+        return await read_before_they_were_written(session, agent_id)
+
+    monkeypatch.setattr(engine.execute, "active_deployments", racing)
     await engine_.start()
     assert seen  # filled before the INSERT, found not written, rolled back
     assert len(venue._fills) == 3 and len(venue.accounts) == 3

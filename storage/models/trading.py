@@ -96,6 +96,14 @@ class Position(CreatedAt, Base):
         UniqueConstraint("signal_id", "deployment_id"),
         # a user's open positions without walking everyone's (migration 0013)
         Index("ix_positions_deployment_status", "deployment_id", "status"),
+        # what an account holds in a market (the position policy; migration 0021)
+        Index(
+            "ix_positions_open_account_market",
+            "account",
+            "market",
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"), index=True)
