@@ -25,6 +25,7 @@ from engine.profit_share import ClosedTrade, record_profit_share
 from engine.venues.routed import mode_of
 from storage.bulk import insert_ignore, settle_rows, transition, update_by_id
 from storage.enums import OrderPurpose, OrderStatus, PositionStatus
+from storage.ids import among
 from storage.models import (
     Agent,
     ClassificationRow,
@@ -173,12 +174,9 @@ async def _recorded(
         return done
     info = await _signal_info(session, {o.order.signal_id for o in outcomes})
     deployment_ids = {o.order.deployment_id for o in outcomes}
+    of_these = among(session, Deployment.id, deployment_ids)
     users: dict[int, int] = dict(
-        (
-            await session.execute(
-                select(Deployment.id, Deployment.user_id).where(Deployment.id.in_(deployment_ids))
-            )
-        ).all()
+        (await session.execute(select(Deployment.id, Deployment.user_id).where(of_these))).all()
     )
     for o in outcomes:
         if o.rejected is not None:
@@ -420,7 +418,7 @@ async def release_waiting_opens(
     waiting = (
         await session.execute(
             select(Order.id).where(
-                Order.after_position_id.in_(closed_position_ids),
+                among(session, Order.after_position_id, closed_position_ids),
                 Order.status == OrderStatus.WAITING,
             )
         )
@@ -463,8 +461,8 @@ async def _open_positions_of(
             await session.execute(
                 select(*_CLOSING_COLUMNS)
                 .where(
-                    Position.signal_id.in_(signal_ids),
-                    Position.deployment_id.in_(deployment_ids),
+                    among(session, Position.signal_id, signal_ids),
+                    among(session, Position.deployment_id, deployment_ids),
                     Position.status == PositionStatus.OPEN,
                 )
                 # locked (PostgreSQL), in id order as `transition` locks: a funding accrual

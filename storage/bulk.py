@@ -19,6 +19,7 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.sql.dml import Insert, Update
 
 from storage.bulk_copy import COPY_MIN_ROWS, Columns, bind_column, copy_insert, copy_update
+from storage.ids import among
 
 Target = type[DeclarativeBase] | Table
 
@@ -238,7 +239,7 @@ async def settle_rows(
     for start in range(0, len(unknown), chunk):
         part = unknown[start : start + chunk]
         result = await session.execute(
-            select(table.c.id).where(table.c.id.in_(part), table.c[mark_column] == mark)
+            select(table.c.id).where(among(session, table.c.id, part), table.c[mark_column] == mark)
         )
         moved += [r[0] for r in result]
     return sorted(set(moved))
@@ -262,7 +263,7 @@ async def transition(
         part = ordered[start : start + chunk]
         rows = await session.execute(
             update(table)
-            .where(table.c.id.in_(part), table.c.status == from_status)
+            .where(among(session, table.c.id, part), table.c.status == from_status)
             .values(values)
             .returning(table.c.id)
         )
