@@ -23,7 +23,7 @@ from engine.orders import Outcome
 from engine.partial_close import final_piece, record_partial_closes
 from engine.profit_share import ClosedTrade, record_profit_share
 from engine.venues.routed import mode_of
-from storage.bulk import insert_ignore, settle_rows, transition, update_by_id
+from storage.bulk import insert_ignore, settle_rows, transition_rows, update_by_id
 from storage.enums import OrderPurpose, OrderStatus, PositionStatus
 from storage.ids import among
 from storage.models import (
@@ -359,27 +359,30 @@ async def _close_positions(
                 )
             )
     partial_ids = {p.id for p in partial}
+    closing = [p for p in positions if p.id not in partial_ids]
+    lasts = {}  # the closing money of each filled close, written only if the close is ours
+    for p in closing:
+        if (o := keys[(p.signal_id, p.deployment_id)]).fill is not None:
+            lasts[p.id] = final_piece(p, o.fill), o.order.close_reason or "manual"
     # a position is closed once: of two recorders (a trigger and a manual close on two
     # replicas), only the one whose guarded update moves it writes PnL, shares and alerts
     mine = set(
-        await transition(
+        await transition_rows(
             session,
             Position,
-            [p.id for p in positions if p.id not in partial_ids],
+            [p.id for p in closing],
             PositionStatus.OPEN,
             {"status": PositionStatus.CLOSED, "closed_at": now},
+            {i: {**last.values, "close_reason": why} for i, (last, why) in lasts.items()},
         )
     )
     if mine:
         done.released_opens += await release_waiting_opens(session, sorted(mine), now)
-    pos_updates, trades = [], []
-    for p in positions:
-        o = keys.get((p.signal_id, p.deployment_id))
-        if o is None or o.fill is None or p.id not in mine:
+    trades = []
+    for p in closing:
+        if p.id not in mine or p.id not in lasts:
             continue
-        last = final_piece(p, o.fill)
-        reason = o.order.close_reason or "manual"
-        pos_updates.append({"id": p.id, **last.values, "close_reason": reason})
+        last, reason = lasts[p.id]
         pnl = last.values["realized_pnl"]
         si, user_id = info[p.signal_id], users[p.deployment_id]
         trades.append(ClosedTrade(p.id, pnl, now, p.account))
@@ -403,7 +406,6 @@ async def _close_positions(
                 mode_of(p.account),
             )
         )
-    await update_by_id(session, Position, pos_updates)
     await record_profit_share(session, trades)
 
 

@@ -8,7 +8,7 @@ through its column type's own bind processor (exact money, UTC datetimes, JSON),
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -268,4 +268,30 @@ async def transition(
             .returning(table.c.id)
         )
         moved += [r[0] for r in rows]
+    return moved
+
+
+async def transition_rows(
+    session: AsyncSession,
+    target: Target,
+    ids: Sequence[int],
+    from_status: str,
+    values: dict[str, Any],
+    own: Mapping[int, dict[str, Any]],
+) -> list[int]:
+    """`transition`, where each row of `own` (id -> values) also takes values of its own:
+    the ids moved. On PostgreSQL, when every group of rows is large enough for COPY, one
+    guarded UPDATE ... FROM per group writes both and returns the ids it moved, so each row
+    is written once, not twice; otherwise the guarded transition first, then the own values
+    of the rows it moved."""
+    table = _table(target)
+    if (await session.connection()).dialect.name == "postgresql":
+        groups = _groups([{"id": i, **values, **own.get(i, {})} for i in sorted(set(ids))])
+        if groups and all(len(g["id"]) >= COPY_MIN_ROWS for g in groups):
+            moved: list[int] = []
+            for columns in groups:
+                moved += await copy_update(await session.connection(), table, columns, from_status)
+            return sorted(moved)
+    moved = await transition(session, target, ids, from_status, values)
+    await update_by_id(session, target, [{"id": i, **own[i]} for i in moved if i in own])
     return moved
