@@ -21,6 +21,7 @@ from engine.client_ids import client_order_id
 from engine.orders import InsertClaim, PendingOrder
 from storage.bulk import executemany, insert_ignore
 from storage.enums import OrderPurpose, OrderStatus, PositionStatus
+from storage.ids import among
 from storage.models import Order, Position
 
 # what a close order is written from (engine/fills.py reads these and the money columns)
@@ -78,8 +79,8 @@ async def latest_close_orders(
                 Order.status,
                 Order.client_order_id,
             ).where(
-                Order.signal_id.in_(signal_ids),
-                Order.deployment_id.in_(deployment_ids),
+                among(session, Order.signal_id, signal_ids),
+                among(session, Order.deployment_id, deployment_ids),
                 Order.purpose == OrderPurpose.CLOSE,
             )
         )
@@ -129,7 +130,7 @@ async def _still_open_after_filled_close(
             (
                 await session.execute(
                     select(Position.id).where(
-                        Position.id.in_(after_fill[start : start + CHUNK]),
+                        among(session, Position.id, after_fill[start : start + CHUNK]),
                         Position.status == PositionStatus.OPEN,
                     )
                 )
@@ -164,7 +165,7 @@ async def write_close_orders(
         positions += (
             await session.execute(
                 select(*CLOSE_ORDER_COLUMNS).where(
-                    Position.id.in_(ids[start : start + CHUNK]),
+                    among(session, Position.id, ids[start : start + CHUNK]),
                     Position.status == PositionStatus.OPEN,
                 )
             )

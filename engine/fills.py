@@ -23,8 +23,9 @@ from engine.orders import Outcome
 from engine.partial_close import final_piece, record_partial_closes
 from engine.profit_share import ClosedTrade, record_profit_share
 from engine.venues.routed import mode_of
-from storage.bulk import insert_ignore, settle_rows, transition, update_by_id
+from storage.bulk import insert_ignore, settle_rows, transition_rows, update_by_id
 from storage.enums import OrderPurpose, OrderStatus, PositionStatus
+from storage.ids import among
 from storage.models import (
     Agent,
     ClassificationRow,
@@ -173,12 +174,9 @@ async def _recorded(
         return done
     info = await _signal_info(session, {o.order.signal_id for o in outcomes})
     deployment_ids = {o.order.deployment_id for o in outcomes}
+    of_these = among(session, Deployment.id, deployment_ids)
     users: dict[int, int] = dict(
-        (
-            await session.execute(
-                select(Deployment.id, Deployment.user_id).where(Deployment.id.in_(deployment_ids))
-            )
-        ).all()
+        (await session.execute(select(Deployment.id, Deployment.user_id).where(of_these))).all()
     )
     for o in outcomes:
         if o.rejected is not None:
@@ -361,27 +359,30 @@ async def _close_positions(
                 )
             )
     partial_ids = {p.id for p in partial}
+    closing = [p for p in positions if p.id not in partial_ids]
+    lasts = {}  # the closing money of each filled close, written only if the close is ours
+    for p in closing:
+        if (o := keys[(p.signal_id, p.deployment_id)]).fill is not None:
+            lasts[p.id] = final_piece(p, o.fill), o.order.close_reason or "manual"
     # a position is closed once: of two recorders (a trigger and a manual close on two
     # replicas), only the one whose guarded update moves it writes PnL, shares and alerts
     mine = set(
-        await transition(
+        await transition_rows(
             session,
             Position,
-            [p.id for p in positions if p.id not in partial_ids],
+            [p.id for p in closing],
             PositionStatus.OPEN,
             {"status": PositionStatus.CLOSED, "closed_at": now},
+            {i: {**last.values, "close_reason": why} for i, (last, why) in lasts.items()},
         )
     )
     if mine:
         done.released_opens += await release_waiting_opens(session, sorted(mine), now)
-    pos_updates, trades = [], []
-    for p in positions:
-        o = keys.get((p.signal_id, p.deployment_id))
-        if o is None or o.fill is None or p.id not in mine:
+    trades = []
+    for p in closing:
+        if p.id not in mine or p.id not in lasts:
             continue
-        last = final_piece(p, o.fill)
-        reason = o.order.close_reason or "manual"
-        pos_updates.append({"id": p.id, **last.values, "close_reason": reason})
+        last, reason = lasts[p.id]
         pnl = last.values["realized_pnl"]
         si, user_id = info[p.signal_id], users[p.deployment_id]
         trades.append(ClosedTrade(p.id, pnl, now, p.account))
@@ -405,7 +406,6 @@ async def _close_positions(
                 mode_of(p.account),
             )
         )
-    await update_by_id(session, Position, pos_updates)
     await record_profit_share(session, trades)
 
 
@@ -420,7 +420,7 @@ async def release_waiting_opens(
     waiting = (
         await session.execute(
             select(Order.id).where(
-                Order.after_position_id.in_(closed_position_ids),
+                among(session, Order.after_position_id, closed_position_ids),
                 Order.status == OrderStatus.WAITING,
             )
         )
@@ -463,8 +463,8 @@ async def _open_positions_of(
             await session.execute(
                 select(*_CLOSING_COLUMNS)
                 .where(
-                    Position.signal_id.in_(signal_ids),
-                    Position.deployment_id.in_(deployment_ids),
+                    among(session, Position.signal_id, signal_ids),
+                    among(session, Position.deployment_id, deployment_ids),
                     Position.status == PositionStatus.OPEN,
                 )
                 # locked (PostgreSQL), in id order as `transition` locks: a funding accrual

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.events import DeploymentsPaused, Event
 from storage.enums import DeploymentStatus, PositionStatus
+from storage.ids import among
 from storage.models import Deployment, Position, User
 
 CHUNK = 5000  # ids per statement
@@ -30,9 +31,8 @@ def daily_loss_limit(settings: dict | None) -> Decimal | None:
 async def _column(session: AsyncSession, column: Any, key: Any, ids: list[int]) -> list[Any]:
     out: list[Any] = []
     for start in range(0, len(ids), CHUNK):
-        out += (
-            await session.execute(select(column).where(key.in_(ids[start : start + CHUNK])))
-        ).scalars()
+        part = among(session, key, ids[start : start + CHUNK])
+        out += (await session.execute(select(column).where(part))).scalars()
     return out
 
 
@@ -62,7 +62,7 @@ async def enforce(
             await session.execute(
                 # as text: the owners share a few settings, each parsed once here
                 select(User.id, cast(User.settings, Text)).where(
-                    User.id.in_(user_ids[start : start + CHUNK])
+                    among(session, User.id, user_ids[start : start + CHUNK])
                 )
             )
         ).all()

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.venues.base import Fill, OrderRequest, OrderState, Venue, VenueRejected, look_up
 from storage.enums import OrderPurpose, OrderStatus
+from storage.ids import among
 from storage.models import Order
 
 log = logging.getLogger(__name__)
@@ -199,7 +200,7 @@ class InsertClaim:
                 (
                     await session.execute(
                         select(Order.client_order_id, Order.id).where(
-                            Order.signal_id.in_(part), Order.settled_by == self.token
+                            among(session, Order.signal_id, part), Order.settled_by == self.token
                         )
                     )
                 ).all()

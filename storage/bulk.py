@@ -8,7 +8,7 @@ through its column type's own bind processor (exact money, UTC datetimes, JSON),
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -19,6 +19,7 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.sql.dml import Insert, Update
 
 from storage.bulk_copy import COPY_MIN_ROWS, Columns, bind_column, copy_insert, copy_update
+from storage.ids import among
 
 Target = type[DeclarativeBase] | Table
 
@@ -238,7 +239,7 @@ async def settle_rows(
     for start in range(0, len(unknown), chunk):
         part = unknown[start : start + chunk]
         result = await session.execute(
-            select(table.c.id).where(table.c.id.in_(part), table.c[mark_column] == mark)
+            select(table.c.id).where(among(session, table.c.id, part), table.c[mark_column] == mark)
         )
         moved += [r[0] for r in result]
     return sorted(set(moved))
@@ -262,9 +263,35 @@ async def transition(
         part = ordered[start : start + chunk]
         rows = await session.execute(
             update(table)
-            .where(table.c.id.in_(part), table.c.status == from_status)
+            .where(among(session, table.c.id, part), table.c.status == from_status)
             .values(values)
             .returning(table.c.id)
         )
         moved += [r[0] for r in rows]
+    return moved
+
+
+async def transition_rows(
+    session: AsyncSession,
+    target: Target,
+    ids: Sequence[int],
+    from_status: str,
+    values: dict[str, Any],
+    own: Mapping[int, dict[str, Any]],
+) -> list[int]:
+    """`transition`, where each row of `own` (id -> values) also takes values of its own:
+    the ids moved. On PostgreSQL, when every group of rows is large enough for COPY, one
+    guarded UPDATE ... FROM per group writes both and returns the ids it moved, so each row
+    is written once, not twice; otherwise the guarded transition first, then the own values
+    of the rows it moved."""
+    table = _table(target)
+    if (await session.connection()).dialect.name == "postgresql":
+        groups = _groups([{"id": i, **values, **own.get(i, {})} for i in sorted(set(ids))])
+        if groups and all(len(g["id"]) >= COPY_MIN_ROWS for g in groups):
+            moved: list[int] = []
+            for columns in groups:
+                moved += await copy_update(await session.connection(), table, columns, from_status)
+            return sorted(moved)
+    moved = await transition(session, target, ids, from_status, values)
+    await update_by_id(session, target, [{"id": i, **own[i]} for i in moved if i in own])
     return moved

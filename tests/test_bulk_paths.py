@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 import storage.bulk_copy as bulk_copy
-from storage.bulk import insert_ignore, insert_rows, settle_rows, update_by_id
+from storage.bulk import insert_ignore, insert_rows, settle_rows, transition_rows, update_by_id
 from storage.models import Agent, OutboxMessage, User
 from storage.types import utcnow
 
@@ -120,3 +120,51 @@ async def test_guarded_updates_move_only_rows_still_in_their_status(sessions, co
     assert [g[:2] for g in got[:N]] == [g[:2] for g in got[N:]]
     assert [g[0] for g in got[:N]] == ["sent"] + ["failed"] * (N - 1)
     assert got[0][2] == {"n": 0, "amount": "1.50"}
+
+
+async def test_transition_rows_writes_own_values_only_on_the_rows_it_moved(
+    sessions, copy_at
+) -> None:
+    """`transition_rows` (one guarded UPDATE ... FROM a COPY on PostgreSQL, the guarded
+    transition then the own values otherwise): the same rows moved and the same values."""
+    async with sessions() as s, s.begin():
+        s.add(User(display_name="u"))
+    async with sessions() as s, s.begin():
+        uid = (await s.execute(select(User.id))).scalar_one()
+        rows = [
+            {"user_id": uid, "kind": "k", "payload": {}, "dedupe_key": f"t{i}",
+             "status": "pending", "attempts": 0}
+            for i in range(2 * N)
+        ]  # fmt: skip
+        await insert_rows(s, OutboxMessage, rows)
+    async with sessions() as s:
+        ids = [r[0] for r in await s.execute(select(OutboxMessage.id).order_by(OutboxMessage.id))]
+    for at, part in ((1, ids[:N]), (10**9, ids[N:])):
+        copy_at(at)
+        async with sessions() as s, s.begin():
+            # a row another writer moved first is left alone, and not counted as moved
+            await update_by_id(s, OutboxMessage, [{"id": part[0], "status": "sent"}])
+            moved = await transition_rows(
+                s,
+                OutboxMessage,
+                part,
+                "pending",
+                {"status": "failed"},
+                {i: {"attempts": 3, "error": f"e{i}"} for i in part[: N // 2]},
+            )
+        assert moved == part[1:]
+    async with sessions() as s:
+        got = (
+            await s.execute(
+                select(
+                    OutboxMessage.id, OutboxMessage.status, OutboxMessage.attempts,
+                    OutboxMessage.error,
+                ).order_by(OutboxMessage.id)
+            )
+        ).all()  # fmt: skip
+    for half in (got[:N], got[N:]):
+        first = half[0].id
+        assert tuple(half[0][1:]) == ("sent", 0, None)  # moved by the other writer only
+        for g in half[1:]:
+            own = g.id - first < N // 2
+            assert tuple(g[1:]) == (("failed", 3, f"e{g.id}") if own else ("failed", 0, None))
