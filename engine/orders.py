@@ -191,7 +191,7 @@ class InsertClaim:
             # a few rows (a part of a fan-out, a tick's closes) by their unique key: reading
             # the signal's every order would grow with the parts written before
             found = select(Order.client_order_id, Order.id).where(
-                Order.client_order_id.in_(mine), Order.settled_by == self.token
+                among(session, Order.client_order_id, mine), Order.settled_by == self.token
             )
             ids.update((await session.execute(found)).all())
             signal_ids = ()
