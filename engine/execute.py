@@ -146,12 +146,16 @@ class OpenOrders:
     next_after: int | None = None
 
 
-def _accounts_of(agent_id: int) -> Any:
+def _accounts_of(agent_id: int, ids: tuple[int, int] | None = None) -> Any:
     # a subquery, not a list of the accounts: one bind parameter whatever the number of
-    # followers (PostgreSQL refuses a statement with more than 32,767)
-    return select(Deployment.account).where(
+    # followers (PostgreSQL refuses a statement with more than 32,767), and a join the
+    # planner can hash (an array of 2,000 accounts was compared with every open position)
+    accounts = select(Deployment.account).where(
         Deployment.agent_id == agent_id, Deployment.status == DeploymentStatus.ACTIVE
     )
+    if ids is not None:  # a part of a fan-out: its followers' deployment ids, first to last
+        accounts = accounts.where(Deployment.id.between(*ids))
+    return accounts
 
 
 async def _market_state(
@@ -159,13 +163,13 @@ async def _market_state(
     signal: Signal,
     venue: str,
     agent_id: int,
-    accounts: list[str] | None = None,
+    ids: tuple[int, int] | None = None,
 ) -> tuple[dict[str, list[Held]], set[int]]:
     """The open positions in the signal's market per account of the agent's followers, and
     the deployments with an order in that market not settled yet (another signal's open,
-    written and not filled). `accounts`: only these (a part of a fan-out), else every
-    follower's."""
-    followers = _accounts_of(agent_id) if accounts is None else accounts
+    written and not filled). `ids`: only the followers whose deployment ids are in this
+    range (a part of a fan-out), else every follower."""
+    followers = _accounts_of(agent_id, ids)
     held: dict[str, list[Held]] = {}
     rows = await session.execute(
         select(
@@ -223,8 +227,8 @@ async def write_open_orders(
     paused_skips = await paused_skipped(session, agent, signal) if first else []
     if not deployments:
         return OpenOrders(events=paused_skips)
-    accounts = None if part is None else sorted({d.account for d in deployments})
-    held, busy = await _market_state(session, signal, venue, agent.id, accounts)
+    ids = None if part is None else (deployments[0].id, deployments[-1].id)
+    held, busy = await _market_state(session, signal, venue, agent.id, ids)
     # nothing held, nothing in flight: an open, whatever the policy (most followers)
     decisions = {
         d.id: decide(
