@@ -159,12 +159,8 @@ class InsertClaim:
         ):
             left = max(left, self.at_once_limit)
             self.all_at_once = True
-        if self.fill_rows is not None and self.all_at_once:
-            self._claim_first(rows, left)
-            if self.fill_rows(rows):
-                return
-        self._claim_first(rows, left)  # not filled before the INSERT
-        if self.fill_rows is not None and not self.all_at_once:
+        self._claim_first(rows, left)
+        if self.fill_rows is not None:
             self.fill_rows(rows)
 
     def _claim_first(self, rows: list[dict[str, Any]], left: int) -> None:
@@ -187,15 +183,15 @@ class InsertClaim:
         them (only their ids are read back)."""
         ids: dict[str, int] = {}
         mine = [r["client_order_id"] for r in rows if r["settled_by"] is not None]
-        if len(mine) <= 5000:
-            # a few rows (a part of a fan-out, a tick's closes) by their unique key: reading
-            # the signal's every order would grow with the parts written before
+        # a few rows (a part of a fan-out, a tick's closes) by their unique key: reading the
+        # signal's every order would grow with the parts written before; many by signal
+        by_key = len(mine) <= 5000
+        if by_key:
             found = select(Order.client_order_id, Order.id).where(
                 among(session, Order.client_order_id, mine), Order.settled_by == self.token
             )
             ids.update((await session.execute(found)).all())
-            signal_ids = ()
-        for part in _chunks(sorted(set(signal_ids))):
+        for part in [] if by_key else _chunks(sorted(set(signal_ids))):
             ids.update(
                 (
                     await session.execute(

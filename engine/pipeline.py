@@ -224,9 +224,11 @@ class Engine(OrderSending):
                     Order.signal_id.in_(routed.close_signal_ids),
                     Order.purpose == OrderPurpose.CLOSE,
                 )
-            if routed.next_after is not None:  # a part: every pending row of it was claimed
-                claimed = min(claimed, self.config.claim_batch - 1)  # no sweep for more yet
-            await self._finish(filled, where, left, claimed, batch_size, after_price_path=True)
+            await self._finish(
+                filled, where, left, claimed, batch_size, after_price_path=True,
+                # a part's pending rows were all claimed: the sweep for more after the last
+                rest_may_wait=routed.next_after is None,
+            )  # fmt: skip
             if routed.next_after is None:
                 break
             next_after = routed.next_after  # the next part, after a tick's closes if any
@@ -247,8 +249,7 @@ class Engine(OrderSending):
         for pid, reason in self.close_retries.due(tick.market).items():
             reasons.setdefault(pid, reason)
         if reasons:
-            with self.price_path.writing():
-                await self.close_positions(reasons)
+            await self.close_positions(reasons)
         if self.index.activated:
             # rare next to ticks, and costly to lose in a crash: save trailing starts now;
             # best effort, after the closes (the checkpoint saves them too)
@@ -315,7 +316,10 @@ class Engine(OrderSending):
                 left, claimed = left + more, claimed + len(more)
             return signal_ids, await self._fill_now(s, immediate, left), claimed
 
-        (signal_ids, left, claimed), filled = await self._one_transaction(work)
+        # background writers wait for this transaction (engine/price_path.py), not for the
+        # venue round trip after it: that would hold them across a network call
+        with self.price_path.writing():
+            (signal_ids, left, claimed), filled = await self._one_transaction(work)
         if not signal_ids:
             # closed already (by another replica, or a close that raced this one)
             self.watch.closed(list(reasons))

@@ -71,15 +71,17 @@ class OrderSending:
         claimed: int,
         batch_size: int | None = None,
         after_price_path: bool = False,
+        rest_may_wait: bool = True,
     ) -> None:
         """After the transaction that wrote or claimed `claimed` orders: what it filled is
         settled, what it `left` claimed is sent; then the rest of `where`, batch by batch
-        (`after_price_path`: each batch waits while a tick's closes are being written)."""
+        (`after_price_path`: each batch waits while a tick's closes are being written;
+        `rest_may_wait`: False when the caller knows it claimed every pending order)."""
         for f in filled:
             await self._settled(f.outcomes, f.done, f.raced)
         if left:
             await self._send(left, look_up_first=False)
-        if claimed >= self.config.claim_batch:  # maybe more than one batch
+        if rest_may_wait and claimed >= self.config.claim_batch:  # maybe more than one batch
             await self._send_claimed(
                 *where, batch_size=batch_size, after_price_path=after_price_path
             )

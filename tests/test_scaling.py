@@ -28,6 +28,8 @@ from storage.enums import CloseReason, PositionStatus
 from storage.models import Order, OutboxMessage, Position
 from storage.statistics import refresh_statistics
 from tests.replay_helpers import PG_URL
+from tests.test_pipeline import _engine as _pipeline_engine
+from tests.test_pipeline import post as _post
 
 D = Decimal
 ETH, BTC = D("2000"), D("90000")
@@ -240,3 +242,34 @@ async def test_a_fan_out_to_100000_followers_works_on_postgresql(sessions) -> No
     assert await _open_count(sessions) == 100_000
     assert alerts == 100_000
     assert len(engine.index) == 100_000
+
+
+class _HeldCloses(PaperVenue):
+    """A venue across a network: its closes wait until the test lets them through."""
+
+    gate: asyncio.Event
+    reached: asyncio.Event
+
+    async def place_order(self, order):  # type: ignore[no-untyped-def]
+        if order.reduce_only:
+            self.reached.set()
+            await self.gate.wait()
+        return await super().place_order(order)
+
+
+async def test_background_writers_do_not_wait_for_a_close_at_the_venue(sessions) -> None:
+    """The checkpoint and a fan-out's later parts wait for a tick's close transaction
+    (engine/price_path.py), never for its round trip to a venue: that would hold them
+    across a network call, for as long as the venue or its rate limit takes."""
+    engine_ = await _pipeline_engine(
+        sessions, [{"collateral_usd": "100", "leverage": "2"}], venue_cls=_HeldCloses
+    )
+    venue = engine_.venues["HYPERLIQUID"]
+    venue.gate, venue.reached = asyncio.Event(), asyncio.Event()
+    await engine_.ingest(_post())
+    closing = asyncio.ensure_future(engine_.on_price(PriceTick(NOW, "ETH", D("1900"))))
+    await asyncio.wait_for(venue.reached.wait(), timeout=5)  # the close is at the venue
+    await asyncio.wait_for(engine_.price_path.wait_turn(), timeout=2)  # not held
+    assert not closing.done()  # the close is still at the venue
+    venue.gate.set()
+    assert await closing == 1
