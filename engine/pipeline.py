@@ -62,9 +62,11 @@ class EngineConfig:
     order_lease: timedelta = timedelta(seconds=120)
     # orders claimed per statement: a fan-out is sent in batches, each recorded at once
     claim_batch: int = 2000
-    # followers per transaction of a fan-out on the paper venue on SQLite (filled and
-    # recorded in the transaction that writes them): SQLite has one writer, and a stop's
-    # close waits for the part being written
+    # followers per transaction of a fan-out on the paper venue (filled and recorded in the
+    # transaction that writes them): on SQLite, whose one writer a stop's close waits for,
+    # the part being written is all it waits behind; on both, the event loop is held for
+    # one part's rows at most, and every order is written once, filled (a fan-out written
+    # whole claimed and filled all but its first batch by two more updates of each order)
     fanout_part: int = 2000
 
 
@@ -195,11 +197,7 @@ class Engine(OrderSending):
             args = (s, signal_id, self.venues, self.prices, self.clock())
             args += (self.config.approval_ttl, namespace, claim)
             if next_after is None:
-                # in parts on SQLite only, whose one writer the parts are for; PostgreSQL's
-                # row locks keep a close apart from a fan-out's transaction already
-                parted = s.bind.dialect.name == "sqlite"
-                part_size = self.config.fanout_part if parted else None
-                routed = await route_and_write_orders(*args, part_size=part_size)
+                routed = await route_and_write_orders(*args, part_size=self.config.fanout_part)
             else:
                 routed = await write_next_part(*args, Part(next_after, self.config.fanout_part))
             # on the paper venue: filled before they were written (written filled), and

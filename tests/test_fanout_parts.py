@@ -2,8 +2,8 @@
 recorded as it is written): one transaction of 100,000 followers held SQLite's one write lock
 for more than its 5 s busy timeout, and a stop's close failed with "database is locked"
 (bench/write_wait.py). A crash between two parts resumes with the followers not served yet;
-a tick's closes go before the next part. SQLite only: on PostgreSQL row locks already keep
-a close apart from a fan-out's transaction, and it writes a fan-out whole."""
+a tick's closes go before the next part. Both backends: on PostgreSQL the parts bound how
+long the event loop is held and write each order once, filled."""
 
 from __future__ import annotations
 
@@ -22,10 +22,8 @@ from engine.prices import PriceTick
 from engine.venues.paper import PaperVenue
 from storage.enums import SignalStatus
 from storage.models import Order, OutboxMessage, Position, Signal
-from tests.replay_helpers import PG_URL
 from tests.test_pipeline import NOW, _count, _engine, post
 
-pytestmark = pytest.mark.skipif(bool(PG_URL), reason="a fan-out is written in parts on SQLite")
 D = Decimal
 FOLLOWERS = [{"collateral_usd": "100", "leverage": "2"}] * 5
 
