@@ -210,7 +210,7 @@ async def write_close_orders(
     out = CloseOrders(sorted({p.signal_id for p in positions}))
     if claim is not None:
         claim.mark(fresh)
-    await insert_ignore(session, Order, fresh)
+    written = await insert_ignore(session, Order, fresh, returning="client_order_id")
     await executemany(
         session,
         update(Order.__table__)
@@ -222,7 +222,7 @@ async def write_close_orders(
         again,
     )
     if claim is not None and fresh:
-        out.claimed = await claim.claimed(session, fresh, out.signal_ids)
+        out.claimed = await claim.claimed(session, fresh, out.signal_ids, written)
         # every close written claimed: nothing else of these positions can be pending
         out.complete = not again and len(out.claimed) == len(fresh)
     return out

@@ -347,9 +347,9 @@ async def write_open_orders(
     if claim is not None:
         claim.mark(rows)
         out.marked = sum(r["settled_by"] is not None for r in rows)
-    await insert_ignore(session, Order, rows)
+    written = await insert_ignore(session, Order, rows, returning="client_order_id")
     if claim is not None and out.marked:
-        out.claimed = await claim.claimed(session, rows, [signal.id])
+        out.claimed = await claim.claimed(session, rows, [signal.id], written)
     if any(r["status"] in (OrderStatus.REJECTED, OrderStatus.AWAITING_APPROVAL) for r in rows):
         by_dep = {d.id: d for d in deployments}
         unsent = await session.execute(

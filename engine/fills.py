@@ -285,16 +285,13 @@ async def _open_positions(
         )
     # the open order moved to filled in this transaction, so no other recorder writes these
     # positions; the unique keys would turn a second writer into a no-op all the same
-    await insert_ignore(session, Position, rows)
-    ids = dict(
-        (
-            await session.execute(
-                select(Position.open_order_id, Position.id).where(
-                    Position.open_order_id.in_([r["open_order_id"] for r in rows])
-                )
-            )
-        ).all()
-    )
+    ids = await insert_ignore(session, Position, rows, returning="open_order_id") or {}
+    unseen = [r["open_order_id"] for r in rows if r["open_order_id"] not in ids]
+    if unseen:  # not returned by the INSERT (a small write), or written before
+        found = select(Position.open_order_id, Position.id).where(
+            Position.open_order_id.in_(unseen)
+        )
+        ids.update((await session.execute(found)).all())
     for r, lv, decided in zip(rows, levels, from_call, strict=True):
         call = info[r["signal_id"]].call
         pid = ids[r["open_order_id"]]

@@ -177,36 +177,45 @@ class InsertClaim:
         return self.at_once_limit if self.all_at_once else None
 
     async def claimed(
-        self, session: AsyncSession, rows: list[dict[str, Any]], signal_ids: Iterable[int]
+        self,
+        session: AsyncSession,
+        rows: list[dict[str, Any]],
+        signal_ids: Iterable[int],
+        written: dict[str, int] | None = None,
     ) -> list[PendingOrder]:
         """The orders among `rows` this write inserted claimed, as `claim_pending` returns
-        them (only their ids are read back)."""
-        ids: dict[str, int] = {}
+        them. `written`: the ids the INSERT returned by client order id (storage/bulk.py),
+        else only their ids are read back."""
         mine = [r["client_order_id"] for r in rows if r["settled_by"] is not None]
-        # a few rows (a part of a fan-out, a tick's closes) by their unique key: reading the
-        # signal's every order would grow with the parts written before; many by signal
-        by_key = len(mine) <= 5000
-        if by_key:
-            found = select(Order.client_order_id, Order.id).where(
-                among(session, Order.client_order_id, mine), Order.settled_by == self.token
-            )
-            ids.update((await session.execute(found)).all())
-        for part in [] if by_key else _chunks(sorted(set(signal_ids))):
-            ids.update(
-                (
-                    await session.execute(
-                        select(Order.client_order_id, Order.id).where(
-                            among(session, Order.signal_id, part), Order.settled_by == self.token
-                        )
-                    )
-                ).all()
-            )
+        if written is not None:
+            ids = {c: written[c] for c in mine if c in written}
+        else:
+            ids = await self._read_ids(session, mine, signal_ids)
         out = [
             written_order(r, ids[r["client_order_id"]])
             for r in rows
             if r["settled_by"] is not None and r["client_order_id"] in ids
         ]
         return sorted(out, key=lambda o: o.id)
+
+    async def _read_ids(
+        self, session: AsyncSession, mine: list[str], signal_ids: Iterable[int]
+    ) -> dict[str, int]:
+        """The ids of the rows this write marked, read back: a few (a part of a fan-out, a
+        tick's closes) by their unique key, since reading the signal's every order would
+        grow with the parts written before; many by signal."""
+        if len(mine) <= 5000:
+            found = select(Order.client_order_id, Order.id).where(
+                among(session, Order.client_order_id, mine), Order.settled_by == self.token
+            )
+            return dict((await session.execute(found)).all())
+        ids: dict[str, int] = {}
+        for part in _chunks(sorted(set(signal_ids))):
+            found = select(Order.client_order_id, Order.id).where(
+                among(session, Order.signal_id, part), Order.settled_by == self.token
+            )
+            ids.update((await session.execute(found)).all())
+        return ids
 
 
 def written_order(r: dict[str, Any], order_id: int) -> PendingOrder:

@@ -68,21 +68,34 @@ def _list(conn: AsyncConnection, table: Table, names: list[str], prefix: str = "
     return ", ".join(prefix + quote(table.c[n].name) for n in names)
 
 
-async def copy_insert(conn: AsyncConnection, table: Table, columns: Columns, ignore: bool) -> None:
-    """INSERT the rows; with `ignore`, a row a unique key already holds is skipped."""
+async def copy_insert(
+    conn: AsyncConnection,
+    table: Table,
+    columns: Columns,
+    ignore: bool,
+    returning: str | None = None,
+) -> dict[Any, int] | None:
+    """INSERT the rows; with `ignore`, a row a unique key already holds is skipped. With
+    `returning` (a unique column), the id of each row this statement wrote by its value
+    there: rows skipped are not among them."""
     names = list(columns)
-    if not ignore:
+    if not ignore and returning is None:
         await conn.exec_driver_sql("SELECT 1")  # the transaction begins at the driver first
         await _copy(conn, table, table.name, columns)
-        return
+        return None
     tmp = await _staging(conn, table, names)
     await _copy(conn, table, tmp, columns)
     cols = _list(conn, table, names)
-    await conn.exec_driver_sql(
-        f"INSERT INTO {_quoted(conn, table)} ({cols}) SELECT {cols} FROM {tmp}"
-        " ON CONFLICT DO NOTHING"
+    quote = conn.dialect.identifier_preparer.quote
+    tail = " ON CONFLICT DO NOTHING" if ignore else ""
+    if returning is not None:
+        tail += f" RETURNING {quote(table.c[returning].name)}, {quote(table.c.id.name)}"
+    result = await conn.exec_driver_sql(
+        f"INSERT INTO {_quoted(conn, table)} ({cols}) SELECT {cols} FROM {tmp}{tail}"
     )
+    written = None if returning is None else {r[0]: r[1] for r in result}
     await conn.exec_driver_sql(f"DROP TABLE {tmp}")
+    return written
 
 
 async def copy_update(

@@ -82,6 +82,24 @@ async def test_copy_and_executemany_store_the_same_rows(sessions, copy_at) -> No
     assert by["c"][0][5] == Decimal("0.100000000000000001")  # 19 decimals, half away from zero
 
 
+async def test_an_insert_returns_the_ids_of_the_rows_it_wrote_not_those_it_skipped(
+    sessions, copy_at
+) -> None:
+    """What the fan-out and the tick take as claimed instead of reading the ids back."""
+    copy_at(1)
+    async with sessions() as s, s.begin():
+        await insert_rows(s, Agent, _agents("r")[:15])
+    async with sessions() as s, s.begin():
+        written = await insert_ignore(s, Agent, _agents("r"), returning="name")
+    async with sessions() as s:
+        ids = dict((await s.execute(select(Agent.name, Agent.id))).all())
+    assert len(ids) == N
+    if s.bind.dialect.name == "postgresql":  # COPY into a staging table, INSERT ... RETURNING
+        assert written == {f"r{i}": ids[f"r{i}"] for i in range(15, N)}
+    else:  # executemany cannot return rows: the caller reads them back
+        assert written is None
+
+
 async def test_guarded_updates_move_only_rows_still_in_their_status(sessions, copy_at) -> None:
     async with sessions() as s, s.begin():
         s.add(User(display_name="u"))
