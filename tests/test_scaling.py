@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from sqlalchemy import event, func, select
@@ -18,7 +19,7 @@ from sqlalchemy import event, func, select
 from bench.book import NOW, seed_followers, seed_open_positions
 from engine import checkpoint as checkpoint_module
 from engine.classify.rules import RulesClassifier
-from engine.execute import _market_state
+from engine.execute import Part, _market_state, active_deployments
 from engine.ingest import IncomingPost
 from engine.markets import hyperliquid_markets
 from engine.pipeline import Engine
@@ -251,13 +252,7 @@ async def test_a_parts_holdings_are_read_through_the_account_index_whatever_the_
         (sql, params), *_ = [(q, p) for q, p in seen if "positions.entry_price" in q]
         conn = await s.connection()
         if PG_URL:
-            # the plan a prepared statement settles on after five runs: parameters unknown
-            await conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
-            await conn.exec_driver_sql("PREPARE held_by AS " + sql)
-            values = ", ".join(f"'{v}'" if isinstance(v, str) else str(v) for v in params)
-            explained = await conn.exec_driver_sql(f"EXPLAIN EXECUTE held_by({values})")
-            plan = "\n".join(r[0] for r in explained)
-            assert "$1" in plan, plan  # generic indeed
+            plan = await _generic_plan(conn, sql, params)
             assert "Index Cond: (((account)::text = (deployments.account)::text)" in plan, plan
             assert "Seq Scan on positions" not in plan, plan
         else:
@@ -265,6 +260,47 @@ async def test_a_parts_holdings_are_read_through_the_account_index_whatever_the_
             steps = " | ".join(str(r[-1]) for r in rows)
             assert "ix_positions_open_account_market (account=?" in steps, steps
             assert "SCAN positions" not in steps, steps
+
+
+async def _generic_plan(conn: Any, sql: str, params: Any) -> str:
+    """PostgreSQL's plan of `sql` as a prepared statement settles on after five runs: one
+    made without the parameters' values."""
+    await conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+    name = f"generic_{abs(hash(sql))}"
+    await conn.exec_driver_sql(f"PREPARE {name} AS " + sql)
+    values = ", ".join(f"'{v}'" if isinstance(v, str) else str(v) for v in params)
+    plan = "\n".join(r[0] for r in await conn.exec_driver_sql(f"EXPLAIN EXECUTE {name}({values})"))
+    assert "$1" in plan, plan  # generic indeed
+    return plan
+
+
+async def test_a_parts_followers_are_found_by_a_probe_each_whatever_the_statistics(
+    sessions,
+) -> None:
+    """Each part takes the followers with no open order for the signal yet, while the parts
+    before it write the orders the planner's statistics have never seen. Each follower must
+    be one probe of the unique (signal, deployment) index: PostgreSQL planned an anti-join
+    that read every order of the signal once and compared each follower with all of them
+    (6-7 s a part at 100,000 followers)."""
+    book = await seed_followers(sessions, users=2000)
+    await seed_open_positions(sessions, book, ["ETH"], {"ETH": ETH})  # signal 1's opens
+    async with sessions() as s:
+        with statements(sessions) as seen:
+            assert await active_deployments(s, 1, Part(0, 500), signal_id=1) == []
+            fresh = await active_deployments(s, 1, Part(100, 500), signal_id=2)
+        assert [d.id for d in fresh] == list(range(101, 601))
+        (sql, params), *_ = [(q, p) for q, p in seen if "EXISTS" in q]
+        conn = await s.connection()
+        if PG_URL:
+            plan = await _generic_plan(conn, sql, params)
+            assert "Index Cond: ((signal_id = $" in plan and "deployment_id = deployments.id" in (
+                plan
+            ), plan
+            assert "Materialize" not in plan, plan
+        else:
+            rows = await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params)
+            steps = " | ".join(str(r[-1]) for r in rows)
+            assert "(signal_id=? AND deployment_id=?" in steps, steps
 
 
 @pytest.mark.skipif(not PG_URL, reason="PostgreSQL's limit of 32,767 bind parameters")
