@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Text, cast, literal, select, true
+from sqlalchemy import Text, cast, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.client_ids import client_order_id
@@ -22,9 +22,10 @@ from engine.events import (
     SignalRejected,
 )
 from engine.levels import RiskLevels, RiskParams
+from engine.market_state import market_state
 from engine.markets import MarketInfo
 from engine.orders import InsertClaim, PendingOrder
-from engine.position_policy import ADD, CLOSE, FLIP, JUST_OPEN, SKIP, Held, decide
+from engine.position_policy import ADD, CLOSE, FLIP, JUST_OPEN, SKIP, decide
 from engine.sizing import SizeDecision, size_order
 from engine.venues.routed import mode_of
 from storage.bulk import insert_ignore
@@ -34,12 +35,10 @@ from storage.enums import (
     OrderPurpose,
     OrderStatus,
     PositionPolicy,
-    PositionStatus,
 )
-from storage.models import Agent, Deployment, Order, Position, Signal, User
+from storage.models import Agent, Deployment, Order, Signal, User
 
 # an open written and not settled: what the account will hold is not known yet
-IN_FLIGHT_STATUSES = (OrderStatus.PENDING, OrderStatus.AWAITING_APPROVAL, OrderStatus.WAITING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,95 +153,6 @@ class OpenOrders:
     next_after: int | None = None
 
 
-def _followers_of(agent_id: int, ids: tuple[int, int] | None = None) -> Any:
-    """The accounts of the agent's active followers (of a part: deployment ids in `ids`,
-    first to last), each once, as a subquery: one bind parameter whatever the number of
-    followers (PostgreSQL refuses a statement with more than 32,767)."""
-    followers = select(Deployment.account).where(
-        Deployment.agent_id == agent_id, Deployment.status == DeploymentStatus.ACTIVE
-    )
-    if ids is not None:
-        followers = followers.where(Deployment.id.between(*ids))
-    return followers.distinct().subquery("followers")
-
-
-_HELD_COLUMNS = (
-    Position.account,
-    Position.id,
-    Position.deployment_id,
-    Position.side,
-    Position.size,
-    Position.entry_price,
-    Position.leverage,
-)
-
-
-def _held_by(session: AsyncSession, followers: Any, venue: str, market: str) -> Any:
-    """The open positions in `market` of the `followers` accounts. On PostgreSQL a LATERAL
-    look-up per account through ix_positions_open_account_market, whatever the planner's
-    statistics say: a fan-out's parts write the very positions this reads, and with the
-    rows just written unknown to it PostgreSQL planned a join that walked every position of
-    the market for each follower (a part's read grew from 1.3 s to 10 s over a fan-out of
-    50,000). SQLite plans the probe from the plain join."""
-    # 'open' inline, not a bind parameter: the index is partial (WHERE status = 'open'), and
-    # a prepared statement's generic plan, where the status is $n, can never use it
-    is_open = Position.status == literal(PositionStatus.OPEN.value, literal_execute=True)
-    held = (is_open, Position.venue == venue)
-    if session.get_bind().dialect.name != "postgresql":
-        return (
-            select(*_HELD_COLUMNS)
-            .select_from(followers)
-            .join(Position, Position.account == followers.c.account)
-            .where(*held, Position.market == market)
-            .order_by(Position.id)
-        )
-    # OFFSET 0 keeps PostgreSQL from pulling the subquery up into a plain join (the plan
-    # above): evaluated per account, it can only be that account's index probe
-    per_account = (
-        select(*_HELD_COLUMNS)
-        .where(Position.account == followers.c.account, Position.market == market, *held)
-        .offset(0)
-        .lateral("held")
-    )
-    return (
-        select(*per_account.c)
-        .select_from(followers)
-        .join(per_account, true())
-        .order_by(per_account.c.id)
-    )
-
-
-async def _market_state(
-    session: AsyncSession,
-    signal: Signal,
-    venue: str,
-    agent_id: int,
-    ids: tuple[int, int] | None = None,
-) -> tuple[dict[str, list[Held]], set[int]]:
-    """The open positions in the signal's market per account of the agent's followers, and
-    the deployments with an order in that market not settled yet (another signal's open,
-    written and not filled). `ids`: only the followers whose deployment ids are in this
-    range (a part of a fan-out), else every follower."""
-    followers = _followers_of(agent_id, ids)
-    held: dict[str, list[Held]] = {}
-    rows = await session.execute(_held_by(session, followers, venue, signal.market))
-    for account, *rest in rows:
-        held.setdefault(account, []).append(Held(*rest))
-    busy = await session.execute(
-        select(Order.deployment_id)
-        .select_from(followers)
-        .join(Order, Order.account == followers.c.account)
-        .where(
-            Order.purpose == OrderPurpose.OPEN,
-            Order.venue == venue,
-            Order.market == signal.market,
-            Order.signal_id != signal.id,
-            Order.status.in_(IN_FLIGHT_STATUSES),
-        )
-    )
-    return held, set(busy.scalars().all())
-
-
 async def write_open_orders(
     session: AsyncSession,
     signal: Signal,
@@ -267,7 +177,7 @@ async def write_open_orders(
     if not deployments:
         return OpenOrders(events=paused_skips)
     ids = None if part is None else (deployments[0].id, deployments[-1].id)
-    held, busy = await _market_state(session, signal, venue, agent.id, ids)
+    held, busy = await market_state(session, signal, venue, agent.id, ids)
     # nothing held, nothing in flight: an open, whatever the policy (most followers)
     decisions = {
         d.id: decide(

@@ -19,8 +19,9 @@ from sqlalchemy import event, func, select
 from bench.book import NOW, seed_followers, seed_open_positions
 from engine import checkpoint as checkpoint_module
 from engine.classify.rules import RulesClassifier
-from engine.execute import Part, _market_state, active_deployments
+from engine.execute import Part, active_deployments
 from engine.ingest import IncomingPost
+from engine.market_state import market_state
 from engine.markets import hyperliquid_markets
 from engine.pipeline import Engine
 from engine.prices import PriceBook, PriceTick
@@ -242,14 +243,15 @@ async def test_a_parts_holdings_are_read_through_the_account_index_whatever_the_
     walked every position of the market for each follower, 1.3 s to 10 s a part at 50,000
     followers)."""
     book = await seed_followers(sessions, users=2000)
-    await seed_open_positions(sessions, book, ["ETH"], {"ETH": ETH})  # never analyzed
+    await refresh_statistics(sessions.kw["bind"])  # followers known, positions none yet
+    await seed_open_positions(sessions, book, ["ETH"], {"ETH": ETH})
     signal = SimpleNamespace(id=0, market="ETH")
     async with sessions() as s:
         with statements(sessions) as seen:
-            held, _busy = await _market_state(s, signal, "HYPERLIQUID", 1, (1, 100))  # type: ignore[arg-type]
+            held, _busy = await market_state(s, signal, "HYPERLIQUID", 1, (1, 100))  # type: ignore[arg-type]
         assert sorted(held) == sorted(f"paper:{d}:1" for d in range(1, 101))
         assert all(len(h) == 1 for h in held.values())
-        (sql, params), *_ = [(q, p) for q, p in seen if "positions.entry_price" in q]
+        (sql, params), *_ = [(q, p) for q, p in seen if "entry_price" in q and "followers" in q]
         conn = await s.connection()
         if PG_URL:
             plan = await _generic_plan(conn, sql, params)
@@ -259,7 +261,7 @@ async def test_a_parts_holdings_are_read_through_the_account_index_whatever_the_
             rows = await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params)
             steps = " | ".join(str(r[-1]) for r in rows)
             assert "ix_positions_open_account_market (account=?" in steps, steps
-            assert "SCAN positions" not in steps, steps
+            assert "SCAN p " not in steps and "ix_positions_status" not in steps, steps
 
 
 async def _generic_plan(conn: Any, sql: str, params: Any) -> str:
@@ -283,6 +285,7 @@ async def test_a_parts_followers_are_found_by_a_probe_each_whatever_the_statisti
     that read every order of the signal once and compared each follower with all of them
     (6-7 s a part at 100,000 followers)."""
     book = await seed_followers(sessions, users=2000)
+    await refresh_statistics(sessions.kw["bind"])  # followers known, orders none yet
     await seed_open_positions(sessions, book, ["ETH"], {"ETH": ETH})  # signal 1's opens
     async with sessions() as s:
         with statements(sessions) as seen:
