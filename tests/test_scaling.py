@@ -251,6 +251,9 @@ async def test_a_parts_holdings_are_read_through_the_account_index_whatever_the_
             held, _busy = await market_state(s, signal, "HYPERLIQUID", 1, (1, 100))  # type: ignore[arg-type]
         assert sorted(held) == sorted(f"paper:{d}:1" for d in range(1, 101))
         assert all(len(h) == 1 for h in held.values())
+        first = held["paper:1:1"][0]  # money typed as money, on SQLite's text statement too
+        assert (first.position_id, first.side, first.leverage) == (1, "long", D(3))
+        assert first.entry_price == ETH and type(first.size) is D
         (sql, params), *_ = [(q, p) for q, p in seen if "entry_price" in q and "followers" in q]
         conn = await s.connection()
         if PG_URL:
