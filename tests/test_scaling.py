@@ -2,7 +2,8 @@
 by what the code reads and how it asks, not by timings (those are in bench/ and
 docs/benchmarks.md): a close reads its own position only, start-up builds no ORM objects,
 a checkpoint reads only the stops that moved, a user's /positions is found through an index,
-and a fan-out to more followers than PostgreSQL takes bind parameters works."""
+each part of a fan-out reads its followers through indexes whatever the statistics, and a
+fan-out to more followers than PostgreSQL takes bind parameters works."""
 
 from __future__ import annotations
 
