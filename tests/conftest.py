@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from storage.db import create_engine, session_factory, sqlite_url
 from storage.migrate import upgrade_sync
@@ -81,13 +81,34 @@ def database_backend(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(template)
 
 
+async def _tables_a_test_has_written(conn: AsyncConnection) -> set[str]:
+    """The tables holding rows or whose id sequence has moved: truncating only these costs a
+    few ms where all 41 cost 60-200 ms, a third of the PostgreSQL suite's time."""
+    tables = [t.name for t in Base.metadata.sorted_tables]
+    holding = " UNION ALL ".join(
+        f"SELECT '{name}' WHERE EXISTS (SELECT 1 FROM \"{name}\")" for name in tables
+    )
+    # pg_sequence_last_value is NULL until a sequence is read after its last restart (and
+    # fails on a table: CASE keeps the planner from calling it before the relkind test)
+    moved = (
+        "SELECT t.relname FROM pg_class s JOIN pg_depend d ON d.objid = s.oid "
+        "AND d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass "
+        "JOIN pg_class t ON t.oid = d.refobjid "
+        "WHERE CASE WHEN s.relkind = 'S' THEN pg_sequence_last_value(s.oid) END IS NOT NULL"
+    )
+    rows = (await conn.execute(text(f"{holding} UNION {moved}"))).scalars().all()
+    return set(rows) & set(tables)
+
+
 @pytest.fixture
 async def db_url(database_backend: str, tmp_path: Path) -> AsyncIterator[str]:
     if PG_URL:
         eng = create_engine(PG_URL)
         async with eng.begin() as c:
-            names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-            await c.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            used = await _tables_a_test_has_written(c)
+            if used:
+                names = ", ".join(f'"{name}"' for name in sorted(used))
+                await c.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
         await eng.dispose()
         yield PG_URL
         return
