@@ -6,6 +6,13 @@ a temporary table first and moved by one set-based statement (INSERT ... SELECT 
 CONFLICT DO NOTHING, UPDATE ... FROM): one statement for every row instead of one execution
 per row. Values are bound column by column through their column types (exact money, UTC
 datetimes, JSON text), as the executemany path binds them, so both paths store the same.
+
+Money goes in as text: asyncpg's binary NUMERIC encoder takes each Decimal apart through
+`as_tuple()` (0.87 us a value, against 0.26 us for its exact text by `format(value, "f")`), and
+a fan-out of 10,000 followers writes some 150,000 amounts. A table with money columns is
+therefore always written through a staging table whose money columns are text, cast back to
+NUMERIC by the server in the statement that moves the rows (the same exact value: NUMERIC's
+input reads every digit, and the column's scale rounds it as it rounds a bound Decimal).
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ from typing import Any
 
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.types import Money
 
 Columns = dict[str, list[Any]]  # column name -> one value per row
 
@@ -39,9 +48,27 @@ def bind_column(type_: Any, dialect: Any, values: list[Any]) -> list[Any]:
     return list(map(done.__getitem__, ids))
 
 
+def _is_money(table: Table, name: str) -> bool:
+    return isinstance(table.c[name].type, Money)
+
+
+def _money_text(values: list[Any]) -> list[Any]:
+    """Money in its exact text, each distinct object formatted once (see `bind_column`)."""
+    ids = list(map(id, values))
+    done = {
+        i: None if v is None else format(v, "f")
+        for i, v in dict(zip(ids, values, strict=True)).items()
+    }
+    return list(map(done.__getitem__, ids))
+
+
 async def _copy(conn: AsyncConnection, table: Table, into: str, columns: Columns) -> None:
+    """COPY the rows into `into`: `table` itself (no money column), or its staging table."""
     names = list(columns)
-    bound = [bind_column(table.c[n].type, conn.dialect, columns[n]) for n in names]
+    bound = []
+    for n in names:
+        values = bind_column(table.c[n].type, conn.dialect, columns[n])
+        bound.append(_money_text(values) if _is_money(table, n) else values)
     raw = await conn.get_raw_connection()
     await raw.driver_connection.copy_records_to_table(
         into, records=list(zip(*bound, strict=True)), columns=[table.c[n].name for n in names]
@@ -52,11 +79,24 @@ async def _staging(conn: AsyncConnection, table: Table, names: list[str]) -> str
     """An empty temporary table with these columns of `table`, dropped at commit at the
     latest; creating it also begins the transaction at the driver before COPY runs in it."""
     tmp = f"_bulk_{table.name}_{next(_names)}"
+    quote = conn.dialect.identifier_preparer.quote
+    staged = ", ".join(
+        f"CAST({quote(table.c[n].name)} AS text) AS {quote(table.c[n].name)}"
+        if _is_money(table, n)
+        else quote(table.c[n].name)
+        for n in names
+    )
     await conn.exec_driver_sql(
         f"CREATE TEMP TABLE {tmp} ON COMMIT DROP AS"
-        f" SELECT {_list(conn, table, names)} FROM {_quoted(conn, table)} WITH NO DATA"
+        f" SELECT {staged} FROM {_quoted(conn, table)} WITH NO DATA"
     )
     return tmp
+
+
+def _staged(conn: AsyncConnection, table: Table, tmp: str, name: str) -> str:
+    """A staged column as the table's type: money back from its text."""
+    column = f"{tmp}.{conn.dialect.identifier_preparer.quote(table.c[name].name)}"
+    return f"CAST({column} AS numeric)" if _is_money(table, name) else column
 
 
 def _quoted(conn: AsyncConnection, table: Table) -> str:
@@ -79,19 +119,20 @@ async def copy_insert(
     `returning` (a unique column), the id of each row this statement wrote by its value
     there: rows skipped are not among them."""
     names = list(columns)
-    if not ignore and returning is None:
+    if not ignore and returning is None and not any(_is_money(table, n) for n in names):
         await conn.exec_driver_sql("SELECT 1")  # the transaction begins at the driver first
         await _copy(conn, table, table.name, columns)
         return None
     tmp = await _staging(conn, table, names)
     await _copy(conn, table, tmp, columns)
     cols = _list(conn, table, names)
+    staged = ", ".join(_staged(conn, table, tmp, n) for n in names)
     quote = conn.dialect.identifier_preparer.quote
     tail = " ON CONFLICT DO NOTHING" if ignore else ""
     if returning is not None:
         tail += f" RETURNING {quote(table.c[returning].name)}, {quote(table.c.id.name)}"
     result = await conn.exec_driver_sql(
-        f"INSERT INTO {_quoted(conn, table)} ({cols}) SELECT {cols} FROM {tmp}{tail}"
+        f"INSERT INTO {_quoted(conn, table)} ({cols}) SELECT {staged} FROM {tmp}{tail}"
     )
     written = None if returning is None else {r[0]: r[1] for r in result}
     await conn.exec_driver_sql(f"DROP TABLE {tmp}")
@@ -110,7 +151,7 @@ async def copy_update(
     quote = conn.dialect.identifier_preparer.quote
     target = _quoted(conn, table)
     sets = ", ".join(
-        f"{quote(table.c[n].name)} = {tmp}.{quote(table.c[n].name)}" for n in names if n != "id"
+        f"{quote(table.c[n].name)} = {_staged(conn, table, tmp, n)}" for n in names if n != "id"
     )
     guard = ""
     args: tuple[Any, ...] = ()

@@ -17,6 +17,15 @@ from storage.models import Agent, OutboxMessage, User
 from storage.types import utcnow
 
 N = 40  # rows per write: both thresholds below are crossed either way
+# amounts whose text and binary forms differ most: rounding of a negative, an exponent,
+# negative zero, all 38 digits, a value below the 18th decimal (COPY sends money as text)
+EDGES = [
+    Decimal("-0.1000000000000000005"),
+    Decimal("1E+3"),
+    Decimal("-0"),
+    Decimal("12345678901234567890.123456789012345678"),
+    Decimal("0.0000000000000000004999"),
+]
 
 
 def _agents(prefix: str) -> list[dict[str, Any]]:
@@ -30,6 +39,7 @@ def _agents(prefix: str) -> list[dict[str, Any]]:
             "stop_loss_pct": Decimal("0.03"),
             "take_profit_pct": None if i % 2 else Decimal("0.1000000000000000005"),
             "trailing_distance_pct": price,
+            "trailing_activation_pct": EDGES[i % len(EDGES)],
             "min_confidence": Decimal(f"0.{i}"),
             "isolated_margin": i % 2 == 0,
             "created_at": utcnow(),
@@ -47,6 +57,7 @@ def _comparable(agent: Agent) -> tuple[Any, ...]:
         agent.stop_loss_pct,
         agent.take_profit_pct,
         agent.trailing_distance_pct,
+        agent.trailing_activation_pct,
         agent.min_confidence,
         agent.max_slippage_bps,  # a Python-side default, filled in by both paths
         agent.isolated_margin,
@@ -80,6 +91,9 @@ async def test_copy_and_executemany_store_the_same_rows(sessions, copy_at) -> No
     assert len(agents) == 4 * N
     assert by["c"] == by["e"] and by["k"] == by["m"]
     assert by["c"][0][5] == Decimal("0.100000000000000001")  # 19 decimals, half away from zero
+    stored = {a.trailing_activation_pct for a in agents}
+    want = {Decimal("-0.100000000000000001"), Decimal(1000), Decimal(0), EDGES[3], Decimal(0)}
+    assert stored == want
 
 
 async def test_an_insert_returns_the_ids_of_the_rows_it_wrote_not_those_it_skipped(
