@@ -60,11 +60,13 @@ def _limit(settings: dict[str, Any], key: str) -> Decimal | None:
 @dataclass(frozen=True, slots=True)
 class Part:
     """One part of a big fan-out, written in a transaction of its own: the followers after
-    deployment `after`, at most `size` of them, who have no open order for the signal yet
-    (so a part written before a crash is not decided again)."""
+    deployment `after` (and up to `upto`, when parts are written side by side), at most
+    `size` of them, who have no open order for the signal yet (so a part written before a
+    crash is not decided again)."""
 
     after: int
     size: int
+    upto: int | None = None
 
 
 async def active_deployments(
@@ -102,6 +104,8 @@ async def active_deployments(
             .offset(0)
         )
         stmt = stmt.where(Deployment.id > part.after, ~served.exists()).limit(part.size)
+        if part.upto is not None:
+            stmt = stmt.where(Deployment.id <= part.upto)
     rows = await session.execute(stmt)
     limits: dict[str | None, tuple[Decimal | None, Decimal | None]] = {}
     out = []

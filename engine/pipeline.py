@@ -29,6 +29,7 @@ from engine.close_retries import CloseRetries
 from engine.coordination.ownership import Ownership, WholeBook
 from engine.events import Event
 from engine.execute import Part
+from engine.fanout_parts import write_in_parts
 from engine.immediate import Immediate
 from engine.ingest import IncomingPost, source_id, store_post
 from engine.monitor import PositionIndex
@@ -38,7 +39,12 @@ from engine.prices import PriceBook, PriceTick
 from engine.protection_hooks import Protection
 from engine.reconciling import Reconciler
 from engine.route_cost import prepare_costs, routes_by_cost
-from engine.routing_step import route_and_write_orders, unfinished_signals, write_next_part
+from engine.routing_step import (
+    Routed,
+    route_and_write_orders,
+    unfinished_signals,
+    write_next_part,
+)
 from engine.sending import OrderSending
 from engine.signals import known_classification, make_signals, save_classification
 from engine.venues.base import Venue
@@ -68,6 +74,9 @@ class EngineConfig:
     # one part's rows at most, and every order is written once, filled (a fan-out written
     # whole claimed and filled all but its first batch by two more updates of each order)
     fanout_part: int = 2000
+    # parts of a fan-out in flight at once on PostgreSQL (engine/fanout_parts.py): one
+    # part's rows are built while the other's are written; 1 writes them one by one
+    fanout_parts_in_flight: int = 2
 
 
 @dataclass(slots=True)
@@ -189,31 +198,36 @@ class Engine(OrderSending):
         namespace = await self.namespace()
         where = (Order.signal_id == signal_id, Order.purpose == OrderPurpose.OPEN)
 
-        next_after: int | None = None  # the last follower of the part written before
+        def work_on(part: Part | None) -> Callable[[AsyncSession, Immediate], Any]:
+            """The transaction of the fan-out's first part (None: it routes the signal too)
+            or of a later one."""
 
-        async def work(s: AsyncSession, immediate: Immediate) -> tuple[Any, ...]:
-            # the first batch is written claimed: no UPDATE ... RETURNING to claim it
-            claim = self._insert_claim(immediate)
-            args = (s, signal_id, self.venues, self.prices, self.clock())
-            args += (self.config.approval_ttl, namespace, claim)
-            if next_after is None:
-                routed = await route_and_write_orders(*args, part_size=self.config.fanout_part)
-            else:
-                routed = await write_next_part(*args, Part(next_after, self.config.fanout_part))
-            # on the paper venue: filled before they were written (written filled), and
-            # recorded before this transaction commits
-            claimed = len(routed.claimed)
-            left = await immediate.record_written(s, routed.claimed, self.clock())
-            if claimed < routed.marked or not routed.marked:
-                # rows a unique key already held (written before): claimed the usual way
-                more = await self._claim(s, *where, limit=claim.limit - claimed)
-                left, claimed = left + more, claimed + len(more)
-            if not routed.close_signal_ids:
-                left = await self._fill_now(s, immediate, left)
-            return routed, left, claimed, claim.next_batch()
+            async def work(s: AsyncSession, immediate: Immediate) -> tuple[Any, ...]:
+                # the first batch is written claimed: no UPDATE ... RETURNING to claim it
+                claim = self._insert_claim(immediate)
+                args = (s, signal_id, self.venues, self.prices, self.clock())
+                args += (self.config.approval_ttl, namespace, claim)
+                if part is None:
+                    size = self.config.fanout_part
+                    routed = await route_and_write_orders(*args, part_size=size)
+                else:
+                    routed = await write_next_part(*args, part)
+                # on the paper venue: filled before they were written (written filled), and
+                # recorded before this transaction commits
+                claimed = len(routed.claimed)
+                left = await immediate.record_written(s, routed.claimed, self.clock())
+                if claimed < routed.marked or not routed.marked:
+                    # rows a unique key already held (written before): claimed the usual way
+                    more = await self._claim(s, *where, limit=claim.limit - claimed)
+                    left, claimed = left + more, claimed + len(more)
+                if not routed.close_signal_ids:
+                    left = await self._fill_now(s, immediate, left)
+                return routed, left, claimed, claim.next_batch()
 
-        while True:
-            (routed, left, claimed, batch_size), filled = await self._one_transaction(work)
+            return work
+
+        async def write(part: Part | None) -> Routed:
+            (routed, left, claimed, batch_size), filled = await self._one_transaction(work_on(part))
             self._emit(routed.events)
             # [position policy] closes of held positions (policy close/flip) go out before
             # the opens; a flip's open waits for its close to fill (engine/fills.py releases)
@@ -222,16 +236,19 @@ class Engine(OrderSending):
                     Order.signal_id.in_(routed.close_signal_ids),
                     Order.purpose == OrderPurpose.CLOSE,
                 )
+            # a part's pending rows were all claimed: the sweep for more after the last
+            last = routed.next_after is None and (part is None or part.upto is None)
             await self._finish(
-                filled, where, left, claimed, batch_size, after_price_path=True,
-                # a part's pending rows were all claimed: the sweep for more after the last
-                rest_may_wait=routed.next_after is None,
-            )  # fmt: skip
-            if routed.next_after is None:
-                break
-            next_after = routed.next_after  # the next part, after a tick's closes if any
-            await self.price_path.wait_turn()
-        o = routed.outcome
+                filled, where, left, claimed, batch_size, after_price_path=True, rest_may_wait=last
+            )
+            return routed
+
+        dialect = getattr(self.sessions.kw.get("bind"), "dialect", None)
+        on_postgresql = getattr(dialect, "name", "") == "postgresql"
+        in_flight = self.config.fanout_parts_in_flight if on_postgresql else 1
+        size, wait_turn = self.config.fanout_part, self.price_path.wait_turn
+        last = await write_in_parts(write, self.sessions, signal_id, size, in_flight, wait_turn)
+        o = last.outcome
         return SignalOutcome(o.signal_id, o.agent, o.market, o.side, o.venue, o.reason)
 
     # -- prices and closes ---------------------------------------------------------------

@@ -221,7 +221,9 @@ async def write_next_part(
 ) -> Routed:
     """The next part of a fan-out `route_and_write_orders` began (the followers after
     `part.after`), in the caller's transaction; the signal is executed once the last is
-    written. A signal no longer routed (executed by another replica) writes nothing."""
+    written (never by a bounded part: parts written side by side may commit in any order,
+    and the unbounded one after them ends the fan-out). A signal no longer routed (executed
+    by another replica) writes nothing."""
     sig = await s.get_one(Signal, signal_id)
     agent = await s.get_one(Agent, sig.agent_id)
     decision = (
@@ -241,7 +243,9 @@ async def write_next_part(
     await write_outbox(s, more.events)
     routed.events, routed.close_signal_ids = more.events, more.close_signal_ids
     routed.claimed, routed.marked, routed.next_after = more.claimed, more.marked, more.next_after
-    if routed.next_after is None:
+    if part.upto is not None:
+        routed.next_after = None  # the caller knows the parts; the last unbounded one ends it
+    elif routed.next_after is None:
         sig.status = SignalStatus.EXECUTED
     return routed
 
