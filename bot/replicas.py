@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot import stalled_fanouts
 from bot.settings import Settings
 from engine.analytics.rebuild_job import REBUILD_JOB
 from engine.coordination.ownership import ShardLeases
@@ -25,10 +26,12 @@ log = logging.getLogger(__name__)
 
 # jobs that must run on exactly one replica at a time: the pollers (one poll, not N), the
 # reconciliation, the approval expiry, and alert delivery (so Telegram's 30 messages a second
-# overall and one a second per chat hold across all replicas together), and the daily
-# analytics rebuild (engine/analytics/rebuild_job.py)
+# overall and one a second per chat hold across all replicas together), the daily
+# analytics rebuild (engine/analytics/rebuild_job.py), and resuming stalled fan-outs
+# (bot/stalled_fanouts.py)
 SINGLETON_JOBS = (
-    "poll_x", "poll_feeds", "reconcile", "approvals", "outbox", "purge", REBUILD_JOB
+    "poll_x", "poll_feeds", "reconcile", "approvals", "outbox", "purge", REBUILD_JOB,
+    stalled_fanouts.JOB,
 )  # fmt: skip
 
 

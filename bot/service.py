@@ -22,6 +22,7 @@ from bot.discord_runtime import start_discord
 from bot.ingestion import schedule_ingestion
 from bot.price_status import PriceWatch
 from bot.settings import Settings
+from bot.stalled_fanouts import StalledFanOuts
 from bot.telegram import TelegramBot, TelegramTransport
 from bot.telegram_limits import ChatRateLimiter
 from bot.telegram_monitor import TelegramMonitor
@@ -312,6 +313,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         settings.port,
     )
     price_watch = PriceWatch(settings, prices, loop.time())
+    stalled = StalledFanOuts(engine)
     last_checkpoint = last_statistics = loop.time()
     try:
         while not stop.is_set():
@@ -325,6 +327,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
                 await engine.checkpoint()  # persists trailing stops, alerts moved ones
                 if leases is None:  # replicas sweep in their own loop, more often
                     await engine.resume_pending()  # orders a venue error or a crash left open
+                stalled.check()  # fan-outs a failed part or a dead replica left half way
                 last_checkpoint = loop.time()
             if loop.time() - last_statistics >= STATISTICS_SECONDS:
                 with contextlib.suppress(Exception):  # stale statistics are no reason to stop
@@ -343,6 +346,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
     finally:
         stop.set()
+        await stalled.stop()
         for task in background:
             with contextlib.suppress(Exception):
                 await task

@@ -28,8 +28,6 @@ from engine.close import write_close_orders
 from engine.close_retries import CloseRetries
 from engine.coordination.ownership import Ownership, WholeBook
 from engine.events import Event
-from engine.execute import Part
-from engine.fanout_parts import write_in_parts
 from engine.immediate import Immediate
 from engine.ingest import IncomingPost, source_id, store_post
 from engine.monitor import PositionIndex
@@ -39,13 +37,8 @@ from engine.prices import PriceBook, PriceTick
 from engine.protection_hooks import Protection
 from engine.reconciling import Reconciler
 from engine.route_cost import prepare_costs, routes_by_cost
-from engine.routing_step import (
-    Routed,
-    route_and_write_orders,
-    unfinished_signals,
-    write_next_part,
-)
-from engine.sending import OrderSending
+from engine.routing_step import unfinished_signals
+from engine.signal_writing import SignalOutcome, SignalWriting
 from engine.signals import known_classification, make_signals, save_classification
 from engine.venues.base import Venue
 from engine.watch import Watch
@@ -77,16 +70,9 @@ class EngineConfig:
     # parts of a fan-out in flight at once on PostgreSQL (engine/fanout_parts.py): one
     # part's rows are built while the other's are written; 1 writes them one by one
     fanout_parts_in_flight: int = 2
-
-
-@dataclass(slots=True)
-class SignalOutcome:
-    signal_id: int
-    agent: str
-    market: str
-    side: str
-    venue: str | None
-    reason: str
+    # a signal unfinished this long with no order written is resumed (a part that failed,
+    # a replica that died mid-way): parts are written every second or so
+    fanout_stalled_after: timedelta = timedelta(minutes=2)
 
 
 @dataclass(slots=True)
@@ -96,7 +82,7 @@ class PostOutcome:
     signals: list[SignalOutcome] = field(default_factory=list)
 
 
-class Engine(OrderSending):
+class Engine(SignalWriting):
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
@@ -124,6 +110,8 @@ class Engine(OrderSending):
         # a tick's writes before the checkpoint's (engine/price_path.py)
         self.price_path = PricePathFirst()
         self._namespace: str | None = None
+        # signals this process routes now or will next (a post's, one after the other)
+        self._writing_signals: set[int] = set()
         # live positions' stops and take profits resting on the venue (bot/service.py sets it
         # when live Hyperliquid trading is on)
         self.protection: Protection | None = None
@@ -187,69 +175,17 @@ class Engine(OrderSending):
             price = self.prices.price(c.market) if c.market else None
             signals = await make_signals(s, post_id, src, post.posted_at, c, price)
             multi = c.market is not None and await routes_by_cost(s, [sig.id for sig in signals])
-        if multi and c.market:  # venues' funding, books, quotes: read with no transaction open
-            await prepare_costs(self.venues, c.market)
         outcome = PostOutcome(post_id, c)
-        for sig in signals:
-            outcome.signals.append(await self._route_and_execute(sig.id))
+        queued = {sig.id for sig in signals}  # ours to write: never "stalled" meanwhile
+        self._writing_signals |= queued
+        try:
+            if multi and c.market:  # venues' funding, books, quotes: no transaction open
+                await prepare_costs(self.venues, c.market)
+            for sig in signals:
+                outcome.signals.append(await self._route_and_execute(sig.id))
+        finally:
+            self._writing_signals -= queued
         return outcome
-
-    async def _route_and_execute(self, signal_id: int) -> SignalOutcome:
-        namespace = await self.namespace()
-        where = (Order.signal_id == signal_id, Order.purpose == OrderPurpose.OPEN)
-
-        def work_on(part: Part | None) -> Callable[[AsyncSession, Immediate], Any]:
-            """The transaction of the fan-out's first part (None: it routes the signal too)
-            or of a later one."""
-
-            async def work(s: AsyncSession, immediate: Immediate) -> tuple[Any, ...]:
-                # the first batch is written claimed: no UPDATE ... RETURNING to claim it
-                claim = self._insert_claim(immediate)
-                args = (s, signal_id, self.venues, self.prices, self.clock())
-                args += (self.config.approval_ttl, namespace, claim)
-                if part is None:
-                    size = self.config.fanout_part
-                    routed = await route_and_write_orders(*args, part_size=size)
-                else:
-                    routed = await write_next_part(*args, part)
-                # on the paper venue: filled before they were written (written filled), and
-                # recorded before this transaction commits
-                claimed = len(routed.claimed)
-                left = await immediate.record_written(s, routed.claimed, self.clock())
-                if claimed < routed.marked or not routed.marked:
-                    # rows a unique key already held (written before): claimed the usual way
-                    more = await self._claim(s, *where, limit=claim.limit - claimed)
-                    left, claimed = left + more, claimed + len(more)
-                if not routed.close_signal_ids:
-                    left = await self._fill_now(s, immediate, left)
-                return routed, left, claimed, claim.next_batch()
-
-            return work
-
-        async def write(part: Part | None) -> Routed:
-            (routed, left, claimed, batch_size), filled = await self._one_transaction(work_on(part))
-            self._emit(routed.events)
-            # [position policy] closes of held positions (policy close/flip) go out before
-            # the opens; a flip's open waits for its close to fill (engine/fills.py releases)
-            if routed.close_signal_ids:
-                await self._send_claimed(
-                    Order.signal_id.in_(routed.close_signal_ids),
-                    Order.purpose == OrderPurpose.CLOSE,
-                )
-            # a part's pending rows were all claimed: the sweep for more after the last
-            last = routed.next_after is None and (part is None or part.upto is None)
-            await self._finish(
-                filled, where, left, claimed, batch_size, after_price_path=True, rest_may_wait=last
-            )
-            return routed
-
-        dialect = getattr(self.sessions.kw.get("bind"), "dialect", None)
-        on_postgresql = getattr(dialect, "name", "") == "postgresql"
-        in_flight = self.config.fanout_parts_in_flight if on_postgresql else 1
-        size, wait_turn = self.config.fanout_part, self.price_path.wait_turn
-        last = await write_in_parts(write, self.sessions, signal_id, size, in_flight, wait_turn)
-        o = last.outcome
-        return SignalOutcome(o.signal_id, o.agent, o.market, o.side, o.venue, o.reason)
 
     # -- prices and closes ---------------------------------------------------------------
 

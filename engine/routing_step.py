@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine import limit_orders
@@ -277,6 +277,38 @@ async def _resting_told(
         )
         for uid in users.scalars().all()
     ]
+
+
+async def stalled_signals(
+    sessions: async_sessionmaker[AsyncSession], before: datetime
+) -> list[int]:
+    """Unfinished signals nobody is writing now: made (a new one) or routed before `before`,
+    with no open order written since (a fan-out being written, here or by another replica,
+    writes a part every second or so). A part that failed, a replica that died mid-way, or
+    one that died between making a signal and routing it, leaves one."""
+    routed_before = select(RoutingDecision.id).where(
+        RoutingDecision.signal_id == Signal.id, RoutingDecision.created_at < before
+    )
+    recent = select(Order.id).where(
+        Order.signal_id == Signal.id,
+        Order.purpose == OrderPurpose.OPEN,
+        Order.created_at >= before,
+    )
+    async with sessions() as s:
+        rows = await s.execute(
+            select(Signal.id)
+            # as the partial index ix_signals_unfinished says it, so that it is used
+            .where(text("signals.status IN ('new', 'routed')"))
+            .where(
+                or_(
+                    and_(Signal.status == SignalStatus.NEW, Signal.created_at < before),
+                    and_(Signal.status == SignalStatus.ROUTED, routed_before.exists()),
+                ),
+                ~recent.exists(),
+            )
+            .order_by(Signal.id)
+        )
+        return list(rows.scalars().all())
 
 
 async def unfinished_signals(sessions: async_sessionmaker[AsyncSession]) -> list[int]:

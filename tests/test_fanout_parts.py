@@ -14,7 +14,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-import engine.pipeline
+import engine.signal_writing
 from engine.classify.rules import RulesClassifier
 from engine.markets import hyperliquid_markets
 from engine.pipeline import Engine
@@ -37,7 +37,7 @@ def _count_parts(monkeypatch: pytest.MonkeyPatch, fail_after: int | None = None)
     """Each part written after the first, by its number; `fail_after`: the process dies
     (an exception out of the fan-out) before writing the part after that many."""
     parts: list[int] = []
-    real = engine.pipeline.write_next_part
+    real = engine.signal_writing.write_next_part
 
     async def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
         if fail_after is not None and len(parts) + 1 >= fail_after:
@@ -46,7 +46,7 @@ def _count_parts(monkeypatch: pytest.MonkeyPatch, fail_after: int | None = None)
         parts.append(len(parts) + 2)
         return out
 
-    monkeypatch.setattr(engine.pipeline, "write_next_part", counted)
+    monkeypatch.setattr(engine.signal_writing, "write_next_part", counted)
     return parts
 
 

@@ -14,7 +14,7 @@ from itertools import pairwise
 import pytest
 from sqlalchemy import select
 
-import engine.pipeline
+import engine.signal_writing
 from engine.execute import Part
 from engine.pipeline import Engine
 from storage.enums import SignalStatus
@@ -43,7 +43,7 @@ class Parts:
     def __init__(self, monkeypatch: pytest.MonkeyPatch, fail: int | None = None) -> None:
         self.begun: list[Part] = []
         self.in_flight = self.most_in_flight = 0
-        real = engine.pipeline.write_next_part
+        real = engine.signal_writing.write_next_part
 
         async def watched(*args, **kwargs):  # type: ignore[no-untyped-def]
             part = args[-1]
@@ -59,7 +59,7 @@ class Parts:
             finally:
                 self.in_flight -= 1
 
-        monkeypatch.setattr(engine.pipeline, "write_next_part", watched)
+        monkeypatch.setattr(engine.signal_writing, "write_next_part", watched)
 
 
 async def _one_order_each(sessions) -> list[int]:
@@ -119,7 +119,7 @@ async def test_a_follower_who_joins_during_the_fan_out_is_served_by_the_last_par
     sessions, monkeypatch
 ) -> None:
     engine_ = _in_parts_of_two(await _engine(sessions, FOLLOWERS))
-    real = engine.pipeline.write_next_part
+    real = engine.signal_writing.write_next_part
     joined: list[int] = []
     first_call = [True]
 
@@ -141,7 +141,7 @@ async def test_a_follower_who_joins_during_the_fan_out_is_served_by_the_last_par
                 joined.append(newcomer.id)
         return await real(*args, **kwargs)
 
-    monkeypatch.setattr(engine.pipeline, "write_next_part", join_once)
+    monkeypatch.setattr(engine.signal_writing, "write_next_part", join_once)
     await engine_.ingest(post())
     served = await _one_order_each(sessions)
     assert joined[0] in served and len(served) == 8

@@ -6,7 +6,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.enums import SignalStatus
@@ -42,7 +52,17 @@ class ClassificationRow(CreatedAt, Base):
 
 class Signal(CreatedAt, Base):
     __tablename__ = "signals"
-    __table_args__ = (UniqueConstraint("agent_id", "post_id"),)
+    __table_args__ = (
+        UniqueConstraint("agent_id", "post_id"),
+        # the sweep that resumes a fan-out stopped half way (migration 0022)
+        Index(
+            "ix_signals_unfinished",
+            "status",
+            "created_at",
+            sqlite_where=text("status IN ('new', 'routed')"),
+            postgresql_where=text("status IN ('new', 'routed')"),
+        ),
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"))
     post_id: Mapped[int] = mapped_column(ForeignKey("posts.id"), index=True)

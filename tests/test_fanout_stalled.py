@@ -1,0 +1,157 @@
+"""A fan-out left half way while the service runs (a part that failed; a replica that died
+mid-way) is finished without a restart: the sweep (Engine.resume_stalled_fan_outs, run by
+bot/stalled_fanouts.py) serves the followers not served yet, once each, and leaves alone a
+fan-out still being written, here or elsewhere."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+import engine.signal_writing
+from bot.stalled_fanouts import StalledFanOuts
+from engine.coordination.ownership import WholeBook
+from engine.pipeline import Engine
+from storage.enums import SignalStatus
+from storage.models import Order, OutboxMessage, Position, Signal
+from tests.test_fanout_parts import _engine_on
+from tests.test_pipeline import NOW, _count, _engine, post
+
+FOLLOWERS = [{"collateral_usd": "100", "leverage": "2"}] * 5
+
+
+def _in_parts_of_two(engine_: Engine) -> Engine:
+    engine_.config = replace(engine_.config, fanout_part=2)
+    return engine_
+
+
+def _die_in_the_next_part(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def killed(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("killed while writing a part")
+
+    monkeypatch.setattr(engine.signal_writing, "write_next_part", killed)
+
+
+async def _signal_status(sessions) -> str:
+    async with sessions() as s:
+        return (await s.execute(select(Signal.status))).scalar_one()
+
+
+async def _one_order_each(sessions) -> int:
+    async with sessions() as s:
+        served = (await s.execute(select(Order.deployment_id))).scalars().all()
+    assert sorted(served) == sorted(set(served)), "a follower got two orders"
+    return len(served)
+
+
+async def test_a_fan_out_a_failed_part_stopped_is_finished_without_a_restart(
+    sessions, monkeypatch
+) -> None:
+    clock = [NOW]
+    engine_ = _in_parts_of_two(await _engine(sessions, FOLLOWERS, clock=clock))
+    _die_in_the_next_part(monkeypatch)
+    with pytest.raises(RuntimeError):
+        await engine_.ingest(post())
+    monkeypatch.undo()
+    assert await _count(sessions, Position) == 2
+    assert await _signal_status(sessions) == SignalStatus.ROUTED
+    # a minute on, it may still be being written (by another replica): left alone
+    clock[0] = NOW + timedelta(minutes=1)
+    assert await engine_.resume_stalled_fan_outs() == 0
+    assert await _count(sessions, Position) == 2
+    clock[0] = NOW + timedelta(minutes=3)
+    assert await engine_.resume_stalled_fan_outs() == 1
+    assert await _one_order_each(sessions) == 5
+    assert await _count(sessions, Position) == 5
+    assert await _signal_status(sessions) == SignalStatus.EXECUTED
+    assert await _count(sessions, OutboxMessage, OutboxMessage.kind == "position_opened") == 5
+    assert len(engine_.index) == 5  # the monitor watches what the sweep opened
+    assert len(engine_.venues["HYPERLIQUID"]._fills) == 5
+    assert await engine_.resume_stalled_fan_outs() == 0  # finished: nothing more
+
+
+async def test_another_replicas_stalled_fan_out_is_finished_by_the_sweep(
+    sessions, monkeypatch
+) -> None:
+    clock = [NOW]
+    dead = _in_parts_of_two(await _engine(sessions, FOLLOWERS, clock=clock))
+    _die_in_the_next_part(monkeypatch)
+    with pytest.raises(RuntimeError):
+        await dead.ingest(post())
+    monkeypatch.undo()
+    # another process on the same database, whose books never held the dead one's
+    survivor = _in_parts_of_two(await _engine_on(sessions, dead))
+    survivor.clock = lambda: NOW + timedelta(minutes=5)
+    sweep = StalledFanOuts(survivor)
+    sweep.check()
+    await asyncio.wait_for(sweep._task, 10)  # type: ignore[arg-type]
+    assert await _one_order_each(sessions) == 5
+    assert await _signal_status(sessions) == SignalStatus.EXECUTED
+    assert len(survivor.venues["HYPERLIQUID"]._fills) == 3  # only those not served
+    await sweep.stop()
+
+
+async def test_a_signal_being_written_here_is_never_resumed_alongside(
+    sessions, monkeypatch
+) -> None:
+    clock = [NOW]
+    engine_ = _in_parts_of_two(await _engine(sessions, FOLLOWERS, clock=clock))
+    real = engine.signal_writing.write_next_part
+    resumed: list[int] = []
+    first_part = [True]
+
+    async def slow_part(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if first_part and first_part.pop():
+            # minutes pass while this part is written: the sweep runs meanwhile
+            clock[0] = NOW + timedelta(minutes=10)
+            resumed.append(await engine_.resume_stalled_fan_outs())
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(engine.signal_writing, "write_next_part", slow_part)
+    await engine_.ingest(post())
+    assert resumed == [0]
+    assert await _one_order_each(sessions) == 5
+    assert await _signal_status(sessions) == SignalStatus.EXECUTED
+
+
+async def test_the_sweep_runs_only_where_its_job_is_held(sessions) -> None:
+    engine_ = await _engine(sessions, FOLLOWERS)
+
+    class NotOurs(WholeBook):
+        def runs(self, job: str) -> bool:
+            return job != "fanouts"
+
+    engine_.ownership = NotOurs()
+    sweep = StalledFanOuts(engine_)
+    sweep.check()
+    assert sweep._task is None
+
+
+async def test_a_fan_out_written_to_lately_is_left_to_its_writer(sessions, monkeypatch) -> None:
+    clock = [NOW]
+    first = _in_parts_of_two(await _engine(sessions, FOLLOWERS, clock=clock))
+    _die_in_the_next_part(monkeypatch)
+    with pytest.raises(RuntimeError):
+        await first.ingest(post())
+    monkeypatch.undo()
+    # another replica resumed it at +2.5 min, wrote one part, and is (as far as anyone can
+    # tell) still writing: its part's orders are recent
+    other = _in_parts_of_two(await _engine_on(sessions, first))
+    other.clock = lambda: NOW + timedelta(minutes=2, seconds=30)
+    _die_in_the_next_part(monkeypatch)  # after its first part, which routes nothing new
+    async with sessions() as s:
+        signal_id = (await s.execute(select(Signal.id))).scalar_one()
+    with pytest.raises(RuntimeError):
+        await other._route_and_execute(signal_id)  # as its own sweep would
+    monkeypatch.undo()
+    assert await _count(sessions, Position) == 4
+    clock[0] = NOW + timedelta(minutes=3)  # its routing is old, its last part is not
+    assert await first.resume_stalled_fan_outs() == 0
+    clock[0] = NOW + timedelta(minutes=5)
+    assert await first.resume_stalled_fan_outs() == 1
+    assert await _one_order_each(sessions) == 5
+    assert await _signal_status(sessions) == SignalStatus.EXECUTED
