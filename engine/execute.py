@@ -103,8 +103,12 @@ async def active_deployments(
             )
             .offset(0)
         )
-        stmt = stmt.where(Deployment.id > part.after, ~served.exists()).limit(part.size)
-        if part.upto is not None:
+        stmt = stmt.where(Deployment.id > part.after, ~served.exists())
+        # a range laid out in advance is written whole: a follower resumed since has made
+        # it longer, and a limit would drop its last (engine/fanout_parts.py)
+        if part.upto is None:
+            stmt = stmt.limit(part.size)
+        else:
             stmt = stmt.where(Deployment.id <= part.upto)
     rows = await session.execute(stmt)
     limits: dict[str | None, tuple[Decimal | None, Decimal | None]] = {}

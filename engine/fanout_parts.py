@@ -12,9 +12,14 @@ venue's fills of two parts touch different accounts; one account in both (two de
 trading one account) is not filled twice at once: the send sequencer gives its turn to one
 transaction, and the other's orders go the usual way after commit.
 
-A bounded part never marks the signal executed: parts commit in any order, and a crash may
-leave an earlier part unwritten. The caller writes one unbounded part after them (the
-followers after the last range: those who joined meanwhile, or none), which does.
+A range is written whole, with no limit on its size: a follower paused at the layout and
+resumed before its range is written makes the range one longer, and is served with the rest
+(a limit of the part's size would drop the range's last follower, whom nothing after would
+serve). A bounded part never marks the signal executed: parts commit in any order, and a
+crash may leave an earlier part unwritten. The caller writes one unbounded part after them
+(the followers after the last range: those who joined meanwhile, or none), which does. As
+with parts one after another (keyset paging), a deployment whose row commits during the
+fan-out with an id below the part being written is not served: it came after the signal.
 
 SQLite has one writer: a second transaction would only wait for the first's lock, so there
 the parts stay one after another.
@@ -93,7 +98,8 @@ async def write_side_by_side(
     """`write` each part (its transaction and what follows its commit), at most `in_flight`
     at once; each starts after a tick's closes in flight (`wait_turn`). A part that fails
     does not stop the others (each is a transaction of its own): the first failure is raised
-    once all have ended, so none is left running."""
+    once all have ended. Cancelled, the parts running are cancelled (each rolls back whole,
+    its paper fills undone) and awaited: none is left running."""
     slots = asyncio.Semaphore(in_flight)
 
     async def one(part: Part) -> None:
@@ -102,11 +108,17 @@ async def write_side_by_side(
         finally:
             slots.release()
 
-    tasks = []
-    for part in parts:
-        await slots.acquire()
-        await wait_turn()
-        tasks.append(asyncio.create_task(one(part)))
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        for part in parts:
+            await slots.acquire()
+            await wait_turn()
+            tasks.append(asyncio.create_task(one(part)))
+    except BaseException:  # cancelled (a shutdown) while parts run: none is left behind
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
     results = await asyncio.gather(*tasks, return_exceptions=True)
     for result in results:
         if isinstance(result, BaseException):

@@ -112,6 +112,7 @@ class Engine(SignalWriting):
         self._namespace: str | None = None
         # signals this process routes now or will next (a post's, one after the other)
         self._writing_signals: set[int] = set()
+        self._resume_failures: dict[int, int] = {}
         # live positions' stops and take profits resting on the venue (bot/service.py sets it
         # when live Hyperliquid trading is on)
         self.protection: Protection | None = None

@@ -5,12 +5,14 @@ Mixed into the Engine (engine/pipeline.py), whose attributes these are."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from engine.coordination import leases
 from engine.execute import Part
 from engine.fanout_parts import write_in_parts
 from engine.immediate import Immediate
@@ -22,6 +24,10 @@ from storage.models import Order
 
 if TYPE_CHECKING:
     from engine.pipeline import EngineConfig
+
+log = logging.getLogger(__name__)
+
+RESUME_TRIES = 3  # a stalled fan-out whose resume failed this often here waits for a restart
 
 
 @dataclass(slots=True)
@@ -39,16 +45,41 @@ class SignalWriting(OrderSending):
     config: EngineConfig
     # signals this process routes now or will next (a post's, one after the other)
     _writing_signals: set[int]
+    # stalled fan-outs whose resume failed here, by signal: how many times
+    _resume_failures: dict[int, int]
 
     async def resume_stalled_fan_outs(self) -> int:
         """Finish the fan-outs a failed part or a dead replica left half way, as a restart
-        does: the followers not served yet. Returns the signals resumed."""
+        does: the followers not served yet. Each is claimed first (a lease named for the
+        signal, for as long as it may stall before another may take it), so two replicas
+        never resume one together; one that fails is retried by the next sweeps, then left
+        to a restart (RESUME_TRIES), and never stops the others. Returns those resumed."""
         before = self.clock() - self.config.fanout_stalled_after
+        me, ttl = self.ownership.replica_id, self.config.fanout_stalled_after
         resumed = 0
         for signal_id in await stalled_signals(self.sessions, before):
-            if signal_id not in self._writing_signals:
+            tries = self._resume_failures.get(signal_id, 0)
+            if signal_id in self._writing_signals or tries >= RESUME_TRIES:
+                continue
+            claim = f"fanout:{signal_id}"
+            if claim not in await leases.acquire(self.sessions, [claim], me, ttl, self.clock()):
+                continue  # another replica is resuming it
+            try:
                 await self._route_and_execute(signal_id)
-                resumed += 1
+            except Exception:
+                tries = self._resume_failures[signal_id] = tries + 1
+                log.exception(
+                    "resuming the fan-out of signal %s failed (try %d of %d%s)",
+                    signal_id,
+                    tries,
+                    RESUME_TRIES,
+                    "; left to a restart" if tries >= RESUME_TRIES else "",
+                )
+                continue
+            finally:
+                await leases.release(self.sessions, [claim], me)
+            self._resume_failures.pop(signal_id, None)
+            resumed += 1
         return resumed
 
     async def _route_and_execute(self, signal_id: int) -> SignalOutcome:

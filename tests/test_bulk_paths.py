@@ -200,3 +200,40 @@ async def test_transition_rows_writes_own_values_only_on_the_rows_it_moved(
         for g in half[1:]:
             own = g.id - first < N // 2
             assert tuple(g[1:]) == (("failed", 3, f"e{g.id}") if own else ("failed", 0, None))
+
+
+async def test_money_updates_store_the_same_through_copy_and_executemany(sessions, copy_at) -> None:
+    """On PostgreSQL an update of many rows stages money as text and casts it back
+    (storage/bulk_copy.py): the same amounts as the executemany path, edge cases included."""
+    copy_at(10**9)
+    async with sessions() as s, s.begin():
+        await insert_rows(s, Agent, _agents("u"))
+    async with sessions() as s:
+        ids = [r[0] for r in await s.execute(select(Agent.id).order_by(Agent.id))]
+    half = len(ids) // 2
+    for at, part in ((1, ids[:half]), (10**9, ids[half:])):
+        copy_at(at)
+        async with sessions() as s, s.begin():
+            await update_by_id(
+                s,
+                Agent,
+                [
+                    {"id": i, "trailing_activation_pct": EDGES[n % len(EDGES)]}
+                    for n, i in enumerate(part)
+                ],
+            )
+    async with sessions() as s:
+        got = (
+            (await s.execute(select(Agent.trailing_activation_pct).order_by(Agent.id)))
+            .scalars()
+            .all()
+        )
+    copied, executed = got[:half], got[half:]
+    assert copied == executed[: len(copied)]
+    assert copied[:5] == [
+        Decimal("-0.100000000000000001"),
+        Decimal(1000),
+        Decimal(0),
+        EDGES[3],
+        Decimal(0),
+    ]

@@ -12,12 +12,12 @@ from decimal import Decimal
 from itertools import pairwise
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 import engine.signal_writing
 from engine.execute import Part
 from engine.pipeline import Engine
-from storage.enums import SignalStatus
+from storage.enums import DeploymentStatus, SignalStatus
 from storage.models import Deployment, Order, OutboxMessage, Position, Signal
 from tests.test_fanout_parts import _engine_on
 from tests.test_pipeline import _count, _engine, post
@@ -37,7 +37,8 @@ def _in_parts_of_two(engine_: Engine) -> Engine:
 
 
 class Parts:
-    """Watches `write_next_part`: the parts begun, how many were in flight at once, and a
+    """Watches `write_next_part`: the parts begun, how many part transactions were open at
+    once (counted from a part's start until its rows are written, before its commit), and a
     part that fails (the process dies while writing it)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, fail: int | None = None) -> None:
@@ -52,10 +53,13 @@ class Parts:
             self.in_flight += 1
             self.most_in_flight = max(self.most_in_flight, self.in_flight)
             try:
-                await asyncio.sleep(0.01)  # a part's work takes a while: the next one starts
                 if number == fail:
                     raise RuntimeError("killed while writing a part")
-                return await real(*args, **kwargs)
+                written = await real(*args, **kwargs)
+                # still inside the part's transaction (it commits after this returns): a
+                # while here, and the next part's transaction opens meanwhile
+                await asyncio.sleep(0.01)
+                return written
             finally:
                 self.in_flight -= 1
 
@@ -145,4 +149,38 @@ async def test_a_follower_who_joins_during_the_fan_out_is_served_by_the_last_par
     await engine_.ingest(post())
     served = await _one_order_each(sessions)
     assert joined[0] in served and len(served) == 8
+    assert await _signal_status(sessions) == SignalStatus.EXECUTED
+
+
+async def test_a_follower_resumed_after_the_layout_is_served_and_nobody_dropped(
+    sessions, monkeypatch
+) -> None:
+    """A range is laid out with the followers active then; one paused at the layout and
+    resumed before its range is written makes the range longer: every active follower,
+    the resumed one included, gets an order (a limit of the part's size dropped the range's
+    last follower, and the signal ended executed without them)."""
+    engine_ = _in_parts_of_two(await _engine(sessions, FOLLOWERS))
+    async with sessions() as s:
+        ids = sorted((await s.execute(select(Deployment.id))).scalars())
+    paused = ids[2]  # in the first range laid out (the first part writes ids[0:2])
+    async with sessions() as s, s.begin():
+        await s.execute(
+            update(Deployment).where(Deployment.id == paused).values(status=DeploymentStatus.PAUSED)
+        )
+    real = engine.signal_writing.write_next_part
+    first_part = [True]
+
+    async def resumed_meanwhile(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if first_part and first_part.pop():
+            async with sessions() as s, s.begin():
+                await s.execute(
+                    update(Deployment)
+                    .where(Deployment.id == paused)
+                    .values(status=DeploymentStatus.ACTIVE)
+                )
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(engine.signal_writing, "write_next_part", resumed_meanwhile)
+    await engine_.ingest(post())
+    assert await _one_order_each(sessions) == ids
     assert await _signal_status(sessions) == SignalStatus.EXECUTED

@@ -8,16 +8,21 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
 
 import engine.signal_writing
 from bot.stalled_fanouts import StalledFanOuts
+from engine.coordination import leases
 from engine.coordination.ownership import WholeBook
 from engine.pipeline import Engine
+from engine.prices import PriceTick
+from engine.signal_writing import RESUME_TRIES
 from storage.enums import SignalStatus
-from storage.models import Order, OutboxMessage, Position, Signal
+from storage.models import Lease, Order, OutboxMessage, Position, Signal
+from storage.types import utcnow
 from tests.test_fanout_parts import _engine_on
 from tests.test_pipeline import NOW, _count, _engine, post
 
@@ -153,5 +158,84 @@ async def test_a_fan_out_written_to_lately_is_left_to_its_writer(sessions, monke
     assert await first.resume_stalled_fan_outs() == 0
     clock[0] = NOW + timedelta(minutes=5)
     assert await first.resume_stalled_fan_outs() == 1
+    assert await _one_order_each(sessions) == 5
+    assert await _signal_status(sessions) == SignalStatus.EXECUTED
+
+
+async def test_a_fan_out_another_replica_has_claimed_is_left_to_it(sessions, monkeypatch) -> None:
+    clock = [NOW]
+    engine_ = _in_parts_of_two(await _engine(sessions, FOLLOWERS, clock=clock))
+    _die_in_the_next_part(monkeypatch)
+    with pytest.raises(RuntimeError):
+        await engine_.ingest(post())
+    monkeypatch.undo()
+    async with sessions() as s:
+        signal_id = (await s.execute(select(Signal.id))).scalar_one()
+    clock[0] = NOW + timedelta(minutes=3)
+    # another replica's sweep claimed it a moment ago (and is resuming it)
+    claim = f"fanout:{signal_id}"
+    assert await leases.acquire(sessions, [claim], "replica-b", timedelta(minutes=2), clock[0])
+    assert await engine_.resume_stalled_fan_outs() == 0
+    assert await _count(sessions, Position) == 2
+    clock[0] = NOW + timedelta(minutes=6)  # its claim lapsed, and nothing was written since
+    assert await engine_.resume_stalled_fan_outs() == 1
+    assert await _one_order_each(sessions) == 5
+    async with sessions() as s:  # the claim is given back once the fan-out is finished
+        assert (await s.execute(select(Lease).where(Lease.name == claim))).first() is None
+
+
+async def test_a_fan_out_that_cannot_be_resumed_does_not_hold_up_the_others(
+    sessions, monkeypatch, caplog
+) -> None:
+    clock = [NOW]
+    engine_ = _in_parts_of_two(await _engine(sessions, FOLLOWERS, clock=clock))
+    engine_.prices.update(PriceTick(NOW, "BTC", Decimal("90000")))
+    _die_in_the_next_part(monkeypatch)
+    for text, pid in (("Long $ETH now", "1"), ("Long $BTC now", "2")):
+        with pytest.raises(RuntimeError):
+            await engine_.ingest(post(text, pid=pid))
+    monkeypatch.undo()
+    async with sessions() as s:
+        first, second = (await s.execute(select(Signal.id).order_by(Signal.id))).scalars()
+    real = engine_._write_signal
+    tried: list[int] = []
+
+    async def broken_first(signal_id: int):  # type: ignore[no-untyped-def]
+        tried.append(signal_id)
+        if signal_id == first:
+            raise KeyError("a market the venue no longer lists")
+        return await real(signal_id)
+
+    engine_._write_signal = broken_first  # type: ignore[method-assign]
+    clock[0] = NOW + timedelta(minutes=3)
+    assert await engine_.resume_stalled_fan_outs() == 1  # the second, despite the first
+    async with sessions() as s:
+        status = dict((await s.execute(select(Signal.id, Signal.status))).all())
+    assert status == {first: SignalStatus.ROUTED, second: SignalStatus.EXECUTED}
+    for _ in range(RESUME_TRIES + 2):  # tried by the next sweeps, then left to a restart
+        await engine_.resume_stalled_fan_outs()
+    assert tried.count(first) == RESUME_TRIES
+    assert "left to a restart" in caplog.text
+
+
+async def test_a_signal_left_new_by_a_crash_before_routing_is_routed_and_written(
+    sessions, monkeypatch
+) -> None:
+    """A signal made but never routed (its process died in between) waits for no restart
+    either. Its age is its row's (the database's clock), so the engine's clock is now."""
+    clock = [utcnow()]
+    engine_ = await _engine(sessions, FOLLOWERS, clock=clock)
+
+    async def died_before_routing(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("killed before routing")
+
+    monkeypatch.setattr(engine.signal_writing, "route_and_write_orders", died_before_routing)
+    with pytest.raises(RuntimeError):
+        await engine_.ingest(post())
+    monkeypatch.undo()
+    assert await _signal_status(sessions) == SignalStatus.NEW
+    assert await engine_.resume_stalled_fan_outs() == 0  # just made: maybe still on its way
+    clock[0] = utcnow() + timedelta(minutes=3)
+    assert await engine_.resume_stalled_fan_outs() == 1
     assert await _one_order_each(sessions) == 5
     assert await _signal_status(sessions) == SignalStatus.EXECUTED
