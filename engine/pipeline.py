@@ -134,7 +134,7 @@ class Engine(SignalWriting):
                 )
         await self.watch.load_all(restore_paper=True)
         for signal_id in await unfinished_signals(self.sessions):
-            await self._route_and_execute(signal_id)
+            await self.resume_signal(signal_id)
         await self.resume_pending()
 
     async def namespace(self) -> str:

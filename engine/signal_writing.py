@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.coordination import leases
@@ -17,10 +18,11 @@ from engine.execute import Part
 from engine.fanout_parts import write_in_parts
 from engine.immediate import Immediate
 from engine.prices import PriceBook
+from engine.route_cost import prepare_costs, routes_by_cost
 from engine.routing_step import Routed, route_and_write_orders, stalled_signals, write_next_part
 from engine.sending import OrderSending
 from storage.enums import OrderPurpose
-from storage.models import Order
+from storage.models import Order, Signal
 
 if TYPE_CHECKING:
     from engine.pipeline import EngineConfig
@@ -65,7 +67,7 @@ class SignalWriting(OrderSending):
             if claim not in await leases.acquire(self.sessions, [claim], me, ttl, self.clock()):
                 continue  # another replica is resuming it
             try:
-                await self._route_and_execute(signal_id)
+                await self.resume_signal(signal_id)
             except Exception:
                 tries = self._resume_failures[signal_id] = tries + 1
                 log.exception(
@@ -81,6 +83,19 @@ class SignalWriting(OrderSending):
             self._resume_failures.pop(signal_id, None)
             resumed += 1
         return resumed
+
+    async def resume_signal(self, signal_id: int) -> SignalOutcome:
+        """Route (if it is not yet) and write a signal another life of a process, or another
+        replica, left unfinished; a MULTI agent's signal not routed yet reads the venues'
+        costs first, as `Engine.ingest` does, with no transaction open."""
+        async with self.sessions() as s:
+            market = (
+                await s.execute(select(Signal.market).where(Signal.id == signal_id))
+            ).scalar_one()
+            multi = await routes_by_cost(s, [signal_id])
+        if multi:
+            await prepare_costs(self.venues, market)
+        return await self._route_and_execute(signal_id)
 
     async def _route_and_execute(self, signal_id: int) -> SignalOutcome:
         self._writing_signals.add(signal_id)

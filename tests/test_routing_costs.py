@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
+import engine.signal_writing as engine_signal_writing
 from engine.ingest import IncomingPost
 from storage.models import RoutingDecision
 from storage.types import utcnow
@@ -77,3 +78,31 @@ async def test_a_book_that_cannot_take_the_size_is_not_eligible(sessions, peer, 
     venues, candidates = await _route(sessions, peer, ostium, "Long $ETH now", "0", ["0.01"])
     assert venues == ["OSTIUM"]
     assert candidates["HYPERLIQUID"]["why"] == "book_too_thin"
+
+
+async def test_a_signal_resumed_after_a_crash_is_routed_on_costs_read_then(
+    sessions, peer, ostium, monkeypatch
+) -> None:
+    """A MULTI signal made but not routed when its process died is routed by the next life
+    (or the stalled fan-out sweep) on the venues' costs read at that time, as `ingest` reads
+    them, not on whatever the venue objects last held."""
+    engine, _ = await both_venues(sessions, peer, ostium, ostium_taker_fee_p=200_000)
+    peer.set_funding_rate("ETH", "0.0000125")  # cheap funding: Hyperliquid, if read now
+
+    async def died_before_routing(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("killed before routing")
+
+    monkeypatch.setattr(engine_signal_writing, "route_and_write_orders", died_before_routing)
+    with pytest.raises(RuntimeError):
+        await engine.ingest(IncomingPost("x", "@both", "1", "Long $ETH now", utcnow()))
+    monkeypatch.undo()
+    peer.set_funding_rate("ETH", "0.0001")  # by the restart, a day of funding beats Ostium
+    await engine.start()
+    async with sessions() as s:
+        decision = (await s.execute(select(RoutingDecision))).scalar_one()
+    assert decision.venue == "OSTIUM"
+    assert decision_holding(decision) == "0.2400"
+
+
+def decision_holding(decision: RoutingDecision) -> str:
+    return {c["venue"]: c for c in decision.candidates}["HYPERLIQUID"]["holding_pct"]
