@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -19,7 +18,13 @@ from engine.fanout_parts import write_in_parts
 from engine.immediate import Immediate
 from engine.prices import PriceBook
 from engine.route_cost import prepare_costs, routes_by_cost
-from engine.routing_step import Routed, route_and_write_orders, stalled_signals, write_next_part
+from engine.routing_step import (
+    Routed,
+    RoutedSignal,
+    route_and_write_orders,
+    stalled_signals,
+    write_next_part,
+)
 from engine.sending import OrderSending
 from storage.enums import OrderPurpose
 from storage.models import Order, Signal
@@ -32,14 +37,8 @@ log = logging.getLogger(__name__)
 RESUME_TRIES = 3  # a stalled fan-out whose resume failed this often here waits for a restart
 
 
-@dataclass(slots=True)
-class SignalOutcome:
-    signal_id: int
-    agent: str
-    market: str
-    side: str
-    venue: str | None
-    reason: str
+# what became of a signal: its venue (None: not traded) and why
+SignalOutcome = RoutedSignal
 
 
 class SignalWriting(OrderSending):
@@ -158,5 +157,4 @@ class SignalWriting(OrderSending):
         in_flight = self.config.fanout_parts_in_flight if on_postgresql else 1
         size, wait_turn = self.config.fanout_part, self.price_path.wait_turn
         last = await write_in_parts(write, self.sessions, signal_id, size, in_flight, wait_turn)
-        o = last.outcome
-        return SignalOutcome(o.signal_id, o.agent, o.market, o.side, o.venue, o.reason)
+        return last.outcome

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -41,6 +41,19 @@ def _die_in_the_next_part(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(engine.signal_writing, "write_next_part", killed)
 
 
+async def _stalled(sessions, monkeypatch) -> tuple[Engine, list[datetime]]:
+    """A fan-out whose second part failed at NOW: two of five followers served, the
+    signal routed; the engine and its clock, to move."""
+    clock = [NOW]
+    engine_ = _in_parts_of_two(await _engine(sessions, FOLLOWERS, clock=clock))
+    _die_in_the_next_part(monkeypatch)
+    with pytest.raises(RuntimeError):
+        await engine_.ingest(post())
+    monkeypatch.undo()
+    assert await _count(sessions, Position) == 2
+    return engine_, clock
+
+
 async def _signal_status(sessions) -> str:
     async with sessions() as s:
         return (await s.execute(select(Signal.status))).scalar_one()
@@ -56,13 +69,7 @@ async def _one_order_each(sessions) -> int:
 async def test_a_fan_out_a_failed_part_stopped_is_finished_without_a_restart(
     sessions, monkeypatch
 ) -> None:
-    clock = [NOW]
-    engine_ = _in_parts_of_two(await _engine(sessions, FOLLOWERS, clock=clock))
-    _die_in_the_next_part(monkeypatch)
-    with pytest.raises(RuntimeError):
-        await engine_.ingest(post())
-    monkeypatch.undo()
-    assert await _count(sessions, Position) == 2
+    engine_, clock = await _stalled(sessions, monkeypatch)
     assert await _signal_status(sessions) == SignalStatus.ROUTED
     # a minute on, it may still be being written (by another replica): left alone
     clock[0] = NOW + timedelta(minutes=1)
@@ -82,12 +89,7 @@ async def test_a_fan_out_a_failed_part_stopped_is_finished_without_a_restart(
 async def test_another_replicas_stalled_fan_out_is_finished_by_the_sweep(
     sessions, monkeypatch
 ) -> None:
-    clock = [NOW]
-    dead = _in_parts_of_two(await _engine(sessions, FOLLOWERS, clock=clock))
-    _die_in_the_next_part(monkeypatch)
-    with pytest.raises(RuntimeError):
-        await dead.ingest(post())
-    monkeypatch.undo()
+    dead, _ = await _stalled(sessions, monkeypatch)
     # another process on the same database, whose books never held the dead one's
     survivor = _in_parts_of_two(await _engine_on(sessions, dead))
     survivor.clock = lambda: NOW + timedelta(minutes=5)
@@ -137,12 +139,7 @@ async def test_the_sweep_runs_only_where_its_job_is_held(sessions) -> None:
 
 
 async def test_a_fan_out_written_to_lately_is_left_to_its_writer(sessions, monkeypatch) -> None:
-    clock = [NOW]
-    first = _in_parts_of_two(await _engine(sessions, FOLLOWERS, clock=clock))
-    _die_in_the_next_part(monkeypatch)
-    with pytest.raises(RuntimeError):
-        await first.ingest(post())
-    monkeypatch.undo()
+    first, clock = await _stalled(sessions, monkeypatch)
     # another replica resumed it at +2.5 min, wrote one part, and is (as far as anyone can
     # tell) still writing: its part's orders are recent
     other = _in_parts_of_two(await _engine_on(sessions, first))
@@ -163,12 +160,7 @@ async def test_a_fan_out_written_to_lately_is_left_to_its_writer(sessions, monke
 
 
 async def test_a_fan_out_another_replica_has_claimed_is_left_to_it(sessions, monkeypatch) -> None:
-    clock = [NOW]
-    engine_ = _in_parts_of_two(await _engine(sessions, FOLLOWERS, clock=clock))
-    _die_in_the_next_part(monkeypatch)
-    with pytest.raises(RuntimeError):
-        await engine_.ingest(post())
-    monkeypatch.undo()
+    engine_, clock = await _stalled(sessions, monkeypatch)
     async with sessions() as s:
         signal_id = (await s.execute(select(Signal.id))).scalar_one()
     clock[0] = NOW + timedelta(minutes=3)
