@@ -292,22 +292,23 @@ async def test_a_parts_followers_are_found_by_a_probe_each_whatever_the_statisti
     await refresh_statistics(sessions.kw["bind"])  # followers known, orders none yet
     await seed_open_positions(sessions, book, ["ETH"], {"ETH": ETH})  # signal 1's opens
     async with sessions() as s:
-        with statements(sessions) as seen:
-            assert await active_deployments(s, 1, Part(0, 500), signal_id=1) == []
-            fresh = await active_deployments(s, 1, Part(100, 500), signal_id=2)
-        assert [d.id for d in fresh] == list(range(101, 601))
-        (sql, params), *_ = [(q, p) for q, p in seen if "EXISTS" in q]
-        conn = await s.connection()
-        if PG_URL:
-            plan = await _generic_plan(conn, sql, params)
-            assert "Index Cond: ((signal_id = $" in plan and "deployment_id = deployments.id" in (
-                plan
-            ), plan
-            assert "Materialize" not in plan, plan
-        else:
-            rows = await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params)
-            steps = " | ".join(str(r[-1]) for r in rows)
-            assert "(signal_id=? AND deployment_id=?" in steps, steps
+        assert await active_deployments(s, 1, Part(0, 500), signal_id=1) == []
+        # a part one after another (a limit), and a range laid out for parts side by side
+        for part in (Part(100, 500), Part(100, 500, upto=600)):
+            with statements(sessions) as seen:
+                fresh = await active_deployments(s, 1, part, signal_id=2)
+            assert [d.id for d in fresh] == list(range(101, 601))
+            (sql, params), *_ = [(q, p) for q, p in seen if "EXISTS" in q]
+            conn = await s.connection()
+            if PG_URL:
+                plan = await _generic_plan(conn, sql, params)
+                assert "Index Cond: ((signal_id = $" in plan, plan
+                assert "deployment_id = deployments.id" in plan, plan
+                assert "Materialize" not in plan, plan
+            else:
+                rows = await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params)
+                steps = " | ".join(str(r[-1]) for r in rows)
+                assert "(signal_id=? AND deployment_id=?" in steps, steps
 
 
 @pytest.mark.skipif(not PG_URL, reason="PostgreSQL's limit of 32,767 bind parameters")
