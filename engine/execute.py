@@ -60,9 +60,9 @@ def _limit(settings: dict[str, Any], key: str) -> Decimal | None:
 @dataclass(frozen=True, slots=True)
 class Part:
     """One part of a big fan-out, written in a transaction of its own: the followers after
-    deployment `after` (and up to `upto`, when parts are written side by side), at most
-    `size` of them, who have no open order for the signal yet (so a part written before a
-    crash is not decided again)."""
+    deployment `after` who have no open order for the signal yet (so a part written before
+    a crash is not decided again), at most `size` of them; or, for a range laid out for
+    parts side by side, every such follower up to `upto`."""
 
     after: int
     size: int

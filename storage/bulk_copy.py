@@ -17,6 +17,7 @@ input reads every digit, and the column's scale rounds it as it rounds a bound D
 
 from __future__ import annotations
 
+from functools import partial
 from itertools import count
 from typing import Any
 
@@ -33,11 +34,14 @@ COPY_MIN_ROWS = 500
 _names = count()
 
 
-def bind_column(type_: Any, dialect: Any, values: list[Any]) -> list[Any]:
-    """A column's values in the driver's form. A bulk write repeats a few objects (one `now`,
-    one price, a few sizes) over thousands of rows: each distinct object (by identity; the
-    list holds them, so no id is reused meanwhile) goes through the bind processor once."""
+def bind_column(type_: Any, dialect: Any, values: list[Any], as_text: bool = False) -> list[Any]:
+    """A column's values in the driver's form (`as_text`: then as exact text, for money
+    staged as text). A bulk write repeats a few objects (one `now`, one price, a few sizes)
+    over thousands of rows: each distinct object (by identity; the list holds them, so no id
+    is reused meanwhile) goes through the bind processor once."""
     proc = type_._cached_bind_processor(dialect)
+    if as_text:
+        proc = partial(_exact_text, proc)
     if proc is None:
         return values
     ids = list(map(id, values))
@@ -52,23 +56,19 @@ def _is_money(table: Table, name: str) -> bool:
     return isinstance(table.c[name].type, Money)
 
 
-def _money_text(values: list[Any]) -> list[Any]:
-    """Money in its exact text, each distinct object formatted once (see `bind_column`)."""
-    ids = list(map(id, values))
-    done = {
-        i: None if v is None else format(v, "f")
-        for i, v in dict(zip(ids, values, strict=True)).items()
-    }
-    return list(map(done.__getitem__, ids))
+def _exact_text(proc: Any, value: Any) -> str | None:
+    if proc is not None:
+        value = proc(value)
+    return None if value is None else format(value, "f")
 
 
 async def _copy(conn: AsyncConnection, table: Table, into: str, columns: Columns) -> None:
     """COPY the rows into `into`: `table` itself (no money column), or its staging table."""
     names = list(columns)
-    bound = []
-    for n in names:
-        values = bind_column(table.c[n].type, conn.dialect, columns[n])
-        bound.append(_money_text(values) if _is_money(table, n) else values)
+    bound = [
+        bind_column(table.c[n].type, conn.dialect, columns[n], as_text=_is_money(table, n))
+        for n in names
+    ]
     raw = await conn.get_raw_connection()
     await raw.driver_connection.copy_records_to_table(
         into, records=list(zip(*bound, strict=True)), columns=[table.c[n].name for n in names]

@@ -256,16 +256,22 @@ async def test_a_parts_holdings_are_read_through_the_account_index_whatever_the_
         assert (first.position_id, first.side, first.leverage) == (1, "long", D(3))
         assert first.entry_price == ETH and type(first.size) is D
         (sql, params), *_ = [(q, p) for q, p in seen if "entry_price" in q and "followers" in q]
-        conn = await s.connection()
+        plan = await _plan(await s.connection(), sql, params)
         if PG_URL:
-            plan = await _generic_plan(conn, sql, params)
             assert "Index Cond: (((account)::text = (deployments.account)::text)" in plan, plan
             assert "Seq Scan on positions" not in plan, plan
         else:
-            rows = await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params)
-            steps = " | ".join(str(r[-1]) for r in rows)
-            assert "ix_positions_open_account_market (account=?" in steps, steps
-            assert "SCAN p " not in steps and "ix_positions_status" not in steps, steps
+            assert "ix_positions_open_account_market (account=?" in plan, plan
+            assert "SCAN p " not in plan and "ix_positions_status" not in plan, plan
+
+
+async def _plan(conn: Any, sql: str, params: Any) -> str:
+    """The plan of `sql`: PostgreSQL's generic one, or SQLite's query plan, its steps
+    joined by " | "."""
+    if PG_URL:
+        return await _generic_plan(conn, sql, params)
+    rows = await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params)
+    return " | ".join(str(r[-1]) for r in rows)
 
 
 async def _generic_plan(conn: Any, sql: str, params: Any) -> str:
@@ -299,16 +305,13 @@ async def test_a_parts_followers_are_found_by_a_probe_each_whatever_the_statisti
                 fresh = await active_deployments(s, 1, part, signal_id=2)
             assert [d.id for d in fresh] == list(range(101, 601))
             (sql, params), *_ = [(q, p) for q, p in seen if "EXISTS" in q]
-            conn = await s.connection()
+            plan = await _plan(await s.connection(), sql, params)
             if PG_URL:
-                plan = await _generic_plan(conn, sql, params)
                 assert "Index Cond: ((signal_id = $" in plan, plan
                 assert "deployment_id = deployments.id" in plan, plan
                 assert "Materialize" not in plan, plan
             else:
-                rows = await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params)
-                steps = " | ".join(str(r[-1]) for r in rows)
-                assert "(signal_id=? AND deployment_id=?" in steps, steps
+                assert "(signal_id=? AND deployment_id=?" in plan, plan
 
 
 @pytest.mark.skipif(not PG_URL, reason="PostgreSQL's limit of 32,767 bind parameters")
