@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from engine.close import CLOSE_ORDER_COLUMNS, key_chunks
 from engine.events import OrderFailed, PositionClosed
 from engine.orders import Outcome
-from engine.partial_close import final_piece, record_partial_closes
+from engine.partial_close import FinalPiece, final_piece, record_partial_closes
 from engine.profit_share import ClosedTrade, record_profit_share
 from engine.venues.routed import mode_of
 from storage.bulk import transition_rows
@@ -64,9 +64,19 @@ async def record_closes(
     partial_ids = {p.id for p in partial}
     closing = [p for p in positions if p.id not in partial_ids]
     lasts = {}  # the closing money of each filled close, written only if the close is ours
+    # a tick closes a signal's followers at one price: each distinct money worked out once
+    pieces: dict[tuple[Any, ...], FinalPiece] = {}
     for p in closing:
         if (o := keys[(p.signal_id, p.deployment_id)]).fill is not None:
-            lasts[p.id] = final_piece(p, o.fill), o.order.close_reason or "manual"
+            f = o.fill
+            key = (
+                p.side, p.entry_price, p.open_fee, p.close_fee, p.closed_size,
+                p.closed_gross_pnl, p.funding_usd, f.price, f.size, f.fee, f.holding,
+            )  # fmt: skip
+            last = pieces.get(key)
+            if last is None:
+                last = pieces[key] = final_piece(p, f)
+            lasts[p.id] = last, o.order.close_reason or "manual"
     # a position is closed once: of two recorders (a trigger and a manual close on two
     # replicas), only the one whose guarded update moves it writes PnL, shares and alerts
     mine = set(

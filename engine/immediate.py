@@ -168,9 +168,9 @@ class Immediate:
         for r in rows:
             r["fill_price"] = r["filled_size"] = r["fee"] = r["venue_order_id"] = None
             r.setdefault("error", None)
-        for paper, r in zip(papers, mine, strict=True):
-            assert paper is not None
-            f, rejected, error = self._answers[r["client_order_id"]] = _answer(paper, _request(r))
+        answers = _answers(papers, [_request(r) for r in mine])  # type: ignore[arg-type]
+        for r, answer in zip(mine, answers, strict=True):
+            f, rejected, error = self._answers[r["client_order_id"]] = answer
             if f is not None:
                 r.update(
                     status=OrderStatus.FILLED,
@@ -250,7 +250,8 @@ class Immediate:
             return None
         if not self._hold({(o.venue, o.account, o.market) for o in orders}):
             return None
-        outcomes = [_fill(paper, o) for paper, o in zip(papers, orders, strict=True)]
+        answers = _answers(papers, [_request(o) for o in orders])
+        outcomes = [Outcome(o, *a) for o, a in zip(orders, answers, strict=True)]
         raced = reconcile.closed_at_venue(outcomes)
         done = await record_outcomes(s, outcomes, raced, now, held_here=True)
         filled = Filled(outcomes, done, raced)
@@ -266,7 +267,7 @@ def fills_here(venue: Venue | None, account: str) -> PaperVenue | None:
     if routed and _replaced(venue, AccountRoutedVenue, "place_order"):
         return None
     paper = paper_of(venue, account)
-    if paper is None or _replaced(paper, PaperVenue, "place_order", "fill"):
+    if paper is None or _replaced(paper, PaperVenue, "place_order", "fill", "fill_many"):
         return None
     return paper
 
@@ -303,21 +304,27 @@ def _request(o: Any) -> OrderRequest:
     )
 
 
-def _fill(paper: PaperVenue, o: PendingOrder) -> Outcome:
-    return Outcome(o, *_answer(paper, _request(o)))
+def _answers(papers: Sequence[PaperVenue], requests: Sequence[OrderRequest]) -> list[Answer]:
+    """What `engine.orders.submit` makes of each order (its fill, a final refusal, an error
+    to look up), from its paper venue's fills of the batch (`PaperVenue.fill_many`: each
+    distinct terms worked out once), in order."""
+    first = papers[0] if papers else None
+    if all(p is first for p in papers):  # one venue, as a fan-out or a tick
+        results = first.fill_many(requests) if first is not None else []
+    else:
+        results = [paper.fill_many([r])[0] for paper, r in zip(papers, requests, strict=True)]
+    return [_answer(r, result) for r, result in zip(requests, results, strict=True)]
 
 
-def _answer(paper: PaperVenue, request: OrderRequest) -> Answer:
-    """What `engine.orders.submit` makes of one order, from the paper venue's synchronous
-    fill: (fill, final refusal, error to look up)."""
-    try:
-        return paper.fill(request), None, None
-    except VenueRejected as exc:
-        return (None, None, exc.reason) if exc.retryable else (None, exc.reason, None)
-    except Exception as exc:  # as submit: the order stays pending, looked up before a retry
-        cloid = request.client_order_id
-        log.warning("order %s: paper venue error, will look it up: %r", cloid, exc)
-        return None, None, type(exc).__name__
+def _answer(request: OrderRequest, result: Fill | Exception) -> Answer:
+    if isinstance(result, Fill):
+        return result, None, None
+    if isinstance(result, VenueRejected):
+        return (None, None, result.reason) if result.retryable else (None, result.reason, None)
+    # as submit: the order stays pending, looked up before a retry
+    cloid = request.client_order_id
+    log.warning("order %s: paper venue error, will look it up: %r", cloid, result)
+    return None, None, type(result).__name__
 
 
 async def in_one_transaction(

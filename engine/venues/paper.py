@@ -31,6 +31,7 @@ from engine.venues.base import (
     OrderState,
     VenueRejected,
 )
+from engine.venues.paper_batch import BatchFills
 from engine.venues.paper_books import (
     BPS,
     REDUCE_ONLY,
@@ -41,12 +42,11 @@ from engine.venues.paper_books import (
     other_side,
     slipped,
 )
-from engine.venues.paper_liquidations import LiquidationWatch
 from engine.venues.paper_pending import PendingHoldings, Restored
 from engine.venues.paper_undo import CURRENT as UNDO
 
 
-class PaperVenue(LiquidationWatch):
+class PaperVenue(BatchFills):
     def __init__(
         self,
         name: str,
@@ -150,7 +150,19 @@ class PaperVenue(LiquidationWatch):
         if order.size <= 0:
             raise VenueRejected("invalid_size", "order size must be positive")
         created = order.account not in self.accounts and undo is not None
-        acc = self.account(order.account)
+        return self._fill_account(self.account(order.account), order, mark, slippage, created)
+
+    def _fill_account(
+        self,
+        acc: PaperAccount,
+        order: OrderRequest,
+        mark: Decimal,
+        slippage: Decimal,
+        created: bool = False,
+    ) -> Fill:
+        """`fill` once the order is known to fill now: against `acc`'s books at `mark`.
+        `created`: the account did not exist before this fill (for the undo)."""
+        undo = UNDO.get()
         before = acc.balance
         if undo is not None:
             undo.touch(self, acc, order.market, created and not acc.positions)

@@ -108,15 +108,19 @@ class LiquidationWatch:
             self._nearest[market] = nearest
         return nearest
 
-    def _track(self, account: str, market: str, side: str) -> None:
-        """Refresh the liquidation watch for one holding after it changed."""
-        key = (account, side)
+    def _unwatch(self, market: str, key: tuple[str, str]) -> None:
+        """Forget the level of the holding `key` (account, side) of `market`."""
         watch, liquidating = self._watch.get(market), self._liquidating.get(market)
         if watch:
             watch.pop(key, None)
         if liquidating:
             liquidating.discard(key)
         self._nearest.pop(market, None)
+
+    def _track(self, account: str, market: str, side: str) -> None:
+        """Refresh the liquidation watch for one holding after it changed."""
+        key = (account, side)
+        self._unwatch(market, key)
         held = self.accounts[account].positions.get((market, side))
         if held is None:
             return
