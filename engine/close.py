@@ -23,6 +23,7 @@ from storage.bulk import executemany, insert_ignore
 from storage.enums import OrderPurpose, OrderStatus, PositionStatus
 from storage.ids import among
 from storage.models import Order, Position
+from storage.rows import plain_rows
 
 # what a close order is written from (engine/fills.py reads these and the money columns)
 CLOSE_ORDER_COLUMNS = (
@@ -84,7 +85,7 @@ async def latest_close_orders(
                 Order.purpose == OrderPurpose.CLOSE,
             )
         )
-        for r in rows:
+        for r in plain_rows(rows):
             key = (r.signal_id, r.deployment_id)
             if key not in wanted:
                 continue
@@ -162,14 +163,14 @@ async def write_close_orders(
     ids = sorted(reasons)
     positions = []
     for start in range(0, len(ids), CHUNK):
-        positions += (
+        positions += plain_rows(
             await session.execute(
                 select(*CLOSE_ORDER_COLUMNS).where(
                     among(session, Position.id, ids[start : start + CHUNK]),
                     Position.status == PositionStatus.OPEN,
                 )
             )
-        ).all()
+        )
     latest = await latest_close_orders(session, [(p.signal_id, p.deployment_id) for p in positions])
     positions = await _still_open_after_filled_close(session, positions, latest)
     rows = []

@@ -22,6 +22,7 @@ from storage.bulk import transition_rows
 from storage.enums import OrderPurpose, OrderStatus, PositionStatus
 from storage.ids import among
 from storage.models import Order, Position
+from storage.rows import plain_rows
 
 if TYPE_CHECKING:  # engine/fills.py imports this module
     from engine.fills import Recorded, SignalInfo
@@ -172,7 +173,7 @@ async def _open_positions_of(
     objects (a tick closing thousands builds none)."""
     positions: list[Any] = []
     for signal_ids, deployment_ids in key_chunks(list(keys)):
-        positions += (
+        positions += plain_rows(
             await session.execute(
                 select(*_CLOSING_COLUMNS)
                 .where(
@@ -185,6 +186,6 @@ async def _open_positions_of(
                 .order_by(Position.id)
                 .with_for_update(key_share=True)
             )
-        ).all()
+        )
     positions.sort(key=lambda p: p.id)
     return [p for p in positions if (p.signal_id, p.deployment_id) in keys]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -182,7 +182,7 @@ async def route_and_write_orders(
                 await limit_orders.apply_plan(s, sig.id, plan)
                 # the opens written claimed go out from these values, not from a re-read
                 more.claimed = [
-                    replace(o, limit_price=plan.limit_price, limit_expires_at=plan.expires_at)
+                    o._replace(limit_price=plan.limit_price, limit_expires_at=plan.expires_at)
                     if o.signal_id == sig.id and o.purpose == OrderPurpose.OPEN
                     else o
                     for o in more.claimed

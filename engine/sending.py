@@ -10,7 +10,6 @@ recorded in the transaction that writes or claims them (engine/immediate.py).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import replace
 from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -190,7 +189,7 @@ class OrderSending:
         )
         if refusals:  # why the caller ended these orders (a limit entry cancelled at expiry)
             outcomes = [
-                replace(o, rejected=refusals.get(o.order.id, o.rejected)) if o.rejected else o
+                o._replace(rejected=refusals.get(o.order.id, o.rejected)) if o.rejected else o
                 for o in outcomes
             ]
         raced = reconcile.closed_at_venue(outcomes)
