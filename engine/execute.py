@@ -215,6 +215,10 @@ async def write_open_orders(
     rows, events = [], out.events
     # thousands of deployments share a few (collateral, leverage, cap) terms: size each once
     sizes: dict[tuple[Decimal, Decimal, Decimal | None], SizeDecision] = {}
+    # the signal's and agent's columns, read once (an ORM attribute costs ~0.2 us a read)
+    sid, coin, side = signal.id, signal.market, signal.side
+    isolated, slippage = bool(agent.isolated_margin), agent.max_slippage_bps
+    open_ = OrderPurpose.OPEN
     for d in deployments:
         terms = (d.collateral_usd, d.leverage, d.max_leverage)
         sized = sizes.get(terms)
@@ -235,25 +239,21 @@ async def write_open_orders(
             else OrderStatus.PENDING
         )
         if decision.action == SKIP:
-            events.append(
-                SignalRejected(
-                    d.user_id, signal.id, agent.name, signal.market, signal.side, decision.reason
-                )
-            )
+            events.append(SignalRejected(d.user_id, sid, agent.name, coin, side, decision.reason))
         acted_on = decision.position_ids[0] if decision.position_ids else None
         rows.append(
             {
-                "signal_id": signal.id,
+                "signal_id": sid,
                 "deployment_id": d.id,
-                "purpose": OrderPurpose.OPEN,
-                "client_order_id": client_order_id(namespace, signal.id, d.id, OrderPurpose.OPEN),
+                "purpose": open_,
+                "client_order_id": client_order_id(namespace, sid, d.id, open_),
                 "venue": venue,
                 "account": d.account,
-                "market": signal.market,
-                "side": signal.side,
+                "market": coin,
+                "side": side,
                 "reduce_only": False,
-                "isolated_margin": bool(agent.isolated_margin),
-                "max_slippage_bps": agent.max_slippage_bps,
+                "isolated_margin": isolated,
+                "max_slippage_bps": slippage,
                 "size": sized.size,
                 "leverage": sized.leverage,
                 "collateral_usd": d.collateral_usd,

@@ -18,7 +18,7 @@ from engine.classify.call_levels import levels_of
 from engine.events import Event, OrderFailed, PositionOpened
 from engine.filled_closes import record_closes
 from engine.levels import RiskLevels, RiskParams
-from engine.levels_from_call import CallLevels, LevelsFromCall, initial_levels
+from engine.levels_from_call import CallLevels, initial_levels
 from engine.orders import Outcome
 from engine.venues.routed import mode_of
 from storage.bulk import insert_ignore, settle_rows, update_by_id
@@ -233,6 +233,38 @@ def _optional(value: Decimal | None) -> Decimal | None:
     return None if value is None else q(value)
 
 
+@dataclass(frozen=True, slots=True)
+class _SharedOpen:
+    """What every follower of a signal opening at one entry shares."""
+
+    info: SignalInfo
+    levels: RiskLevels
+    stop: Decimal
+    take_profit: Decimal | None
+    activation: Decimal | None
+    used: str  # which levels came from the call, as the alert says it
+    refused: str
+    call_entry: Decimal | None
+    call_entry_to: Decimal | None
+
+    @classmethod
+    def of(cls, side: str, entry: Decimal, info: SignalInfo) -> _SharedOpen:
+        decided = initial_levels(side, entry, info.params, info.call)
+        lv, call = decided.levels, info.call
+        from_call = call is not None and "entry" in decided.used
+        return cls(
+            info,
+            lv,
+            q(lv.stop),
+            _optional(lv.take_profit),
+            _optional(lv.activation),
+            ",".join(decided.used),
+            ",".join(decided.refused),
+            _optional(call.entry) if from_call and call is not None else None,
+            _optional(call.entry_to) if from_call and call is not None else None,
+        )
+
+
 async def _open_positions(
     session: AsyncSession,
     opens: list[Outcome],
@@ -241,22 +273,19 @@ async def _open_positions(
     now: datetime,
     done: Recorded,
 ) -> None:
-    rows, levels = [], []
-    # a fan-out fills thousands of orders at one price: derive each distinct level set once
-    # (the monitor only reads them)
-    memo: dict[tuple[str, Decimal, RiskParams, CallLevels | None], LevelsFromCall] = {}
-    from_call: list[LevelsFromCall] = []
+    rows, shared_of_rows = [], []
+    # a fan-out fills thousands of orders at one price: what the followers of a signal
+    # share at one entry (levels, their stored values, the alert's parts) is worked out once
+    memo: dict[tuple[str, Decimal, int], _SharedOpen] = {}
     for o in opens:
         od, f = o.order, o.fill
         assert f is not None
         entry = q(f.price)
-        key = (od.side, entry, info[od.signal_id].params, info[od.signal_id].call)
-        decided = memo.get(key)
-        if decided is None:
-            decided = memo[key] = initial_levels(*key)
-        lv = decided.levels
-        levels.append(lv)
-        from_call.append(decided)
+        key = (od.side, entry, od.signal_id)
+        shared = memo.get(key)
+        if shared is None:
+            shared = memo[key] = _SharedOpen.of(od.side, entry, info[od.signal_id])
+        shared_of_rows.append(shared)
         rows.append(
             {
                 "deployment_id": od.deployment_id,
@@ -270,10 +299,10 @@ async def _open_positions(
                 "leverage": od.leverage,
                 "entry_price": entry,
                 "open_fee": q(f.fee),
-                "stop_price": q(lv.stop),
-                "take_profit_price": _optional(lv.take_profit),
-                "trailing_activation_price": _optional(lv.activation),
-                "trailing_distance_pct": lv.distance,
+                "stop_price": shared.stop,
+                "take_profit_price": shared.take_profit,
+                "trailing_activation_price": shared.activation,
+                "trailing_distance_pct": shared.levels.distance,
                 "trailing_active": False,
                 "peak_price": entry,
                 "status": PositionStatus.OPEN,
@@ -290,30 +319,35 @@ async def _open_positions(
             Position.open_order_id.in_(unseen)
         )
         ids.update((await session.execute(found)).all())
-    for r, lv, decided in zip(rows, levels, from_call, strict=True):
-        call = info[r["signal_id"]].call
+    collateral: dict[tuple[Decimal, Decimal, Decimal], Decimal] = {}
+    for r, shared in zip(rows, shared_of_rows, strict=True):
         pid = ids[r["open_order_id"]]
-        done.opened.append((pid, r["market"], lv))
+        size, entry, leverage = r["size"], r["entry_price"], r["leverage"]
+        terms = (size, entry, leverage)
+        posted = collateral.get(terms)
+        if posted is None:
+            posted = collateral[terms] = (size * entry / leverage).quantize(Decimal("0.01"))
+        done.opened.append((pid, r["market"], shared.levels))
         done.events.append(
             PositionOpened(
                 users[r["deployment_id"]],
                 pid,
-                info[r["signal_id"]].agent_name,
+                shared.info.agent_name,
                 r["venue"],
                 r["market"],
                 r["side"],
-                r["size"],
-                r["entry_price"],
-                r["leverage"],
-                (r["size"] * r["entry_price"] / r["leverage"]).quantize(Decimal("0.01")),
+                size,
+                entry,
+                leverage,
+                posted,
                 r["stop_price"],
                 r["take_profit_price"],
-                info[r["signal_id"]].rationale,
-                *info[r["signal_id"]].route,
-                _optional(call.entry) if call is not None and "entry" in decided.used else None,
-                ",".join(decided.used),
-                ",".join(decided.refused),
+                shared.info.rationale,
+                *shared.info.route,
+                shared.call_entry,
+                shared.used,
+                shared.refused,
                 mode_of(r["account"]),
-                _optional(call.entry_to) if call is not None and "entry" in decided.used else None,
+                shared.call_entry_to,
             )
         )
