@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from decimal import Decimal
 from functools import lru_cache
+from operator import attrgetter
 from typing import Any, ClassVar
 
 from storage.types import EncodedJSON
@@ -38,7 +39,38 @@ class Event:
 # what differs from follower to follower among a fan-out's (or a tick's) alerts: the rest of
 # each payload is shared by many of them, and encoded once
 _OWN = ("user_id", "position_id", "order_id")
-_SPLIT: dict[type, tuple[tuple[str, ...], tuple[str, ...], str]] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class _Split:
+    """How an event class's payload is encoded: its own ids, and the rest (shared)."""
+
+    own: tuple[str, ...]
+    rest: tuple[str, ...]
+    own_values: Callable[[Any], tuple[Any, ...]]  # C-speed attribute reads, as tuples
+    rest_values: Callable[[Any], tuple[Any, ...]]
+    fmt: str  # the own ids' part, for ids that are ints (always, but for a test's None)
+
+
+_SPLIT: dict[type, _Split] = {}
+
+
+def _values_of(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    if len(names) == 1:
+        one = attrgetter(names[0])
+        return lambda e: (one(e),)
+    return attrgetter(*names) if names else lambda e: ()
+
+
+def _split_of(cls: type) -> _Split:
+    split = _SPLIT.get(cls)
+    if split is None:
+        names = tuple(f.name for f in fields(cls))
+        own = tuple(n for n in names if n in _OWN)
+        rest = tuple(n for n in names if n not in _OWN)
+        fmt = "{" + ", ".join(f'"{n}": %d' for n in own)
+        split = _SPLIT[cls] = _Split(own, rest, _values_of(own), _values_of(rest), fmt)
+    return split
 
 
 def encoded_payloads(events: Sequence[Event]) -> list[EncodedJSON]:
@@ -51,33 +83,30 @@ def encoded_payloads(events: Sequence[Event]) -> list[EncodedJSON]:
     out = []
     for e in events:
         cls = type(e)
-        split = _SPLIT.get(cls)
-        if split is None:
-            names = tuple(f.name for f in fields(e))
-            own = tuple(n for n in names if n in _OWN)
-            # the own ids' part, for ids that are ints (always, but for a test's None)
-            fmt = "{" + ", ".join(f'"{n}": %d' for n in own)
-            split = _SPLIT[cls] = (own, tuple(n for n in names if n not in _OWN), fmt)
-        own, rest, fmt = split
-        values = [getattr(e, n) for n in rest]
+        split = _SPLIT.get(cls) or _split_of(cls)
+        values = split.rest_values(e)
         # by value and type: a fan-out's fills give each follower equal amounts in objects
         # of their own; the type keeps 1, True and Decimal(1) apart
-        key = (cls, *values, *map(type, values))
+        key = (cls, values, tuple(map(type, values)))
         body = shared.get(key)
         if body is None:
             plain = [decimal_text(v) if isinstance(v, Decimal) else v for v in values]
-            body = shared[key] = json.dumps(dict(zip(rest, plain, strict=True)))
-        if not own:
+            body = shared[key] = json.dumps(dict(zip(split.rest, plain, strict=True)))
+        if not split.own:
             out.append(EncodedJSON(body))
             continue
-        ids = [getattr(e, n) for n in own]
+        ids = split.own_values(e)
         head = (
-            fmt % tuple(ids)
-            if all(type(i) is int for i in ids)
-            else "{" + ", ".join(f'"{n}": {json.dumps(i)}' for n, i in zip(own, ids, strict=True))
+            split.fmt % ids
+            if set(map(type, ids)) == _INT
+            else "{"
+            + ", ".join(f'"{n}": {json.dumps(i)}' for n, i in zip(split.own, ids, strict=True))
         )
         out.append(EncodedJSON(head + (", " + body[1:] if body != "{}" else "}")))
     return out
+
+
+_INT = {int}
 
 
 @lru_cache(maxsize=4096)  # equal values share one text whatever their exponent: exact
