@@ -129,6 +129,22 @@ async def _clear(sessions: Any) -> None:
         await s.execute(delete(Order))
 
 
+async def seed_bare_signal(sessions: Any) -> None:
+    """The floors' own post and signal, apart from the fan-out's."""
+    async with sessions() as s, s.begin():
+        await s.execute(
+            insert(Post),
+            [{"id": BARE_SIGNAL, "source_id": 1, "external_id": "bare", "text": "-",
+              "posted_at": NOW, "content_hash": "bare"}],
+        )  # fmt: skip
+        await s.execute(
+            insert(Signal),
+            [{"id": BARE_SIGNAL, "agent_id": 1, "post_id": BARE_SIGNAL, "market": "ETH",
+              "side": "long", "confidence": Decimal(1), "status": "executed",
+              "signal_at": NOW - timedelta(days=1)}],
+        )  # fmt: skip
+
+
 async def trial(database_url: str | None, n: int, number: int) -> dict[str, Timed]:
     async with fresh_database(database_url) as url:
         await upgrade(url)
@@ -136,18 +152,7 @@ async def trial(database_url: str | None, n: int, number: int) -> dict[str, Time
         try:
             sessions = session_factory(db)
             await seed_followers(sessions, n)
-            async with sessions() as s, s.begin():
-                await s.execute(
-                    insert(Post),
-                    [{"id": BARE_SIGNAL, "source_id": 1, "external_id": "bare", "text": "-",
-                      "posted_at": NOW, "content_hash": "bare"}],
-                )  # fmt: skip
-                await s.execute(
-                    insert(Signal),
-                    [{"id": BARE_SIGNAL, "agent_id": 1, "post_id": BARE_SIGNAL, "market": "ETH",
-                      "side": "long", "confidence": Decimal(1), "status": "executed",
-                      "signal_at": NOW - timedelta(days=1)}],
-                )  # fmt: skip
+            await seed_bare_signal(sessions)
             # planner statistics of the followers, as `maxxit run` keeps them (at start and
             # every 10 minutes); the fan-out's own rows are new to them, as in the product
             await refresh_statistics(db)
