@@ -47,6 +47,7 @@ class BatchFills(LiquidationWatch):
     # the venue's own (engine/venues/paper.py): annotations, so they never shadow it
     fill: Callable[[OrderRequest], Fill]
     _fill_account: Callable[[PaperAccount, OrderRequest, Decimal, Decimal, bool], Fill]
+    _account: Callable[[str], PaperAccount]
 
     def fill_many(self, orders: Sequence[OrderRequest]) -> list[Fill | Exception]:
         """What `fill` answers each order, in order: its fill, or the exception it raised
@@ -57,6 +58,7 @@ class BatchFills(LiquidationWatch):
         opened: dict[tuple[str, str, Decimal, Decimal], _Opened] = {}
         closed: dict[tuple[str, str, Decimal, Decimal, Decimal | None], _Closed] = {}
         out: list[Fill | Exception] = []
+        pending = bool(self._pending)
         for order in orders:
             market, side, cloid = order.market, order.side, order.client_order_id
             if market in marks:
@@ -74,7 +76,8 @@ class BatchFills(LiquidationWatch):
                 out.append(self._fill_or_error(order))
                 continue
             created = undo is not None and order.account not in self.accounts
-            acc = self.account(order.account)
+            # restored holdings still to build can only shrink during a batch: looked at once
+            acc = self.account(order.account) if pending else self._account(order.account)
             positions = acc.positions
             held = positions.get((market, side))
             other = positions.get((market, "short" if side == "long" else "long"))

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 CURRENT: ContextVar[PaperUndo | None] = ContextVar("paper_undo", default=None)
 
 SIDES = ("long", "short")
+ZERO = Decimal(0)
 
 
 def _copy(held: PaperHolding | None) -> PaperHolding | None:
@@ -53,7 +54,7 @@ class _Balance:
         self.account = account
         self.before = account.balance
         self.left = account.balance  # as this scope's last fill left it
-        self.ours = Decimal(0)  # this scope's own change
+        self.ours = ZERO  # this scope's own change
 
 
 class PaperUndo:
