@@ -15,31 +15,57 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.markets import hyperliquid_markets
+from engine.markets import MarketInfo, hyperliquid_markets
 from engine.prices import PriceBook, PriceTick
 from engine.venues.base import Fill, OrderRequest
 from engine.venues.paper import PaperVenue
 from engine.venues.paper_undo import PaperUndo
-from tests.test_paper_undo import books
 
 D = Decimal
 NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
 MARKETS = ("ETH", "SOL", "BTC")
-START = {"ETH": D("2000"), "SOL": D("100"), "BTC": D("60000")}
+# BAD: a listing whose maintenance margin rate is out of range, so working out where a
+# holding of it is liquidated raises (after `fill` has booked it)
+START = {"ETH": D("2000"), "SOL": D("100"), "BTC": D("60000"), "BAD": D("10")}
+
+
+def _level(venue: PaperVenue, name: str, market: str, side: str) -> Any:
+    try:
+        return venue.liquidation_price(name, market, side)
+    except ValueError as exc:  # a BAD holding has none that can be worked out
+        return str(exc)
+
+
+def books(venue: PaperVenue) -> dict[str, Any]:
+    """Everything the paper venue knows, as plain values (as tests/test_paper_undo.py)."""
+    return {
+        "accounts": {
+            name: (
+                acc.balance,
+                {k: (h.size, h.entry, h.margin, h.liquidated_at) for k, h in acc.positions.items()},
+                {(m, side): _level(venue, name, m, side) for (m, side) in acc.positions},
+            )
+            for name, acc in venue.accounts.items()
+        },
+        "fills": dict(venue._fills),
+        "resting": dict(venue._resting),
+        "watch": {m: dict(w) for m, w in venue._watch.items() if w},
+        "liquidating": {m: set(x) for m, x in venue._liquidating.items() if x},
+    }
 
 
 def _venue() -> tuple[PaperVenue, PriceBook]:
     prices = PriceBook()
     for market, price in START.items():
         prices.update(PriceTick(NOW, market, price))
-    return PaperVenue(
-        "HYPERLIQUID", hyperliquid_markets(), prices, starting_balance=D(1000)
-    ), prices
+    markets = hyperliquid_markets() | {"BAD": MarketInfo("BAD", maintenance_margin_rate=D(2))}
+    return PaperVenue("HYPERLIQUID", markets, prices, starting_balance=D(1000)), prices
 
 
 def _request(rng: random.Random, n: int, accounts: list[str]) -> OrderRequest:
     market = rng.choice((*MARKETS, "NOPE")) if rng.random() < 0.05 else rng.choice(MARKETS)
-    size = rng.choice((D("0.5"), D("1"), D("1.0"), D("2.25"), D("0"), D("3")))
+    # NaN: a size that does not even compare, refused by the order alone
+    size = rng.choice((D("0.5"), D("1"), D("1.0"), D("2.25"), D("0"), D("3"), D("NaN")))
     return OrderRequest(
         f"c{n}" if rng.random() > 0.05 else f"c{rng.randrange(max(n, 1))}",  # some repeats
         rng.choice(accounts),
@@ -59,10 +85,9 @@ def _prepare(venue: PaperVenue, prices: PriceBook, seed: int) -> None:
     accounts = [f"paper:{i}" for i in range(12)]
     restored = []
     for name in accounts[:6]:
-        market = rng.choice(MARKETS)
-        restored.append(
-            (name, market, rng.choice(("long", "short")), D("1.5"), START[market], D(20))
-        )
+        market = rng.choice(MARKETS[:3])
+        size = rng.choice((D("1.5"), D("1.5"), D("0")))  # a holding of nothing: closes fail
+        restored.append((name, market, rng.choice(("long", "short")), size, START[market], D(20)))
     venue.restore(restored)
     _one_by_one(venue, [_request(rng, 10_000 + n, accounts) for n in range(15)])
     moved = START["SOL"] * rng.choice((D("0.9"), D("1"), D("1.1")))
@@ -84,6 +109,27 @@ def _plain(result: Fill | Exception) -> Any:
     if isinstance(result, Fill):
         return result
     return (type(result).__name__, getattr(result, "reason", None), str(result))
+
+
+def test_orders_that_raise_are_answered_in_their_place_and_the_rest_fill() -> None:
+    venue, _ = _venue()
+    venue.restore([("paper:z", "ETH", "long", D(0), D(2000), D(20))])
+    orders = [
+        OrderRequest("a", "paper:a", "ETH", "long", D("NaN"), D(3)),
+        OrderRequest("b", "paper:b", "BAD", "long", D(1), D(3)),
+        OrderRequest("z", "paper:z", "ETH", "long", D(1), D(3), reduce_only=True),
+        OrderRequest("c", "paper:c", "ETH", "long", D(1), D(3)),
+    ]
+    one, _ = _venue()
+    one.restore([("paper:z", "ETH", "long", D(0), D(2000), D(20))])
+    expected = _one_by_one(one, orders)
+    got = venue.fill_many(orders)
+    assert [type(r).__name__ for r in got] == [
+        "InvalidOperation", "ValueError", "InvalidOperation", "Fill",
+    ]  # fmt: skip
+    assert [_plain(r) for r in got] == [_plain(r) for r in expected]
+    assert books(venue) == books(one)
+    assert venue.accounts["paper:c"].positions[("ETH", "long")].size == 1
 
 
 def _compare(seed: int, rollback: bool) -> None:

@@ -6,7 +6,9 @@ liquidation level and PnL are the same for every order with the same terms. `fil
 works each out once per distinct terms and applies it to every account that shares them,
 with the same books, fills, undo records and liquidation watch as `fill` one by one, in the
 same order. Every other order of the batch (a flip, an add, a partial close, a limit, a
-liquidated holding, a refusal) goes through `fill` itself, in its place in the batch.
+liquidated holding, a refusal, one whose terms cannot be worked out) goes through `fill`
+itself, in its place in the batch; what it raises is that order's answer, and the rest of
+the batch goes on.
 
 A base class of `PaperVenue` (and a `LiquidationWatch`): it reads the venue's books.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
+from typing import Any
 
 from engine.liquidation import bankruptcy_price, crossed
 from engine.prices import PriceBook
@@ -55,61 +58,85 @@ class BatchFills(LiquidationWatch):
         undo = UNDO.get()
         slippage = self.fees.slippage_bps
         marks: dict[str, Decimal | None] = {}
-        opened: dict[tuple[str, str, Decimal, Decimal], _Opened] = {}
-        closed: dict[tuple[str, str, Decimal, Decimal, Decimal | None], _Closed] = {}
+        # by value: equal amounts of other exponents (1.5, 1.50) share one result, equal to
+        # the last digit as a number (as engine/fills.q and the sizing memo do)
+        opened: dict[tuple[Any, ...], _Opened] = {}
+        closed: dict[tuple[Any, ...], _Closed] = {}
         out: list[Fill | Exception] = []
         pending = bool(self._pending)
         for order in orders:
-            market, side, cloid = order.market, order.side, order.client_order_id
+            market, cloid = order.market, order.client_order_id
             if market in marks:
                 mark = marks[market]
             else:
                 listed = market in self._markets
                 mark = marks[market] = self._prices.price(market) if listed else None
-            if (
-                mark is None
-                or order.limit_price is not None
-                or order.size <= 0
-                or cloid in self._fills
-                or cloid in self._resting
-            ):
+            try:
+                simple = not (
+                    mark is None
+                    or order.limit_price is not None
+                    or cloid in self._fills
+                    or cloid in self._resting
+                ) and bool(order.size > 0)
+            except Exception:  # a size that does not compare (NaN): `fill` answers it
+                simple = False
+            if not simple:
                 out.append(self._fill_or_error(order))
                 continue
+            assert mark is not None
             created = undo is not None and order.account not in self.accounts
-            # restored holdings still to build can only shrink during a batch: looked at once
-            acc = self.account(order.account) if pending else self._account(order.account)
-            positions = acc.positions
-            held = positions.get((market, side))
-            other = positions.get((market, "short" if side == "long" else "long"))
-            fill: Fill | None = None
-            if other is None and held is None and not order.reduce_only:
+            try:
+                # restored holdings still to build only shrink during a batch: looked at once
+                acc = self.account(order.account) if pending else self._account(order.account)
+                fill = self._shortcut(acc, order, mark, slippage, created, opened, closed)
+                if fill is None:
+                    fill = self._fill_account(acc, order, mark, slippage, created)
+            except Exception as exc:  # what `fill` would have raised, in its place
+                out.append(exc)
+                continue
+            out.append(fill)
+        return out
+
+    def _shortcut(
+        self,
+        acc: PaperAccount,
+        order: OrderRequest,
+        mark: Decimal,
+        slippage: Decimal,
+        created: bool,
+        opened: dict[tuple[Any, ...], _Opened],
+        closed: dict[tuple[Any, ...], _Closed],
+    ) -> Fill | None:
+        """The fill of a fresh open or a whole close, from terms worked out once per batch;
+        None for any other order, or when working its terms out fails (before anything is
+        booked): `fill`'s own core then books it, or raises, as `fill` would."""
+        market, side = order.market, order.side
+        positions = acc.positions
+        held = positions.get((market, side))
+        if positions.get((market, "short" if side == "long" else "long")) is not None:
+            return None
+        if held is None and not order.reduce_only:
+            try:
                 key = (market, side, order.size, order.leverage)
                 terms = opened.get(key)
                 if terms is None:
                     terms = opened[key] = self._opened(market, side, order, mark, slippage)
-                fill = self._open_fresh(acc, order, terms, created)
-            elif (
-                other is None
-                and held is not None
-                and order.reduce_only
-                and held.liquidated_at is None
-                and order.size >= held.size
-            ):
-                ckey = (market, side, held.size, held.entry, held.margin)
-                if ckey in closed:
-                    ended = closed[ckey]
-                else:
-                    ended = closed[ckey] = self._closed(market, side, held, mark, slippage)
-                if ended is not None:
-                    fill = self._close_whole(acc, order, held, ended, created)
-            if fill is None:
-                try:
-                    fill = self._fill_account(acc, order, mark, slippage, created)
-                except Exception as exc:  # what `fill` would have raised, in its place
-                    out.append(exc)
-                    continue
-            out.append(fill)
-        return out
+            except Exception:
+                return None
+            return self._open_fresh(acc, order, terms, created)
+        if held is None or not order.reduce_only or held.liquidated_at is not None:
+            return None
+        try:
+            if order.size < held.size:
+                return None
+            ckey = (market, side, held.size, held.entry, held.margin)
+            if ckey in closed:
+                ended = closed[ckey]
+            else:
+                ended = closed[ckey] = self._closed(market, side, held, mark, slippage)
+        except Exception:
+            return None
+        return None if ended is None else self._close_whole(acc, order, held, ended, created)
 
     def _fill_or_error(self, order: OrderRequest) -> Fill | Exception:
         try:
