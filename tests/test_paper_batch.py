@@ -20,6 +20,7 @@ from engine.prices import PriceBook, PriceTick
 from engine.venues.base import Fill, OrderRequest
 from engine.venues.paper import PaperVenue
 from engine.venues.paper_undo import PaperUndo
+from tests.test_paper_undo import books as undo_books
 
 D = Decimal
 NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
@@ -37,21 +38,7 @@ def _level(venue: PaperVenue, name: str, market: str, side: str) -> Any:
 
 
 def books(venue: PaperVenue) -> dict[str, Any]:
-    """Everything the paper venue knows, as plain values (as tests/test_paper_undo.py)."""
-    return {
-        "accounts": {
-            name: (
-                acc.balance,
-                {k: (h.size, h.entry, h.margin, h.liquidated_at) for k, h in acc.positions.items()},
-                {(m, side): _level(venue, name, m, side) for (m, side) in acc.positions},
-            )
-            for name, acc in venue.accounts.items()
-        },
-        "fills": dict(venue._fills),
-        "resting": dict(venue._resting),
-        "watch": {m: dict(w) for m, w in venue._watch.items() if w},
-        "liquidating": {m: set(x) for m, x in venue._liquidating.items() if x},
-    }
+    return undo_books(venue, _level)
 
 
 def _venue() -> tuple[PaperVenue, PriceBook]:

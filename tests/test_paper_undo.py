@@ -5,6 +5,7 @@ ids it remembers and the limit entries left resting are exactly as before."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -37,14 +38,16 @@ def order(
     return OrderRequest(cid, account, market, side, D(size), D(5), reduce_only=close)
 
 
-def books(venue: PaperVenue) -> dict[str, Any]:
-    """Everything the paper venue knows, as plain values."""
+def books(venue: PaperVenue, level: Callable[..., Any] | None = None) -> dict[str, Any]:
+    """Everything the paper venue knows, as plain values. `level(venue, account, market,
+    side)`: a holding's liquidation price (the venue's own by default)."""
+    level = level or (lambda v, *held: v.liquidation_price(*held))
     return {
         "accounts": {
             name: (
                 acc.balance,
                 {k: (h.size, h.entry, h.margin, h.liquidated_at) for k, h in acc.positions.items()},
-                {(m, side): venue.liquidation_price(name, m, side) for (m, side) in acc.positions},
+                {(m, side): level(venue, name, m, side) for (m, side) in acc.positions},
             )
             for name, acc in venue.accounts.items()
         },
