@@ -53,6 +53,7 @@ class _Split:
 
 
 _SPLIT: dict[type, _Split] = {}
+_INT = {int}
 
 
 def _values_of(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
@@ -63,13 +64,12 @@ def _values_of(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
 
 
 def _split_of(cls: type) -> _Split:
-    split = _SPLIT.get(cls)
-    if split is None:
-        names = tuple(f.name for f in fields(cls))
-        own = tuple(n for n in names if n in _OWN)
-        rest = tuple(n for n in names if n not in _OWN)
-        fmt = "{" + ", ".join(f'"{n}": %d' for n in own)
-        split = _SPLIT[cls] = _Split(own, rest, _values_of(own), _values_of(rest), fmt)
+    """An event class's split, made the first time the class is encoded."""
+    names = tuple(f.name for f in fields(cls))
+    own = tuple(n for n in names if n in _OWN)
+    rest = tuple(n for n in names if n not in _OWN)
+    fmt = "{" + ", ".join(f'"{n}": %d' for n in own)
+    split = _SPLIT[cls] = _Split(own, rest, _values_of(own), _values_of(rest), fmt)
     return split
 
 
@@ -104,9 +104,6 @@ def encoded_payloads(events: Sequence[Event]) -> list[EncodedJSON]:
         )
         out.append(EncodedJSON(head + (", " + body[1:] if body != "{}" else "}")))
     return out
-
-
-_INT = {int}
 
 
 @lru_cache(maxsize=4096)  # equal values share one text whatever their exponent: exact

@@ -250,8 +250,9 @@ class _SharedOpen:
     @classmethod
     def of(cls, side: str, entry: Decimal, info: SignalInfo) -> _SharedOpen:
         decided = initial_levels(side, entry, info.params, info.call)
-        lv, call = decided.levels, info.call
-        from_call = call is not None and "entry" in decided.used
+        lv = decided.levels
+        # the entry the call stated, when the levels were set from it
+        call = info.call if "entry" in decided.used else None
         return cls(
             info,
             lv,
@@ -260,8 +261,8 @@ class _SharedOpen:
             _optional(lv.activation),
             ",".join(decided.used),
             ",".join(decided.refused),
-            _optional(call.entry) if from_call and call is not None else None,
-            _optional(call.entry_to) if from_call and call is not None else None,
+            _optional(call.entry) if call is not None else None,
+            _optional(call.entry_to) if call is not None else None,
         )
 
 

@@ -234,6 +234,16 @@ class PaperVenue(BatchFills):
             order.side, slipped(mark, order.side, True, slippage), order.limit_price
         )
 
+    def _opening(
+        self, order: OrderRequest, size: Decimal, mark: Decimal, slippage: Decimal
+    ) -> tuple[Decimal, Decimal, Decimal | None]:
+        """What opening or adding `size` fills at: (price, fee, margin posted)."""
+        price = slipped(mark, order.side, True, slippage)
+        fee = self.fees.taker_bps * price * size / BPS
+        # isolated margin as Hyperliquid posts it: the notional at the fill / leverage
+        margin = price * size / order.leverage if order.leverage > 0 else None
+        return price, fee, margin
+
     def _increase(
         self,
         acc: PaperAccount,
@@ -243,10 +253,7 @@ class PaperVenue(BatchFills):
         slippage: Decimal,
     ) -> tuple[Decimal, Decimal, Decimal]:
         """Open or add `size` on the order's side: (size, price, fee)."""
-        price = slipped(mark, order.side, True, slippage)
-        fee = self.fees.taker_bps * price * size / BPS
-        # isolated margin as Hyperliquid posts it: the notional at the fill / leverage
-        margin = price * size / order.leverage if order.leverage > 0 else None
+        price, fee, margin = self._opening(order, size, mark, slippage)
         key = (order.market, order.side)
         held = acc.positions.get(key)
         if held is None:

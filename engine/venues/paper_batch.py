@@ -19,15 +19,13 @@ from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
-from engine.liquidation import bankruptcy_price, crossed
+from engine.liquidation import crossed
 from engine.prices import PriceBook
 from engine.venues.base import Fill, OrderRequest
 from engine.venues.paper_books import (
-    BPS,
     FeeConfig,
     PaperAccount,
     PaperHolding,
-    slipped,
 )
 from engine.venues.paper_liquidations import LiquidationWatch
 from engine.venues.paper_undo import CURRENT as UNDO
@@ -51,6 +49,12 @@ class BatchFills(LiquidationWatch):
     fill: Callable[[OrderRequest], Fill]
     _fill_account: Callable[[PaperAccount, OrderRequest, Decimal, Decimal, bool], Fill]
     _account: Callable[[str], PaperAccount]
+    _opening: Callable[
+        [OrderRequest, Decimal, Decimal, Decimal], tuple[Decimal, Decimal, Decimal | None]
+    ]
+    _close: Callable[
+        [str, str, Decimal, PaperHolding, Decimal, Decimal], tuple[Decimal, Decimal, Decimal]
+    ]
 
     def fill_many(self, orders: Sequence[OrderRequest]) -> list[Fill | Exception]:
         """What `fill` answers each order, in order: its fill, or the exception it raised
@@ -148,11 +152,8 @@ class BatchFills(LiquidationWatch):
         self, market: str, side: str, order: OrderRequest, mark: Decimal, slippage: Decimal
     ) -> _Opened:
         """`_increase`'s arithmetic for a holding that did not exist."""
-        size = order.size
-        price = slipped(mark, side, True, slippage)
-        fee = self.fees.taker_bps * price * size / BPS
-        margin = price * size / order.leverage if order.leverage > 0 else None
-        level = self._liquidation_price(market, side, PaperHolding(size, price, margin))
+        price, fee, margin = self._opening(order, order.size, mark, slippage)
+        level = self._liquidation_price(market, side, PaperHolding(order.size, price, margin))
         return price, fee, margin, level
 
     def _open_fresh(
@@ -176,18 +177,12 @@ class BatchFills(LiquidationWatch):
     def _closed(
         self, market: str, side: str, held: PaperHolding, mark: Decimal, slippage: Decimal
     ) -> _Closed:
-        """`_close`'s arithmetic for the whole of `held`; None if the mark liquidates it."""
+        """`_close`'s arithmetic for the whole of `held`; None if the mark liquidates it
+        (checked first, so `_close` finds it not liquidated and changes nothing)."""
         liquidation = self._liquidation_price(market, side, held)
         if liquidation is not None and liquidation > 0 and crossed(side, liquidation, mark):
             return None
-        size = held.size
-        margin = None if held.margin is None else held.margin * size / held.size
-        price = slipped(mark, side, False, slippage)
-        if margin is not None:  # never beyond the price where the margin is gone
-            floor = bankruptcy_price(side, held.entry, size, margin)
-            price = max(price, floor) if side == "long" else min(price, floor)
-        pnl = (price - held.entry) * size * (1 if side == "long" else -1)
-        return price, self.fees.taker_bps / BPS * price * size, pnl
+        return self._close(market, side, held.size, held, mark, slippage)
 
     def _close_whole(
         self,
